@@ -1,0 +1,76 @@
+/*
+ * The controller interface: in-process modules that ask for signatures.
+ *
+ * A controller is one constant struct wss_controller listed in the daemon's
+ * compiled-in table (src/controllers/controllers.c). The daemon calls init for
+ * each controller enabled in the config once the signing service exists, and
+ * cleanup in reverse order at shutdown. A controller may serve HTTP on the
+ * control listener by naming lws protocols and the URL prefixes they own.
+ */
+#ifndef WSSIGND_CONTROLLER_H
+#define WSSIGND_CONTROLLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <wssignd/errors.h>
+#include <wssignd/service.h>
+
+struct lws_protocols;
+
+/* A controller's config section; owned by the daemon, borrowed by init. */
+struct wss_opts;
+
+/*
+ * Reads one option of the controller's section. Each returns def when the key
+ * is absent. A present key of the wrong type is reported by wss_opts_check().
+ * Returned strings are borrowed: valid until init returns; copy to keep.
+ */
+const char *wss_opts_string(const struct wss_opts *opts, const char *key, const char *def);
+long long wss_opts_int(const struct wss_opts *opts, const char *key, long long def);
+bool wss_opts_bool(const struct wss_opts *opts, const char *key, bool def);
+
+/* Per option: one entry of the list of keys a controller accepts. */
+struct wss_opt_spec {
+    const char *key;
+    char type; /* 's' string, 'i' integer, 'b' boolean */
+};
+
+/*
+ * Checks that every key of the section is listed in spec (terminated by an
+ * entry with key NULL) with the right type. Returns 0, or WSS_ERR_CONFIG with
+ * a message naming the key in err.
+ */
+int wss_opts_check(const struct wss_opts *opts, const struct wss_opt_spec *spec, char *err,
+                   size_t errlen);
+
+/* Per URL prefix: a path on the control listener served by a protocol. */
+struct wss_mount {
+    const char *prefix;   /* "/v1", "/healthz"; matched on whole path segments */
+    const char *protocol; /* name of one of the controller's protocols */
+};
+
+/* Per controller type: constant, compiled in. */
+struct wss_controller {
+    const char *name; /* matches its section under "controllers" in the config */
+    /*
+     * Sets the controller up. *state receives the controller's private
+     * state; it is passed to cleanup and, for each of the controller's
+     * protocols, stored in struct lws_protocols.user. Returns 0, or a negative
+     * enum wss_err with a message in err; the daemon then does not start.
+     */
+    int (*init)(struct wss_service *svc, const struct wss_opts *opts, void **state, char *err,
+                size_t errlen);
+    /* Frees what init made. Called once, after every request has ended. */
+    void (*cleanup)(void *state);
+    /* Optional: HTTP protocols joined to the control listener, and the
+     * URL prefixes they own; both terminated by a zeroed entry. */
+    const struct lws_protocols *protocols;
+    const struct wss_mount *mounts;
+};
+
+/* True when the control listener is bound to loopback or a Unix socket only. */
+bool wss_control_is_local(struct wss_service *svc);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * The signing service as seen by controllers.
+ *
+ * A controller asks a connected key holder to sign bytes with
+ * wss_send_to_sign() and learns the outcome through a callback. All calls
+ * must be made on the daemon's loop thread (from a controller's init, from
+ * an lws callback or from a sign callback); the service is not thread-safe.
+ */
+#ifndef WSSIGND_SERVICE_H
+#define WSSIGND_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <wssignd/errors.h>
+
+#define WSS_PUBLIC_KEY_BYTES 32
+#define WSS_SIGNATURE_BYTES 64
+/* A request id is a lowercase UUID v4 in text form: 36 characters + NUL. */
+#define WSS_REQUEST_ID_BYTES 37
+/* Longest deadline a request may ask for, and the default one. */
+#define WSS_TIMEOUT_MAX_MS 60000u
+#define WSS_TIMEOUT_DEFAULT_MS 60000u
+/* Bytes that a signer would sign to prove its key; never signed on request. */
+#define WSS_INTRODUCTION_PREFIX "wssign-introduction-v1"
+
+/* The daemon's signing service; one per daemon, owned by the daemon. */
+struct wss_service;
+
+/* Per call: options for one wss_send_to_sign(); borrowed for the call only. */
+struct wss_sign_opts {
+    uint32_t timeout_ms;   /* 0: the configured default; above WSS_TIMEOUT_MAX_MS: INVAL */
+    const char *requester; /* who asks, for the audit log (e.g. "http_api 127.0.0.1"); may be NULL */
+};
+
+/* Per outcome: what a sign callback receives; valid only during the callback. */
+struct wss_sign_result {
+    int status;                 /* WSS_OK or a negative enum wss_err */
+    const char *request_id;     /* the id wss_send_to_sign() returned */
+    const uint8_t *public_key;  /* WSS_PUBLIC_KEY_BYTES */
+    const uint8_t *message;     /* the bytes that were to be signed */
+    size_t message_len;
+    const uint8_t *signature;   /* WSS_SIGNATURE_BYTES when status == WSS_OK, else NULL */
+    const char *detail;         /* the signer's reason for WSS_ERR_REJECTED, else NULL */
+    uint64_t latency_ms;        /* from the call to the outcome */
+};
+
+/* Called exactly once per accepted request, on the loop thread. */
+typedef void (*wss_sign_cb)(const struct wss_sign_result *result, void *user);
+
+/*
+ * Asks the connection that owns public_key to sign message.
+ *
+ * The message is copied. On success the request id is written to request_id
+ * (may be NULL if the caller does not need it) and cb runs exactly once,
+ * later, on the loop thread, and never from inside this call. On failure
+ * nothing was queued and cb never runs.
+ *
+ * Returns 0, or:
+ *   WSS_ERR_INVAL          message is empty, too large, or begins with
+ *                          WSS_INTRODUCTION_PREFIX; timeout too long; cb NULL
+ *   WSS_ERR_NOT_CONNECTED  no introduced connection holds public_key
+ *   WSS_ERR_OVERLOADED     the per-key or global in-flight cap is reached
+ *   WSS_ERR_SHUTTING_DOWN  the daemon is draining
+ */
+__attribute__((warn_unused_result)) int
+wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KEY_BYTES],
+                 const uint8_t *message, size_t message_len, const struct wss_sign_opts *opts,
+                 wss_sign_cb cb, void *user, char request_id[WSS_REQUEST_ID_BYTES]);
+
+/*
+ * Withdraws a pending request. Its callback runs once, with
+ * WSS_ERR_CANCELLED, before this function returns, and the signer is sent a
+ * "cancel" frame. Returns 0, or WSS_ERR_NOT_FOUND if the request has already
+ * ended (its callback has already run).
+ */
+int wss_cancel(struct wss_service *svc, const char *request_id);
+
+/* Per lookup: what wss_lookup_key() reports about one key. */
+struct wss_presence {
+    bool connected;
+    uint64_t connected_at_ms; /* unix time in ms at which the key was introduced */
+    char session_id[WSS_REQUEST_ID_BYTES];
+    unsigned pending;         /* requests in flight for the key */
+};
+
+/*
+ * Reports whether an introduced connection currently holds public_key.
+ * Fills *out (may be NULL) and returns true if so; returns false otherwise.
+ */
+bool wss_lookup_key(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KEY_BYTES],
+                    struct wss_presence *out);
+
+/* Log levels for wss_log(); the same as the daemon's own. */
+enum wss_log_level {
+    WSS_LOG_ERR = 0,
+    WSS_LOG_WARN = 1,
+    WSS_LOG_NOTICE = 2,
+    WSS_LOG_INFO = 3,
+    WSS_LOG_DEBUG = 4,
+};
+
+/*
+ * Writes one logfmt line through the daemon's log sink. fmt should produce
+ * key=value pairs ("event=http_request path=/v1/sign"); never pass a message
+ * body or a secret.
+ */
+void wss_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * The log sink: one logfmt line per event on stderr, lws's own lines
+ * included. Holds only the process-wide level.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+static int current_level = WSS_LOG_INFO;
+
+static const char *const names[] = {"err", "warn", "notice", "info", "debug"};
+
+void log_set_level(int level)
+{
+    if (level >= WSS_LOG_ERR && level <= WSS_LOG_DEBUG)
+        current_level = level;
+}
+
+int log_get_level(void)
+{
+    return current_level;
+}
+
+int log_level_parse(const char *name)
+{
+    for (int i = 0; i <= WSS_LOG_DEBUG; i++)
+        if (name && !strcmp(name, names[i]))
+            return i;
+    return -1;
+}
+
+const char *log_level_name(int level)
+{
+    if (level < WSS_LOG_ERR || level > WSS_LOG_DEBUG)
+        return "unknown";
+    return names[level];
+}
+
+bool log_enabled(int level)
+{
+    return level <= current_level;
+}
+
+static void vemit(int level, const char *fmt, va_list ap)
+{
+    char line[2048];
+    int n = snprintf(line, sizeof line, "level=%s ", log_level_name(level));
+
+    if (n < 0)
+        return;
+    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    /* One write per line so concurrent writers to the journal do not interleave. */
+    fprintf(stderr, "%s\n", line);
+}
+
+void log_emit(int level, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vemit(level, fmt, ap);
+    va_end(ap);
+}
+
+void wss_log(int level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!log_enabled(level))
+        return;
+    va_start(ap, fmt);
+    vemit(level, fmt, ap);
+    va_end(ap);
+}
+
+char *log_quote(char *out, size_t outlen, const char *s)
+{
+    size_t o = 0;
+    bool bare = *s != '\0';
+
+    for (const char *p = s; *p && bare; p++)
+        if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || (unsigned char)*p >= 0x7f)
+            bare = false;
+    if (bare) {
+        snprintf(out, outlen, "%s", s);
+        return out;
+    }
+    if (outlen < 3) {
+        if (outlen)
+            out[0] = '\0';
+        return out;
+    }
+    out[o++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        size_t n;
+
+        if (*p == '"' || *p == '\\')
+            n = (size_t)snprintf(esc, sizeof esc, "\\%c", *p);
+        else if (*p < ' ' || *p >= 0x7f)
+            n = (size_t)snprintf(esc, sizeof esc, "\\x%02x", *p);
+        else
+            n = (size_t)snprintf(esc, sizeof esc, "%c", *p);
+        if (o + n + 2 > outlen)
+            break;
+        memcpy(out + o, esc, n);
+        o += n;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+    return out;
+}
+
+void log_lws(int lws_level, const char *line)
+{
+    char text[1024], quoted[1100];
+    size_t n;
+    int level;
+
+    if (lws_level & LLL_ERR)
+        level = WSS_LOG_ERR;
+    else if (lws_level & LLL_WARN)
+        level = WSS_LOG_WARN;
+    else if (lws_level & (LLL_NOTICE | LLL_USER))
+        level = WSS_LOG_NOTICE;
+    else if (lws_level & LLL_INFO)
+        level = WSS_LOG_INFO;
+    else
+        level = WSS_LOG_DEBUG;
+    if (!log_enabled(level))
+        return;
+
+    /* lws prefixes its own timestamp and ends with a newline; keep the text only. */
+    snprintf(text, sizeof text, "%s", line);
+    n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = '\0';
+    log_emit(level, "event=lws msg=%s", log_quote(quoted, sizeof quoted, text));
+}

@@ -1,0 +1,49 @@
+/*
+ * The one log sink: logfmt lines on stderr ("level=info event=... key=...").
+ * lws's own log output is routed here too. The level is process-wide.
+ */
+#ifndef WSSIGND_LOG_H
+#define WSSIGND_LOG_H
+
+#include <stdbool.h>
+
+#include <wssignd/service.h> /* enum wss_log_level */
+
+/* Sets the level below which lines are dropped (WSS_LOG_ERR..WSS_LOG_DEBUG). */
+void log_set_level(int level);
+int log_get_level(void);
+
+/* Parses "err", "warn", "notice", "info" or "debug". Returns the level, or -1. */
+int log_level_parse(const char *name);
+/* The name of a level ("info"); "unknown" if out of range. */
+const char *log_level_name(int level);
+
+/* True if a line at level would be written; the macros below check it
+ * before formatting anything. */
+bool log_enabled(int level);
+
+/* Formats one line: "level=<name> " followed by fmt, then a newline. */
+void log_emit(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_err(...)    do { if (log_enabled(WSS_LOG_ERR)) log_emit(WSS_LOG_ERR, __VA_ARGS__); } while (0)
+#define log_warn(...)   do { if (log_enabled(WSS_LOG_WARN)) log_emit(WSS_LOG_WARN, __VA_ARGS__); } while (0)
+#define log_notice(...) do { if (log_enabled(WSS_LOG_NOTICE)) log_emit(WSS_LOG_NOTICE, __VA_ARGS__); } while (0)
+#define log_info(...)   do { if (log_enabled(WSS_LOG_INFO)) log_emit(WSS_LOG_INFO, __VA_ARGS__); } while (0)
+#define log_debug(...)  do { if (log_enabled(WSS_LOG_DEBUG)) log_emit(WSS_LOG_DEBUG, __VA_ARGS__); } while (0)
+
+/*
+ * Receives one line of lws's log (lws_set_log_level's emit callback) and
+ * writes it as "level=<mapped> event=lws msg=\"...\"". lws_level is an LLL_*
+ * bit; the text is escaped and its trailing newline dropped.
+ */
+void log_lws(int lws_level, const char *line);
+
+/*
+ * Writes s as a logfmt value into out: bare if it has only safe characters,
+ * otherwise double-quoted with \" \\ and non-printables escaped. Truncates
+ * to fit outlen. Returns out. For peer-supplied short strings (hosts,
+ * addresses, reasons); never for message bodies.
+ */
+char *log_quote(char *out, size_t outlen, const char *s);
+
+#endif

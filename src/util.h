@@ -1,0 +1,36 @@
+/*
+ * Small helpers shared by every module: allocation that aborts on
+ * out-of-memory, hex encoding, clocks and key fingerprints.
+ */
+#ifndef WSSIGND_UTIL_H
+#define WSSIGND_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Allocation wrappers: never return NULL; abort the process on out-of-memory.
+ * Free with free(). xmemdup copies len bytes (len 0 gives a 1-byte block). */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+void *xmemdup(const void *p, size_t len);
+
+/* Writes 2*len lowercase hex digits and a NUL to out (outlen >= 2*len+1).
+ * Returns out. Output is truncated to fit outlen if it is too small. */
+char *util_hex(char *out, size_t outlen, const uint8_t *in, size_t len);
+
+/* Size of a key fingerprint: the first 8 bytes of the key in hex, plus NUL. */
+#define UTIL_FPR_BYTES 17
+/* Writes the short fingerprint of a 32-byte public key used in logs. */
+char *util_key_fpr(char out[UTIL_FPR_BYTES], const uint8_t key[32]);
+
+/* Monotonic clock in milliseconds (for deadlines and latency). */
+uint64_t util_now_ms(void);
+/* Wall clock: unix time in milliseconds (for what peers are told). */
+uint64_t util_unix_ms(void);
+
+/* Writes a fresh random lowercase UUID v4 (36 chars + NUL) to out. */
+void util_uuid(char out[37]);
+
+#endif
