@@ -92,6 +92,17 @@ struct wss_presence {
 bool wss_lookup_key(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KEY_BYTES],
                     struct wss_presence *out);
 
+/* A one-shot timer on the loop thread, for controllers that act on their own. */
+struct wss_timer;
+typedef void (*wss_timer_cb)(void *user);
+
+/* Creates a stopped timer that will call fn(user). Never NULL. */
+struct wss_timer *wss_timer_new(struct wss_service *svc, wss_timer_cb fn, void *user);
+/* (Re)arms the timer to fire once, delay_ms from now. */
+void wss_timer_start(struct wss_timer *t, uint32_t delay_ms);
+/* Stops and frees the timer. NULL is a no-op. */
+void wss_timer_free(struct wss_timer *t);
+
 /* Log levels for wss_log(); the same as the daemon's own. */
 enum wss_log_level {
     WSS_LOG_ERR = 0,

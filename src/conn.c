@@ -1,0 +1,131 @@
+/*
+ * Signer connection transport state: bounded reassembly of fragmented
+ * messages, a FIFO of outgoing frames written one per WRITEABLE callback,
+ * and a close that waits for the queue to drain. Knows nothing of JSON.
+ */
+#include "conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* A close that cannot be flushed (peer not reading) is forced after this. */
+#define CONN_CLOSE_GRACE_S 5
+
+void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max)
+{
+    memset(c, 0, sizeof *c);
+    c->wsi = wsi;
+    c->id = id;
+    c->rx_max = rx_max;
+    if (lws_get_peer_simple(wsi, c->peer, sizeof c->peer) == NULL)
+        strcpy(c->peer, "unknown");
+}
+
+enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final)
+{
+    /* Count across fragments: lws delivers any size in rx_buffer_size pieces. */
+    if (len > c->rx_max - c->rx_len)
+        return CONN_RX_TOO_BIG;
+    if (c->rx_len + len + 1 > c->rx_cap) {
+        size_t cap = c->rx_cap ? c->rx_cap : 1024;
+
+        while (cap < c->rx_len + len + 1)
+            cap *= 2;
+        if (cap > c->rx_max + 1)
+            cap = c->rx_max + 1;
+        c->rx = xrealloc(c->rx, cap);
+        c->rx_cap = cap;
+    }
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    c->rx[c->rx_len] = '\0';
+    if (!final)
+        return CONN_RX_MORE;
+    return CONN_RX_COMPLETE;
+}
+
+void conn_rx_done(struct conn *c)
+{
+    c->rx_len = 0;
+    /* Keep a small buffer for the next message; give back a large one. */
+    if (c->rx_cap > 4096) {
+        free(c->rx);
+        c->rx = NULL;
+        c->rx_cap = 0;
+    }
+}
+
+void conn_send_take(struct conn *c, char *buf, size_t len)
+{
+    struct conn_tx *tx;
+
+    if (c->close_code) {
+        free(buf);
+        return;
+    }
+    tx = xmalloc(sizeof *tx);
+    tx->buf = buf;
+    tx->len = len;
+    tx->next = NULL;
+    if (c->tx_tail)
+        c->tx_tail->next = tx;
+    else
+        c->tx_head = tx;
+    c->tx_tail = tx;
+    c->tx_bytes += len;
+    lws_callback_on_writable(c->wsi);
+}
+
+void conn_close(struct conn *c, int code, const char *reason)
+{
+    if (c->close_code)
+        return;
+    c->state = CONN_CLOSING;
+    c->close_code = code;
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "");
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CONN_CLOSE_GRACE_S);
+    lws_callback_on_writable(c->wsi);
+}
+
+int conn_on_writable(struct conn *c)
+{
+    struct conn_tx *tx = c->tx_head;
+
+    if (!tx) {
+        if (!c->close_code)
+            return 0;
+        lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+                         (unsigned char *)c->close_reason, strlen(c->close_reason));
+        return -1;
+    }
+    if (lws_write(c->wsi, (unsigned char *)tx->buf + LWS_PRE, tx->len, LWS_WRITE_TEXT) <
+        (int)tx->len)
+        return -1;
+    c->tx_head = tx->next;
+    if (!c->tx_head)
+        c->tx_tail = NULL;
+    c->tx_bytes -= tx->len;
+    free(tx->buf);
+    free(tx);
+    if (c->tx_head || c->close_code)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+void conn_cleanup(struct conn *c)
+{
+    struct conn_tx *tx, *next;
+
+    for (tx = c->tx_head; tx; tx = next) {
+        next = tx->next;
+        free(tx->buf);
+        free(tx);
+    }
+    c->tx_head = c->tx_tail = NULL;
+    c->tx_bytes = 0;
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_len = c->rx_cap = 0;
+}

@@ -1,0 +1,90 @@
+/*
+ * Per signer connection: message reassembly, the outgoing frame queue, the
+ * close handshake, and the session fields the protocol layer fills in.
+ * lws owns the memory (it is the protocol's per-session data); the registry
+ * and the pending table refer to a connection by key and id, never own it.
+ */
+#ifndef WSSIGND_CONN_H
+#define WSSIGND_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include <wssignd/service.h>
+
+#include "crypto.h"
+
+enum conn_state {
+    CONN_CHALLENGED = 0, /* challenge sent, waiting for an introduction */
+    CONN_INTRODUCED,     /* proved its key; registered */
+    CONN_CLOSING,        /* a close is queued; nothing more is accepted */
+};
+
+/* Per outgoing frame: JSON with LWS_PRE bytes of headroom, queued FIFO. */
+struct conn_tx {
+    struct conn_tx *next;
+    size_t len; /* bytes of payload after LWS_PRE */
+    char *buf;  /* owned; payload starts at buf + LWS_PRE */
+};
+
+/* Per connection: lws's per-session data for the signer protocol. */
+struct conn {
+    struct lws *wsi;
+    uint64_t id;                      /* unique for the daemon's life */
+    enum conn_state state;
+    bool superseded;                  /* a newer connection took the key */
+    uint8_t nonce[CRYPTO_NONCE_BYTES];
+    char nonce_b64[CRYPTO_NONCE_B64_BYTES];
+    uint8_t key[WSS_PUBLIC_KEY_BYTES];
+    char session_id[WSS_REQUEST_ID_BYTES];
+    char peer[64];                    /* remote address, for logs */
+
+    char *rx;                         /* message being reassembled */
+    size_t rx_len, rx_cap, rx_max;
+
+    struct conn_tx *tx_head, *tx_tail;
+    size_t tx_bytes;
+
+    int close_code;                   /* sent once the queue has drained */
+    char close_reason[64];
+};
+
+/* Outcome of feeding a fragment to conn_on_rx. */
+enum conn_rx {
+    CONN_RX_MORE = 0,     /* wait for more fragments */
+    CONN_RX_COMPLETE = 1, /* a whole message is in conn_rx_msg() */
+    CONN_RX_TOO_BIG = -1, /* over max_bytes: the connection must close 1009 */
+};
+
+/* Sets up c for a new connection on wsi; rx_max bounds a reassembled message. */
+void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max);
+
+/*
+ * Appends a fragment. final says it ends the message. After
+ * CONN_RX_COMPLETE the message is at c->rx (NUL-terminated, c->rx_len bytes)
+ * until the next call.
+ */
+enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final);
+
+/* Forgets the message just handled (after CONN_RX_COMPLETE) or a partial one. */
+void conn_rx_done(struct conn *c);
+
+/* Queues a frame built with LWS_PRE headroom (buf from a proto_encode_* call
+ * with headroom LWS_PRE); takes ownership of buf. Nothing is queued once a
+ * close is pending. */
+void conn_send_take(struct conn *c, char *buf, size_t len);
+
+/* Queues a close with code and reason after whatever is already queued. The
+ * connection stops accepting messages at once. Idempotent. */
+void conn_close(struct conn *c, int code, const char *reason);
+
+/* Writes one queued frame (SERVER_WRITEABLE). Returns 0, or -1 to close. */
+int conn_on_writable(struct conn *c);
+
+/* Frees the queue and buffer (at LWS_CALLBACK_CLOSED). */
+void conn_cleanup(struct conn *c);
+
+#endif

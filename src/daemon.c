@@ -1,0 +1,251 @@
+/*
+ * Start-up and shutdown order of the daemon's parts, the libuv loop they
+ * share, and signal handling (on the loop, through uv_signal). Holds no
+ * protocol logic.
+ */
+#include "daemon.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "conn.h"
+#include "controllers/controllers.h"
+#include "crypto.h"
+#include "log.h"
+#include "svc.h"
+#include "util.h"
+#include "version.h"
+#include "ws.h"
+
+/* How long SIGTERM waits for signers to take their close frames. */
+#define DRAIN_MAX_MS 5000
+#define DRAIN_POLL_MS 20
+
+/* Per enabled controller. */
+struct ctl_instance {
+    const struct wss_controller *ctl;
+    void *state;
+};
+
+/* Per daemon. */
+struct wssd {
+    const struct config *cfg;
+    uv_loop_t loop;
+    bool loop_ready;
+    struct ws ws;
+    struct wss_service svc;
+    struct ctl_instance *ctls;
+    size_t n_ctls;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t drain;
+    uint64_t drain_started_ms;
+    bool handles_ready; /* drain timer and signal handles initialised */
+    bool stopping;
+};
+
+static void close_signer(const uint8_t *key, struct conn *c, void *arg)
+{
+    conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "shutting down");
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Ends the loop: lws closes its handles, then ours go; uv_run then returns. */
+static void finish(struct wssd *d)
+{
+    ws_destroy(&d->ws);
+    service_attach(&d->svc, NULL); /* lws timers are gone with the context */
+    if (!d->handles_ready)
+        return;
+    close_handle((uv_handle_t *)&d->drain);
+    close_handle((uv_handle_t *)&d->sig_term);
+    close_handle((uv_handle_t *)&d->sig_int);
+    close_handle((uv_handle_t *)&d->sig_hup);
+}
+
+static void on_drain_tick(uv_timer_t *t)
+{
+    struct wssd *d = t->data;
+    uint64_t waited = util_now_ms() - d->drain_started_ms;
+
+    /* Give answers already queued one tick to leave, then stop once every signer has gone. */
+    if ((d->svc.signers == 0 && waited >= DRAIN_POLL_MS) || waited >= DRAIN_MAX_MS) {
+        log_notice("event=stopped signers_left=%u waited_ms=%llu", d->svc.signers,
+                   (unsigned long long)waited);
+        finish(d);
+    }
+}
+
+static void begin_stop(struct wssd *d, int signum)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    log_notice("event=shutdown signal=%d pending=%zu signers=%u", signum,
+               pending_count(d->svc.pending), d->svc.signers);
+    service_drain(&d->svc);
+    registry_foreach(d->svc.registry, close_signer, NULL);
+    d->drain_started_ms = util_now_ms();
+    uv_timer_start(&d->drain, on_drain_tick, DRAIN_POLL_MS, DRAIN_POLL_MS);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct wssd *d = h->data;
+
+    if (signum == SIGHUP) {
+        log_notice("event=sighup action=ignored reason=\"reload is not supported\"");
+        return;
+    }
+    begin_stop(d, signum);
+}
+
+/* Starts each enabled controller, in config order. */
+static int start_controllers(struct wssd *d, char *err, size_t errlen)
+{
+    const struct config *cfg = d->cfg;
+
+    d->ctls = xcalloc(cfg->n_controllers ? cfg->n_controllers : 1, sizeof *d->ctls);
+    for (size_t i = 0; i < cfg->n_controllers; i++) {
+        const struct config_controller *cc = &cfg->controllers[i];
+        const struct wss_controller *ctl = controllers_find(cc->name);
+        struct ctl_instance *ci;
+        char cerr[256] = "";
+        int rc;
+
+        if (!ctl) {
+            snprintf(err, errlen, "unknown controller 'controllers.%s'", cc->name);
+            return WSS_ERR_CONFIG;
+        }
+        if (!cc->enabled)
+            continue;
+        ci = &d->ctls[d->n_ctls];
+        ci->ctl = ctl;
+        if ((rc = ctl->init(&d->svc, cc->opts, &ci->state, cerr, sizeof cerr)) != 0) {
+            snprintf(err, errlen, "controller %s: %s", cc->name, cerr[0] ? cerr : wss_strerror(rc));
+            return rc;
+        }
+        d->n_ctls++;
+        log_info("event=controller_started name=%s", cc->name);
+    }
+    return 0;
+}
+
+/* Joins the controllers' protocols and URL prefixes to the control listener. */
+static int listen_control(struct wssd *d, char *err, size_t errlen)
+{
+    struct ws_control_proto *protos;
+    const char **prefixes, **protonames;
+    size_t np = 0, nm = 0, i, j;
+    int rc;
+
+    for (i = 0; i < d->n_ctls; i++) {
+        for (j = 0; d->ctls[i].ctl->protocols && d->ctls[i].ctl->protocols[j].name; j++)
+            np++;
+        for (j = 0; d->ctls[i].ctl->mounts && d->ctls[i].ctl->mounts[j].prefix; j++)
+            nm++;
+    }
+    protos = xcalloc(np + 1, sizeof *protos);
+    prefixes = xcalloc(nm + 1, sizeof *prefixes);
+    protonames = xcalloc(nm + 1, sizeof *protonames);
+    np = nm = 0;
+    for (i = 0; i < d->n_ctls; i++) {
+        const struct wss_controller *ctl = d->ctls[i].ctl;
+
+        for (j = 0; ctl->protocols && ctl->protocols[j].name; j++) {
+            protos[np].protocol = &ctl->protocols[j];
+            protos[np++].state = d->ctls[i].state;
+        }
+        for (j = 0; ctl->mounts && ctl->mounts[j].prefix; j++) {
+            prefixes[nm] = ctl->mounts[j].prefix;
+            protonames[nm++] = ctl->mounts[j].protocol;
+        }
+    }
+    rc = ws_listen_control(&d->ws, d->cfg, protos, np, prefixes, protonames, nm, err, errlen);
+    free(protos);
+    free(prefixes);
+    free(protonames);
+    return rc;
+}
+
+struct wssd *daemon_new(const struct config *cfg, char *err, size_t errlen)
+{
+    struct wssd *d = xcalloc(1, sizeof *d);
+
+    d->cfg = cfg;
+    if (crypto_init() != 0) {
+        snprintf(err, errlen, "libsodium failed to initialise");
+        goto fail;
+    }
+    if (uv_loop_init(&d->loop)) {
+        snprintf(err, errlen, "cannot create the event loop");
+        goto fail;
+    }
+    d->loop_ready = true;
+    service_init(&d->svc, cfg);
+    d->svc.control_local = config_host_is_loopback(cfg->control.host);
+    if (ws_create_context(&d->ws, &d->loop, &d->svc, err, errlen) != 0)
+        goto fail;
+    service_attach(&d->svc, d->ws.ctx);
+    if (start_controllers(d, err, errlen) != 0)
+        goto fail;
+    if (ws_listen_signer(&d->ws, cfg, err, errlen) != 0 || listen_control(d, err, errlen) != 0)
+        goto fail;
+    d->drain.data = d;
+    uv_timer_init(&d->loop, &d->drain);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    uv_signal_init(&d->loop, &d->sig_term);
+    uv_signal_init(&d->loop, &d->sig_int);
+    uv_signal_init(&d->loop, &d->sig_hup);
+    d->handles_ready = true;
+    if (uv_signal_start(&d->sig_term, on_signal, SIGTERM) ||
+        uv_signal_start(&d->sig_int, on_signal, SIGINT) ||
+        uv_signal_start(&d->sig_hup, on_signal, SIGHUP)) {
+        snprintf(err, errlen, "cannot install signal handlers");
+        goto fail;
+    }
+    log_notice("event=ready version=%s listen=%s:%d tls=%s control=%s:%d controllers=%zu",
+               WSSIGND_VERSION, cfg->listen.host, cfg->listen.port, cfg->tls_cert ? "yes" : "no",
+               cfg->control.host, cfg->control.port, d->n_ctls);
+    return d;
+
+fail:
+    daemon_free(d);
+    return NULL;
+}
+
+int daemon_run(struct wssd *d)
+{
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+void daemon_free(struct wssd *d)
+{
+    if (!d)
+        return;
+    /* Requests end before the parts they call into go away. */
+    if (d->svc.pending)
+        service_drain(&d->svc);
+    finish(d);
+    /* Lets lws and our handles complete their close callbacks. */
+    if (d->loop_ready)
+        uv_run(&d->loop, UV_RUN_DEFAULT);
+    for (size_t i = d->n_ctls; i-- > 0;)
+        if (d->ctls[i].ctl->cleanup)
+            d->ctls[i].ctl->cleanup(d->ctls[i].state);
+    free(d->ctls);
+    if (d->svc.pending)
+        service_cleanup(&d->svc);
+    if (d->loop_ready && uv_loop_close(&d->loop) != 0)
+        log_warn("event=loop_close_failed");
+    free(d);
+}

@@ -1,0 +1,137 @@
+/*
+ * wssignd entry point: command line, config, run, exit code. Nothing else.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "version.h"
+
+#define EXIT_USAGE 2
+
+static const char usage[] =
+    "Usage: wssignd [options]\n"
+    "\n"
+    "WebSocket signing daemon: routes sign requests to connected Ed25519 key holders.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE       read settings from the JSON file FILE\n"
+    "      --listen ADDR:PORT  signer listener (overrides \"listen\"; default 127.0.0.1:8080)\n"
+    "      --control ADDR:PORT control listener (overrides \"control.listen\"; default 127.0.0.1:8081)\n"
+    "      --log-level LEVEL   err, warn, notice, info or debug (overrides \"log_level\")\n"
+    "      --insecure          allow a non-loopback signer listener without TLS\n"
+    "      --check-config      check the configuration and exit (0: valid, 1: invalid)\n"
+    "  -V, --version           print the version and exit\n"
+    "  -h, --help              print this help and exit\n";
+
+enum { OPT_LISTEN = 256, OPT_CONTROL, OPT_LOG_LEVEL, OPT_INSECURE, OPT_CHECK };
+
+static const struct option long_options[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"control", required_argument, NULL, OPT_CONTROL},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"check-config", no_argument, NULL, OPT_CHECK},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Command-line values, applied over the config file. */
+struct cli {
+    const char *config, *listen, *control, *log_level;
+    int insecure, check;
+};
+
+static int parse_cli(int argc, char **argv, struct cli *cli)
+{
+    int opt;
+
+    memset(cli, 0, sizeof *cli);
+    while ((opt = getopt_long(argc, argv, "c:Vh", long_options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': cli->config = optarg; break;
+        case OPT_LISTEN: cli->listen = optarg; break;
+        case OPT_CONTROL: cli->control = optarg; break;
+        case OPT_LOG_LEVEL: cli->log_level = optarg; break;
+        case OPT_INSECURE: cli->insecure = 1; break;
+        case OPT_CHECK: cli->check = 1; break;
+        case 'V': printf("wssignd %s (libwebsockets %s)\n", WSSIGND_VERSION, lws_get_library_version()); exit(0);
+        case 'h': fputs(usage, stdout); exit(0);
+        default: fputs(usage, stderr); return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "wssignd: unexpected argument '%s'\n%s", argv[optind], usage);
+        return -1;
+    }
+    return 0;
+}
+
+static int apply_cli(struct config *cfg, const struct cli *cli, char *err, size_t errlen)
+{
+    int rc;
+
+    if (cli->listen && (rc = config_parse_listen(cli->listen, &cfg->listen, err, errlen)) != 0)
+        return rc;
+    if (cli->control && (rc = config_parse_listen(cli->control, &cfg->control, err, errlen)) != 0)
+        return rc;
+    if (cli->log_level) {
+        int level = log_level_parse(cli->log_level);
+
+        if (level < 0) {
+            snprintf(err, errlen, "--log-level: unknown level '%s'", cli->log_level);
+            return -1;
+        }
+        cfg->log_level = level;
+    }
+    if (cli->insecure)
+        cfg->insecure = true;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    struct cli cli;
+    struct wssd *d;
+    char err[512] = "", quoted[600];
+    int rc = 1;
+
+    if (parse_cli(argc, argv, &cli) != 0)
+        return EXIT_USAGE;
+    signal(SIGPIPE, SIG_IGN);
+    lws_set_log_level(LLL_ERR | LLL_WARN, log_lws);
+
+    config_init(&cfg);
+    if ((cli.config && config_load(&cfg, cli.config, err, sizeof err) != 0) ||
+        apply_cli(&cfg, &cli, err, sizeof err) != 0 || config_check(&cfg, err, sizeof err) != 0) {
+        log_err("event=config_error msg=%s", log_quote(quoted, sizeof quoted, err));
+        goto out;
+    }
+    log_set_level(cfg.log_level);
+    if (cli.check) {
+        printf("configuration ok\n");
+        rc = 0;
+        goto out;
+    }
+
+    d = daemon_new(&cfg, err, sizeof err);
+    if (!d) {
+        log_err("event=startup_failed msg=%s", log_quote(quoted, sizeof quoted, err));
+        goto out;
+    }
+    rc = daemon_run(d);
+    daemon_free(d);
+out:
+    config_cleanup(&cfg);
+    return rc;
+}

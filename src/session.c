@@ -1,0 +1,230 @@
+/*
+ * The signer side of wssign.v1: challenge, proof-of-possession introduction,
+ * superseding, and the handling of sign_response / sign_reject. Decoding is
+ * proto.c's, verification crypto.c's; requests end through service.c.
+ */
+#include <string.h>
+
+#include "conn.h"
+#include "crypto.h"
+#include "log.h"
+#include "proto.h"
+#include "svc.h"
+#include "util.h"
+
+/* Close codes of the protocol (RFC 6455 1000-1015, application 4000-4999). */
+#define CLOSE_POLICY 1008
+#define CLOSE_SUPERSEDED 4001
+#define CLOSE_INTRO_TIMEOUT 4002
+
+static void send_error(struct conn *c, const char *code, const char *message,
+                       const char *request_id)
+{
+    size_t len;
+    char *buf = proto_encode_error(LWS_PRE, &len, code, message, request_id);
+
+    conn_send_take(c, buf, len);
+}
+
+/* Refuses an introduction: tell the peer why, log it, and close with 1008. */
+static void refuse(struct conn *c, const char *code, const char *message)
+{
+    log_info("event=introduction_refused reason=%s conn=%llu remote=%s", code,
+             (unsigned long long)c->id, c->peer);
+    send_error(c, code, message, NULL);
+    conn_close(c, CLOSE_POLICY, code);
+}
+
+void session_on_open(struct wss_service *svc, struct conn *c)
+{
+    size_t len;
+    char *buf;
+
+    svc->signers++;
+    crypto_new_nonce(c->nonce, c->nonce_b64);
+    buf = proto_encode_challenge(LWS_PRE, &len, c->nonce_b64);
+    conn_send_take(c, buf, len);
+    lws_set_timer_usecs(c->wsi, (lws_usec_t)svc->cfg->intro_timeout_ms * LWS_US_PER_MS);
+    log_debug("event=connected conn=%llu remote=%s", (unsigned long long)c->id, c->peer);
+}
+
+void session_on_timer(struct wss_service *svc, struct conn *c)
+{
+    if (c->state != CONN_CHALLENGED)
+        return;
+    log_info("event=introduction_timeout conn=%llu remote=%s", (unsigned long long)c->id, c->peer);
+    send_error(c, "introduction_timeout", "no introduction before the deadline", NULL);
+    conn_close(c, CLOSE_INTRO_TIMEOUT, "introduction timeout");
+}
+
+static bool host_allowed(const struct config *cfg, const char *host)
+{
+    for (size_t i = 0; i < cfg->n_server_names; i++)
+        if (!strcmp(cfg->server_names[i], host))
+            return true;
+    return false;
+}
+
+/* Hands the older connection's place to c: it is told, closed, and its requests move. */
+static void supersede(struct wss_service *svc, struct conn *old, struct conn *c)
+{
+    struct pending_req *req;
+
+    old->superseded = true;
+    send_error(old, "superseded", "a newer connection proved the same key", NULL);
+    conn_close(old, CLOSE_SUPERSEDED, "superseded");
+    for (req = pending_first_for_key(svc->pending, c->key); req; req = req->key_next)
+        service_send_request(svc, c, req);
+}
+
+static void introduce(struct wss_service *svc, struct conn *c, const struct proto_msg *m)
+{
+    const struct config *cfg = svc->cfg;
+    struct conn *old = NULL;
+    char fpr[UTIL_FPR_BYTES], host[80];
+    size_t len;
+    char *buf;
+
+    if (c->state == CONN_INTRODUCED) {
+        send_error(c, "already_introduced", "this connection has already introduced a key", NULL);
+        return;
+    }
+    if (!host_allowed(cfg, m->host)) {
+        log_info("event=bad_host host=%s conn=%llu", log_quote(host, sizeof host, m->host),
+                 (unsigned long long)c->id);
+        refuse(c, "bad_host", "host is not one of this server's names");
+        return;
+    }
+    /* Only keys of prime order are registered (mixed-order keys pass plain verify). */
+    if (!crypto_key_is_valid(m->public_key)) {
+        refuse(c, "bad_key", "public_key is not a valid Ed25519 key");
+        return;
+    }
+    if (!m->has_proof) {
+        if (cfg->proof_required) {
+            refuse(c, "missing_proof", "introduction must carry a proof");
+            return;
+        }
+    } else if (crypto_verify_proof(m->public_key, m->host, c->nonce_b64, m->proof,
+                                   sizeof m->proof) != 0) {
+        refuse(c, "bad_proof", "proof does not verify for this key, host and challenge");
+        return;
+    }
+
+    memcpy(c->key, m->public_key, sizeof c->key);
+    util_uuid(c->session_id);
+    c->state = CONN_INTRODUCED;
+    lws_set_timer_usecs(c->wsi, LWS_SET_TIMER_USEC_CANCEL);
+    registry_add(svc->registry, c->key, c, util_unix_ms(), &old);
+
+    buf = proto_encode_introduced(LWS_PRE, &len, c->key, c->session_id);
+    conn_send_take(c, buf, len);
+    log_info("event=introduced key=%s conn=%llu session=%s remote=%s proof=%s",
+             util_key_fpr(fpr, c->key), (unsigned long long)c->id, c->session_id, c->peer,
+             m->has_proof ? "yes" : "legacy");
+    if (old && old != c) {
+        log_info("event=superseded key=%s old_conn=%llu conn=%llu", fpr,
+                 (unsigned long long)old->id, (unsigned long long)c->id);
+        supersede(svc, old, c);
+    }
+}
+
+/* The request this connection may answer, or NULL (unknown, ended, or sent elsewhere). */
+static struct pending_req *own_request(struct wss_service *svc, struct conn *c, const char *id)
+{
+    struct pending_req *req = pending_find(svc->pending, id);
+
+    return req && req->conn_id == c->id ? req : NULL;
+}
+
+static void on_response(struct wss_service *svc, struct conn *c, const struct proto_msg *m)
+{
+    struct pending_req *req = own_request(svc, c, m->request_id);
+    bool same;
+
+    if (!req) {
+        send_error(c, "unknown_request", "no such request pending on this connection",
+                   m->request_id);
+        return;
+    }
+    /* Verify against the bytes the daemon sent, never against the echo. */
+    same = m->message_len == req->message_len &&
+           !memcmp(m->message, req->message, req->message_len);
+    req = pending_take(svc->pending, m->request_id);
+    if (!same || crypto_verify_sig(req->key, req->message, req->message_len, m->signature,
+                                   sizeof m->signature) != 0) {
+        send_error(c, "invalid_signature",
+                   same ? "signature does not verify" : "message differs from the one requested",
+                   m->request_id);
+        service_complete(svc, req, WSS_ERR_BAD_SIG, NULL, NULL);
+    } else {
+        service_complete(svc, req, WSS_OK, m->signature, NULL);
+    }
+    service_schedule(svc);
+}
+
+static void on_reject(struct wss_service *svc, struct conn *c, const struct proto_msg *m)
+{
+    struct pending_req *req = own_request(svc, c, m->request_id);
+
+    if (!req) {
+        send_error(c, "unknown_request", "no such request pending on this connection",
+                   m->request_id);
+        return;
+    }
+    req = pending_take(svc->pending, m->request_id);
+    service_complete(svc, req, WSS_ERR_REJECTED, NULL, m->reason[0] ? m->reason : NULL);
+    service_schedule(svc);
+}
+
+int session_on_message(struct wss_service *svc, struct conn *c, const char *buf, size_t len)
+{
+    struct proto_msg m;
+    struct proto_error e;
+
+    if (c->state == CONN_CLOSING)
+        return 0;
+    if (proto_decode(buf, len, svc->cfg->max_message_bytes, &m, &e) != 0) {
+        log_debug("event=bad_frame code=%s conn=%llu", e.code, (unsigned long long)c->id);
+        send_error(c, e.code, e.message, e.request_id);
+        return 0;
+    }
+    if (m.type != PROTO_INTRODUCTION && c->state != CONN_INTRODUCED) {
+        send_error(c, "not_introduced", "introduce a key first", m.request_id);
+        proto_msg_cleanup(&m);
+        return 0;
+    }
+    switch (m.type) {
+    case PROTO_INTRODUCTION:
+        introduce(svc, c, &m);
+        break;
+    case PROTO_SIGN_RESPONSE:
+        on_response(svc, c, &m);
+        break;
+    case PROTO_SIGN_REJECT:
+        on_reject(svc, c, &m);
+        break;
+    }
+    proto_msg_cleanup(&m);
+    return 0;
+}
+
+void session_on_close(struct wss_service *svc, struct conn *c)
+{
+    struct pending_req *req, *next;
+    char fpr[UTIL_FPR_BYTES];
+
+    svc->signers--;
+    if (c->state == CONN_CHALLENGED || c->superseded)
+        return;
+    /* Only the key's current holder unregisters; its requests fail now, not at the deadline. */
+    if (registry_remove(svc->registry, c->key, c) != 0)
+        return;
+    log_info("event=disconnected key=%s conn=%llu remote=%s", util_key_fpr(fpr, c->key),
+             (unsigned long long)c->id, c->peer);
+    for (req = pending_take_key(svc->pending, c->key); req; req = next) {
+        next = req->next;
+        service_complete(svc, req, WSS_ERR_CONN_CLOSED, NULL, NULL);
+    }
+    service_schedule(svc);
+}

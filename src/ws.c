@@ -1,0 +1,259 @@
+/*
+ * The libwebsockets layer. Owns the lws context and the protocol and mount
+ * tables the vhosts point into. Each callback case hands off to conn.c or
+ * session.c in a line or three; no JSON, crypto, registry or pending logic
+ * lives here.
+ */
+#include "ws.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/ssl.h>
+
+#include "conn.h"
+#include "log.h"
+#include "svc.h"
+#include "util.h"
+
+#define SIGNER_PATH "/v1/ws"
+/* lws reads WebSocket payload in pieces of this size; messages are reassembled. */
+#define SIGNER_RX_BYTES 4096
+/* TLS 1.2 suites: ECDHE with AEAD only (TLS 1.3 suites keep OpenSSL's defaults). */
+#define TLS12_CIPHERS                                                                              \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+static struct wss_service *service_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+/* Only GET /v1/ws may become a signer WebSocket. */
+static int filter_upgrade(struct lws *wsi)
+{
+    char uri[sizeof SIGNER_PATH + 1];
+
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) != (int)strlen(SIGNER_PATH) ||
+        lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, SIGNER_PATH))
+        return -1;
+    return 0;
+}
+
+static int on_receive(struct wss_service *svc, struct conn *c, struct lws *wsi, void *in,
+                      size_t len)
+{
+    int n;
+
+    if (lws_frame_is_binary(wsi)) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+                         (unsigned char *)"text frames only", 16);
+        return -1;
+    }
+    switch (conn_on_rx(c, in, len, lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi))) {
+    case CONN_RX_MORE:
+        return 0;
+    case CONN_RX_TOO_BIG:
+        log_info("event=message_too_big conn=%llu remote=%s", (unsigned long long)c->id, c->peer);
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+                         (unsigned char *)"message too big", 15);
+        return -1;
+    case CONN_RX_COMPLETE:
+        break;
+    }
+    n = session_on_message(svc, c, c->rx, c->rx_len);
+    conn_rx_done(c);
+    return n;
+}
+
+static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                           void *in, size_t len)
+{
+    struct wss_service *svc = service_of(wsi);
+    struct conn *c = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return svc->draining ? -1 : 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* Only "websocket": no h2c. in is read as a C string and nothing beyond it. */
+        return in && !strcmp(in, "websocket") ? 0 : -1;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return filter_upgrade(wsi);
+    case LWS_CALLBACK_HTTP:
+        /* The signer listener serves no plain HTTP. */
+        if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ||
+            lws_http_transaction_completed(wsi))
+            return -1;
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        conn_init(c, wsi, ++svc->next_conn_id, svc->cfg->max_frame_bytes);
+        session_on_open(svc, c);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        return on_receive(svc, c, wsi, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return conn_on_writable(c);
+    case LWS_CALLBACK_TIMER:
+        session_on_timer(svc, c);
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        if (!c || !c->wsi)
+            return 0;
+        session_on_close(svc, c);
+        conn_cleanup(c);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols signer_protocols[] = {
+    {"wssign.v1", callback_signer, sizeof(struct conn), SIGNER_RX_BYTES, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* The control listener's fallback: no upgrades, 404 for paths no controller owns. */
+static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                            void *in, size_t len)
+{
+    struct wss_service *svc = service_of(wsi);
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return svc->draining ? -1 : 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return -1;
+    case LWS_CALLBACK_HTTP:
+        if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ||
+            lws_http_transaction_completed(wsi))
+            return -1;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+int ws_create_context(struct ws *ws, void *uv_loop, struct wss_service *svc, char *err,
+                      size_t errlen)
+{
+    struct lws_context_creation_info info;
+    void *loops[1] = {uv_loop};
+
+    memset(ws, 0, sizeof *ws);
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+                   LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.foreign_loops = loops;
+    info.user = svc;
+    /* HTTP/2 stays unreachable: lws 4.1.6 would offer h2 by ALPN otherwise. */
+    info.alpn = "http/1.1";
+    ws->ctx = lws_create_context(&info);
+    if (!ws->ctx) {
+        snprintf(err, errlen, "cannot create the libwebsockets context (libuv event library)");
+        return WSS_ERR_IO;
+    }
+    return 0;
+}
+
+/* Fills the bind fields of info so the listener binds exactly host:port. */
+static void bind_exactly(struct lws_context_creation_info *info, const struct config_listen *l)
+{
+    struct in_addr a4;
+
+    info->port = l->port;
+    info->iface = l->host;
+    /* lws 4.1.6 binds the dual-stack wildcard for an IPv4 iface unless IPv6 is off. */
+    if (inet_pton(AF_INET, l->host, &a4) == 1)
+        info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+}
+
+static void common_vhost_info(struct lws_context_creation_info *info)
+{
+    info->alpn = "http/1.1";
+    info->timeout_secs = 10;
+    info->timeout_secs_ah_idle = 10;
+}
+
+int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t errlen)
+{
+    struct lws_context_creation_info info;
+
+    memset(&info, 0, sizeof info);
+    info.vhost_name = "signer";
+    info.protocols = signer_protocols;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    common_vhost_info(&info);
+    bind_exactly(&info, &cfg->listen);
+    if (cfg->tls_cert) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg->tls_cert;
+        info.ssl_private_key_filepath = cfg->tls_key;
+        info.ssl_cipher_list = TLS12_CIPHERS;
+        info.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_RENEGOTIATION;
+    }
+    ws->signer = lws_create_vhost(ws->ctx, &info);
+    if (!ws->signer) {
+        snprintf(err, errlen, "cannot listen on %s:%d%s", cfg->listen.host, cfg->listen.port,
+                 cfg->tls_cert ? " (or cannot load the TLS certificate and key)" : "");
+        return WSS_ERR_IO;
+    }
+    return 0;
+}
+
+int ws_listen_control(struct ws *ws, const struct config *cfg,
+                      const struct ws_control_proto *protos, size_t nprotos,
+                      const char *const *mount_prefixes, const char *const *mount_protocols,
+                      size_t nmounts, char *err, size_t errlen)
+{
+    struct lws_context_creation_info info;
+    size_t i;
+
+    /* [0] fallback, the controllers' protocols, and the terminator. */
+    ws->control_protocols = xcalloc(nprotos + 2, sizeof *ws->control_protocols);
+    ws->control_protocols[0] = (struct lws_protocols){"wssignd-control", callback_control, 0, 0,
+                                                      0, NULL, 0};
+    for (i = 0; i < nprotos; i++) {
+        ws->control_protocols[i + 1] = *protos[i].protocol;
+        ws->control_protocols[i + 1].user = protos[i].state;
+    }
+    ws->mounts = xcalloc(nmounts ? nmounts : 1, sizeof *ws->mounts);
+    ws->n_mounts = nmounts;
+    for (i = 0; i < nmounts; i++) {
+        struct lws_http_mount *m = &ws->mounts[i];
+
+        m->mount_next = i + 1 < nmounts ? &ws->mounts[i + 1] : NULL;
+        m->mountpoint = mount_prefixes[i];
+        m->mountpoint_len = (unsigned char)strlen(mount_prefixes[i]);
+        m->origin = mount_protocols[i];
+        m->origin_protocol = LWSMPRO_CALLBACK;
+    }
+
+    memset(&info, 0, sizeof info);
+    info.vhost_name = "control";
+    info.protocols = ws->control_protocols;
+    info.mounts = nmounts ? ws->mounts : NULL;
+    common_vhost_info(&info);
+    bind_exactly(&info, &cfg->control);
+    ws->control = lws_create_vhost(ws->ctx, &info);
+    if (!ws->control) {
+        snprintf(err, errlen, "cannot listen on %s:%d (control)", cfg->control.host,
+                 cfg->control.port);
+        return WSS_ERR_IO;
+    }
+    return 0;
+}
+
+void ws_destroy(struct ws *ws)
+{
+    if (ws->ctx)
+        lws_context_destroy(ws->ctx);
+    ws->ctx = NULL;
+    free(ws->control_protocols);
+    free(ws->mounts);
+    ws->control_protocols = NULL;
+    ws->mounts = NULL;
+}

@@ -1,0 +1,55 @@
+/*
+ * The libwebsockets layer: the context on the libuv loop, the signer vhost
+ * (WebSocket on /v1/ws) and the control vhost (HTTP, served by controllers).
+ * Callbacks only translate lws events into calls on conn.c and session.c.
+ */
+#ifndef WSSIGND_WS_H
+#define WSSIGND_WS_H
+
+#include <stdbool.h>
+
+#include <libwebsockets.h>
+
+#include "config.h"
+
+struct wss_service;
+
+/* Per daemon: the lws objects and the tables they point into. */
+struct ws {
+    struct lws_context *ctx;
+    struct lws_vhost *signer;
+    struct lws_vhost *control;
+    struct lws_protocols *control_protocols; /* owned: [0] is the fallback, then controllers' */
+    struct lws_http_mount *mounts;           /* owned: one per controller URL prefix */
+    size_t n_mounts;
+};
+
+/* Per control-listener protocol contributed by a controller. */
+struct ws_control_proto {
+    const struct lws_protocols *protocol;
+    void *state; /* stored in the copied protocol's .user */
+};
+
+/* Creates the lws context on the libuv loop uv_loop (a uv_loop_t *).
+ * svc is reachable from every callback through lws_context_user(). Returns 0
+ * or WSS_ERR_IO with the reason in err. */
+int ws_create_context(struct ws *ws, void *uv_loop, struct wss_service *svc, char *err,
+                      size_t errlen);
+
+/* Binds the signer listener as cfg says (ws, or wss with its TLS files). */
+int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t errlen);
+
+/*
+ * Binds the control listener with the fallback protocol plus each
+ * controller's protocols (copied, .user = the controller's state) and one
+ * mount per URL prefix. protos and mounts end with a zeroed entry.
+ */
+int ws_listen_control(struct ws *ws, const struct config *cfg,
+                      const struct ws_control_proto *protos, size_t nprotos,
+                      const char *const *mount_prefixes, const char *const *mount_protocols,
+                      size_t nmounts, char *err, size_t errlen);
+
+/* Destroys the context (closing every connection) and frees the tables. */
+void ws_destroy(struct ws *ws);
+
+#endif
