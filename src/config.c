@@ -1,0 +1,1034 @@
+/*
+ * Settings: the embedded defaults, the strict JSON config reader, the
+ * cross-field checks, and the controller option sections (struct wss_opts)
+ * handed to controllers. Owns every string and jansson value it holds. Knows
+ * no controller by name and binds nothing; the daemon acts on the result.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include <wssignd/controller.h>
+#include <wssignd/errors.h>
+
+#include "log.h"
+#include "util.h"
+
+/* Per controller section: its options without "enabled"; owned by one config. */
+struct wss_opts {
+    char *section; /* "controllers.<name>", the prefix of keys in error text */
+    json_t *obj;   /* a JSON object, never NULL */
+};
+
+/* Ranges of the numeric settings; docs/CONFIG.md lists the same values. */
+#define INTRO_TIMEOUT_MIN 100
+#define INTRO_TIMEOUT_MAX 600000
+#define REQ_TIMEOUT_MIN 1
+#define REQ_TIMEOUT_MAX ((long long)WSS_TIMEOUT_MAX_MS) /* service.h: the hard cap */
+#define MESSAGE_MIN 1
+#define MESSAGE_MAX 1048576
+#define FRAME_MIN 1024
+#define FRAME_MAX 16777216
+#define SERVER_NAME_MAX 253
+#define CONTROLLER_NAME_MAX 64
+/* Upper bound of the "at least 1" counters: whatever both json_int_t and size_t hold. */
+#define COUNT_MAX ((long long)((unsigned long long)SIZE_MAX < (unsigned long long)LLONG_MAX \
+                                   ? (unsigned long long)SIZE_MAX                          \
+                                   : (unsigned long long)LLONG_MAX))
+
+/* Longest part of a file-supplied key or value echoed into error text. */
+#define ECHO_MAX 64
+/* Room for a dotted key: controller prefix, '.', echoed key, "..." and NUL. */
+#define KEY_BUF (sizeof "controllers." + CONTROLLER_NAME_MAX + 1 + ECHO_MAX + 8)
+/* Room for "HOST:PORT" or "[HOST]:PORT". */
+#define ADDR_BUF (CONFIG_HOST_MAX + 9)
+
+static const char *const default_server_names[] = {"localhost", "127.0.0.1", "::1"};
+
+/* ---- error text ---- */
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * Appends s to out (at *n) as printable ASCII for error text: control bytes,
+ * non-ASCII bytes and quotes become '?', and anything past ECHO_MAX is cut
+ * with "...". File contents end up in log lines; this keeps them one line.
+ */
+static void echo_append(char *out, size_t outlen, size_t *n, const char *s)
+{
+    size_t i;
+
+    for (i = 0; s[i] && i < ECHO_MAX && *n + 1 < outlen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[(*n)++] = (c >= 0x20 && c < 0x7f && c != '\'' && c != '"') ? (char)c : '?';
+    }
+    if (s[i] && *n + 4 < outlen) {
+        memcpy(out + *n, "...", 3);
+        *n += 3;
+    }
+    out[*n] = '\0';
+}
+
+/* Writes a printable copy of s into out (see echo_append). Returns out. */
+static const char *echo(char *out, size_t outlen, const char *s)
+{
+    size_t n = 0;
+
+    out[0] = '\0';
+    echo_append(out, outlen, &n, s);
+    return out;
+}
+
+/*
+ * Writes "prefix.key" (or "key" when prefix is NULL) with key made printable.
+ * The prefix is a section name known here or a validated controller name.
+ */
+static const char *dotted(char *out, size_t outlen, const char *prefix, const char *key)
+{
+    int w = prefix ? snprintf(out, outlen, "%s.", prefix) : 0;
+    size_t n = w < 0 ? 0 : (size_t)w;
+
+    if (n >= outlen)
+        return out;
+    out[n] = '\0';
+    echo_append(out, outlen, &n, key);
+    return out;
+}
+
+/* Formats a listener as "host:port", or "[host]:port" for IPv6. */
+static const char *fmt_listen(char *out, size_t outlen, const struct config_listen *l)
+{
+    snprintf(out, outlen, strchr(l->host, ':') ? "[%s]:%d" : "%s:%d", l->host, l->port);
+    return out;
+}
+
+/* ---- struct wss_opts ---- */
+
+/* Takes ownership of obj (a JSON object). */
+static struct wss_opts *opts_new_take(const char *name, json_t *obj)
+{
+    struct wss_opts *o = xmalloc(sizeof *o);
+    size_t len = sizeof "controllers." + strlen(name);
+
+    o->section = xmalloc(len);
+    snprintf(o->section, len, "controllers.%s", name);
+    o->obj = obj;
+    return o;
+}
+
+static struct wss_opts *opts_dup(const struct wss_opts *src)
+{
+    struct wss_opts *o = xmalloc(sizeof *o);
+
+    o->section = xstrdup(src->section);
+    o->obj = json_deep_copy(src->obj);
+    if (!o->obj) {
+        /* jansson reports out-of-memory as NULL; xmalloc's policy is to abort. */
+        fprintf(stderr, "level=err event=out_of_memory where=config\n");
+        abort();
+    }
+    return o;
+}
+
+static void opts_free(struct wss_opts *o)
+{
+    if (!o)
+        return;
+    json_decref(o->obj);
+    free(o->section);
+    free(o);
+}
+
+const char *wss_opts_string(const struct wss_opts *opts, const char *key, const char *def)
+{
+    json_t *v = opts && key ? json_object_get(opts->obj, key) : NULL;
+
+    return json_is_string(v) ? json_string_value(v) : def;
+}
+
+long long wss_opts_int(const struct wss_opts *opts, const char *key, long long def)
+{
+    json_t *v = opts && key ? json_object_get(opts->obj, key) : NULL;
+
+    return json_is_integer(v) ? (long long)json_integer_value(v) : def;
+}
+
+bool wss_opts_bool(const struct wss_opts *opts, const char *key, bool def)
+{
+    json_t *v = opts && key ? json_object_get(opts->obj, key) : NULL;
+
+    return json_is_boolean(v) ? json_is_true(v) : def;
+}
+
+int wss_opts_check(const struct wss_opts *opts, const struct wss_opt_spec *spec, char *err,
+                   size_t errlen)
+{
+    const char *k;
+    json_t *v;
+    char key[KEY_BUF];
+
+    if (!opts)
+        return 0;
+    json_object_foreach(opts->obj, k, v) {
+        const struct wss_opt_spec *s = spec;
+
+        while (s && s->key && strcmp(s->key, k))
+            s++;
+        dotted(key, sizeof key, opts->section, k);
+        if (!s || !s->key) {
+            errf(err, errlen, "key '%s' is not known", key);
+            return WSS_ERR_CONFIG;
+        }
+        switch (s->type) {
+        case 's':
+            if (!json_is_string(v)) {
+                errf(err, errlen, "key '%s' must be a string", key);
+                return WSS_ERR_CONFIG;
+            }
+            break;
+        case 'i':
+            if (!json_is_integer(v)) {
+                errf(err, errlen, "key '%s' must be an integer", key);
+                return WSS_ERR_CONFIG;
+            }
+            break;
+        case 'b':
+            if (!json_is_boolean(v)) {
+                errf(err, errlen, "key '%s' must be a boolean", key);
+                return WSS_ERR_CONFIG;
+            }
+            break;
+        default:
+            /* A broken spec table is a bug in the controller, not in the file. */
+            errf(err, errlen, "key '%s' has an unknown type '%c' in the controller's option list",
+                 key, s->type >= 0x20 && s->type < 0x7f ? s->type : '?');
+            return WSS_ERR_INVAL;
+        }
+    }
+    return 0;
+}
+
+/* ---- listen addresses ---- */
+
+static bool is_host_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '-' || c == '_';
+}
+
+/*
+ * Parses s into *out. Returns NULL on success, else a static reason; *out is
+ * written only on success.
+ */
+static const char *parse_listen(const char *s, struct config_listen *out)
+{
+    char host[CONFIG_HOST_MAX + 1];
+    const char *port;
+    size_t hlen;
+    long p = 0;
+
+    if (!s || !*s)
+        return "it is empty";
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        struct in6_addr a6;
+
+        if (!close)
+            return "the closing ']' is missing";
+        hlen = (size_t)(close - s - 1);
+        if (close[1] != ':')
+            return "the port is missing (expected [V6]:PORT)";
+        if (hlen == 0)
+            return "the host is empty";
+        if (hlen > CONFIG_HOST_MAX)
+            return "the host is too long";
+        memcpy(host, s + 1, hlen);
+        host[hlen] = '\0';
+        /* Brackets are for IPv6 literals only; zone ids ("%eth0") are not accepted. */
+        if (inet_pton(AF_INET6, host, &a6) != 1)
+            return "the host in brackets is not an IPv6 address";
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        bool numeric = true;
+        struct in_addr a4;
+
+        if (!colon)
+            return "the port is missing (expected HOST:PORT or [V6]:PORT)";
+        hlen = (size_t)(colon - s);
+        if (hlen == 0)
+            return "the host is empty";
+        if (memchr(s, ':', hlen))
+            return "an IPv6 address must be in brackets, as in [::1]:8080";
+        if (hlen > CONFIG_HOST_MAX)
+            return "the host is too long";
+        for (size_t i = 0; i < hlen; i++) {
+            if (!is_host_char(s[i]))
+                return "the host has a character outside A-Z a-z 0-9 . - _";
+            if (s[i] != '.' && (s[i] < '0' || s[i] > '9'))
+                numeric = false;
+        }
+        memcpy(host, s, hlen);
+        host[hlen] = '\0';
+        /* All digits and dots: it must then be a dotted quad, not "1.2.3" or "300.1.1.1". */
+        if (numeric && inet_pton(AF_INET, host, &a4) != 1)
+            return "the host is not a valid IPv4 address";
+        port = colon + 1;
+    }
+
+    if (!*port || strlen(port) > 5)
+        return "the port must be a number from 1 to 65535";
+    for (const char *c = port; *c; c++) {
+        if (*c < '0' || *c > '9')
+            return "the port must be a number from 1 to 65535";
+        p = p * 10 + (*c - '0');
+    }
+    if (p < 1 || p > 65535)
+        return "the port must be a number from 1 to 65535";
+
+    memset(out, 0, sizeof *out);
+    memcpy(out->host, host, hlen + 1);
+    out->port = (int)p;
+    return NULL;
+}
+
+int config_parse_listen(const char *s, struct config_listen *out, char *err, size_t errlen)
+{
+    char shown[ECHO_MAX + 8];
+    const char *why = parse_listen(s, out);
+
+    if (why) {
+        errf(err, errlen, "invalid listen address '%s': %s", echo(shown, sizeof shown, s ? s : ""),
+             why);
+        return WSS_ERR_CONFIG;
+    }
+    return 0;
+}
+
+/* Copies host without surrounding brackets into buf. Returns buf. */
+static const char *unbracket(char *buf, size_t buflen, const char *host)
+{
+    size_t len = strlen(host);
+
+    if (len >= 2 && host[0] == '[' && host[len - 1] == ']' && len - 2 < buflen) {
+        memcpy(buf, host + 1, len - 2);
+        buf[len - 2] = '\0';
+    } else {
+        snprintf(buf, buflen, "%s", host);
+    }
+    return buf;
+}
+
+bool config_host_is_loopback(const char *host)
+{
+    char h[CONFIG_HOST_MAX + 1];
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (!host || !*host)
+        return false;
+    unbracket(h, sizeof h, host);
+    if (!strcasecmp(h, "localhost"))
+        return true;
+    if (inet_pton(AF_INET, h, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, h, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return false;
+}
+
+static bool is_wildcard(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return a4.s_addr == htonl(INADDR_ANY);
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_UNSPECIFIED(&a6);
+    return false;
+}
+
+static bool same_host(const char *a, const char *b)
+{
+    unsigned char x[sizeof(struct in6_addr)], y[sizeof(struct in6_addr)];
+
+    if (inet_pton(AF_INET, a, x) == 1 && inet_pton(AF_INET, b, y) == 1)
+        return !memcmp(x, y, sizeof(struct in_addr));
+    if (inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1)
+        return !memcmp(x, y, sizeof(struct in6_addr));
+    return !strcasecmp(a, b);
+}
+
+/*
+ * True if two listeners cannot both be bound. Besides the same address, a
+ * wildcard takes the port on every address, and lws 4.1 with IPv6 binds a
+ * loopback address such as 127.0.0.1 as the dual-stack wildcard unless told
+ * otherwise, so two loopback listeners on one port are refused too.
+ */
+static bool listeners_clash(const struct config_listen *a, const struct config_listen *b)
+{
+    if (a->port != b->port)
+        return false;
+    if (is_wildcard(a->host) || is_wildcard(b->host))
+        return true;
+    if (config_host_is_loopback(a->host) && config_host_is_loopback(b->host))
+        return true;
+    return same_host(a->host, b->host);
+}
+
+/* ---- defaults, copies and cleanup ---- */
+
+int config_init(struct config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+
+    snprintf(cfg->listen.host, sizeof cfg->listen.host, "127.0.0.1");
+    cfg->listen.port = 8080;
+    cfg->n_server_names = sizeof default_server_names / sizeof default_server_names[0];
+    cfg->server_names = xcalloc(cfg->n_server_names, sizeof *cfg->server_names);
+    for (size_t i = 0; i < cfg->n_server_names; i++)
+        cfg->server_names[i] = xstrdup(default_server_names[i]);
+
+    snprintf(cfg->control.host, sizeof cfg->control.host, "127.0.0.1");
+    cfg->control.port = 8081;
+
+    cfg->proof_required = true;
+    cfg->intro_timeout_ms = 10000;
+    cfg->default_timeout_ms = 60000;
+    cfg->max_message_bytes = 32768;
+    cfg->max_pending = 100000;
+    cfg->max_pending_per_key = 1024;
+    cfg->max_frame_bytes = 65536;
+    cfg->log_level = WSS_LOG_INFO;
+
+    cfg->n_controllers = 1;
+    cfg->controllers = xcalloc(1, sizeof *cfg->controllers);
+    cfg->controllers[0].name = xstrdup("http_api");
+    cfg->controllers[0].enabled = true;
+    cfg->controllers[0].opts = opts_new_take("http_api", json_object());
+    return 0;
+}
+
+static void free_server_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+void config_cleanup(struct config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->path);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
+    free_server_names(cfg->server_names, cfg->n_server_names);
+    for (size_t i = 0; i < cfg->n_controllers; i++) {
+        free(cfg->controllers[i].name);
+        opts_free(cfg->controllers[i].opts);
+    }
+    free(cfg->controllers);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+/* Deep copy, so config_load can work on a draft and leave cfg alone on failure. */
+static void config_copy(struct config *dst, const struct config *src)
+{
+    *dst = *src;
+    dst->path = dup_or_null(src->path);
+    dst->tls_cert = dup_or_null(src->tls_cert);
+    dst->tls_key = dup_or_null(src->tls_key);
+    dst->server_names = NULL;
+    if (src->n_server_names) {
+        dst->server_names = xcalloc(src->n_server_names, sizeof *dst->server_names);
+        for (size_t i = 0; i < src->n_server_names; i++)
+            dst->server_names[i] = xstrdup(src->server_names[i]);
+    }
+    dst->controllers = NULL;
+    if (src->n_controllers) {
+        dst->controllers = xcalloc(src->n_controllers, sizeof *dst->controllers);
+        for (size_t i = 0; i < src->n_controllers; i++) {
+            const struct config_controller *c = &src->controllers[i];
+
+            dst->controllers[i].name = xstrdup(c->name);
+            dst->controllers[i].enabled = c->enabled;
+            dst->controllers[i].opts =
+                c->opts ? opts_dup(c->opts) : opts_new_take(c->name, json_object());
+        }
+    }
+}
+
+const struct config_controller *config_controller(const struct config *cfg, const char *name)
+{
+    if (!cfg || !name)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_controllers; i++)
+        if (!strcmp(cfg->controllers[i].name, name))
+            return &cfg->controllers[i];
+    return NULL;
+}
+
+/* ---- the file reader ---- */
+
+/* Per config_load call: where results and error text go. */
+struct loader {
+    struct config *cfg;
+    const char *path;
+    char *err;
+    size_t errlen;
+};
+
+static int fail(const struct loader *ld, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Writes "PATH: " and the formatted reason into the caller's buffer. */
+static int fail(const struct loader *ld, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (!ld->err || !ld->errlen)
+        return WSS_ERR_CONFIG;
+    n = snprintf(ld->err, ld->errlen, "%s: ", ld->path);
+    if (n < 0 || (size_t)n >= ld->errlen)
+        return WSS_ERR_CONFIG;
+    va_start(ap, fmt);
+    vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return WSS_ERR_CONFIG;
+}
+
+static int unknown(const struct loader *ld, const char *key)
+{
+    return fail(ld, "unknown key '%s'", key);
+}
+
+static int want_object(const struct loader *ld, const char *key, const json_t *v)
+{
+    return json_is_object(v) ? 0 : fail(ld, "key '%s' must be an object", key);
+}
+
+static int want_bool(const struct loader *ld, const char *key, const json_t *v, bool *out)
+{
+    if (!json_is_boolean(v))
+        return fail(ld, "key '%s' must be a boolean", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* Integers only: 10.0 and "10" are refused, so a typo cannot become a number. */
+static int want_int(const struct loader *ld, const char *key, const json_t *v, long long min,
+                    long long max, long long *out)
+{
+    long long x;
+
+    if (!json_is_integer(v))
+        return fail(ld, "key '%s' must be an integer", key);
+    x = json_integer_value(v);
+    if (x < min || x > max) {
+        if (max == COUNT_MAX)
+            return fail(ld, "key '%s' must be at least %lld (got %lld)", key, min, x);
+        return fail(ld, "key '%s' must be between %lld and %lld (got %lld)", key, min, max, x);
+    }
+    *out = x;
+    return 0;
+}
+
+/* A non-empty string without NUL bytes, returned borrowed. */
+static int want_string(const struct loader *ld, const char *key, const json_t *v,
+                       const char **out)
+{
+    if (!json_is_string(v))
+        return fail(ld, "key '%s' must be a string", key);
+    if (json_string_length(v) == 0)
+        return fail(ld, "key '%s' must not be empty", key);
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return fail(ld, "key '%s' must not contain a NUL character", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int want_listen(const struct loader *ld, const char *key, const json_t *v,
+                       struct config_listen *out)
+{
+    char shown[ECHO_MAX + 8];
+    const char *s, *why;
+    int rc;
+
+    if ((rc = want_string(ld, key, v, &s)) != 0)
+        return rc;
+    if ((why = parse_listen(s, out)) != NULL)
+        return fail(ld, "key '%s' has an invalid address '%s': %s", key,
+                    echo(shown, sizeof shown, s), why);
+    return 0;
+}
+
+static void replace_string(char **slot, const char *s)
+{
+    free(*slot);
+    *slot = xstrdup(s);
+}
+
+static int load_tls(const struct loader *ld, json_t *obj)
+{
+    char key[KEY_BUF];
+    const char *k, *s;
+    json_t *v;
+    int rc;
+
+    json_object_foreach(obj, k, v) {
+        dotted(key, sizeof key, "tls", k);
+        if (!strcmp(k, "cert")) {
+            if ((rc = want_string(ld, key, v, &s)) != 0)
+                return rc;
+            replace_string(&ld->cfg->tls_cert, s);
+        } else if (!strcmp(k, "key")) {
+            if ((rc = want_string(ld, key, v, &s)) != 0)
+                return rc;
+            replace_string(&ld->cfg->tls_key, s);
+        } else {
+            return unknown(ld, key);
+        }
+    }
+    return 0;
+}
+
+static int load_control(const struct loader *ld, json_t *obj)
+{
+    char key[KEY_BUF];
+    const char *k;
+    json_t *v;
+    int rc;
+
+    json_object_foreach(obj, k, v) {
+        dotted(key, sizeof key, "control", k);
+        if (!strcmp(k, "listen")) {
+            if ((rc = want_listen(ld, key, v, &ld->cfg->control)) != 0)
+                return rc;
+        } else {
+            return unknown(ld, key);
+        }
+    }
+    return 0;
+}
+
+static int load_introduction(const struct loader *ld, json_t *obj)
+{
+    char key[KEY_BUF];
+    const char *k, *s;
+    json_t *v;
+    long long x;
+    int rc;
+
+    json_object_foreach(obj, k, v) {
+        dotted(key, sizeof key, "introduction", k);
+        if (!strcmp(k, "proof")) {
+            if ((rc = want_string(ld, key, v, &s)) != 0)
+                return rc;
+            if (!strcmp(s, "required"))
+                ld->cfg->proof_required = true;
+            else if (!strcmp(s, "optional"))
+                ld->cfg->proof_required = false;
+            else
+                return fail(ld, "key '%s' must be \"required\" or \"optional\"", key);
+        } else if (!strcmp(k, "timeout_ms")) {
+            if ((rc = want_int(ld, key, v, INTRO_TIMEOUT_MIN, INTRO_TIMEOUT_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->intro_timeout_ms = (uint32_t)x;
+        } else {
+            return unknown(ld, key);
+        }
+    }
+    return 0;
+}
+
+static int load_requests(const struct loader *ld, json_t *obj)
+{
+    char key[KEY_BUF];
+    const char *k;
+    json_t *v;
+    long long x;
+    int rc;
+
+    json_object_foreach(obj, k, v) {
+        dotted(key, sizeof key, "requests", k);
+        if (!strcmp(k, "default_timeout_ms")) {
+            if ((rc = want_int(ld, key, v, REQ_TIMEOUT_MIN, REQ_TIMEOUT_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->default_timeout_ms = (uint32_t)x;
+        } else if (!strcmp(k, "max_message_bytes")) {
+            if ((rc = want_int(ld, key, v, MESSAGE_MIN, MESSAGE_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->max_message_bytes = (size_t)x;
+        } else if (!strcmp(k, "max_pending")) {
+            if ((rc = want_int(ld, key, v, 1, COUNT_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->max_pending = (size_t)x;
+        } else if (!strcmp(k, "max_pending_per_key")) {
+            if ((rc = want_int(ld, key, v, 1, COUNT_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->max_pending_per_key = (size_t)x;
+        } else {
+            return unknown(ld, key);
+        }
+    }
+    return 0;
+}
+
+static int load_limits(const struct loader *ld, json_t *obj)
+{
+    char key[KEY_BUF];
+    const char *k;
+    json_t *v;
+    long long x;
+    int rc;
+
+    json_object_foreach(obj, k, v) {
+        dotted(key, sizeof key, "limits", k);
+        if (!strcmp(k, "max_frame_bytes")) {
+            if ((rc = want_int(ld, key, v, FRAME_MIN, FRAME_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->max_frame_bytes = (size_t)x;
+        } else {
+            return unknown(ld, key);
+        }
+    }
+    return 0;
+}
+
+/*
+ * Server names end up in the introduction transcript, which is split on
+ * newlines, and are compared byte for byte with what clients send: allow only
+ * lowercase host characters so neither side can be ambiguous.
+ */
+static const char *server_name_problem(const char *s, size_t len)
+{
+    if (len == 0 || len > SERVER_NAME_MAX)
+        return "must be 1 to 253 characters long";
+    if (strlen(s) != len)
+        return "must not contain a NUL character";
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+
+        if (c >= 'A' && c <= 'Z')
+            return "must be lowercase";
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+              c == '_' || c == ':' || c == '[' || c == ']'))
+            return "has a character outside a-z 0-9 . - _ : [ ]";
+    }
+    return NULL;
+}
+
+static int load_server_names(const struct loader *ld, const char *key, const json_t *arr)
+{
+    struct config *cfg = ld->cfg;
+    char **names;
+    size_t n, i;
+    json_t *v;
+
+    if (!json_is_array(arr))
+        return fail(ld, "key '%s' must be an array of strings", key);
+    n = json_array_size(arr);
+    if (n == 0)
+        return fail(ld, "key '%s' must not be empty", key);
+    json_array_foreach(arr, i, v) {
+        const char *why;
+
+        if (!json_is_string(v))
+            return fail(ld, "key '%s' item %zu must be a string", key, i);
+        if ((why = server_name_problem(json_string_value(v), json_string_length(v))) != NULL)
+            return fail(ld, "key '%s' item %zu %s", key, i, why);
+    }
+    names = xcalloc(n, sizeof *names);
+    json_array_foreach(arr, i, v)
+        names[i] = xstrdup(json_string_value(v));
+    free_server_names(cfg->server_names, cfg->n_server_names);
+    cfg->server_names = names;
+    cfg->n_server_names = n;
+    return 0;
+}
+
+/* Controller names become key prefixes in error text and log lines: keep them plain. */
+static bool valid_controller_name(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len == 0 || len > CONTROLLER_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Each named section replaces the entry of that name or adds one; entries
+ * the file does not name keep their values. "enabled" defaults to true, and
+ * everything else is kept for the controller to check with wss_opts_check.
+ */
+static int load_controllers(const struct loader *ld, json_t *obj)
+{
+    struct config *cfg = ld->cfg;
+    char key[KEY_BUF];
+    const char *name;
+    json_t *sec;
+
+    /* Validate every section before changing anything. */
+    json_object_foreach(obj, name, sec) {
+        json_t *en;
+
+        dotted(key, sizeof key, "controllers", name);
+        if (!valid_controller_name(name))
+            return fail(ld, "key '%s': controller names are 1 to %d characters of a-z 0-9 _ -",
+                        key, CONTROLLER_NAME_MAX);
+        if (!json_is_object(sec))
+            return fail(ld, "key '%s' must be an object", key);
+        en = json_object_get(sec, "enabled");
+        /* The name passed valid_controller_name, so it is safe to print as is. */
+        if (en && !json_is_boolean(en))
+            return fail(ld, "key 'controllers.%s.enabled' must be a boolean", name);
+    }
+
+    json_object_foreach(obj, name, sec) {
+        json_t *en = json_object_get(sec, "enabled");
+        bool enabled = en ? json_is_true(en) : true;
+        json_t *copy = json_deep_copy(sec);
+        struct config_controller *c = NULL;
+
+        if (!copy) {
+            fprintf(stderr, "level=err event=out_of_memory where=config\n");
+            abort();
+        }
+        json_object_del(copy, "enabled");
+        for (size_t i = 0; i < cfg->n_controllers; i++)
+            if (!strcmp(cfg->controllers[i].name, name))
+                c = &cfg->controllers[i];
+        if (!c) {
+            cfg->controllers =
+                xrealloc(cfg->controllers, (cfg->n_controllers + 1) * sizeof *cfg->controllers);
+            c = &cfg->controllers[cfg->n_controllers++];
+            c->name = xstrdup(name);
+            c->opts = NULL;
+        }
+        opts_free(c->opts);
+        c->opts = opts_new_take(name, copy);
+        c->enabled = enabled;
+    }
+    return 0;
+}
+
+/* Applies the top-level object root to ld->cfg, key by key, in file order. */
+static int load_root(const struct loader *ld, json_t *root)
+{
+    struct config *cfg = ld->cfg;
+    char key[KEY_BUF];
+    const char *k, *s;
+    json_t *v;
+    int rc;
+
+    if (!json_is_object(root))
+        return fail(ld, "the top level must be a JSON object");
+
+    json_object_foreach(root, k, v) {
+        dotted(key, sizeof key, NULL, k);
+        if (!strcmp(k, "listen")) {
+            rc = want_listen(ld, key, v, &cfg->listen);
+        } else if (!strcmp(k, "server_names")) {
+            rc = load_server_names(ld, key, v);
+        } else if (!strcmp(k, "insecure")) {
+            rc = want_bool(ld, key, v, &cfg->insecure);
+        } else if (!strcmp(k, "tls")) {
+            if ((rc = want_object(ld, key, v)) == 0)
+                rc = load_tls(ld, v);
+        } else if (!strcmp(k, "control")) {
+            if ((rc = want_object(ld, key, v)) == 0)
+                rc = load_control(ld, v);
+        } else if (!strcmp(k, "introduction")) {
+            if ((rc = want_object(ld, key, v)) == 0)
+                rc = load_introduction(ld, v);
+        } else if (!strcmp(k, "requests")) {
+            if ((rc = want_object(ld, key, v)) == 0)
+                rc = load_requests(ld, v);
+        } else if (!strcmp(k, "limits")) {
+            if ((rc = want_object(ld, key, v)) == 0)
+                rc = load_limits(ld, v);
+        } else if (!strcmp(k, "log_level")) {
+            int level = -1;
+
+            if ((rc = want_string(ld, key, v, &s)) == 0 && (level = log_level_parse(s)) < 0)
+                rc = fail(ld, "key '%s' must be one of err, warn, notice, info, debug", key);
+            if (rc == 0)
+                cfg->log_level = level;
+        } else if (!strcmp(k, "controllers")) {
+            if ((rc = want_object(ld, key, v)) == 0)
+                rc = load_controllers(ld, v);
+        } else {
+            rc = unknown(ld, key);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    struct config draft;
+    struct loader ld;
+    json_error_t jerr;
+    json_t *root;
+    struct stat st;
+    int rc;
+
+    if (!path || !*path) {
+        errf(err, errlen, "no config file named");
+        return WSS_ERR_CONFIG;
+    }
+    /*
+     * jansson would open a directory and then report a syntax error at 1:0;
+     * look first so the operator sees the real reason.
+     */
+    if (stat(path, &st) != 0) {
+        errf(err, errlen, "%s: %s", path, strerror(errno));
+        return WSS_ERR_IO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        errf(err, errlen, "%s: %s", path,
+             S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
+        return WSS_ERR_IO;
+    }
+
+    root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        if (json_error_code(&jerr) == json_error_cannot_open_file) {
+            /* jansson's text already carries the path and strerror(). */
+            errf(err, errlen, "%s", jerr.text);
+            return WSS_ERR_IO;
+        }
+        errf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        return WSS_ERR_CONFIG;
+    }
+
+    /* Work on a copy: cfg is replaced only when the whole file is good. */
+    config_copy(&draft, cfg);
+    ld.cfg = &draft;
+    ld.path = path;
+    ld.err = err;
+    ld.errlen = errlen;
+    rc = load_root(&ld, root);
+    json_decref(root);
+    if (rc != 0) {
+        config_cleanup(&draft);
+        return rc;
+    }
+    free(draft.path);
+    draft.path = xstrdup(path);
+    config_cleanup(cfg);
+    *cfg = draft;
+    return 0;
+}
+
+/* ---- cross-field checks ---- */
+
+static int range_error(char *err, size_t errlen, const char *key, long long v, long long min,
+                       long long max)
+{
+    if (v >= min && v <= max)
+        return 0;
+    if (max == COUNT_MAX)
+        errf(err, errlen, "%s must be at least %lld (is %lld)", key, min, v);
+    else
+        errf(err, errlen, "%s must be between %lld and %lld (is %lld)", key, min, max, v);
+    return WSS_ERR_CONFIG;
+}
+
+int config_check(const struct config *cfg, char *err, size_t errlen)
+{
+    char a[ADDR_BUF], b[ADDR_BUF];
+    int rc;
+
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        errf(err, errlen, "tls.cert and tls.key must be set together (only tls.%s is set)",
+             cfg->tls_cert ? "cert" : "key");
+        return WSS_ERR_CONFIG;
+    }
+    if ((cfg->tls_cert && !*cfg->tls_cert) || (cfg->tls_key && !*cfg->tls_key)) {
+        errf(err, errlen, "tls.cert and tls.key must not be empty");
+        return WSS_ERR_CONFIG;
+    }
+    if (!cfg->listen.host[0] || cfg->listen.port < 1 || cfg->listen.port > 65535) {
+        errf(err, errlen, "listen must be a host and a port from 1 to 65535");
+        return WSS_ERR_CONFIG;
+    }
+    if (!cfg->control.host[0] || cfg->control.port < 1 || cfg->control.port > 65535) {
+        errf(err, errlen, "control.listen must be a host and a port from 1 to 65535");
+        return WSS_ERR_CONFIG;
+    }
+    /* Keys and signatures must not cross the network in clear text by accident. */
+    if (!cfg->tls_cert && !cfg->insecure && !config_host_is_loopback(cfg->listen.host)) {
+        errf(err, errlen,
+             "listen %s is not a loopback address and no TLS is configured: set tls.cert and "
+             "tls.key, or pass --insecure (\"insecure\": true) to allow plain ws",
+             fmt_listen(a, sizeof a, &cfg->listen));
+        return WSS_ERR_CONFIG;
+    }
+    if (listeners_clash(&cfg->listen, &cfg->control)) {
+        errf(err, errlen, "listen %s and control.listen %s must not use the same address and port",
+             fmt_listen(a, sizeof a, &cfg->listen), fmt_listen(b, sizeof b, &cfg->control));
+        return WSS_ERR_CONFIG;
+    }
+    if (cfg->n_server_names == 0) {
+        errf(err, errlen, "server_names must not be empty");
+        return WSS_ERR_CONFIG;
+    }
+    /* The file reader enforces these too; command-line overrides do not pass through it. */
+    if ((rc = range_error(err, errlen, "introduction.timeout_ms", cfg->intro_timeout_ms,
+                          INTRO_TIMEOUT_MIN, INTRO_TIMEOUT_MAX)) != 0 ||
+        (rc = range_error(err, errlen, "requests.default_timeout_ms", cfg->default_timeout_ms,
+                          REQ_TIMEOUT_MIN, REQ_TIMEOUT_MAX)) != 0 ||
+        (rc = range_error(err, errlen, "requests.max_message_bytes",
+                          (long long)cfg->max_message_bytes, MESSAGE_MIN, MESSAGE_MAX)) != 0 ||
+        (rc = range_error(err, errlen, "requests.max_pending", (long long)cfg->max_pending, 1,
+                          COUNT_MAX)) != 0 ||
+        (rc = range_error(err, errlen, "requests.max_pending_per_key",
+                          (long long)cfg->max_pending_per_key, 1, COUNT_MAX)) != 0 ||
+        (rc = range_error(err, errlen, "limits.max_frame_bytes", (long long)cfg->max_frame_bytes,
+                          FRAME_MIN, FRAME_MAX)) != 0 ||
+        (rc = range_error(err, errlen, "log_level", cfg->log_level, WSS_LOG_ERR,
+                          WSS_LOG_DEBUG)) != 0)
+        return rc;
+    return 0;
+}
