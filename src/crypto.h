@@ -25,8 +25,8 @@ int crypto_init(void);
  * including the terminating NUL. */
 size_t crypto_b64_len(size_t binlen);
 
-/* Writes the standard padded base64 of bin into out (outlen >= crypto_b64_len(binlen)).
- * Returns out. */
+/* Writes the standard padded base64 of bin into out (outlen >= crypto_b64_len(binlen);
+ * a shorter buffer is a programming error and aborts). Returns out. */
 char *crypto_b64_encode(char *out, size_t outlen, const uint8_t *bin, size_t binlen);
 
 /*
@@ -65,15 +65,18 @@ void crypto_new_nonce(uint8_t nonce[CRYPTO_NONCE_BYTES], char nonce_b64[CRYPTO_N
 /*
  * Builds the introduction transcript:
  *   "wssign-introduction-v1\n" || host || "\n" || nonce_b64
- * into out. Returns the length, or 0 if it does not fit outlen or host is
- * longer than CRYPTO_HOST_MAX.
+ * into out (no NUL is written). Returns the length, or 0 if it does not fit
+ * outlen, host is longer than CRYPTO_HOST_MAX, or host or nonce_b64 contains
+ * a '\n' (the separator).
  */
 size_t crypto_proof_transcript(uint8_t *out, size_t outlen, const char *host, const char *nonce_b64);
 
 /*
  * Verifies an introduction proof: a signature by pk over the transcript for
- * host and nonce_b64. Returns 0, WSS_ERR_INVAL (wrong length, host too long)
- * or WSS_ERR_BAD_SIG.
+ * host and nonce_b64. Does not check the key itself (see crypto_key_is_valid).
+ * Returns 0, WSS_ERR_INVAL (signature not crypto_sign_BYTES long, no
+ * transcript can be built for host, or nonce_b64 longer than
+ * CRYPTO_NONCE_B64_BYTES - 1) or WSS_ERR_BAD_SIG.
  */
 __attribute__((warn_unused_result)) int
 crypto_verify_proof(const uint8_t pk[crypto_sign_PUBLICKEYBYTES], const char *host,

@@ -52,7 +52,8 @@ struct proto_msg {
 /* Per decode failure: what the peer is told in an "error" frame. */
 struct proto_error {
     const char *code; /* static snake_case: "bad_json", "unknown_type", "missing_field", "bad_field" */
-    char message[PROTO_ERRMSG_MAX]; /* names the field: "field 'signature' must be 64 bytes" */
+    /* names the field: "field 'signature' must decode to 64 bytes" */
+    char message[PROTO_ERRMSG_MAX];
     char request_id[PROTO_REQUEST_ID_MAX + 1]; /* the frame's request_id if one was readable, else "" */
 };
 
@@ -61,6 +62,25 @@ struct proto_error {
  * max_message is the largest decoded sign_response message accepted.
  * Returns 0, or WSS_ERR_PROTO with *err filled; on failure *out holds nothing
  * that needs freeing. On success the caller calls proto_msg_cleanup(out).
+ * err may be NULL when the caller does not need the details.
+ *
+ * Error codes, in the order they are checked:
+ *   bad_json       not JSON, trailing data, duplicate keys, not an object
+ *   missing_field  "type" absent (a missing type is a missing field)
+ *   bad_field      "type" not a string
+ *   unknown_type   "type" is not introduction, sign_response or sign_reject
+ *   bad_field      a field the type does not define
+ * then each field in turn:
+ *   missing_field  a required field absent
+ *   bad_field      wrong JSON type; base64 that is not strict padded standard
+ *                  base64; wrong decoded length; message over max_message;
+ *                  request_id not a lowercase 8-4-4-4-12 UUID; host empty,
+ *                  over CRYPTO_HOST_MAX bytes or not all visible ASCII
+ *                  (0x21..0x7e); reason over PROTO_REASON_MAX bytes
+ * err->request_id is set whenever the object has a well-formed "request_id",
+ * even if the frame fails for another reason. A proof, when present, has the
+ * same rules as the other base64 fields; public keys are not checked for
+ * validity here (see crypto_key_is_valid).
  */
 int proto_decode(const char *buf, size_t len, size_t max_message, struct proto_msg *out,
                  struct proto_error *err);

@@ -1,0 +1,523 @@
+/*
+ * Unit tests for proto.c: every encoder parsed back with jansson, headroom
+ * placement, decoding of each client frame type, error codes, messages and
+ * request_id echo, and proto_msg_cleanup. The data-driven edge cases live in
+ * tests/proto/{valid,invalid}.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include <wssignd/errors.h>
+
+#include "proto.h"
+
+#define HEADROOM 16 /* LWS_PRE on Debian's lws 4.1.6 */
+#define MAX_MSG 1024
+#define RID "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+static const size_t headrooms[] = {0, 1, HEADROOM, 4096};
+
+/*
+ * Checks an encoder's buffer: zeroed headroom, JSON starting right after it,
+ * a NUL right after the counted length and no NUL inside; returns the
+ * parsed object.
+ */
+static json_t *parse_frame(const char *buf, size_t headroom, size_t len)
+{
+    json_error_t jerr;
+    json_t *obj;
+    size_t i;
+
+    assert_non_null(buf);
+    for (i = 0; i < headroom; i++)
+        assert_int_equal(buf[i], 0);
+    assert_int_equal(buf[headroom], '{');
+    assert_int_equal(buf[headroom + len - 1], '}');
+    assert_int_equal(buf[headroom + len], '\0');
+    assert_int_equal(strlen(buf + headroom), len);
+    /* compact: no spaces after separators */
+    assert_null(strstr(buf + headroom, ", "));
+    assert_null(strstr(buf + headroom, "\": "));
+    obj = json_loadb(buf + headroom, len, JSON_REJECT_DUPLICATES, &jerr);
+    assert_non_null(obj);
+    assert_true(json_is_object(obj));
+    return obj;
+}
+
+static void expect_str(json_t *obj, const char *key, const char *want)
+{
+    json_t *v = json_object_get(obj, key);
+
+    assert_true(json_is_string(v));
+    assert_string_equal(json_string_value(v), want);
+}
+
+static void test_encode_challenge(void **state)
+{
+#define NONCE "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+    static const char nonce[] = NONCE;
+    size_t i, len = 0;
+
+    for (i = 0; i < sizeof(headrooms) / sizeof(headrooms[0]); i++) {
+        char *buf = proto_encode_challenge(headrooms[i], &len, nonce);
+        json_t *obj = parse_frame(buf, headrooms[i], len);
+
+        assert_int_equal(json_object_size(obj), 3);
+        expect_str(obj, "type", "challenge");
+        expect_str(obj, "nonce", nonce);
+        expect_str(obj, "protocol", "wssign.v1");
+        /* the exact bytes: compact, keys in insertion order */
+        assert_string_equal(buf + headrooms[i], "{\"type\":\"challenge\",\"nonce\":\"" NONCE
+                                                "\",\"protocol\":\"wssign.v1\"}");
+        json_decref(obj);
+        free(buf);
+    }
+}
+
+static void test_encode_introduced(void **state)
+{
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], back[crypto_sign_PUBLICKEYBYTES];
+    size_t i, len, n;
+    char *buf;
+    json_t *obj, *v;
+
+    for (i = 0; i < sizeof(pk); i++)
+        pk[i] = (uint8_t)(0xf0 + i);
+    buf = proto_encode_introduced(HEADROOM, &len, pk, RID);
+    obj = parse_frame(buf, HEADROOM, len);
+    assert_int_equal(json_object_size(obj), 3);
+    expect_str(obj, "type", "introduced");
+    expect_str(obj, "session_id", RID);
+    v = json_object_get(obj, "public_key");
+    assert_true(json_is_string(v));
+    assert_int_equal(json_string_length(v), 44);
+    assert_int_equal(crypto_b64_decode(back, sizeof(back), &n, json_string_value(v), 44), 0);
+    assert_int_equal(n, sizeof(pk));
+    assert_memory_equal(back, pk, sizeof(pk));
+    json_decref(obj);
+    free(buf);
+}
+
+static void test_encode_sign_request(void **state)
+{
+    static const uint8_t msg[] = {0x00, 0xff, 'a', 'b', 0x00, 0x80};
+    uint8_t back[16];
+    size_t len, n;
+    char *buf;
+    json_t *obj, *v;
+
+    buf = proto_encode_sign_request(HEADROOM, &len, RID, msg, sizeof(msg), 1767225600123ULL);
+    obj = parse_frame(buf, HEADROOM, len);
+    assert_int_equal(json_object_size(obj), 4);
+    expect_str(obj, "type", "sign_request");
+    expect_str(obj, "request_id", RID);
+    v = json_object_get(obj, "message");
+    assert_true(json_is_string(v));
+    assert_int_equal(crypto_b64_decode(back, sizeof(back), &n, json_string_value(v),
+                                       json_string_length(v)),
+                     0);
+    assert_int_equal(n, sizeof(msg));
+    assert_memory_equal(back, msg, sizeof(msg));
+    v = json_object_get(obj, "expires_at");
+    assert_true(json_is_integer(v));
+    assert_int_equal(json_integer_value(v), 1767225600123LL);
+    json_decref(obj);
+    free(buf);
+
+    /* an empty message is the empty string */
+    buf = proto_encode_sign_request(0, &len, RID, NULL, 0, 0);
+    obj = parse_frame(buf, 0, len);
+    expect_str(obj, "message", "");
+    assert_int_equal(json_integer_value(json_object_get(obj, "expires_at")), 0);
+    json_decref(obj);
+    free(buf);
+}
+
+static void test_encode_cancel(void **state)
+{
+    static const char *const reasons[] = {"timeout", "requester_cancelled", "shutting_down"};
+    size_t i, len;
+
+    for (i = 0; i < 3; i++) {
+        char *buf = proto_encode_cancel(HEADROOM, &len, RID, reasons[i]);
+        json_t *obj = parse_frame(buf, HEADROOM, len);
+
+        assert_int_equal(json_object_size(obj), 3);
+        expect_str(obj, "type", "cancel");
+        expect_str(obj, "request_id", RID);
+        expect_str(obj, "reason", reasons[i]);
+        json_decref(obj);
+        free(buf);
+    }
+}
+
+static void test_encode_error(void **state)
+{
+    size_t len;
+    char *buf;
+    json_t *obj;
+
+    buf = proto_encode_error(HEADROOM, &len, "bad_field",
+                             "field 'signature' must decode to 64 bytes", RID);
+    obj = parse_frame(buf, HEADROOM, len);
+    assert_int_equal(json_object_size(obj), 4);
+    expect_str(obj, "type", "error");
+    expect_str(obj, "code", "bad_field");
+    expect_str(obj, "message", "field 'signature' must decode to 64 bytes");
+    expect_str(obj, "request_id", RID);
+    json_decref(obj);
+    free(buf);
+
+    /* no request id: the field is omitted, for NULL and for "" */
+    buf = proto_encode_error(HEADROOM, &len, "bad_json", "frame is not valid JSON", NULL);
+    obj = parse_frame(buf, HEADROOM, len);
+    assert_int_equal(json_object_size(obj), 3);
+    assert_null(json_object_get(obj, "request_id"));
+    json_decref(obj);
+    free(buf);
+    buf = proto_encode_error(HEADROOM, &len, "bad_json", "x", "");
+    obj = parse_frame(buf, HEADROOM, len);
+    assert_null(json_object_get(obj, "request_id"));
+    json_decref(obj);
+    free(buf);
+
+    /* text needing escapes, and bytes that are not UTF-8, still give valid JSON */
+    buf = proto_encode_error(HEADROOM, &len, "bad_field", "quote \" backslash \\ nl \n \xff end",
+                             NULL);
+    obj = parse_frame(buf, HEADROOM, len);
+    expect_str(obj, "message", "quote \" backslash \\ nl \n ? end");
+    json_decref(obj);
+    free(buf);
+}
+
+/* Builds a frame from a printf format into a static buffer. */
+static const char *frame(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *frame(const char *fmt, ...)
+{
+    static char buf[8192];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    return buf;
+}
+
+static int decode(const char *text, struct proto_msg *m, struct proto_error *e)
+{
+    return proto_decode(text, strlen(text), MAX_MSG, m, e);
+}
+
+/* Base64 of 32 bytes 0x01..0x20 and of 64 bytes 0x40..0x7f. */
+#define KEY_B64 "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+#define SIG_B64                                                                                    \
+    "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+fw=="
+
+static void test_decode_introduction(void **state)
+{
+    struct proto_msg m;
+    struct proto_error e;
+    size_t i;
+
+    assert_int_equal(decode("{\"type\":\"introduction\",\"public_key\":\"" KEY_B64
+                            "\",\"host\":\"signer.example.com\",\"proof\":\"" SIG_B64 "\"}",
+                            &m, &e),
+                     0);
+    assert_int_equal(m.type, PROTO_INTRODUCTION);
+    for (i = 0; i < 32; i++)
+        assert_int_equal(m.public_key[i], i + 1);
+    assert_string_equal(m.host, "signer.example.com");
+    assert_true(m.has_proof);
+    for (i = 0; i < 64; i++)
+        assert_int_equal(m.proof[i], 0x40 + i);
+    assert_null(m.message);
+    assert_string_equal(m.request_id, "");
+    proto_msg_cleanup(&m);
+
+    /* without proof; field order does not matter */
+    assert_int_equal(decode("{\"host\":\"h\",\"public_key\":\"" KEY_B64
+                            "\",\"type\":\"introduction\"}",
+                            &m, &e),
+                     0);
+    assert_int_equal(m.type, PROTO_INTRODUCTION);
+    assert_false(m.has_proof);
+    assert_string_equal(m.host, "h");
+    for (i = 0; i < 64; i++)
+        assert_int_equal(m.proof[i], 0);
+    proto_msg_cleanup(&m);
+}
+
+static void test_decode_sign_response(void **state)
+{
+    struct proto_msg m;
+    struct proto_error e;
+    size_t i;
+
+    assert_int_equal(decode("{\"type\":\"sign_response\",\"request_id\":\"" RID
+                            "\",\"message\":\"aGVsbG8=\",\"signature\":\"" SIG_B64 "\"}",
+                            &m, &e),
+                     0);
+    assert_int_equal(m.type, PROTO_SIGN_RESPONSE);
+    assert_string_equal(m.request_id, RID);
+    assert_non_null(m.message);
+    assert_int_equal(m.message_len, 5);
+    assert_memory_equal(m.message, "hello", 5);
+    for (i = 0; i < 64; i++)
+        assert_int_equal(m.signature[i], 0x40 + i);
+    proto_msg_cleanup(&m);
+    /* cleanup zeroes the struct, and a second cleanup is harmless */
+    assert_null(m.message);
+    assert_int_equal(m.message_len, 0);
+    assert_string_equal(m.request_id, "");
+    proto_msg_cleanup(&m);
+    proto_msg_cleanup(NULL);
+
+    /* empty message */
+    assert_int_equal(decode("{\"type\":\"sign_response\",\"request_id\":\"" RID
+                            "\",\"message\":\"\",\"signature\":\"" SIG_B64 "\"}",
+                            &m, &e),
+                     0);
+    assert_int_equal(m.message_len, 0);
+    proto_msg_cleanup(&m);
+}
+
+static void test_decode_message_limit(void **state)
+{
+    static char b64[2048];
+    uint8_t bin[MAX_MSG + 1];
+    struct proto_msg m;
+    struct proto_error e;
+
+    memset(bin, 0x5a, sizeof(bin));
+    /* exactly max_message */
+    crypto_b64_encode(b64, sizeof(b64), bin, MAX_MSG);
+    assert_int_equal(decode(frame("{\"type\":\"sign_response\",\"request_id\":\"" RID
+                                  "\",\"message\":\"%s\",\"signature\":\"" SIG_B64 "\"}",
+                                  b64),
+                            &m, &e),
+                     0);
+    assert_int_equal(m.message_len, MAX_MSG);
+    assert_memory_equal(m.message, bin, MAX_MSG);
+    proto_msg_cleanup(&m);
+
+    /* one byte over */
+    crypto_b64_encode(b64, sizeof(b64), bin, MAX_MSG + 1);
+    assert_int_equal(decode(frame("{\"type\":\"sign_response\",\"request_id\":\"" RID
+                                  "\",\"message\":\"%s\",\"signature\":\"" SIG_B64 "\"}",
+                                  b64),
+                            &m, &e),
+                     WSS_ERR_PROTO);
+    assert_string_equal(e.code, "bad_field");
+    assert_string_equal(e.message, "field 'message' must decode to at most 1024 bytes");
+    assert_string_equal(e.request_id, RID);
+    assert_null(m.message);
+
+    /* max_message 0 admits only the empty message */
+    {
+        static const char one[] = "{\"type\":\"sign_response\",\"request_id\":\"" RID
+                                  "\",\"message\":\"AA==\",\"signature\":\"" SIG_B64 "\"}";
+        static const char none[] = "{\"type\":\"sign_response\",\"request_id\":\"" RID
+                                   "\",\"message\":\"\",\"signature\":\"" SIG_B64 "\"}";
+
+        assert_int_equal(proto_decode(one, sizeof(one) - 1, 0, &m, &e), WSS_ERR_PROTO);
+        assert_string_equal(e.code, "bad_field");
+        assert_int_equal(proto_decode(none, sizeof(none) - 1, 0, &m, &e), 0);
+        proto_msg_cleanup(&m);
+    }
+}
+
+static void test_decode_sign_reject(void **state)
+{
+    struct proto_msg m;
+    struct proto_error e;
+
+    assert_int_equal(decode("{\"type\":\"sign_reject\",\"request_id\":\"" RID
+                            "\",\"reason\":\"user said no \\u00e9\"}",
+                            &m, &e),
+                     0);
+    assert_int_equal(m.type, PROTO_SIGN_REJECT);
+    assert_string_equal(m.request_id, RID);
+    assert_string_equal(m.reason, "user said no \xc3\xa9");
+    proto_msg_cleanup(&m);
+
+    assert_int_equal(decode("{\"type\":\"sign_reject\",\"request_id\":\"" RID "\"}", &m, &e), 0);
+    assert_string_equal(m.reason, "");
+    proto_msg_cleanup(&m);
+}
+
+/* One failing frame: the code, the exact message, and the echoed id. */
+static void expect_error(const char *text, const char *code, const char *message,
+                         const char *request_id)
+{
+    struct proto_msg m;
+    struct proto_error e;
+
+    memset(&m, 0x5a, sizeof(m));
+    assert_int_equal(decode(text, &m, &e), WSS_ERR_PROTO);
+    assert_non_null(e.code);
+    if (strcmp(e.code, code) != 0 || (message && strcmp(e.message, message) != 0))
+        print_error("frame %s\n  got %s: %s\n", text, e.code, e.message);
+    assert_string_equal(e.code, code);
+    if (message)
+        assert_string_equal(e.message, message);
+    assert_string_equal(e.request_id, request_id);
+    /* nothing to free on failure: the struct is zeroed */
+    assert_null(m.message);
+    assert_int_equal(m.type, 0);
+}
+
+static void test_decode_errors(void **state)
+{
+    expect_error("", "bad_json", "frame is not valid JSON", "");
+    expect_error("[]", "bad_json", "frame must be a JSON object", "");
+    expect_error("\"x\"", "bad_json", "frame is not valid JSON", "");
+    expect_error("{\"type\":\"sign_reject\",\"request_id\":\"" RID "\"} x", "bad_json",
+                 "frame has data after the JSON value", "");
+    expect_error("{\"type\":\"sign_reject\",\"type\":\"sign_reject\",\"request_id\":\"" RID "\"}",
+                 "bad_json", "frame has a duplicate key", "");
+    expect_error("{\"type\":\"sign_reject\",\"request_id\":\"" RID "\",\"reason\":1e999}",
+                 "bad_json", "frame has a number out of range", "");
+    expect_error("{\"type\":\"sign_reject\",\"request_id\":\"" RID "\",\"reason\":\"\\u0000\"}",
+                 "bad_json", "frame contains \\u0000", "");
+    expect_error("{\"type\":\"sign_reject\",\"request_id\":\"" RID "\",\"reason\":\"\xff\"}",
+                 "bad_json", "frame is not valid UTF-8", "");
+    expect_error("{}", "missing_field", "field 'type' is missing", "");
+    expect_error("{\"type\":7}", "bad_field", "field 'type' must be a string", "");
+    expect_error("{\"type\":\"introduce\"}", "unknown_type", "unknown frame type 'introduce'", "");
+    expect_error("{\"type\":\"no such\"}", "unknown_type", "unknown frame type", "");
+    expect_error("{\"type\":\"sign_response\",\"request_id\":\"" RID "\",\"message\":\"\"}",
+                 "missing_field", "field 'signature' is missing", RID);
+    expect_error("{\"type\":\"sign_response\",\"request_id\":\"" RID
+                 "\",\"message\":\"\",\"signature\":\"AAAA\"}",
+                 "bad_field", "field 'signature' must decode to 64 bytes", RID);
+    expect_error("{\"type\":\"sign_response\",\"request_id\":\"" RID
+                 "\",\"message\":\"\",\"signature\":\"AAA\"}",
+                 "bad_field", "field 'signature' is not valid base64", RID);
+    expect_error("{\"type\":\"sign_response\",\"request_id\":\"" RID
+                 "\",\"message\":\"a b=\",\"signature\":\"" SIG_B64 "\"}",
+                 "bad_field", "field 'message' is not valid base64", RID);
+    expect_error("{\"type\":\"sign_response\",\"request_id\":\"" RID
+                 "\",\"message\":1,\"signature\":\"" SIG_B64 "\"}",
+                 "bad_field", "field 'message' must be a string", RID);
+    expect_error("{\"type\":\"sign_response\",\"request_id\":\"" RID
+                 "\",\"message\":\"\",\"signature\":\"" SIG_B64 "\",\"extra\":true}",
+                 "bad_field", "unknown field 'extra' in sign_response", RID);
+    expect_error("{\"type\":\"sign_reject\",\"request_id\":\"" RID "\",\"a b\":1}", "bad_field",
+                 "unknown field in sign_reject", RID);
+    /* proof is not a field of a sign_response, public_key not one of a reject */
+    expect_error("{\"type\":\"sign_reject\",\"request_id\":\"" RID "\",\"public_key\":\"\"}",
+                 "bad_field", "unknown field 'public_key' in sign_reject", RID);
+    expect_error("{\"type\":\"introduction\",\"public_key\":\"" KEY_B64 "\"}", "missing_field",
+                 "field 'host' is missing", "");
+    expect_error("{\"type\":\"introduction\",\"public_key\":\"" KEY_B64 "\",\"host\":\"\"}",
+                 "bad_field", "field 'host' must be 1..253 visible ASCII characters", "");
+    expect_error("{\"type\":\"introduction\",\"public_key\":\"" KEY_B64
+                 "\",\"host\":\"h\",\"proof\":null}",
+                 "bad_field", "field 'proof' must be a string", "");
+    expect_error("{\"type\":\"introduction\",\"host\":\"h\",\"public_key\":\"AAAA\"}",
+                 "bad_field", "field 'public_key' must decode to 32 bytes", "");
+}
+
+static void test_request_id_echo(void **state)
+{
+    /* echoed whatever else is wrong, as long as the id itself is well formed */
+    expect_error("{\"type\":\"sign_response\",\"request_id\":\"" RID "\"}", "missing_field",
+                 "field 'message' is missing", RID);
+    expect_error("{\"type\":\"bogus\",\"request_id\":\"" RID "\"}", "unknown_type", NULL, RID);
+    expect_error("{\"request_id\":\"" RID "\"}", "missing_field", NULL, RID);
+    /* not echoed when malformed: uppercase, short, long, no hyphens, braces */
+    static const char *const bad_ids[] = {
+        "0F8FAD5B-D9CB-469F-A165-70867728950E", "0f8fad5b-d9cb-469f-a165-70867728950",
+        "0f8fad5b-d9cb-469f-a165-70867728950ee", "0f8fad5bxd9cbx469fxa165x70867728950e",
+        "{0f8fad5b-d9cb-469f-a165-70867728950}", "0f8fad5b-d9cb-469f-a165-70867728950g",
+        "0f8fad5bd9cb-469f-a165-70867728950e-", "",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++)
+        expect_error(frame("{\"type\":\"sign_reject\",\"request_id\":\"%s\"}", bad_ids[i]),
+                     "bad_field", "field 'request_id' must be a lowercase UUID", "");
+    expect_error("{\"type\":\"sign_reject\",\"request_id\":12}", "bad_field",
+                 "field 'request_id' must be a string", "");
+    /* a duplicate key is bad_json: nothing from that frame is trusted, not even the id */
+    expect_error("{\"type\":\"sign_reject\",\"request_id\":\"" RID "\",\"request_id\":\"" RID
+                 "\"}",
+                 "bad_json", NULL, "");
+}
+
+static void test_decode_null_err(void **state)
+{
+    struct proto_msg m;
+    static const char bad[] = "{\"type\":1}";
+    static const char good[] = "{\"type\":\"sign_reject\",\"request_id\":\"" RID "\"}";
+
+    assert_int_equal(proto_decode(bad, sizeof(bad) - 1, MAX_MSG, &m, NULL), WSS_ERR_PROTO);
+    assert_int_equal(proto_decode(good, sizeof(good) - 1, MAX_MSG, &m, NULL), 0);
+    proto_msg_cleanup(&m);
+    /* len is honoured: the frame is not read up to a NUL */
+    assert_int_equal(proto_decode(good, sizeof(good) - 2, MAX_MSG, &m, NULL), WSS_ERR_PROTO);
+}
+
+/* Encoders and decoder agree: a sign_request's message decodes the same way a
+ * response carrying it does. Run under valgrind, the loop shows nothing leaks. */
+static void test_round_trip_no_leak(void **state)
+{
+    uint8_t msg[300];
+    size_t i, len;
+
+    for (i = 0; i < sizeof(msg); i++)
+        msg[i] = (uint8_t)(i * 7);
+    for (i = 0; i < 50; i++) {
+        struct proto_msg m;
+        struct proto_error e;
+        char *req = proto_encode_sign_request(HEADROOM, &len, RID, msg, i * 6, 1);
+        json_t *obj = parse_frame(req, HEADROOM, len);
+        const char *text = frame("{\"type\":\"sign_response\",\"request_id\":\"" RID
+                                 "\",\"message\":\"%s\",\"signature\":\"" SIG_B64 "\"}",
+                                 json_string_value(json_object_get(obj, "message")));
+
+        assert_int_equal(proto_decode(text, strlen(text), MAX_MSG, &m, &e), 0);
+        assert_int_equal(m.message_len, i * 6);
+        assert_memory_equal(m.message, msg, i * 6);
+        proto_msg_cleanup(&m);
+        /* the failing path after the message was allocated frees it too */
+        text = frame("{\"type\":\"sign_response\",\"request_id\":\"" RID
+                     "\",\"message\":\"%s\",\"signature\":\"AAAA\"}",
+                     json_string_value(json_object_get(obj, "message")));
+        assert_int_equal(proto_decode(text, strlen(text), MAX_MSG, &m, &e), WSS_ERR_PROTO);
+        assert_null(m.message);
+        json_decref(obj);
+        free(req);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_encode_challenge),
+        cmocka_unit_test(test_encode_introduced),
+        cmocka_unit_test(test_encode_sign_request),
+        cmocka_unit_test(test_encode_cancel),
+        cmocka_unit_test(test_encode_error),
+        cmocka_unit_test(test_decode_introduction),
+        cmocka_unit_test(test_decode_sign_response),
+        cmocka_unit_test(test_decode_message_limit),
+        cmocka_unit_test(test_decode_sign_reject),
+        cmocka_unit_test(test_decode_errors),
+        cmocka_unit_test(test_request_id_echo),
+        cmocka_unit_test(test_decode_null_err),
+        cmocka_unit_test(test_round_trip_no_leak),
+    };
+
+    if (crypto_init() != 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
