@@ -96,9 +96,16 @@ int conn_on_writable(struct conn *c)
     if (!tx) {
         if (!c->close_code)
             return 0;
+        /*
+         * lws 4.1 marks the socket unusable, and sends no close frame, when
+         * WRITEABLE or a pending timeout ends a connection; a TIMER callback
+         * returning -1 goes through the close handshake with the code set here.
+         */
         lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
                          (unsigned char *)c->close_reason, strlen(c->close_reason));
-        return -1;
+        c->close_ready = true;
+        lws_set_timer_usecs(c->wsi, 1);
+        return 0;
     }
     if (lws_write(c->wsi, (unsigned char *)tx->buf + LWS_PRE, tx->len, LWS_WRITE_TEXT) <
         (int)tx->len)
@@ -112,6 +119,11 @@ int conn_on_writable(struct conn *c)
     if (c->tx_head || c->close_code)
         lws_callback_on_writable(c->wsi);
     return 0;
+}
+
+bool conn_close_ready(const struct conn *c)
+{
+    return c->close_ready;
 }
 
 void conn_cleanup(struct conn *c)

@@ -50,6 +50,7 @@ struct conn {
 
     int close_code;                   /* sent once the queue has drained */
     char close_reason[64];
+    bool close_ready;                 /* queue drained: close at the next TIMER */
 };
 
 /* Outcome of feeding a fragment to conn_on_rx. */
@@ -83,6 +84,9 @@ void conn_close(struct conn *c, int code, const char *reason);
 
 /* Writes one queued frame (SERVER_WRITEABLE). Returns 0, or -1 to close. */
 int conn_on_writable(struct conn *c);
+
+/* True once the close is due: the TIMER callback then returns -1. */
+bool conn_close_ready(const struct conn *c);
 
 /* Frees the queue and buffer (at LWS_CALLBACK_CLOSED). */
 void conn_cleanup(struct conn *c);

@@ -226,6 +226,11 @@ bool wss_lookup_key(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC
     return true;
 }
 
+size_t wss_max_message_bytes(struct wss_service *svc)
+{
+    return svc->cfg->max_message_bytes;
+}
+
 bool wss_control_is_local(struct wss_service *svc)
 {
     return svc->control_local;

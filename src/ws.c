@@ -97,6 +97,8 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return conn_on_writable(c);
     case LWS_CALLBACK_TIMER:
+        if (conn_close_ready(c))
+            return -1;
         session_on_timer(svc, c);
         return 0;
     case LWS_CALLBACK_CLOSED:

@@ -77,6 +77,9 @@ wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KE
  */
 int wss_cancel(struct wss_service *svc, const char *request_id);
 
+/* The largest message wss_send_to_sign() accepts (requests.max_message_bytes). */
+size_t wss_max_message_bytes(struct wss_service *svc);
+
 /* Per lookup: what wss_lookup_key() reports about one key. */
 struct wss_presence {
     bool connected;

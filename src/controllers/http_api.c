@@ -210,6 +210,18 @@ static void handle_sign(struct http_req *r)
         respond_error(r, 400, "bad_request", "message must be non-empty standard base64", NULL);
         goto out;
     }
+    /* Precise answers for what wss_send_to_sign() would refuse as a bad argument. */
+    if (msglen > wss_max_message_bytes(api->svc)) {
+        respond_error(r, 413, "payload_too_large", "message exceeds requests.max_message_bytes",
+                      NULL);
+        goto out;
+    }
+    if (msglen >= strlen(WSS_INTRODUCTION_PREFIX) &&
+        !memcmp(msg, WSS_INTRODUCTION_PREFIX, strlen(WSS_INTRODUCTION_PREFIX))) {
+        respond_error(r, 400, "bad_request",
+                      "message begins with the reserved prefix " WSS_INTRODUCTION_PREFIX, NULL);
+        goto out;
+    }
     v = json_object_get(root, "timeout_ms");
     if (v) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 ||
