@@ -13,7 +13,10 @@ if [ "$(id -u)" = 0 ] && [ -z "${WSSIGND_SKIP_INSTALL:-}" ]; then
         build-essential cmake pkg-config ca-certificates openssl \
         libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libsodium-dev libjansson-dev \
         uuid-dev uthash-dev libcmocka-dev \
-        python3 python3-websockets python3-nacl >/dev/null
+        python3 python3-websockets python3-nacl chromium >/dev/null
+    # The browser signer test drives Chromium from Node (playwright-core from npm).
+    command -v node >/dev/null && command -v npm >/dev/null ||
+        apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSSIGND_WERROR=ON
