@@ -40,6 +40,8 @@ struct wss_opts {
 #define MESSAGE_MAX 1048576
 #define FRAME_MIN 1024
 #define FRAME_MAX 16777216
+#define DRAIN_MIN 0
+#define DRAIN_MAX 600000
 #define SERVER_NAME_MAX 253
 #define CONTROLLER_NAME_MAX 64
 /* Upper bound of the "at least 1" counters: whatever both json_int_t and size_t hold. */
@@ -423,6 +425,7 @@ int config_init(struct config *cfg)
     cfg->max_pending = 100000;
     cfg->max_pending_per_key = 1024;
     cfg->max_frame_bytes = 65536;
+    cfg->drain_ms = 5000;
     cfg->log_level = WSS_LOG_INFO;
 
     cfg->n_controllers = 1;
@@ -726,6 +729,27 @@ static int load_limits(const struct loader *ld, json_t *obj)
     return 0;
 }
 
+static int load_shutdown(const struct loader *ld, json_t *obj)
+{
+    char key[KEY_BUF];
+    const char *k;
+    json_t *v;
+    long long x;
+    int rc;
+
+    json_object_foreach(obj, k, v) {
+        dotted(key, sizeof key, "shutdown", k);
+        if (!strcmp(k, "drain_ms")) {
+            if ((rc = want_int(ld, key, v, DRAIN_MIN, DRAIN_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->drain_ms = (uint32_t)x;
+        } else {
+            return unknown(ld, key);
+        }
+    }
+    return 0;
+}
+
 /*
  * Server names end up in the introduction transcript, which is split on
  * newlines, and are compared byte for byte with what clients send: allow only
@@ -885,6 +909,9 @@ static int load_root(const struct loader *ld, json_t *root)
         } else if (!strcmp(k, "limits")) {
             if ((rc = want_object(ld, key, v)) == 0)
                 rc = load_limits(ld, v);
+        } else if (!strcmp(k, "shutdown")) {
+            if ((rc = want_object(ld, key, v)) == 0)
+                rc = load_shutdown(ld, v);
         } else if (!strcmp(k, "log_level")) {
             int level = -1;
 
@@ -1027,8 +1054,37 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
                           (long long)cfg->max_pending_per_key, 1, COUNT_MAX)) != 0 ||
         (rc = range_error(err, errlen, "limits.max_frame_bytes", (long long)cfg->max_frame_bytes,
                           FRAME_MIN, FRAME_MAX)) != 0 ||
+        (rc = range_error(err, errlen, "shutdown.drain_ms", cfg->drain_ms, DRAIN_MIN,
+                          DRAIN_MAX)) != 0 ||
         (rc = range_error(err, errlen, "log_level", cfg->log_level, WSS_LOG_ERR,
                           WSS_LOG_DEBUG)) != 0)
         return rc;
     return 0;
+}
+
+static bool same_string(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+const char *config_restart_key(const struct config *a, const struct config *b)
+{
+    if (strcmp(a->listen.host, b->listen.host) || a->listen.port != b->listen.port)
+        return "listen";
+    if (strcmp(a->control.host, b->control.host) || a->control.port != b->control.port)
+        return "control.listen";
+    if (!a->tls_cert != !b->tls_cert)
+        return "tls";
+    if (a->insecure != b->insecure)
+        return "insecure";
+    if (a->n_controllers != b->n_controllers)
+        return "controllers";
+    for (size_t i = 0; i < a->n_controllers; i++) {
+        const struct config_controller *x = &a->controllers[i], *y = &b->controllers[i];
+
+        if (!same_string(x->name, y->name) || x->enabled != y->enabled ||
+            !json_equal(x->opts->obj, y->opts->obj))
+            return "controllers";
+    }
+    return NULL;
 }

@@ -50,6 +50,8 @@ struct config {
 
     size_t max_frame_bytes;       /* "limits.max_frame_bytes": WS message, default 65536 */
 
+    uint32_t drain_ms;            /* "shutdown.drain_ms": SIGTERM drain bound, default 5000 */
+
     int log_level;                /* "log_level": default "info" */
 
     struct config_controller *controllers; /* "controllers": {name: {enabled, ...}} */
@@ -82,6 +84,13 @@ int config_check(const struct config *cfg, char *err, size_t errlen);
 
 /* Returns the section for controller name, or NULL. Borrowed. */
 const struct config_controller *config_controller(const struct config *cfg, const char *name);
+
+/*
+ * Compares the settings a reload cannot change (listeners, TLS on or off,
+ * insecure, controllers). Returns NULL if a and b agree on all of them, else
+ * the dotted name of the first that differs.
+ */
+const char *config_restart_key(const struct config *a, const struct config *b);
 
 /* Frees everything cfg owns and zeroes it. */
 void config_cleanup(struct config *cfg);

@@ -89,7 +89,7 @@ void conn_close(struct conn *c, int code, const char *reason)
     lws_callback_on_writable(c->wsi);
 }
 
-int conn_on_writable(struct conn *c)
+int conn_on_writable(struct conn *c, uint64_t *sent)
 {
     struct conn_tx *tx = c->tx_head;
 
@@ -114,6 +114,7 @@ int conn_on_writable(struct conn *c)
     if (!c->tx_head)
         c->tx_tail = NULL;
     c->tx_bytes -= tx->len;
+    *sent += tx->len;
     free(tx->buf);
     free(tx);
     if (c->tx_head || c->close_code)

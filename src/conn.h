@@ -82,8 +82,9 @@ void conn_send_take(struct conn *c, char *buf, size_t len);
  * connection stops accepting messages at once. Idempotent. */
 void conn_close(struct conn *c, int code, const char *reason);
 
-/* Writes one queued frame (SERVER_WRITEABLE). Returns 0, or -1 to close. */
-int conn_on_writable(struct conn *c);
+/* Writes one queued frame (SERVER_WRITEABLE) and adds its size to *sent.
+ * Returns 0, or -1 to close. */
+int conn_on_writable(struct conn *c, uint64_t *sent);
 
 /* True once the close is due: the TIMER callback then returns -1. */
 bool conn_close_ready(const struct conn *c);

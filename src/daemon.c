@@ -1,7 +1,7 @@
 /*
- * Start-up and shutdown order of the daemon's parts, the libuv loop they
- * share, and signal handling (on the loop, through uv_signal). Holds no
- * protocol logic.
+ * Start-up, reload and shutdown order of the daemon's parts, the libuv loop
+ * they share, signal handling (on the loop, through uv_signal) and the
+ * service manager's notifications. Holds no protocol logic.
  */
 #include "daemon.h"
 
@@ -16,14 +16,15 @@
 #include "controllers/controllers.h"
 #include "crypto.h"
 #include "log.h"
+#include "notify.h"
 #include "svc.h"
 #include "util.h"
 #include "version.h"
 #include "ws.h"
 
-/* How long SIGTERM waits for signers to take their close frames. */
-#define DRAIN_MAX_MS 5000
 #define DRAIN_POLL_MS 20
+/* STATUS= is refreshed this often even without a watchdog. */
+#define STATUS_EVERY_MS 2000
 
 /* Per enabled controller. */
 struct ctl_instance {
@@ -33,7 +34,9 @@ struct ctl_instance {
 
 /* Per daemon. */
 struct wssd {
-    const struct config *cfg;
+    struct config cfg; /* owned; replaced in place by a reload */
+    daemon_load_fn load;
+    void *load_arg;
     uv_loop_t loop;
     bool loop_ready;
     struct ws ws;
@@ -41,9 +44,9 @@ struct wssd {
     struct ctl_instance *ctls;
     size_t n_ctls;
     uv_signal_t sig_term, sig_int, sig_hup;
-    uv_timer_t drain;
-    uint64_t drain_started_ms;
-    bool handles_ready; /* drain timer and signal handles initialised */
+    uv_timer_t drain, tick;
+    uint64_t drain_started_ms, tick_ms, last_status_ms;
+    bool handles_ready; /* timers and signal handles initialised */
     bool stopping;
 };
 
@@ -58,6 +61,13 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+static const char *status_line(struct wssd *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s: %u signers, %zu pending", d->stopping ? "draining" : "serving",
+             d->svc.signers, pending_count(d->svc.pending));
+    return buf;
+}
+
 /* Ends the loop: lws closes its handles, then ours go; uv_run then returns. */
 static void finish(struct wssd *d)
 {
@@ -66,6 +76,7 @@ static void finish(struct wssd *d)
     if (!d->handles_ready)
         return;
     close_handle((uv_handle_t *)&d->drain);
+    close_handle((uv_handle_t *)&d->tick);
     close_handle((uv_handle_t *)&d->sig_term);
     close_handle((uv_handle_t *)&d->sig_int);
     close_handle((uv_handle_t *)&d->sig_hup);
@@ -76,8 +87,8 @@ static void on_drain_tick(uv_timer_t *t)
     struct wssd *d = t->data;
     uint64_t waited = util_now_ms() - d->drain_started_ms;
 
-    /* Give answers already queued one tick to leave, then stop once every signer has gone. */
-    if ((d->svc.signers == 0 && waited >= DRAIN_POLL_MS) || waited >= DRAIN_MAX_MS) {
+    /* Give answers already queued a tick to leave, then stop once every signer has gone. */
+    if ((d->svc.signers == 0 && waited >= DRAIN_POLL_MS) || waited >= d->cfg.drain_ms) {
         log_notice("event=stopped signers_left=%u waited_ms=%llu", d->svc.signers,
                    (unsigned long long)waited);
         finish(d);
@@ -89,12 +100,54 @@ static void begin_stop(struct wssd *d, int signum)
     if (d->stopping)
         return;
     d->stopping = true;
-    log_notice("event=shutdown signal=%d pending=%zu signers=%u", signum,
-               pending_count(d->svc.pending), d->svc.signers);
+    notify_stopping();
+    log_notice("event=shutdown signal=%d pending=%zu signers=%u drain_ms=%u", signum,
+               pending_count(d->svc.pending), d->svc.signers, d->cfg.drain_ms);
     service_drain(&d->svc);
     registry_foreach(d->svc.registry, close_signer, NULL);
     d->drain_started_ms = util_now_ms();
-    uv_timer_start(&d->drain, on_drain_tick, DRAIN_POLL_MS, DRAIN_POLL_MS);
+    uv_timer_start(&d->drain, on_drain_tick, 0, DRAIN_POLL_MS);
+}
+
+/*
+ * SIGHUP: a fresh configuration from main (file + command line), refused as a
+ * whole if it does not load, changes what needs a restart, or names TLS files
+ * that do not load; otherwise it replaces the running one.
+ */
+static void reload(struct wssd *d)
+{
+    struct config next;
+    char err[512] = "", quoted[600], status[96];
+    const char *key;
+    int rc;
+
+    notify_reloading();
+    memset(&next, 0, sizeof next);
+    if (!d->load) {
+        snprintf(err, sizeof err, "no configuration to reload");
+        rc = -1;
+    } else if ((rc = d->load(&next, err, sizeof err, d->load_arg)) == 0) {
+        if ((key = config_restart_key(&d->cfg, &next)) != NULL) {
+            snprintf(err, sizeof err, "changing '%s' requires a restart", key);
+            rc = -1;
+        } else if (next.tls_cert &&
+                   ws_reload_tls(&d->ws, next.tls_cert, next.tls_key, err, sizeof err) != 0) {
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
+        config_cleanup(&next);
+        log_err("event=reload outcome=refused msg=%s", log_quote(quoted, sizeof quoted, err));
+        notify_ready(status_line(d, status, sizeof status));
+        return;
+    }
+    /* In place: the service and the listeners keep pointing at d->cfg. */
+    config_cleanup(&d->cfg);
+    d->cfg = next;
+    log_set_level(d->cfg.log_level);
+    log_notice("event=reload outcome=ok log_level=%s tls=%s", log_level_name(d->cfg.log_level),
+               d->cfg.tls_cert ? "reloaded" : "no");
+    notify_ready(status_line(d, status, sizeof status));
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -102,16 +155,31 @@ static void on_signal(uv_signal_t *h, int signum)
     struct wssd *d = h->data;
 
     if (signum == SIGHUP) {
-        log_notice("event=sighup action=ignored reason=\"reload is not supported\"");
+        if (!d->stopping)
+            reload(d);
         return;
     }
     begin_stop(d, signum);
 }
 
+/* Watchdog pings and STATUS= updates, from the loop itself: a stuck loop sends none. */
+static void on_tick(uv_timer_t *t)
+{
+    struct wssd *d = t->data;
+    uint64_t now = util_now_ms();
+    char status[96];
+
+    notify_watchdog();
+    if (now - d->last_status_ms >= STATUS_EVERY_MS) {
+        d->last_status_ms = now;
+        notify_status(status_line(d, status, sizeof status));
+    }
+}
+
 /* Starts each enabled controller, in config order. */
 static int start_controllers(struct wssd *d, char *err, size_t errlen)
 {
-    const struct config *cfg = d->cfg;
+    const struct config *cfg = &d->cfg;
 
     d->ctls = xcalloc(cfg->n_controllers ? cfg->n_controllers : 1, sizeof *d->ctls);
     for (size_t i = 0; i < cfg->n_controllers; i++) {
@@ -169,18 +237,44 @@ static int listen_control(struct wssd *d, char *err, size_t errlen)
             protonames[nm++] = ctl->mounts[j].protocol;
         }
     }
-    rc = ws_listen_control(&d->ws, d->cfg, protos, np, prefixes, protonames, nm, err, errlen);
+    rc = ws_listen_control(&d->ws, &d->cfg, protos, np, prefixes, protonames, nm, err, errlen);
     free(protos);
     free(prefixes);
     free(protonames);
     return rc;
 }
 
-struct wssd *daemon_new(const struct config *cfg, char *err, size_t errlen)
+static int start_handles(struct wssd *d)
+{
+    uint64_t wd = notify_watchdog_interval_ms();
+
+    d->drain.data = d->tick.data = d;
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    uv_timer_init(&d->loop, &d->drain);
+    uv_timer_init(&d->loop, &d->tick);
+    uv_signal_init(&d->loop, &d->sig_term);
+    uv_signal_init(&d->loop, &d->sig_int);
+    uv_signal_init(&d->loop, &d->sig_hup);
+    d->handles_ready = true;
+    d->tick_ms = wd && wd < STATUS_EVERY_MS ? wd : STATUS_EVERY_MS;
+    if (uv_signal_start(&d->sig_term, on_signal, SIGTERM) ||
+        uv_signal_start(&d->sig_int, on_signal, SIGINT) ||
+        uv_signal_start(&d->sig_hup, on_signal, SIGHUP) ||
+        uv_timer_start(&d->tick, on_tick, d->tick_ms, d->tick_ms))
+        return WSS_ERR_IO;
+    return 0;
+}
+
+struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load_arg, char *err,
+                             size_t errlen)
 {
     struct wssd *d = xcalloc(1, sizeof *d);
+    char status[96];
 
-    d->cfg = cfg;
+    d->cfg = *cfg;
+    memset(cfg, 0, sizeof *cfg);
+    d->load = load;
+    d->load_arg = load_arg;
     if (crypto_init() != 0) {
         snprintf(err, errlen, "libsodium failed to initialise");
         goto fail;
@@ -190,31 +284,26 @@ struct wssd *daemon_new(const struct config *cfg, char *err, size_t errlen)
         goto fail;
     }
     d->loop_ready = true;
-    service_init(&d->svc, cfg);
-    d->svc.control_local = config_host_is_loopback(cfg->control.host);
+    service_init(&d->svc, &d->cfg);
+    d->svc.control_local = config_host_is_loopback(d->cfg.control.host);
     if (ws_create_context(&d->ws, &d->loop, &d->svc, err, errlen) != 0)
         goto fail;
     service_attach(&d->svc, d->ws.ctx);
     if (start_controllers(d, err, errlen) != 0)
         goto fail;
-    if (ws_listen_signer(&d->ws, cfg, err, errlen) != 0 || listen_control(d, err, errlen) != 0)
+    if (ws_listen_signer(&d->ws, &d->cfg, err, errlen) != 0 || listen_control(d, err, errlen) != 0)
         goto fail;
-    d->drain.data = d;
-    uv_timer_init(&d->loop, &d->drain);
-    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
-    uv_signal_init(&d->loop, &d->sig_term);
-    uv_signal_init(&d->loop, &d->sig_int);
-    uv_signal_init(&d->loop, &d->sig_hup);
-    d->handles_ready = true;
-    if (uv_signal_start(&d->sig_term, on_signal, SIGTERM) ||
-        uv_signal_start(&d->sig_int, on_signal, SIGINT) ||
-        uv_signal_start(&d->sig_hup, on_signal, SIGHUP)) {
-        snprintf(err, errlen, "cannot install signal handlers");
+    if (start_handles(d) != 0) {
+        snprintf(err, errlen, "cannot install signal handlers and timers");
         goto fail;
     }
-    log_notice("event=ready version=%s listen=%s:%d tls=%s control=%s:%d controllers=%zu",
-               WSSIGND_VERSION, cfg->listen.host, cfg->listen.port, cfg->tls_cert ? "yes" : "no",
-               cfg->control.host, cfg->control.port, d->n_ctls);
+    log_notice("event=ready version=%s listen=%s:%d tls=%s control=%s:%d controllers=%zu "
+               "watchdog_ms=%llu",
+               WSSIGND_VERSION, d->cfg.listen.host, d->cfg.listen.port,
+               d->cfg.tls_cert ? "yes" : "no", d->cfg.control.host, d->cfg.control.port, d->n_ctls,
+               (unsigned long long)notify_watchdog_interval_ms());
+    d->last_status_ms = util_now_ms();
+    notify_ready(status_line(d, status, sizeof status));
     return d;
 
 fail:
@@ -239,6 +328,7 @@ void daemon_free(struct wssd *d)
     /* Lets lws and our handles complete their close callbacks. */
     if (d->loop_ready)
         uv_run(&d->loop, UV_RUN_DEFAULT);
+    ws_free_tables(&d->ws);
     for (size_t i = d->n_ctls; i-- > 0;)
         if (d->ctls[i].ctl->cleanup)
             d->ctls[i].ctl->cleanup(d->ctls[i].state);
@@ -247,5 +337,6 @@ void daemon_free(struct wssd *d)
         service_cleanup(&d->svc);
     if (d->loop_ready && uv_loop_close(&d->loop) != 0)
         log_warn("event=loop_close_failed");
+    config_cleanup(&d->cfg);
     free(d);
 }

@@ -1,6 +1,7 @@
 /*
- * The daemon: owns the event loop, the lws layer, the signing service and
- * the enabled controllers, and orders their start-up and shutdown.
+ * The daemon: owns the configuration, the event loop, the lws layer, the
+ * signing service and the enabled controllers, and orders their start-up,
+ * reload and shutdown.
  */
 #ifndef WSSIGND_DAEMON_H
 #define WSSIGND_DAEMON_H
@@ -12,12 +13,21 @@
 struct wssd;
 
 /*
- * Starts everything cfg describes: the loop, both listeners (bound when this
- * returns) and the enabled controllers. cfg is borrowed and must outlive the
- * daemon. Returns NULL with the reason in err on failure (nothing is left
- * listening).
+ * Produces a fresh, checked configuration for a reload (main re-reads the
+ * file and applies the command line). Returns 0, or non-zero with the reason
+ * in err; out must be cleaned up by the caller either way.
  */
-struct wssd *daemon_new(const struct config *cfg, char *err, size_t errlen);
+typedef int (*daemon_load_fn)(struct config *out, char *err, size_t errlen, void *arg);
+
+/*
+ * Starts everything cfg describes: the loop, both listeners (bound when this
+ * returns) and the enabled controllers. Takes ownership of cfg's contents
+ * (cfg is left zeroed), also on failure. load (may be NULL: no reload) is
+ * called on SIGHUP. Returns NULL with the reason in err on failure; nothing
+ * is then left listening.
+ */
+struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load_arg, char *err,
+                             size_t errlen);
 
 /* Serves until SIGTERM or SIGINT has been handled and the drain finished.
  * Returns the process exit code (0 after a clean shutdown). */

@@ -6,11 +6,16 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 
 static int current_level = WSS_LOG_INFO;
+/* 1 when stderr is the journal's stream: lines then carry a syslog priority. */
+static int to_journal = -1;
 
 static const char *const names[] = {"err", "warn", "notice", "info", "debug"};
 
@@ -45,10 +50,35 @@ bool log_enabled(int level)
     return level <= current_level;
 }
 
+/*
+ * systemd sets JOURNAL_STREAM to "<dev>:<inode>" of the stream it gave us;
+ * it only applies while stderr is still that stream.
+ */
+static bool stderr_is_journal(void)
+{
+    const char *env = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+
+    return env && sscanf(env, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+           (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 static void vemit(int level, const char *fmt, va_list ap)
 {
+    /* syslog priorities: err 3, warning 4, notice 5, info 6, debug 7 */
+    static const int priority[] = {3, 4, 5, 6, 7};
     char line[2048];
-    int n = snprintf(line, sizeof line, "level=%s ", log_level_name(level));
+    int n;
+
+    if (level < WSS_LOG_ERR || level > WSS_LOG_DEBUG)
+        level = level < WSS_LOG_ERR ? WSS_LOG_ERR : WSS_LOG_DEBUG;
+    if (to_journal < 0)
+        to_journal = stderr_is_journal();
+    if (to_journal)
+        n = snprintf(line, sizeof line, "<%d>level=%s ", priority[level], log_level_name(level));
+    else
+        n = snprintf(line, sizeof line, "level=%s ", log_level_name(level));
 
     if (n < 0)
         return;

@@ -98,33 +98,48 @@ static int apply_cli(struct config *cfg, const struct cli *cli, char *err, size_
     return 0;
 }
 
+/* Per process: what a reload needs to rebuild the configuration. */
+struct loader {
+    struct cli cli;
+};
+
+/* Builds a checked configuration from the file and the command line. */
+static int load_config(struct config *cfg, char *err, size_t errlen, void *arg)
+{
+    const struct loader *ld = arg;
+
+    config_init(cfg);
+    if ((ld->cli.config && config_load(cfg, ld->cli.config, err, errlen) != 0) ||
+        apply_cli(cfg, &ld->cli, err, errlen) != 0 || config_check(cfg, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct config cfg;
-    struct cli cli;
+    struct loader ld;
     struct wssd *d;
     char err[512] = "", quoted[600];
     int rc = 1;
 
-    if (parse_cli(argc, argv, &cli) != 0)
+    if (parse_cli(argc, argv, &ld.cli) != 0)
         return EXIT_USAGE;
     signal(SIGPIPE, SIG_IGN);
     lws_set_log_level(LLL_ERR | LLL_WARN, log_lws);
 
-    config_init(&cfg);
-    if ((cli.config && config_load(&cfg, cli.config, err, sizeof err) != 0) ||
-        apply_cli(&cfg, &cli, err, sizeof err) != 0 || config_check(&cfg, err, sizeof err) != 0) {
+    if (load_config(&cfg, err, sizeof err, &ld) != 0) {
         log_err("event=config_error msg=%s", log_quote(quoted, sizeof quoted, err));
         goto out;
     }
     log_set_level(cfg.log_level);
-    if (cli.check) {
+    if (ld.cli.check) {
         printf("configuration ok\n");
         rc = 0;
         goto out;
     }
 
-    d = daemon_new(&cfg, err, sizeof err);
+    d = daemon_new_take(&cfg, load_config, &ld, err, sizeof err);
     if (!d) {
         log_err("event=startup_failed msg=%s", log_quote(quoted, sizeof quoted, err));
         goto out;

@@ -30,6 +30,7 @@ int service_init(struct wss_service *svc, const struct config *cfg)
     svc->cfg = cfg;
     svc->registry = registry_new();
     svc->pending = pending_new();
+    metrics_init(&svc->metrics);
     return 0;
 }
 
@@ -67,12 +68,38 @@ static void send_cancel(struct wss_service *svc, const struct pending_req *req, 
     conn_send_take(c, buf, len);
 }
 
+/*
+ * Counts an outcome and writes its audit line: who asked whom for what (by
+ * length and digest, never the bytes), and how it ended. id is "-" for a
+ * request refused before it was queued.
+ */
+static void audit(struct wss_service *svc, const char *id, const uint8_t *key,
+                  const uint8_t *message, size_t message_len, int status, uint64_t latency_ms,
+                  const char *requester)
+{
+    uint8_t digest[crypto_hash_sha256_BYTES];
+    char fpr[UTIL_FPR_BYTES] = "-", dhex[2 * sizeof digest + 1] = "-", who[80];
+
+    metrics_sign(&svc->metrics, status, latency_ms);
+    if (!log_enabled(WSS_LOG_NOTICE))
+        return;
+    if (key)
+        util_key_fpr(fpr, key);
+    if (message) {
+        crypto_hash_sha256(digest, message, message_len);
+        util_hex(dhex, sizeof dhex, digest, sizeof digest);
+    }
+    log_notice("event=sign_outcome request_id=%s key=%s outcome=%s msg_len=%zu msg_sha256=%s "
+               "latency_ms=%llu requester=%s",
+               id, fpr, wss_err_code(status), message ? message_len : 0, dhex,
+               (unsigned long long)latency_ms,
+               log_quote(who, sizeof who, requester && requester[0] ? requester : "unknown"));
+}
+
 void service_complete(struct wss_service *svc, struct pending_req *req, int status,
                       const uint8_t *signature, const char *detail)
 {
     struct wss_sign_result res;
-    uint8_t digest[crypto_hash_sha256_BYTES];
-    char fpr[UTIL_FPR_BYTES], dhex[2 * sizeof digest + 1], who[80];
     uint64_t latency = util_now_ms() - req->created_ms;
 
     switch (status) {
@@ -89,14 +116,7 @@ void service_complete(struct wss_service *svc, struct pending_req *req, int stat
         break;
     }
 
-    /* The audit line: who asked whom for what (by digest, never the bytes), and how it ended. */
-    crypto_hash_sha256(digest, req->message, req->message_len);
-    log_notice("event=sign_outcome request_id=%s key=%s outcome=%s msg_len=%zu "
-               "msg_sha256=%s latency_ms=%llu requester=%s",
-               req->id, util_key_fpr(fpr, req->key), wss_err_code(status), req->message_len,
-               util_hex(dhex, sizeof dhex, digest, sizeof digest), (unsigned long long)latency,
-               log_quote(who, sizeof who, req->requester[0] ? req->requester : "unknown"));
-
+    audit(svc, req->id, req->key, req->message, req->message_len, status, latency, req->requester);
     memset(&res, 0, sizeof res);
     res.status = status;
     res.request_id = req->id;
@@ -154,16 +174,12 @@ void service_send_request(struct wss_service *svc, struct conn *conn, struct pen
     conn_send_take(conn, buf, len);
 }
 
-int wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KEY_BYTES],
-                     const uint8_t *message, size_t message_len, const struct wss_sign_opts *opts,
-                     wss_sign_cb cb, void *user, char request_id[WSS_REQUEST_ID_BYTES])
+/* Decides whether a request can be queued: 0, or the outcome it is refused with. */
+static int admit(struct wss_service *svc, const uint8_t *public_key, const uint8_t *message,
+                 size_t message_len, uint32_t timeout, wss_sign_cb cb, struct conn **out)
 {
     const struct config *cfg = svc->cfg;
-    uint32_t timeout = opts && opts->timeout_ms ? opts->timeout_ms : cfg->default_timeout_ms;
-    struct pending_req *req;
     struct conn *c;
-    char id[WSS_REQUEST_ID_BYTES];
-    uint64_t now;
 
     if (svc->draining)
         return WSS_ERR_SHUTTING_DOWN;
@@ -179,6 +195,25 @@ int wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLI
     if (pending_count(svc->pending) >= cfg->max_pending ||
         pending_count_key(svc->pending, public_key) >= cfg->max_pending_per_key)
         return WSS_ERR_OVERLOADED;
+    *out = c;
+    return 0;
+}
+
+int wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KEY_BYTES],
+                     const uint8_t *message, size_t message_len, const struct wss_sign_opts *opts,
+                     wss_sign_cb cb, void *user, char request_id[WSS_REQUEST_ID_BYTES])
+{
+    uint32_t timeout = opts && opts->timeout_ms ? opts->timeout_ms : svc->cfg->default_timeout_ms;
+    struct pending_req *req;
+    struct conn *c = NULL;
+    char id[WSS_REQUEST_ID_BYTES];
+    uint64_t now;
+    int rc = admit(svc, public_key, message, message_len, timeout, cb, &c);
+
+    if (rc != 0) {
+        audit(svc, "-", public_key, message, message_len, rc, 0, opts ? opts->requester : NULL);
+        return rc;
+    }
 
     util_uuid(id);
     now = util_now_ms();
@@ -229,6 +264,17 @@ bool wss_lookup_key(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC
 size_t wss_max_message_bytes(struct wss_service *svc)
 {
     return svc->cfg->max_message_bytes;
+}
+
+char *wss_metrics_render(struct wss_service *svc, size_t headroom, size_t *len)
+{
+    struct metrics_gauges g = {
+        .connections = svc->signers,
+        .introduced_keys = registry_count(svc->registry),
+        .pending = pending_count(svc->pending),
+    };
+
+    return metrics_render(&svc->metrics, &g, headroom, len);
 }
 
 bool wss_control_is_local(struct wss_service *svc)

@@ -17,21 +17,24 @@
 #define CLOSE_SUPERSEDED 4001
 #define CLOSE_INTRO_TIMEOUT 4002
 
-static void send_error(struct conn *c, const char *code, const char *message,
-                       const char *request_id)
+static void send_error(struct wss_service *svc, struct conn *c, const char *code,
+                       const char *message, const char *request_id)
 {
     size_t len;
     char *buf = proto_encode_error(LWS_PRE, &len, code, message, request_id);
 
+    metrics_proto_error(&svc->metrics, code);
     conn_send_take(c, buf, len);
 }
 
-/* Refuses an introduction: tell the peer why, log it, and close with 1008. */
-static void refuse(struct conn *c, const char *code, const char *message)
+/* Refuses an introduction: tell the peer why, count and log it, and close with 1008. */
+static void refuse(struct wss_service *svc, struct conn *c, enum metrics_intro outcome,
+                   const char *code, const char *message)
 {
+    svc->metrics.intro[outcome]++;
     log_info("event=introduction_refused reason=%s conn=%llu remote=%s", code,
              (unsigned long long)c->id, c->peer);
-    send_error(c, code, message, NULL);
+    send_error(svc, c, code, message, NULL);
     conn_close(c, CLOSE_POLICY, code);
 }
 
@@ -52,8 +55,9 @@ void session_on_timer(struct wss_service *svc, struct conn *c)
 {
     if (c->state != CONN_CHALLENGED)
         return;
+    svc->metrics.intro[METRICS_INTRO_TIMEOUT]++;
     log_info("event=introduction_timeout conn=%llu remote=%s", (unsigned long long)c->id, c->peer);
-    send_error(c, "introduction_timeout", "no introduction before the deadline", NULL);
+    send_error(svc, c, "introduction_timeout", "no introduction before the deadline", NULL);
     conn_close(c, CLOSE_INTRO_TIMEOUT, "introduction timeout");
 }
 
@@ -71,7 +75,7 @@ static void supersede(struct wss_service *svc, struct conn *old, struct conn *c)
     struct pending_req *req;
 
     old->superseded = true;
-    send_error(old, "superseded", "a newer connection proved the same key", NULL);
+    send_error(svc, old, "superseded", "a newer connection proved the same key", NULL);
     conn_close(old, CLOSE_SUPERSEDED, "superseded");
     for (req = pending_first_for_key(svc->pending, c->key); req; req = req->key_next)
         service_send_request(svc, c, req);
@@ -86,31 +90,32 @@ static void introduce(struct wss_service *svc, struct conn *c, const struct prot
     char *buf;
 
     if (c->state == CONN_INTRODUCED) {
-        send_error(c, "already_introduced", "this connection has already introduced a key", NULL);
+        send_error(svc, c, "already_introduced", "this connection has already introduced a key", NULL);
         return;
     }
     if (!host_allowed(cfg, m->host)) {
         log_info("event=bad_host host=%s conn=%llu", log_quote(host, sizeof host, m->host),
                  (unsigned long long)c->id);
-        refuse(c, "bad_host", "host is not one of this server's names");
+        refuse(svc, c, METRICS_INTRO_BAD_HOST, "bad_host", "host is not one of this server's names");
         return;
     }
     /* Only keys of prime order are registered (mixed-order keys pass plain verify). */
     if (!crypto_key_is_valid(m->public_key)) {
-        refuse(c, "bad_key", "public_key is not a valid Ed25519 key");
+        refuse(svc, c, METRICS_INTRO_BAD_KEY, "bad_key", "public_key is not a valid Ed25519 key");
         return;
     }
     if (!m->has_proof) {
         if (cfg->proof_required) {
-            refuse(c, "missing_proof", "introduction must carry a proof");
+            refuse(svc, c, METRICS_INTRO_MISSING_PROOF, "missing_proof", "introduction must carry a proof");
             return;
         }
     } else if (crypto_verify_proof(m->public_key, m->host, c->nonce_b64, m->proof,
                                    sizeof m->proof) != 0) {
-        refuse(c, "bad_proof", "proof does not verify for this key, host and challenge");
+        refuse(svc, c, METRICS_INTRO_BAD_PROOF, "bad_proof", "proof does not verify for this key, host and challenge");
         return;
     }
 
+    svc->metrics.intro[METRICS_INTRO_OK]++;
     memcpy(c->key, m->public_key, sizeof c->key);
     util_uuid(c->session_id);
     c->state = CONN_INTRODUCED;
@@ -143,7 +148,7 @@ static void on_response(struct wss_service *svc, struct conn *c, const struct pr
     bool same;
 
     if (!req) {
-        send_error(c, "unknown_request", "no such request pending on this connection",
+        send_error(svc, c, "unknown_request", "no such request pending on this connection",
                    m->request_id);
         return;
     }
@@ -153,7 +158,7 @@ static void on_response(struct wss_service *svc, struct conn *c, const struct pr
     req = pending_take(svc->pending, m->request_id);
     if (!same || crypto_verify_sig(req->key, req->message, req->message_len, m->signature,
                                    sizeof m->signature) != 0) {
-        send_error(c, "invalid_signature",
+        send_error(svc, c, "invalid_signature",
                    same ? "signature does not verify" : "message differs from the one requested",
                    m->request_id);
         service_complete(svc, req, WSS_ERR_BAD_SIG, NULL, NULL);
@@ -168,7 +173,7 @@ static void on_reject(struct wss_service *svc, struct conn *c, const struct prot
     struct pending_req *req = own_request(svc, c, m->request_id);
 
     if (!req) {
-        send_error(c, "unknown_request", "no such request pending on this connection",
+        send_error(svc, c, "unknown_request", "no such request pending on this connection",
                    m->request_id);
         return;
     }
@@ -186,11 +191,11 @@ int session_on_message(struct wss_service *svc, struct conn *c, const char *buf,
         return 0;
     if (proto_decode(buf, len, svc->cfg->max_message_bytes, &m, &e) != 0) {
         log_debug("event=bad_frame code=%s conn=%llu", e.code, (unsigned long long)c->id);
-        send_error(c, e.code, e.message, e.request_id);
+        send_error(svc, c, e.code, e.message, e.request_id);
         return 0;
     }
     if (m.type != PROTO_INTRODUCTION && c->state != CONN_INTRODUCED) {
-        send_error(c, "not_introduced", "introduce a key first", m.request_id);
+        send_error(svc, c, "not_introduced", "introduce a key first", m.request_id);
         proto_msg_cleanup(&m);
         return 0;
     }

@@ -14,6 +14,7 @@
 #include <wssignd/service.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "pending.h"
 #include "registry.h"
 
@@ -31,6 +32,7 @@ struct wss_service {
     unsigned signers;              /* open signer connections */
     bool draining;
     bool control_local;            /* control listener is loopback-only */
+    struct metrics metrics;
 };
 
 /* Sets up svc over cfg. Returns 0. */

@@ -7,9 +7,13 @@
 #include "ws.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "conn.h"
@@ -28,7 +32,9 @@
 
 static struct wss_service *service_of(struct lws *wsi)
 {
-    return lws_context_user(lws_get_context(wsi));
+    struct ws *ws = lws_context_user(lws_get_context(wsi));
+
+    return ws->svc;
 }
 
 /* Only GET /v1/ws may become a signer WebSocket. */
@@ -47,6 +53,7 @@ static int on_receive(struct wss_service *svc, struct conn *c, struct lws *wsi, 
 {
     int n;
 
+    svc->metrics.rx_bytes += len;
     if (lws_frame_is_binary(wsi)) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
                          (unsigned char *)"text frames only", 16);
@@ -75,13 +82,20 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
     struct conn *c = user;
 
     switch (reason) {
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        /* The wss vhost's SSL_CTX, kept so a reload can change its certificate. */
+        ((struct ws *)lws_context_user(lws_get_context(wsi)))->signer_tls = user;
+        return 0;
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         return svc->draining ? -1 : 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* Only "websocket": no h2c. in is read as a C string and nothing beyond it. */
         return in && !strcmp(in, "websocket") ? 0 : -1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return filter_upgrade(wsi);
+        if (filter_upgrade(wsi) == 0)
+            return 0;
+        svc->metrics.handshakes_refused++;
+        return -1;
     case LWS_CALLBACK_HTTP:
         /* The signer listener serves no plain HTTP. */
         if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ||
@@ -89,13 +103,14 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
             return -1;
         return 0;
     case LWS_CALLBACK_ESTABLISHED:
+        svc->metrics.handshakes_accepted++;
         conn_init(c, wsi, ++svc->next_conn_id, svc->cfg->max_frame_bytes);
         session_on_open(svc, c);
         return 0;
     case LWS_CALLBACK_RECEIVE:
         return on_receive(svc, c, wsi, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return conn_on_writable(c);
+        return conn_on_writable(c, &svc->metrics.tx_bytes);
     case LWS_CALLBACK_TIMER:
         if (conn_close_ready(c))
             return -1;
@@ -145,12 +160,13 @@ int ws_create_context(struct ws *ws, void *uv_loop, struct wss_service *svc, cha
     void *loops[1] = {uv_loop};
 
     memset(ws, 0, sizeof *ws);
+    ws->svc = svc;
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
                    LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.foreign_loops = loops;
-    info.user = svc;
+    info.user = ws;
     /* HTTP/2 stays unreachable: lws 4.1.6 would offer h2 by ALPN otherwise. */
     info.alpn = "http/1.1";
     ws->ctx = lws_create_context(&info);
@@ -162,12 +178,15 @@ int ws_create_context(struct ws *ws, void *uv_loop, struct wss_service *svc, cha
 }
 
 /* Fills the bind fields of info so the listener binds exactly host:port. */
-static void bind_exactly(struct lws_context_creation_info *info, const struct config_listen *l)
+static void bind_exactly(struct lws_context_creation_info *info, const struct config_listen *l,
+                         char **iface)
 {
     struct in_addr a4;
 
+    free(*iface);
+    *iface = xstrdup(l->host);
     info->port = l->port;
-    info->iface = l->host;
+    info->iface = *iface;
     /* lws 4.1.6 binds the dual-stack wildcard for an IPv4 iface unless IPv6 is off. */
     if (inet_pton(AF_INET, l->host, &a4) == 1)
         info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
@@ -180,6 +199,72 @@ static void common_vhost_info(struct lws_context_creation_info *info)
     info->timeout_secs_ah_idle = 10;
 }
 
+/* A private key readable by group or others is refused, as sshd refuses one. */
+static int check_private_file(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return WSS_ERR_CONFIG;
+    }
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+        snprintf(err, errlen, "%s must be a regular file readable only by its owner (chmod 600)",
+                 path);
+        return WSS_ERR_CONFIG;
+    }
+    return 0;
+}
+
+/* Loads cert and key into a scratch SSL_CTX: readable, private, and a matching pair. */
+static int check_tls_files(const char *cert, const char *key, char *err, size_t errlen)
+{
+    SSL_CTX *probe;
+    int rc = 0;
+
+    if (check_private_file(key, err, errlen) != 0)
+        return WSS_ERR_CONFIG;
+    probe = SSL_CTX_new(TLS_server_method());
+    if (!probe) {
+        snprintf(err, errlen, "cannot create a TLS context");
+        return WSS_ERR_CONFIG;
+    }
+    if (SSL_CTX_use_certificate_chain_file(probe, cert) != 1) {
+        snprintf(err, errlen, "cannot load the certificate chain %s", cert);
+        rc = WSS_ERR_CONFIG;
+    } else if (SSL_CTX_use_PrivateKey_file(probe, key, SSL_FILETYPE_PEM) != 1) {
+        snprintf(err, errlen, "cannot load the private key %s", key);
+        rc = WSS_ERR_CONFIG;
+    } else if (SSL_CTX_check_private_key(probe) != 1) {
+        snprintf(err, errlen, "the private key %s does not match the certificate %s", key, cert);
+        rc = WSS_ERR_CONFIG;
+    }
+    SSL_CTX_free(probe);
+    ERR_clear_error();
+    return rc;
+}
+
+int ws_reload_tls(struct ws *ws, const char *cert, const char *key, char *err, size_t errlen)
+{
+    SSL_CTX *live = ws->signer_tls;
+
+    if (!live) {
+        snprintf(err, errlen, "the signer listener has no TLS context");
+        return WSS_ERR_CONFIG;
+    }
+    if (check_tls_files(cert, key, err, errlen) != 0)
+        return WSS_ERR_CONFIG;
+    /* Checked on a scratch context above, so these only fail on a race with the files. */
+    if (SSL_CTX_use_certificate_chain_file(live, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(live, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(live) != 1) {
+        ERR_clear_error();
+        snprintf(err, errlen, "the certificate or key changed while being loaded");
+        return WSS_ERR_CONFIG;
+    }
+    return 0;
+}
+
 int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t errlen)
 {
     struct lws_context_creation_info info;
@@ -189,8 +274,10 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
     info.protocols = signer_protocols;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     common_vhost_info(&info);
-    bind_exactly(&info, &cfg->listen);
+    bind_exactly(&info, &cfg->listen, &ws->signer_iface);
     if (cfg->tls_cert) {
+        if (check_tls_files(cfg->tls_cert, cfg->tls_key, err, errlen) != 0)
+            return WSS_ERR_CONFIG;
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->tls_cert;
         info.ssl_private_key_filepath = cfg->tls_key;
@@ -239,7 +326,7 @@ int ws_listen_control(struct ws *ws, const struct config *cfg,
     info.protocols = ws->control_protocols;
     info.mounts = nmounts ? ws->mounts : NULL;
     common_vhost_info(&info);
-    bind_exactly(&info, &cfg->control);
+    bind_exactly(&info, &cfg->control, &ws->control_iface);
     ws->control = lws_create_vhost(ws->ctx, &info);
     if (!ws->control) {
         snprintf(err, errlen, "cannot listen on %s:%d (control)", cfg->control.host,
@@ -254,8 +341,16 @@ void ws_destroy(struct ws *ws)
     if (ws->ctx)
         lws_context_destroy(ws->ctx);
     ws->ctx = NULL;
+    ws->signer_tls = NULL;
+}
+
+void ws_free_tables(struct ws *ws)
+{
     free(ws->control_protocols);
     free(ws->mounts);
+    free(ws->signer_iface);
+    free(ws->control_iface);
     ws->control_protocols = NULL;
     ws->mounts = NULL;
+    ws->signer_iface = ws->control_iface = NULL;
 }

@@ -16,12 +16,15 @@ struct wss_service;
 
 /* Per daemon: the lws objects and the tables they point into. */
 struct ws {
+    struct wss_service *svc;                 /* reached from callbacks through the context user */
     struct lws_context *ctx;
     struct lws_vhost *signer;
     struct lws_vhost *control;
     struct lws_protocols *control_protocols; /* owned: [0] is the fallback, then controllers' */
     struct lws_http_mount *mounts;           /* owned: one per controller URL prefix */
     size_t n_mounts;
+    char *signer_iface, *control_iface;      /* owned copies: lws keeps the pointers */
+    void *signer_tls;                        /* the wss vhost's SSL_CTX (owned by lws) */
 };
 
 /* Per control-listener protocol contributed by a controller. */
@@ -49,7 +52,20 @@ int ws_listen_control(struct ws *ws, const struct config *cfg,
                       const char *const *mount_prefixes, const char *const *mount_protocols,
                       size_t nmounts, char *err, size_t errlen);
 
-/* Destroys the context (closing every connection) and frees the tables. */
+/*
+ * Loads a new certificate chain and key for the wss listener: both files are
+ * checked first (readable, key private to its owner, key matching the
+ * certificate) and only then installed, so new handshakes present the new
+ * certificate while open connections keep theirs. Returns 0, or
+ * WSS_ERR_CONFIG with the reason in err (the old certificate stays).
+ */
+int ws_reload_tls(struct ws *ws, const char *cert, const char *key, char *err, size_t errlen);
+
+/* Destroys the context, closing every connection. On the libuv loop the
+ * destruction completes while the loop runs on. */
 void ws_destroy(struct ws *ws);
+
+/* Frees the protocol and mount tables once the context is gone. */
+void ws_free_tables(struct ws *ws);
 
 #endif

@@ -45,7 +45,8 @@ struct http_req {
     char request_id[WSS_REQUEST_ID_BYTES];
     enum resp_phase phase;
     unsigned status;
-    char *resp;         /* LWS_PRE headroom, then resp_len bytes of JSON */
+    const char *ctype;  /* content type of resp (static) */
+    char *resp;         /* LWS_PRE headroom, then resp_len bytes of the body */
     size_t resp_len;
     bool close_after;   /* close instead of keeping the connection alive */
 };
@@ -88,6 +89,20 @@ static void respond_take(struct http_req *r, unsigned status, json_t *body)
     free(text);
     r->resp_len = len;
     r->status = status;
+    r->ctype = "application/json";
+    r->phase = RESP_READY;
+    lws_callback_on_writable(r->wsi);
+}
+
+/* Makes buf (LWS_PRE headroom, then len bytes) the response; takes ownership of buf. */
+static void respond_buf_take(struct http_req *r, unsigned status, const char *ctype, char *buf,
+                             size_t len)
+{
+    free(r->resp);
+    r->resp = buf;
+    r->resp_len = len;
+    r->status = status;
+    r->ctype = ctype;
     r->phase = RESP_READY;
     lws_callback_on_writable(r->wsi);
 }
@@ -339,6 +354,18 @@ static int on_http(struct http_req *r, struct lws *wsi)
         }
         return 0; /* the body arrives in LWS_CALLBACK_HTTP_BODY */
     }
+    if (!strcmp(uri, "/metrics")) {
+        size_t len;
+        char *text;
+
+        if (method != LWSHUMETH_GET) {
+            respond_error(r, 405, "method_not_allowed", "use GET", NULL);
+            return 0;
+        }
+        text = wss_metrics_render(r->api->svc, LWS_PRE, &len);
+        respond_buf_take(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+        return 0;
+    }
     if (!strncmp(uri, KEY_PATH, strlen(KEY_PATH))) {
         if (method != LWSHUMETH_GET)
             respond_error(r, 405, "method_not_allowed", "use GET", NULL);
@@ -377,7 +404,7 @@ static int on_writable(struct http_req *r, struct lws *wsi)
     case RESP_NONE:
         return r->close_after && !r->waiting ? -1 : 0;
     case RESP_READY:
-        if (lws_add_http_common_headers(wsi, r->status, "application/json", r->resp_len, &p,
+        if (lws_add_http_common_headers(wsi, r->status, r->ctype, r->resp_len, &p,
                                         end) ||
             lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                         (const unsigned char *)"no-store", 8, &p, end) ||
