@@ -85,7 +85,8 @@ struct pending_req *pending_take_key(struct pending *p, const uint8_t key[WSS_PU
  * (->next) in deadline order that the caller owns. NULL if none expired. */
 struct pending_req *pending_expire(struct pending *p, uint64_t now_ms);
 
-/* Unlinks every entry; returns them as a list the caller owns. */
+/* Unlinks every entry; returns them as a list (->next, oldest first) that
+ * the caller owns. NULL if the table is empty. */
 struct pending_req *pending_take_all(struct pending *p);
 
 /* The earliest deadline in the table, or 0 if it is empty. O(1). */
