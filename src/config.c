@@ -42,6 +42,13 @@ struct wss_opts {
 #define FRAME_MAX 16777216
 #define DRAIN_MIN 0
 #define DRAIN_MAX 600000
+#define QUEUE_MIN 4096
+#define QUEUE_MAX 16777216
+#define CONN_MAX 1000000
+#define PROTO_ERRORS_MAX 1000
+#define PING_MIN 1000
+#define PING_MAX 3600000
+#define ORIGIN_MAX 253
 #define SERVER_NAME_MAX 253
 #define CONTROLLER_NAME_MAX 64
 /* Upper bound of the "at least 1" counters: whatever both json_int_t and size_t hold. */
@@ -120,12 +127,16 @@ static const char *dotted(char *out, size_t outlen, const char *prefix, const ch
     return out;
 }
 
-/* Formats a listener as "host:port", or "[host]:port" for IPv6. */
-static const char *fmt_listen(char *out, size_t outlen, const struct config_listen *l)
+const char *config_listen_str(char *out, size_t outlen, const struct config_listen *l)
 {
-    snprintf(out, outlen, strchr(l->host, ':') ? "[%s]:%d" : "%s:%d", l->host, l->port);
+    if (l->is_unix)
+        snprintf(out, outlen, "unix:%s", l->host);
+    else
+        snprintf(out, outlen, strchr(l->host, ':') ? "[%s]:%d" : "%s:%d", l->host, l->port);
     return out;
 }
+
+#define fmt_listen config_listen_str
 
 /* ---- struct wss_opts ---- */
 
@@ -254,6 +265,21 @@ static const char *parse_listen(const char *s, struct config_listen *out)
 
     if (!s || !*s)
         return "it is empty";
+    if (!strncmp(s, "unix:", 5)) {
+        const char *path = s + 5;
+
+        if (path[0] != '/')
+            return "a Unix socket path must be absolute (unix:/path)";
+        if (strlen(path) > CONFIG_UNIX_PATH_MAX)
+            return "the Unix socket path is too long";
+        for (const char *c = path; *c; c++)
+            if ((unsigned char)*c < 0x21 || *c == 0x7f)
+                return "the Unix socket path has a space or control character";
+        memset(out, 0, sizeof *out);
+        memcpy(out->host, path, strlen(path) + 1);
+        out->is_unix = true;
+        return NULL;
+    }
     if (s[0] == '[') {
         const char *close = strchr(s, ']');
         struct in6_addr a6;
@@ -393,6 +419,8 @@ static bool same_host(const char *a, const char *b)
  */
 static bool listeners_clash(const struct config_listen *a, const struct config_listen *b)
 {
+    if (a->is_unix || b->is_unix)
+        return a->is_unix && b->is_unix && !strcmp(a->host, b->host);
     if (a->port != b->port)
         return false;
     if (is_wildcard(a->host) || is_wildcard(b->host))
@@ -417,6 +445,8 @@ int config_init(struct config *cfg)
 
     snprintf(cfg->control.host, sizeof cfg->control.host, "127.0.0.1");
     cfg->control.port = 8081;
+    cfg->control_socket_mode = 0600;
+    cfg->allow_missing_origin = true;
 
     cfg->proof_required = true;
     cfg->intro_timeout_ms = 10000;
@@ -426,6 +456,12 @@ int config_init(struct config *cfg)
     cfg->max_pending_per_key = 1024;
     cfg->max_frame_bytes = 65536;
     cfg->drain_ms = 5000;
+    cfg->max_queued_bytes = 262144;
+    cfg->max_connections = 0;
+    cfg->max_connections_per_ip = 64;
+    cfg->max_protocol_errors = 3;
+    cfg->ping_interval_ms = 30000;
+    cfg->idle_timeout_ms = 60000;
     cfg->log_level = WSS_LOG_INFO;
 
     cfg->n_controllers = 1;
@@ -451,6 +487,7 @@ void config_cleanup(struct config *cfg)
     free(cfg->tls_cert);
     free(cfg->tls_key);
     free_server_names(cfg->server_names, cfg->n_server_names);
+    free_server_names(cfg->origins, cfg->n_origins);
     for (size_t i = 0; i < cfg->n_controllers; i++) {
         free(cfg->controllers[i].name);
         opts_free(cfg->controllers[i].opts);
@@ -476,6 +513,12 @@ static void config_copy(struct config *dst, const struct config *src)
         dst->server_names = xcalloc(src->n_server_names, sizeof *dst->server_names);
         for (size_t i = 0; i < src->n_server_names; i++)
             dst->server_names[i] = xstrdup(src->server_names[i]);
+    }
+    dst->origins = NULL;
+    if (src->n_origins) {
+        dst->origins = xcalloc(src->n_origins, sizeof *dst->origins);
+        for (size_t i = 0; i < src->n_origins; i++)
+            dst->origins[i] = xstrdup(src->origins[i]);
     }
     dst->controllers = NULL;
     if (src->n_controllers) {
@@ -638,6 +681,18 @@ static int load_control(const struct loader *ld, json_t *obj)
         if (!strcmp(k, "listen")) {
             if ((rc = want_listen(ld, key, v, &ld->cfg->control)) != 0)
                 return rc;
+        } else if (!strcmp(k, "socket_mode")) {
+            const char *s;
+            char *end;
+            unsigned long mode;
+
+            if ((rc = want_string(ld, key, v, &s)) != 0)
+                return rc;
+            mode = strtoul(s, &end, 8);
+            if (!*s || *end || mode > 0777 || (mode & 0007))
+                return fail(ld, "key '%s' must be an octal mode such as \"0660\", with no "
+                                "access for others", key);
+            ld->cfg->control_socket_mode = (unsigned)mode;
         } else {
             return unknown(ld, key);
         }
@@ -722,6 +777,73 @@ static int load_limits(const struct loader *ld, json_t *obj)
             if ((rc = want_int(ld, key, v, FRAME_MIN, FRAME_MAX, &x)) != 0)
                 return rc;
             ld->cfg->max_frame_bytes = (size_t)x;
+        } else if (!strcmp(k, "max_queued_bytes")) {
+            if ((rc = want_int(ld, key, v, QUEUE_MIN, QUEUE_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->max_queued_bytes = (size_t)x;
+        } else if (!strcmp(k, "max_connections")) {
+            if ((rc = want_int(ld, key, v, 0, CONN_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->max_connections = (size_t)x;
+        } else if (!strcmp(k, "max_connections_per_ip")) {
+            if ((rc = want_int(ld, key, v, 1, CONN_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->max_connections_per_ip = (size_t)x;
+        } else if (!strcmp(k, "max_protocol_errors")) {
+            if ((rc = want_int(ld, key, v, 1, PROTO_ERRORS_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->max_protocol_errors = (unsigned)x;
+        } else if (!strcmp(k, "ping_interval_ms")) {
+            if ((rc = want_int(ld, key, v, PING_MIN, PING_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->ping_interval_ms = (uint32_t)x;
+        } else if (!strcmp(k, "idle_timeout_ms")) {
+            if ((rc = want_int(ld, key, v, PING_MIN, PING_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->idle_timeout_ms = (uint32_t)x;
+        } else {
+            return unknown(ld, key);
+        }
+    }
+    return 0;
+}
+
+static int load_origins(const struct loader *ld, json_t *obj)
+{
+    char key[KEY_BUF];
+    const char *k;
+    json_t *v, *item;
+    size_t i;
+    int rc;
+
+    json_object_foreach(obj, k, v) {
+        dotted(key, sizeof key, "origins", k);
+        if (!strcmp(k, "allow_missing")) {
+            if ((rc = want_bool(ld, key, v, &ld->cfg->allow_missing_origin)) != 0)
+                return rc;
+        } else if (!strcmp(k, "allow")) {
+            char **list;
+
+            if (!json_is_array(v))
+                return fail(ld, "key '%s' must be an array of strings", key);
+            json_array_foreach(v, i, item) {
+                size_t n = json_is_string(item) ? json_string_length(item) : 0;
+                const char *s = json_is_string(item) ? json_string_value(item) : "";
+
+                if (!json_is_string(item) || n == 0 || n > ORIGIN_MAX || strlen(s) != n)
+                    return fail(ld, "key '%s' must hold origins of 1..%d characters", key,
+                                ORIGIN_MAX);
+                /* An origin is "*" or scheme://host[:port], never a path. */
+                if (strcmp(s, "*") && (!strstr(s, "://") || strchr(strstr(s, "://") + 3, '/')))
+                    return fail(ld, "key '%s': '%s' is not an origin (scheme://host[:port])", key,
+                                s);
+            }
+            list = xcalloc(json_array_size(v) + 1, sizeof *list);
+            json_array_foreach(v, i, item)
+                list[i] = xstrdup(json_string_value(item));
+            free_server_names(ld->cfg->origins, ld->cfg->n_origins);
+            ld->cfg->origins = list;
+            ld->cfg->n_origins = json_array_size(v);
         } else {
             return unknown(ld, key);
         }
@@ -909,6 +1031,9 @@ static int load_root(const struct loader *ld, json_t *root)
         } else if (!strcmp(k, "limits")) {
             if ((rc = want_object(ld, key, v)) == 0)
                 rc = load_limits(ld, v);
+        } else if (!strcmp(k, "origins")) {
+            if ((rc = want_object(ld, key, v)) == 0)
+                rc = load_origins(ld, v);
         } else if (!strcmp(k, "shutdown")) {
             if ((rc = want_object(ld, key, v)) == 0)
                 rc = load_shutdown(ld, v);
@@ -1016,11 +1141,13 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
         errf(err, errlen, "tls.cert and tls.key must not be empty");
         return WSS_ERR_CONFIG;
     }
-    if (!cfg->listen.host[0] || cfg->listen.port < 1 || cfg->listen.port > 65535) {
+    if (cfg->listen.is_unix || !cfg->listen.host[0] || cfg->listen.port < 1 ||
+        cfg->listen.port > 65535) {
         errf(err, errlen, "listen must be a host and a port from 1 to 65535");
         return WSS_ERR_CONFIG;
     }
-    if (!cfg->control.host[0] || cfg->control.port < 1 || cfg->control.port > 65535) {
+    if (!cfg->control.host[0] ||
+        (!cfg->control.is_unix && (cfg->control.port < 1 || cfg->control.port > 65535))) {
         errf(err, errlen, "control.listen must be a host and a port from 1 to 65535");
         return WSS_ERR_CONFIG;
     }
@@ -1035,6 +1162,11 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
     if (listeners_clash(&cfg->listen, &cfg->control)) {
         errf(err, errlen, "listen %s and control.listen %s must not use the same address and port",
              fmt_listen(a, sizeof a, &cfg->listen), fmt_listen(b, sizeof b, &cfg->control));
+        return WSS_ERR_CONFIG;
+    }
+    if (cfg->idle_timeout_ms <= cfg->ping_interval_ms) {
+        errf(err, errlen, "limits.idle_timeout_ms (%u) must be longer than limits.ping_interval_ms "
+             "(%u)", cfg->idle_timeout_ms, cfg->ping_interval_ms);
         return WSS_ERR_CONFIG;
     }
     if (cfg->n_server_names == 0) {
@@ -1056,6 +1188,12 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
                           FRAME_MIN, FRAME_MAX)) != 0 ||
         (rc = range_error(err, errlen, "shutdown.drain_ms", cfg->drain_ms, DRAIN_MIN,
                           DRAIN_MAX)) != 0 ||
+        (rc = range_error(err, errlen, "limits.max_queued_bytes",
+                          (long long)cfg->max_queued_bytes, QUEUE_MIN, QUEUE_MAX)) != 0 ||
+        (rc = range_error(err, errlen, "limits.max_connections_per_ip",
+                          (long long)cfg->max_connections_per_ip, 1, CONN_MAX)) != 0 ||
+        (rc = range_error(err, errlen, "limits.ping_interval_ms", cfg->ping_interval_ms,
+                          PING_MIN, PING_MAX)) != 0 ||
         (rc = range_error(err, errlen, "log_level", cfg->log_level, WSS_LOG_ERR,
                           WSS_LOG_DEBUG)) != 0)
         return rc;
@@ -1069,6 +1207,10 @@ static bool same_string(const char *a, const char *b)
 
 const char *config_restart_key(const struct config *a, const struct config *b)
 {
+    if (a->listen.is_unix != b->listen.is_unix || a->control.is_unix != b->control.is_unix)
+        return "listen";
+    if (a->control_socket_mode != b->control_socket_mode)
+        return "control.socket_mode";
     if (strcmp(a->listen.host, b->listen.host) || a->listen.port != b->listen.port)
         return "listen";
     if (strcmp(a->control.host, b->control.host) || a->control.port != b->control.port)

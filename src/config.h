@@ -14,10 +14,14 @@ struct wss_opts;
 
 #define CONFIG_HOST_MAX 255
 
+/* Longest Unix socket path (sun_path holds 108 bytes with the NUL). */
+#define CONFIG_UNIX_PATH_MAX 107
+
 /* Per listener: where to bind. */
 struct config_listen {
-    char host[CONFIG_HOST_MAX + 1]; /* "127.0.0.1", "::1", "0.0.0.0", "::" */
-    int port;                       /* 1..65535 */
+    char host[CONFIG_HOST_MAX + 1]; /* "127.0.0.1", "::1", "0.0.0.0", "::"; or the socket path */
+    int port;                       /* 1..65535; 0 for a Unix socket */
+    bool is_unix;                   /* "unix:/path": host holds the path */
 };
 
 /* Per controller section under "controllers". */
@@ -38,7 +42,12 @@ struct config {
     char **server_names;          /* "server_names": hosts accepted in introductions */
     size_t n_server_names;
 
-    struct config_listen control; /* "control.listen": default 127.0.0.1:8081 */
+    struct config_listen control; /* "control.listen": default 127.0.0.1:8081, or "unix:/path" */
+    unsigned control_socket_mode; /* "control.socket_mode": octal string, default "0600" */
+
+    char **origins;               /* "origins.allow": browser origins allowed; "*" for any */
+    size_t n_origins;
+    bool allow_missing_origin;    /* "origins.allow_missing": default true (non-browser signers) */
 
     bool proof_required;          /* "introduction.proof": "required" (true) | "optional" */
     uint32_t intro_timeout_ms;    /* "introduction.timeout_ms": default 10000 */
@@ -49,6 +58,12 @@ struct config {
     size_t max_pending_per_key;   /* "requests.max_pending_per_key": default 1024 */
 
     size_t max_frame_bytes;       /* "limits.max_frame_bytes": WS message, default 65536 */
+    size_t max_queued_bytes;      /* "limits.max_queued_bytes": output per connection, 262144 */
+    size_t max_connections;       /* "limits.max_connections": 0 = open-file limit less 64 */
+    size_t max_connections_per_ip; /* "limits.max_connections_per_ip": default 64 */
+    unsigned max_protocol_errors; /* "limits.max_protocol_errors": refused frames before 1008, 3 */
+    uint32_t ping_interval_ms;    /* "limits.ping_interval_ms": idle signer pinged, 30000 */
+    uint32_t idle_timeout_ms;     /* "limits.idle_timeout_ms": hung up without pong, 60000 */
 
     uint32_t drain_ms;            /* "shutdown.drain_ms": SIGTERM drain bound, default 5000 */
 
@@ -71,6 +86,9 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 
 /* Parses "HOST:PORT" or "[V6]:PORT" into *out. Returns 0 or WSS_ERR_CONFIG. */
 int config_parse_listen(const char *s, struct config_listen *out, char *err, size_t errlen);
+
+/* Writes l as "host:port", "[v6]:port" or "unix:/path" into out. Returns out. */
+const char *config_listen_str(char *out, size_t outlen, const struct config_listen *l);
 
 /* True if host names a loopback address ("127.x.x.x", "::1", "localhost"). */
 bool config_host_is_loopback(const char *host);

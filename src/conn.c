@@ -8,17 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "util.h"
 
 /* A close that cannot be flushed (peer not reading) is forced after this. */
 #define CONN_CLOSE_GRACE_S 5
 
-void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max)
+void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max, size_t tx_max)
 {
     memset(c, 0, sizeof *c);
     c->wsi = wsi;
     c->id = id;
     c->rx_max = rx_max;
+    c->tx_max = tx_max;
     if (lws_get_peer_simple(wsi, c->peer, sizeof c->peer) == NULL)
         strcpy(c->peer, "unknown");
 }
@@ -61,8 +63,18 @@ void conn_send_take(struct conn *c, char *buf, size_t len)
 {
     struct conn_tx *tx;
 
-    if (c->close_code) {
+    if (c->close_code || c->dropped) {
         free(buf);
+        return;
+    }
+    if (len > c->tx_max - c->tx_bytes || c->tx_bytes > c->tx_max) {
+        /* A slow or stalled reader: its queue is bounded, so it goes. */
+        free(buf);
+        c->dropped = true;
+        c->state = CONN_CLOSING;
+        log_info("event=slow_reader conn=%llu remote=%s queued=%zu", (unsigned long long)c->id,
+                 c->peer, c->tx_bytes);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         return;
     }
     tx = xmalloc(sizeof *tx);

@@ -46,11 +46,13 @@ struct conn {
     size_t rx_len, rx_cap, rx_max;
 
     struct conn_tx *tx_head, *tx_tail;
-    size_t tx_bytes;
+    size_t tx_bytes, tx_max;
+    unsigned errors;                  /* refused frames so far */
 
     int close_code;                   /* sent once the queue has drained */
     char close_reason[64];
     bool close_ready;                 /* queue drained: close at the next TIMER */
+    bool dropped;                     /* output queue overflowed: being killed */
 };
 
 /* Outcome of feeding a fragment to conn_on_rx. */
@@ -60,8 +62,9 @@ enum conn_rx {
     CONN_RX_TOO_BIG = -1, /* over max_bytes: the connection must close 1009 */
 };
 
-/* Sets up c for a new connection on wsi; rx_max bounds a reassembled message. */
-void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max);
+/* Sets up c for a new connection on wsi; rx_max bounds a reassembled message,
+ * tx_max the output queued for a peer that does not read. */
+void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max, size_t tx_max);
 
 /*
  * Appends a fragment. final says it ends the message. After
@@ -75,7 +78,8 @@ void conn_rx_done(struct conn *c);
 
 /* Queues a frame built with LWS_PRE headroom (buf from a proto_encode_* call
  * with headroom LWS_PRE); takes ownership of buf. Nothing is queued once a
- * close is pending. */
+ * close is pending. A peer whose queue would pass tx_max is not reading: it
+ * is marked CONN_CLOSING and dropped without a close handshake. */
 void conn_send_take(struct conn *c, char *buf, size_t len);
 
 /* Queues a close with code and reason after whatever is already queued. The

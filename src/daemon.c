@@ -145,6 +145,7 @@ static void reload(struct wssd *d)
     config_cleanup(&d->cfg);
     d->cfg = next;
     log_set_level(d->cfg.log_level);
+    ws_apply_limits(&d->ws, &d->cfg);
     log_notice("event=reload outcome=ok log_level=%s tls=%s", log_level_name(d->cfg.log_level),
                d->cfg.tls_cert ? "reloaded" : "no");
     notify_ready(status_line(d, status, sizeof status));
@@ -269,7 +270,7 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
                              size_t errlen)
 {
     struct wssd *d = xcalloc(1, sizeof *d);
-    char status[96];
+    char status[96], a[CONFIG_HOST_MAX + 16], b[CONFIG_HOST_MAX + 16];
 
     d->cfg = *cfg;
     memset(cfg, 0, sizeof *cfg);
@@ -285,7 +286,7 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
     }
     d->loop_ready = true;
     service_init(&d->svc, &d->cfg);
-    d->svc.control_local = config_host_is_loopback(d->cfg.control.host);
+    d->svc.control_local = d->cfg.control.is_unix || config_host_is_loopback(d->cfg.control.host);
     if (ws_create_context(&d->ws, &d->loop, &d->svc, err, errlen) != 0)
         goto fail;
     service_attach(&d->svc, d->ws.ctx);
@@ -297,11 +298,11 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
         snprintf(err, errlen, "cannot install signal handlers and timers");
         goto fail;
     }
-    log_notice("event=ready version=%s listen=%s:%d tls=%s control=%s:%d controllers=%zu "
+    log_notice("event=ready version=%s listen=%s tls=%s control=%s controllers=%zu "
                "watchdog_ms=%llu",
-               WSSIGND_VERSION, d->cfg.listen.host, d->cfg.listen.port,
-               d->cfg.tls_cert ? "yes" : "no", d->cfg.control.host, d->cfg.control.port, d->n_ctls,
-               (unsigned long long)notify_watchdog_interval_ms());
+               WSSIGND_VERSION, config_listen_str(a, sizeof a, &d->cfg.listen),
+               d->cfg.tls_cert ? "yes" : "no", config_listen_str(b, sizeof b, &d->cfg.control),
+               d->n_ctls, (unsigned long long)notify_watchdog_interval_ms());
     d->last_status_ms = util_now_ms();
     notify_ready(status_line(d, status, sizeof status));
     return d;

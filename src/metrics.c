@@ -112,6 +112,12 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
         lws_get_library_version());
     family(&o, "wssignd_process_start_time_seconds", "gauge", "Start time of the process.");
     put(&o, "wssignd_process_start_time_seconds %.3f\n", m->start_time);
+    family(&o, "wssignd_sockets", "gauge", "Accepted sockets on the signer listener.");
+    put(&o, "wssignd_sockets %zu\n", g->sockets);
+    family(&o, "wssignd_connections_refused_total", "counter",
+           "Sockets closed at accept by a connection cap.");
+    put(&o, "wssignd_connections_refused_total %llu\n",
+        (unsigned long long)m->connections_refused);
     family(&o, "wssignd_connections", "gauge", "Open signer WebSocket connections.");
     put(&o, "wssignd_connections %u\n", g->connections);
     family(&o, "wssignd_introduced_keys", "gauge", "Keys held by an introduced connection.");

@@ -29,6 +29,7 @@ enum metrics_intro {
 struct metrics {
     double start_time;                       /* unix seconds */
     uint64_t handshakes_accepted, handshakes_refused;
+    uint64_t connections_refused;            /* turned away at accept by a cap */
     uint64_t intro[METRICS_INTRO_N];
     uint64_t sign[16];                       /* indexed by -enum wss_err (0 = ok) */
     uint64_t latency_buckets[METRICS_BUCKETS]; /* cumulative at render time */
@@ -41,6 +42,7 @@ struct metrics {
 
 /* Gauges read from the live state when rendering. */
 struct metrics_gauges {
+    size_t sockets;       /* accepted sockets on the signer listener, upgraded or not */
     unsigned connections;
     size_t introduced_keys;
     size_t pending;

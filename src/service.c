@@ -269,6 +269,7 @@ size_t wss_max_message_bytes(struct wss_service *svc)
 char *wss_metrics_render(struct wss_service *svc, size_t headroom, size_t *len)
 {
     struct metrics_gauges g = {
+        .sockets = svc->sockets,
         .connections = svc->signers,
         .introduced_keys = registry_count(svc->registry),
         .pending = pending_count(svc->pending),

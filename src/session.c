@@ -27,6 +27,21 @@ static void send_error(struct wss_service *svc, struct conn *c, const char *code
     conn_send_take(c, buf, len);
 }
 
+/*
+ * Refuses one frame: the peer is told why and the connection stays open,
+ * until it has sent more than limits.max_protocol_errors refused frames.
+ */
+static void refuse_frame(struct wss_service *svc, struct conn *c, const char *code,
+                         const char *message, const char *request_id)
+{
+    send_error(svc, c, code, message, request_id);
+    if (++c->errors > svc->cfg->max_protocol_errors) {
+        log_info("event=protocol_errors conn=%llu remote=%s errors=%u", (unsigned long long)c->id,
+                 c->peer, c->errors);
+        conn_close(c, CLOSE_POLICY, "too many protocol errors");
+    }
+}
+
 /* Refuses an introduction: tell the peer why, count and log it, and close with 1008. */
 static void refuse(struct wss_service *svc, struct conn *c, enum metrics_intro outcome,
                    const char *code, const char *message)
@@ -90,7 +105,8 @@ static void introduce(struct wss_service *svc, struct conn *c, const struct prot
     char *buf;
 
     if (c->state == CONN_INTRODUCED) {
-        send_error(svc, c, "already_introduced", "this connection has already introduced a key", NULL);
+        refuse_frame(svc, c, "already_introduced", "this connection has already introduced a key",
+                     NULL);
         return;
     }
     if (!host_allowed(cfg, m->host)) {
@@ -142,14 +158,23 @@ static struct pending_req *own_request(struct wss_service *svc, struct conn *c, 
     return req && req->conn_id == c->id ? req : NULL;
 }
 
+/* An answer to a request that is not pending here: late, repeated, misrouted or made up.
+ * It changes nothing; it is logged and refused. */
+static void unknown_answer(struct wss_service *svc, struct conn *c, const char *request_id)
+{
+    log_info("event=unknown_answer request_id=%s conn=%llu remote=%s", request_id,
+             (unsigned long long)c->id, c->peer);
+    refuse_frame(svc, c, "unknown_request", "no such request pending on this connection",
+                 request_id);
+}
+
 static void on_response(struct wss_service *svc, struct conn *c, const struct proto_msg *m)
 {
     struct pending_req *req = own_request(svc, c, m->request_id);
     bool same;
 
     if (!req) {
-        send_error(svc, c, "unknown_request", "no such request pending on this connection",
-                   m->request_id);
+        unknown_answer(svc, c, m->request_id);
         return;
     }
     /* Verify against the bytes the daemon sent, never against the echo. */
@@ -173,8 +198,7 @@ static void on_reject(struct wss_service *svc, struct conn *c, const struct prot
     struct pending_req *req = own_request(svc, c, m->request_id);
 
     if (!req) {
-        send_error(svc, c, "unknown_request", "no such request pending on this connection",
-                   m->request_id);
+        unknown_answer(svc, c, m->request_id);
         return;
     }
     req = pending_take(svc->pending, m->request_id);
@@ -191,11 +215,11 @@ int session_on_message(struct wss_service *svc, struct conn *c, const char *buf,
         return 0;
     if (proto_decode(buf, len, svc->cfg->max_message_bytes, &m, &e) != 0) {
         log_debug("event=bad_frame code=%s conn=%llu", e.code, (unsigned long long)c->id);
-        send_error(svc, c, e.code, e.message, e.request_id);
+        refuse_frame(svc, c, e.code, e.message, e.request_id);
         return 0;
     }
     if (m.type != PROTO_INTRODUCTION && c->state != CONN_INTRODUCED) {
-        send_error(svc, c, "not_introduced", "introduce a key first", m.request_id);
+        refuse_frame(svc, c, "not_introduced", "introduce a key first", m.request_id);
         proto_msg_cleanup(&m);
         return 0;
     }

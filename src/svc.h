@@ -30,6 +30,7 @@ struct wss_service {
     uint64_t expiry_at_ms;         /* when it is armed for; 0: not armed */
     uint64_t next_conn_id;
     unsigned signers;              /* open signer connections */
+    size_t sockets;                /* accepted sockets on the signer listener */
     bool draining;
     bool control_local;            /* control listener is loopback-only */
     struct metrics metrics;

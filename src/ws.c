@@ -11,13 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "conn.h"
 #include "log.h"
+#include "peers.h"
 #include "svc.h"
 #include "util.h"
 
@@ -30,22 +33,109 @@
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
-static struct wss_service *service_of(struct lws *wsi)
+static struct ws *ws_of(struct lws *wsi)
 {
-    struct ws *ws = lws_context_user(lws_get_context(wsi));
-
-    return ws->svc;
+    return lws_context_user(lws_get_context(wsi));
 }
 
-/* Only GET /v1/ws may become a signer WebSocket. */
-static int filter_upgrade(struct lws *wsi)
+static struct wss_service *service_of(struct lws *wsi)
 {
-    char uri[sizeof SIGNER_PATH + 1];
+    return ws_of(wsi)->svc;
+}
+
+/* Browsers always send Origin; it must be on the allow-list (or "*" be there). */
+static bool origin_allowed(const struct config *cfg, struct lws *wsi, char *origin, size_t len)
+{
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+
+    origin[0] = '\0';
+    if (n <= 0)
+        return cfg->allow_missing_origin;
+    if (n >= (int)len || lws_hdr_copy(wsi, origin, (int)len, WSI_TOKEN_ORIGIN) != n)
+        return false;
+    for (size_t i = 0; i < cfg->n_origins; i++)
+        if (!strcmp(cfg->origins[i], "*") || !strcasecmp(cfg->origins[i], origin))
+            return true;
+    return false;
+}
+
+/* Only GET /v1/ws from an allowed origin may become a signer WebSocket. */
+static int filter_upgrade(struct wss_service *svc, struct lws *wsi)
+{
+    char uri[sizeof SIGNER_PATH + 1], origin[256], quoted[300];
 
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) != (int)strlen(SIGNER_PATH) ||
         lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, SIGNER_PATH))
         return -1;
+    if (!origin_allowed(svc->cfg, wsi, origin, sizeof origin)) {
+        log_info("event=origin_refused origin=%s",
+                 log_quote(quoted, sizeof quoted, origin[0] ? origin : "-"));
+        /* Answer 403 before the upgrade, as the cross-site hijacking defence requires. */
+        lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
+        return -1;
+    }
     return 0;
+}
+
+/* Accept-time admission: per-address and global caps, so a flood from one source
+ * is turned away before it holds descriptors that honest signers need. */
+static int admit_socket(struct ws *ws, const struct lws_filter_network_conn_args *args)
+{
+    const struct config *cfg = ws->svc->cfg;
+    const struct sockaddr *sa;
+    char host[64] = "?";
+    uint64_t now;
+
+    if (ws->svc->draining)
+        return -1;
+    if (peers_admit(ws->peers, (const struct sockaddr *)&args->cli_addr, ws->max_connections,
+                    cfg->max_connections_per_ip))
+        return 0;
+    ws->svc->metrics.connections_refused++;
+    /* A flood must not turn into a flood of log lines: one a second, with a count. */
+    now = util_now_ms();
+    if (now - ws->refusal_logged_ms < 1000) {
+        ws->refusals_unlogged++;
+        return -1;
+    }
+    sa = (const struct sockaddr *)&args->cli_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof host);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host);
+    log_warn("event=connection_refused reason=limit remote=%s sockets=%zu also_refused=%llu", host,
+             peers_total(ws->peers), (unsigned long long)ws->refusals_unlogged);
+    ws->refusal_logged_ms = now;
+    ws->refusals_unlogged = 0;
+    return -1;
+}
+
+/* Counts an accepted socket against its address until lws destroys it. */
+static void count_socket(struct ws *ws, struct lws *wsi)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = (int)lws_get_socket_fd(wsi);
+
+    struct peer *peer;
+
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    peer = peers_add(ws->peers, (struct sockaddr *)&ss);
+    if (peer)
+        ws->svc->sockets++;
+    lws_set_opaque_user_data(wsi, peer);
+}
+
+static void uncount_socket(struct ws *ws, struct lws *wsi)
+{
+    struct peer *peer = lws_get_opaque_user_data(wsi);
+
+    if (!peer)
+        return;
+    peers_release(ws->peers, peer);
+    ws->svc->sockets--;
+    lws_set_opaque_user_data(wsi, NULL);
 }
 
 static int on_receive(struct wss_service *svc, struct conn *c, struct lws *wsi, void *in,
@@ -87,12 +177,18 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
         ((struct ws *)lws_context_user(lws_get_context(wsi)))->signer_tls = user;
         return 0;
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        return svc->draining ? -1 : 0;
+        return admit_socket(ws_of(wsi), user);
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        count_socket(ws_of(wsi), wsi);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        uncount_socket(ws_of(wsi), wsi);
+        return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* Only "websocket": no h2c. in is read as a C string and nothing beyond it. */
         return in && !strcmp(in, "websocket") ? 0 : -1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        if (filter_upgrade(wsi) == 0)
+        if (filter_upgrade(svc, wsi) == 0)
             return 0;
         svc->metrics.handshakes_refused++;
         return -1;
@@ -104,7 +200,8 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
         return 0;
     case LWS_CALLBACK_ESTABLISHED:
         svc->metrics.handshakes_accepted++;
-        conn_init(c, wsi, ++svc->next_conn_id, svc->cfg->max_frame_bytes);
+        conn_init(c, wsi, ++svc->next_conn_id, svc->cfg->max_frame_bytes,
+                  svc->cfg->max_queued_bytes);
         session_on_open(svc, c);
         return 0;
     case LWS_CALLBACK_RECEIVE:
@@ -265,14 +362,30 @@ int ws_reload_tls(struct ws *ws, const char *cert, const char *key, char *err, s
     return 0;
 }
 
+void ws_apply_limits(struct ws *ws, const struct config *cfg)
+{
+    struct rlimit rl;
+
+    ws->max_connections = cfg->max_connections;
+    /* Auto: leave descriptors for the control listener, TLS files and logs. */
+    if (!ws->max_connections && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        ws->max_connections = rl.rlim_cur > 128 ? (size_t)rl.rlim_cur - 64 : (size_t)rl.rlim_cur / 2;
+    ws->idle_policy.secs_since_valid_ping = (uint16_t)((cfg->ping_interval_ms + 999) / 1000);
+    ws->idle_policy.secs_since_valid_hangup = (uint16_t)((cfg->idle_timeout_ms + 999) / 1000);
+}
+
 int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t errlen)
 {
     struct lws_context_creation_info info;
 
+    ws->peers = peers_new();
+    ws_apply_limits(ws, cfg);
     memset(&info, 0, sizeof info);
     info.vhost_name = "signer";
     info.protocols = signer_protocols;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* lws pings an idle signer and hangs up when nothing valid came back in time. */
+    info.retry_and_idle_policy = &ws->idle_policy;
     common_vhost_info(&info);
     bind_exactly(&info, &cfg->listen, &ws->signer_iface);
     if (cfg->tls_cert) {
@@ -326,11 +439,25 @@ int ws_listen_control(struct ws *ws, const struct config *cfg,
     info.protocols = ws->control_protocols;
     info.mounts = nmounts ? ws->mounts : NULL;
     common_vhost_info(&info);
-    bind_exactly(&info, &cfg->control, &ws->control_iface);
+    if (cfg->control.is_unix) {
+        free(ws->control_iface);
+        ws->control_iface = xstrdup(cfg->control.host);
+        info.iface = ws->control_iface;
+        info.options |= LWS_SERVER_OPTION_UNIX_SOCK;
+        unlink(cfg->control.host); /* a socket left by an earlier run */
+    } else {
+        bind_exactly(&info, &cfg->control, &ws->control_iface);
+    }
     ws->control = lws_create_vhost(ws->ctx, &info);
     if (!ws->control) {
-        snprintf(err, errlen, "cannot listen on %s:%d (control)", cfg->control.host,
-                 cfg->control.port);
+        char where[CONFIG_HOST_MAX + 16];
+
+        snprintf(err, errlen, "cannot listen on %s (control)",
+                 config_listen_str(where, sizeof where, &cfg->control));
+        return WSS_ERR_IO;
+    }
+    if (cfg->control.is_unix && chmod(cfg->control.host, cfg->control_socket_mode) != 0) {
+        snprintf(err, errlen, "cannot set the mode of %s: %s", cfg->control.host, strerror(errno));
         return WSS_ERR_IO;
     }
     return 0;
@@ -350,6 +477,8 @@ void ws_free_tables(struct ws *ws)
     free(ws->mounts);
     free(ws->signer_iface);
     free(ws->control_iface);
+    peers_free(ws->peers);
+    ws->peers = NULL;
     ws->control_protocols = NULL;
     ws->mounts = NULL;
     ws->signer_iface = ws->control_iface = NULL;

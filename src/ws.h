@@ -13,6 +13,7 @@
 #include "config.h"
 
 struct wss_service;
+struct peers;
 
 /* Per daemon: the lws objects and the tables they point into. */
 struct ws {
@@ -25,6 +26,11 @@ struct ws {
     size_t n_mounts;
     char *signer_iface, *control_iface;      /* owned copies: lws keeps the pointers */
     void *signer_tls;                        /* the wss vhost's SSL_CTX (owned by lws) */
+    struct peers *peers;                     /* sockets per client address, signer listener */
+    size_t max_connections;                  /* global cap in force (0: none) */
+    uint64_t refusal_logged_ms;              /* refusals are logged at most once a second */
+    uint64_t refusals_unlogged;
+    lws_retry_bo_t idle_policy;              /* ping and hang-up of idle signers; lws reads it */
 };
 
 /* Per control-listener protocol contributed by a controller. */
@@ -51,6 +57,9 @@ int ws_listen_control(struct ws *ws, const struct config *cfg,
                       const struct ws_control_proto *protos, size_t nprotos,
                       const char *const *mount_prefixes, const char *const *mount_protocols,
                       size_t nmounts, char *err, size_t errlen);
+
+/* Applies the limits of cfg that take effect on running listeners (caps, pings). */
+void ws_apply_limits(struct ws *ws, const struct config *cfg);
 
 /*
  * Loads a new certificate chain and key for the wss listener: both files are

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <libwebsockets.h>
@@ -19,6 +21,8 @@
 
 #define API_PROTOCOL "wssignd-http-api"
 #define BODY_MAX_DEFAULT 65536
+/* Failed authentications allowed in a burst; the allowance refills by one a second. */
+#define AUTH_BURST_DEFAULT 20
 #define TOKEN_MIN_CHARS 16
 #define TOKEN_LINE_MAX 512
 #define KEY_PATH "/v1/keys/"
@@ -29,6 +33,9 @@ struct api {
     size_t body_max;
     uint8_t (*tokens)[crypto_generichash_BYTES]; /* digests of the accepted tokens */
     size_t n_tokens;
+    double auth_allowance;  /* failed attempts still allowed (token bucket) */
+    double auth_burst;
+    uint64_t auth_refilled_ms;
 };
 
 enum resp_phase { RESP_NONE = 0, RESP_READY, RESP_HEADERS_SENT };
@@ -289,6 +296,29 @@ static void handle_key(struct http_req *r, const char *text)
     respond_take(r, 200, body);
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Token guessing is bounded by a bucket of failed attempts: while it is empty
+ * every request that needs a token is answered 429 without a comparison.
+ */
+static bool auth_throttled(struct api *api)
+{
+    uint64_t now = now_ms();
+
+    api->auth_allowance += (double)(now - api->auth_refilled_ms) / 1000.0;
+    if (api->auth_allowance > api->auth_burst)
+        api->auth_allowance = api->auth_burst;
+    api->auth_refilled_ms = now;
+    return api->auth_allowance < 1.0;
+}
+
 /* Constant-time check of "Authorization: Bearer <token>" against every known token. */
 static bool authorized(struct http_req *r)
 {
@@ -310,6 +340,21 @@ static bool authorized(struct http_req *r)
         match |= sodium_memcmp(digest, api->tokens[i], sizeof digest) == 0;
     sodium_memzero(hdr, sizeof hdr);
     return match;
+}
+
+/* A body is JSON when it says so, or says nothing (curl -d says form-urlencoded). */
+static bool json_content_type(struct lws *wsi)
+{
+    char ctype[128];
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+
+    if (n <= 0)
+        return true;
+    if (n >= (int)sizeof ctype || lws_hdr_copy(wsi, ctype, sizeof ctype,
+                                               WSI_TOKEN_HTTP_CONTENT_TYPE) != n)
+        return false;
+    return !strncasecmp(ctype, "application/json", 16) && (ctype[16] == '\0' || ctype[16] == ';' ||
+                                                          ctype[16] == ' ');
 }
 
 static int on_http(struct http_req *r, struct lws *wsi)
@@ -336,7 +381,15 @@ static int on_http(struct http_req *r, struct lws *wsi)
             respond_take(r, 200, json_pack("{s:s}", "status", "ok"));
         return 0;
     }
+    if (r->api->n_tokens && auth_throttled(r->api)) {
+        respond_error(r, 429, "too_many_requests", "too many failed authentications; retry later",
+                      NULL);
+        r->close_after = method == LWSHUMETH_POST;
+        return 0;
+    }
     if (!authorized(r)) {
+        r->api->auth_allowance -= 1.0;
+        wss_log(WSS_LOG_WARN, "event=auth_failed remote=%s", r->remote);
         respond_error(r, 401, "unauthorized", "a valid bearer token is required", NULL);
         r->close_after = method == LWSHUMETH_POST; /* its body is not read */
         return 0;
@@ -344,6 +397,12 @@ static int on_http(struct http_req *r, struct lws *wsi)
     if (!strcmp(uri, "/v1/sign")) {
         if (method != LWSHUMETH_POST) {
             respond_error(r, 405, "method_not_allowed", "use POST", NULL);
+            return 0;
+        }
+        if (!json_content_type(wsi)) {
+            respond_error(r, 415, "unsupported_media_type", "send the body as application/json",
+                          NULL);
+            r->close_after = true;
             return 0;
         }
         /* Refuse a declared body over the limit before reading any of it. */
@@ -514,6 +573,7 @@ static int load_tokens(struct api *api, const char *path, char *err, size_t errl
 static const struct wss_opt_spec api_opts[] = {
     {"token_file", 's'},
     {"max_body_bytes", 'i'},
+    {"auth_failures_burst", 'i'},
     {NULL, 0},
 };
 
@@ -522,7 +582,7 @@ static int api_init(struct wss_service *svc, const struct wss_opts *opts, void *
 {
     struct api *api;
     const char *token_file;
-    long long body_max;
+    long long body_max, burst;
     int rc;
 
     if ((rc = wss_opts_check(opts, api_opts, err, errlen)) != 0)
@@ -530,6 +590,11 @@ static int api_init(struct wss_service *svc, const struct wss_opts *opts, void *
     body_max = wss_opts_int(opts, "max_body_bytes", BODY_MAX_DEFAULT);
     if (body_max < 1024 || body_max > 16 * 1024 * 1024) {
         snprintf(err, errlen, "key 'controllers.http_api.max_body_bytes' must be 1024..16777216");
+        return WSS_ERR_CONFIG;
+    }
+    burst = wss_opts_int(opts, "auth_failures_burst", AUTH_BURST_DEFAULT);
+    if (burst < 1 || burst > 100000) {
+        snprintf(err, errlen, "key 'controllers.http_api.auth_failures_burst' must be 1..100000");
         return WSS_ERR_CONFIG;
     }
     token_file = wss_opts_string(opts, "token_file", NULL);
@@ -544,6 +609,8 @@ static int api_init(struct wss_service *svc, const struct wss_opts *opts, void *
         abort();
     api->svc = svc;
     api->body_max = (size_t)body_max;
+    api->auth_burst = api->auth_allowance = (double)burst;
+    api->auth_refilled_ms = now_ms();
     if (token_file && (rc = load_tokens(api, token_file, err, errlen)) != 0) {
         free(api->tokens);
         free(api);

@@ -104,7 +104,8 @@ class Daemon {
     this.logPath = path.join(tmp, "wssignd.log");
   }
 
-  async start() {
+  /* origins: the browser origins the daemon lets upgrade (origins.allow). */
+  async start(origins = []) {
     if (!fs.existsSync(BIN)) throw new TestFailure(`daemon binary not found: ${BIN} (set WSSIGND_BIN)`);
     this.port = await freePort();
     do this.controlPort = await freePort(); while (this.controlPort === this.port);
@@ -112,6 +113,7 @@ class Daemon {
     const config = {
       listen: `127.0.0.1:${this.port}`,
       control: { listen: `127.0.0.1:${this.controlPort}` },
+      origins: { allow: origins },
       log_level: "info",
     };
     fs.writeFileSync(this.configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
@@ -302,12 +304,12 @@ async function main() {
       checkEq(publicKeyFromSeed(seed).toString("hex"), PUBLIC_HEX, "public key");
     });
 
-    await step("daemon starts", async () => {
-      await daemon.start();
+    await step("daemon starts, allowing the page's origin", async () => {
+      server = await startStaticServer(PAGE_DIR);
+      await daemon.start([`http://127.0.0.1:${server.address().port}`]);
     });
 
     await step("page loads in headless Chromium", async () => {
-      server = await startStaticServer(PAGE_DIR);
       context = await chromium.launchPersistentContext(userDataDir, {
         executablePath: CHROMIUM,
         headless: true,

@@ -18,6 +18,10 @@ import websockets
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Many refused frames on one connection: raise the per-connection cap of
+# refused frames (limits.max_protocol_errors, default 3) so each case is seen.
+LENIENT = {"limits": {"max_protocol_errors": 1000}}
+
 from wssd_test import Daemon, TestFailure, b64, check, check_eq, run_tests, unb64, verify
 
 
@@ -35,7 +39,7 @@ async def roundtrip(d, s=None):
 
 
 async def test_malformed_after_introduction():
-    async with Daemon() as d:
+    async with Daemon(LENIENT) as d:
         async with d.signer() as s:
             rid = str(uuid.uuid4())
             sig = b64(bytes(64))
@@ -98,7 +102,7 @@ async def test_malformed_after_introduction():
 
 
 async def test_binary_frame():
-    async with Daemon() as d:
+    async with Daemon(LENIENT) as d:
         s = d.signer()
         await s.start()
         await s.send_bytes(b'{"type":"sign_reject"}')
@@ -125,7 +129,7 @@ async def test_binary_frame():
 
 
 async def test_not_introduced():
-    async with Daemon() as d:
+    async with Daemon(LENIENT) as d:
         s = d.signer()
         await s.connect()
         await s.read_challenge()
@@ -146,7 +150,7 @@ async def test_not_introduced():
 
 
 async def test_second_introduction():
-    async with Daemon() as d:
+    async with Daemon(LENIENT) as d:
         async with d.signer() as s:
             await s.send_json(s.introduction())
             await s.expect_error("already_introduced")
@@ -154,7 +158,7 @@ async def test_second_introduction():
 
 
 async def test_other_paths_refused():
-    async with Daemon() as d:
+    async with Daemon(LENIENT) as d:
         for path in ("/", "/v1/ws/extra", "/v1/wss", "/v2/ws"):
             url = d.url(path=path)
             try:
@@ -180,6 +184,28 @@ async def test_frame_too_big():
         await s.send_text(big)
         cc = await s.wait_closed(5.0)
         check_eq(cc, 1009, "close code for a frame above limits.max_frame_bytes")
+        await roundtrip(d)
+
+
+async def test_protocol_error_cap():
+    # Default limits.max_protocol_errors is 3: three refused frames are answered
+    # and the connection stays; the fourth is answered, then closed with 1008.
+    async with Daemon() as d:
+        async with d.signer() as s:
+            for n in range(3):
+                await s.send_text("not json %d" % n)
+                await s.expect_error("bad_json")
+            check(s.is_open, "open after three refused frames")
+            await s.send_text("not json 3")
+            await s.expect_error("bad_json")
+            check_eq(await s.wait_closed(), 1008, "close code after the fourth")
+    async with Daemon({"limits": {"max_protocol_errors": 1}}) as d:
+        async with d.signer() as s:
+            await s.send_text("{}")
+            await s.expect_error("missing_field")
+            await s.send_text("{}")
+            await s.expect_error("missing_field")
+            check_eq(await s.wait_closed(), 1008, "close code with a cap of 1")
         await roundtrip(d)
 
 

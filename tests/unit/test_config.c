@@ -497,6 +497,10 @@ static const struct listen_case listen_cases[] = {
     {"1.2.3:80", NULL, 0},
     {"256.1.1.1:80", NULL, 0},
     {"host name:80", NULL, 0},
+    {"unix:/run/wssignd/control.sock", "/run/wssignd/control.sock", 0},
+    {"unix:relative/path", NULL, 0},
+    {"unix:", NULL, 0},
+    {"unix:/run/has space", NULL, 0},
     {"host/x:80", NULL, 0},
 };
 
@@ -504,7 +508,7 @@ static void test_parse_listen(void **state)
 {
     for (size_t i = 0; i < sizeof listen_cases / sizeof listen_cases[0]; i++) {
         const struct listen_case *lc = &listen_cases[i];
-        struct config_listen out = {"untouched", 7};
+        struct config_listen out = {"untouched", 7, false};
         char err[ERR_BYTES] = "";
         int rc = config_parse_listen(lc->in, &out, err, sizeof err);
 
@@ -513,6 +517,7 @@ static void test_parse_listen(void **state)
                 fail_msg("'%s' refused: %s", lc->in, err);
             assert_string_equal(out.host, lc->host);
             assert_int_equal(out.port, lc->port);
+            assert_int_equal(out.is_unix, lc->port == 0);
         } else {
             if (rc != WSS_ERR_CONFIG)
                 fail_msg("'%s' accepted as %s port %d", lc->in, out.host, out.port);

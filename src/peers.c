@@ -1,0 +1,122 @@
+/*
+ * Per-address connection counts in a uthash table keyed by the 16-byte
+ * address (IPv4 as IPv4-mapped IPv6), so the accept-time check is O(1).
+ */
+#include "peers.h"
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uthash.h>
+
+#include "util.h"
+
+/* Per client address with at least one connection. */
+struct peer {
+    uint8_t addr[16];
+    size_t count;
+    UT_hash_handle hh;
+};
+
+/* Per listener set: the table and the total. */
+struct peers {
+    struct peer *by_addr;
+    size_t total;
+};
+
+struct peers *peers_new(void)
+{
+    return xcalloc(1, sizeof(struct peers));
+}
+
+void peers_free(struct peers *p)
+{
+    struct peer *e, *tmp;
+
+    if (!p)
+        return;
+    HASH_ITER(hh, p->by_addr, e, tmp) {
+        HASH_DEL(p->by_addr, e);
+        free(e);
+    }
+    free(p);
+}
+
+/* The 16-byte key of sa; false if it is not an internet address. */
+static bool key_of(const struct sockaddr *sa, uint8_t key[16])
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    if (sa->sa_family == AF_INET) {
+        memcpy(key, mapped, sizeof mapped);
+        memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6) {
+        memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        return true;
+    }
+    return false;
+}
+
+static struct peer *find(const struct peers *p, const struct sockaddr *sa)
+{
+    struct peer *e = NULL;
+    uint8_t key[16];
+
+    if (key_of(sa, key))
+        HASH_FIND(hh, p->by_addr, key, sizeof key, e);
+    return e;
+}
+
+bool peers_admit(const struct peers *p, const struct sockaddr *sa, size_t max_total,
+                 size_t max_per_ip)
+{
+    const struct peer *e = find(p, sa);
+
+    if (max_total && p->total >= max_total)
+        return false;
+    return !e || e->count < max_per_ip;
+}
+
+struct peer *peers_add(struct peers *p, const struct sockaddr *sa)
+{
+    struct peer *e = find(p, sa);
+    uint8_t key[16];
+
+    if (!e) {
+        if (!key_of(sa, key))
+            return NULL;
+        e = xcalloc(1, sizeof *e);
+        memcpy(e->addr, key, sizeof key);
+        HASH_ADD(hh, p->by_addr, addr, sizeof e->addr, e);
+    }
+    e->count++;
+    p->total++;
+    return e;
+}
+
+void peers_release(struct peers *p, struct peer *e)
+{
+    if (!e)
+        return;
+    p->total--;
+    if (--e->count == 0) {
+        HASH_DEL(p->by_addr, e);
+        free(e);
+    }
+}
+
+size_t peers_total(const struct peers *p)
+{
+    return p->total;
+}
+
+size_t peers_count(const struct peers *p, const struct sockaddr *sa)
+{
+    const struct peer *e = find(p, sa);
+
+    return e ? e->count : 0;
+}
