@@ -232,7 +232,8 @@ static void test_example_file(void **state)
     struct config cfg;
     const struct config_controller *c;
     char err[ERR_BYTES] = "";
-    static const struct wss_opt_spec http_spec[] = {{"token_file", 's'}, {NULL, 0}};
+    static const struct wss_opt_spec http_spec[] = {
+        {"token_file", 's'}, {"max_body_bytes", 'i'}, {"auth_failures_burst", 'i'}, {NULL, 0}};
 
     config_init(&cfg);
     if (config_load(&cfg, WSSIGND_TEST_DATA_DIR "/../config/wssignd.json", err, sizeof err) != 0)
@@ -809,7 +810,8 @@ static void test_opts(void **state)
         {"s", 's'}, {"i", 'i'}, {"b", 's'}, {"neg", 'i'}, {NULL, 0}};
     static const struct wss_opt_spec broken[] = {
         {"s", 'x'}, {"i", 'i'}, {"b", 'b'}, {"neg", 'i'}, {NULL, 0}};
-    static const struct wss_opt_spec http_spec[] = {{"token_file", 's'}, {NULL, 0}};
+    static const struct wss_opt_spec http_spec[] = {
+        {"token_file", 's'}, {"max_body_bytes", 'i'}, {"auth_failures_burst", 'i'}, {NULL, 0}};
 
     config_init(&cfg);
     assert_int_equal(load_text(&cfg,
