@@ -40,6 +40,7 @@ struct wss_opts {
 #define MESSAGE_MAX 1048576
 #define FRAME_MIN 1024
 #define FRAME_MAX 16777216
+#define VERIFY_THREADS_MAX 64
 #define DRAIN_MIN 0
 #define DRAIN_MAX 600000
 #define QUEUE_MIN 4096
@@ -756,6 +757,10 @@ static int load_requests(const struct loader *ld, json_t *obj)
             if ((rc = want_int(ld, key, v, 1, COUNT_MAX, &x)) != 0)
                 return rc;
             ld->cfg->max_pending_per_key = (size_t)x;
+        } else if (!strcmp(k, "verify_threads")) {
+            if ((rc = want_int(ld, key, v, 0, VERIFY_THREADS_MAX, &x)) != 0)
+                return rc;
+            ld->cfg->verify_threads = (unsigned)x;
         } else {
             return unknown(ld, key);
         }
@@ -1211,6 +1216,8 @@ const char *config_restart_key(const struct config *a, const struct config *b)
         return "listen";
     if (a->control_socket_mode != b->control_socket_mode)
         return "control.socket_mode";
+    if (a->verify_threads != b->verify_threads)
+        return "requests.verify_threads";
     if (strcmp(a->listen.host, b->listen.host) || a->listen.port != b->listen.port)
         return "listen";
     if (strcmp(a->control.host, b->control.host) || a->control.port != b->control.port)

@@ -56,6 +56,7 @@ struct config {
     size_t max_message_bytes;     /* "requests.max_message_bytes": bytes to sign, default 32768 */
     size_t max_pending;           /* "requests.max_pending": global in-flight cap, default 100000 */
     size_t max_pending_per_key;   /* "requests.max_pending_per_key": default 1024 */
+    unsigned verify_threads;      /* "requests.verify_threads": 0 = verify on the loop thread */
 
     size_t max_frame_bytes;       /* "limits.max_frame_bytes": WS message, default 65536 */
     size_t max_queued_bytes;      /* "limits.max_queued_bytes": output per connection, 262144 */

@@ -19,6 +19,7 @@
 #include "notify.h"
 #include "svc.h"
 #include "util.h"
+#include "verifier.h"
 #include "version.h"
 #include "ws.h"
 
@@ -290,6 +291,13 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
     if (ws_create_context(&d->ws, &d->loop, &d->svc, err, errlen) != 0)
         goto fail;
     service_attach(&d->svc, d->ws.ctx);
+    if (d->cfg.verify_threads) {
+        d->svc.verifier = verifier_new(&d->loop, d->cfg.verify_threads, session_on_verdict, &d->svc);
+        if (!d->svc.verifier) {
+            snprintf(err, errlen, "cannot start %u verification threads", d->cfg.verify_threads);
+            goto fail;
+        }
+    }
     if (start_controllers(d, err, errlen) != 0)
         goto fail;
     if (ws_listen_signer(&d->ws, &d->cfg, err, errlen) != 0 || listen_control(d, err, errlen) != 0)
@@ -326,6 +334,8 @@ void daemon_free(struct wssd *d)
     if (d->svc.pending)
         service_drain(&d->svc);
     finish(d);
+    verifier_free(d->svc.verifier);
+    d->svc.verifier = NULL;
     /* Lets lws and our handles complete their close callbacks. */
     if (d->loop_ready)
         uv_run(&d->loop, UV_RUN_DEFAULT);

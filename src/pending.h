@@ -9,6 +9,7 @@
 #ifndef WSSIGND_PENDING_H
 #define WSSIGND_PENDING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,8 @@ struct pending_req {
     wss_sign_cb cb;
     void *user;
     char requester[64];                   /* for the audit log */
+    bool verifying;                       /* an answer is with the verifier pool */
+    uint8_t signature[WSS_SIGNATURE_BYTES]; /* that answer's signature */
 
     /* Owned by the table; callers do not touch these. */
     struct pending_req *next;             /* list returned by take_key/expire */

@@ -11,6 +11,7 @@
 #include "proto.h"
 #include "svc.h"
 #include "util.h"
+#include "verifier.h"
 
 /* Close codes of the protocol (RFC 6455 1000-1015, application 4000-4999). */
 #define CLOSE_POLICY 1008
@@ -93,7 +94,8 @@ static void supersede(struct wss_service *svc, struct conn *old, struct conn *c)
     send_error(svc, old, "superseded", "a newer connection proved the same key", NULL);
     conn_close(old, CLOSE_SUPERSEDED, "superseded");
     for (req = pending_first_for_key(svc->pending, c->key); req; req = req->key_next)
-        service_send_request(svc, c, req);
+        if (!req->verifying) /* already answered: its verdict is on the way */
+            service_send_request(svc, c, req);
 }
 
 static void introduce(struct wss_service *svc, struct conn *c, const struct proto_msg *m)
@@ -168,36 +170,70 @@ static void unknown_answer(struct wss_service *svc, struct conn *c, const char *
                  request_id);
 }
 
+/* Ends an answered request (already taken out of the table) with its verdict. */
+static void finish_answer(struct wss_service *svc, struct conn *c, struct pending_req *req,
+                          int verdict, const uint8_t *signature, const char *why)
+{
+    if (verdict != 0) {
+        if (c)
+            send_error(svc, c, "invalid_signature", why, req->id);
+        service_complete(svc, req, WSS_ERR_BAD_SIG, NULL, NULL);
+    } else {
+        service_complete(svc, req, WSS_OK, signature, NULL);
+    }
+    service_schedule(svc);
+}
+
 static void on_response(struct wss_service *svc, struct conn *c, const struct proto_msg *m)
 {
     struct pending_req *req = own_request(svc, c, m->request_id);
-    bool same;
+    int verdict;
 
-    if (!req) {
+    /* One answer per request: a second one while the first is verified is refused too. */
+    if (!req || req->verifying) {
         unknown_answer(svc, c, m->request_id);
         return;
     }
     /* Verify against the bytes the daemon sent, never against the echo. */
-    same = m->message_len == req->message_len &&
-           !memcmp(m->message, req->message, req->message_len);
-    req = pending_take(svc->pending, m->request_id);
-    if (!same || crypto_verify_sig(req->key, req->message, req->message_len, m->signature,
-                                   sizeof m->signature) != 0) {
-        send_error(svc, c, "invalid_signature",
-                   same ? "signature does not verify" : "message differs from the one requested",
-                   m->request_id);
-        service_complete(svc, req, WSS_ERR_BAD_SIG, NULL, NULL);
-    } else {
-        service_complete(svc, req, WSS_OK, m->signature, NULL);
+    if (m->message_len != req->message_len || memcmp(m->message, req->message, req->message_len)) {
+        finish_answer(svc, c, pending_take(svc->pending, m->request_id), WSS_ERR_BAD_SIG, NULL,
+                      "message differs from the one requested");
+        return;
     }
-    service_schedule(svc);
+    if (svc->verifier) {
+        req->verifying = true;
+        memcpy(req->signature, m->signature, sizeof req->signature);
+        verifier_submit(svc->verifier, req->id, req->key, req->message, req->message_len,
+                        req->signature);
+        return;
+    }
+    verdict = crypto_verify_sig(req->key, req->message, req->message_len, m->signature,
+                                sizeof m->signature) == 0 ? 0 : WSS_ERR_BAD_SIG;
+    finish_answer(svc, c, pending_take(svc->pending, m->request_id), verdict, m->signature,
+                  "signature does not verify");
+}
+
+void session_on_verdict(const char *request_id, int verdict, void *arg)
+{
+    struct wss_service *svc = arg;
+    struct pending_req *req = pending_find(svc->pending, request_id);
+    struct conn *c;
+
+    /* The request may have ended meanwhile (deadline, disconnect, cancel): nothing to do. */
+    if (!req || !req->verifying)
+        return;
+    c = registry_find(svc->registry, req->key, NULL);
+    if (c && c->id != req->conn_id)
+        c = NULL;
+    req = pending_take(svc->pending, request_id);
+    finish_answer(svc, c, req, verdict, req->signature, "signature does not verify");
 }
 
 static void on_reject(struct wss_service *svc, struct conn *c, const struct proto_msg *m)
 {
     struct pending_req *req = own_request(svc, c, m->request_id);
 
-    if (!req) {
+    if (!req || req->verifying) {
         unknown_answer(svc, c, m->request_id);
         return;
     }

@@ -34,6 +34,7 @@ struct wss_service {
     bool draining;
     bool control_local;            /* control listener is loopback-only */
     struct metrics metrics;
+    struct verifier *verifier;     /* NULL: signatures are verified on the loop thread */
 };
 
 /* Sets up svc over cfg. Returns 0. */
@@ -68,6 +69,8 @@ void session_on_open(struct wss_service *svc, struct conn *c);
 int session_on_message(struct wss_service *svc, struct conn *c, const char *buf, size_t len);
 /* The introduction deadline passed (the connection's timer fired). */
 void session_on_timer(struct wss_service *svc, struct conn *c);
+/* A verdict from the verifier pool (a verifier_done_cb; arg is svc). */
+void session_on_verdict(const char *request_id, int verdict, void *arg);
 /* The connection is gone: unregister it and fail or keep its requests. */
 void session_on_close(struct wss_service *svc, struct conn *c);
 
