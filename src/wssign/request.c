@@ -1,0 +1,351 @@
+/*
+ * The request subcommand: asks the daemon's control API (POST /v1/sign) for
+ * a signature by a connected key, checks the answer locally, prints it and
+ * turns the outcome into an exit code. HTTP transport in httpc.c, JSON in
+ * client_proto.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <wssignd/errors.h>
+#include <wssignd/service.h>
+
+#include "cli.h"
+#include "client_proto.h"
+#include "commands.h"
+#include "crypto.h"
+#include "httpc.h"
+#include "log.h"
+#include "url.h"
+
+/* Exit codes, one per outcome class (documented in --help and docs/WSSIGN.md). */
+#define REQ_EXIT_OK 0
+#define REQ_EXIT_USAGE 2
+#define REQ_EXIT_NOT_CONNECTED 3
+#define REQ_EXIT_TIMEOUT 4
+#define REQ_EXIT_REJECTED 5
+#define REQ_EXIT_INVALID_SIGNATURE 6
+#define REQ_EXIT_CONNECTION_CLOSED 7
+#define REQ_EXIT_UNAUTHORIZED 8
+#define REQ_EXIT_OTHER 9
+
+#define DEFAULT_CONTROL "http://127.0.0.1:8081"
+#define SIGN_PATH "/v1/sign"
+/* Extra time the HTTP exchange gets beyond the signing deadline itself. */
+#define HTTP_SLACK_MS 5000
+#define TOKEN_FILE_MAX 65536
+#define TOKEN_MAX 4096
+
+static const struct option request_options[] = {
+    {"key", required_argument, NULL, 'k'},
+    {"message", required_argument, NULL, 'm'},
+    {"message-file", required_argument, NULL, 'f'},
+    {"message-hex", required_argument, NULL, 'x'},
+    {"control", required_argument, NULL, 'c'},
+    {"token-file", required_argument, NULL, 'T'},
+    {"timeout-ms", required_argument, NULL, 't'},
+    {"signature-only", no_argument, NULL, 's'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static void request_help(void)
+{
+    printf("Usage: wssign request --key PUBKEY\n"
+           "                      (--message TEXT | --message-file FILE | --message-hex HEX)\n"
+           "                      [--control URL] [--token-file FILE] [--timeout-ms N]\n"
+           "                      [--signature-only]\n"
+           "\n"
+           "Asks a wssignd daemon (POST /v1/sign on its control API) to have the agent\n"
+           "holding PUBKEY sign a message, checks the signature, and prints the result as\n"
+           "one JSON line: {\"request_id\",\"public_key\",\"message\",\"signature\"}.\n"
+           "\n"
+           "Options:\n"
+           "  -k, --key PUBKEY         public key of the signer, standard base64 of 32 bytes\n"
+           "  -m, --message TEXT       the message is TEXT (its bytes, no newline added)\n"
+           "  -f, --message-file FILE  the message is the contents of FILE ('-': stdin)\n"
+           "  -x, --message-hex HEX    the message is these bytes in hex\n"
+           "  -c, --control URL        control API base URL (default %s);\n"
+           "                           plain http:// only\n"
+           "  -T, --token-file FILE    send the bearer token in FILE: its first line that is\n"
+           "                           not empty and not a '#' comment. The file must not be\n"
+           "                           accessible by group or others (chmod 600)\n"
+           "  -t, --timeout-ms N       how long the daemon waits for the signer, 1 to %u\n"
+           "                           (default: the daemon's requests.default_timeout_ms)\n"
+           "  -s, --signature-only     print only the base64 signature\n"
+           "  -h, --help               show this help\n"
+           "\n"
+           "Exactly one of --message, --message-file and --message-hex is required.\n"
+           "Messages are limited to %d bytes.\n"
+           "\n"
+           "Exit status:\n"
+           "  0  signed; the signature was verified locally\n"
+           "  2  usage error (bad options, unreadable message or token file)\n"
+           "  3  not_connected: no agent holds this key\n"
+           "  4  timeout: no answer before the deadline\n"
+           "  5  rejected: the agent declined (policy or --confirm)\n"
+           "  6  invalid_signature: the signature did not verify (daemon or local check)\n"
+           "  7  connection_closed: the agent disconnected before answering\n"
+           "  8  unauthorized: missing or wrong bearer token\n"
+           "  9  any other error (daemon unreachable, bad_request, shutting_down,\n"
+           "     overloaded, malformed answer)\n",
+           DEFAULT_CONTROL, WSS_TIMEOUT_MAX_MS, CLI_MESSAGE_MAX);
+}
+
+/* The bearer token from a token file. Returns 0 or WSS_ERR_* with a reason in err. */
+static int read_token(const char *path, char *out, size_t outlen, char *err, size_t errlen)
+{
+    char buf[TOKEN_FILE_MAX + 1];
+    size_t len = 0;
+    struct stat st;
+    int fd, rc = WSS_ERR_INVAL;
+
+    fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open token file %s: %s", path, strerror(errno));
+        return WSS_ERR_IO;
+    }
+    /* The same rule as the daemon's own token file. */
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO))) {
+        snprintf(err, errlen,
+                 "token file %s must be a regular file not accessible by group or others "
+                 "(run: chmod 600 %s)",
+                 path, path);
+        close(fd);
+        return WSS_ERR_CONFIG;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errlen, "cannot read token file %s: %s", path, strerror(errno));
+            close(fd);
+            return WSS_ERR_IO;
+        }
+        if (n == 0 || (len += (size_t)n) == sizeof buf - 1)
+            break;
+    }
+    close(fd);
+    buf[len] = '\0';
+    for (char *line = buf, *next; line && *line; line = next) {
+        size_t n;
+
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        while (*line == ' ' || *line == '\t')
+            line++;
+        n = strlen(line);
+        while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (!n || line[0] == '#')
+            continue;
+        /* It goes into a header line: visible ASCII only, no spaces. */
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)line[i] <= ' ' || (unsigned char)line[i] >= 0x7f) {
+                snprintf(err, errlen, "token file %s: the token must be visible ASCII "
+                                      "without spaces", path);
+                goto out;
+            }
+        if (n >= outlen || n > TOKEN_MAX) {
+            snprintf(err, errlen, "token file %s: the token is too long", path);
+            goto out;
+        }
+        memcpy(out, line, n + 1);
+        rc = 0;
+        goto out;
+    }
+    snprintf(err, errlen, "token file %s holds no token", path);
+out:
+    sodium_memzero(buf, sizeof buf);
+    return rc;
+}
+
+static int exit_for_code(const char *code)
+{
+    static const struct {
+        const char *code;
+        int exit;
+    } map[] = {
+        {"not_connected", REQ_EXIT_NOT_CONNECTED},
+        {"timeout", REQ_EXIT_TIMEOUT},
+        {"rejected", REQ_EXIT_REJECTED},
+        {"invalid_signature", REQ_EXIT_INVALID_SIGNATURE},
+        {"connection_closed", REQ_EXIT_CONNECTION_CLOSED},
+        {"unauthorized", REQ_EXIT_UNAUTHORIZED},
+    };
+
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(code, map[i].code))
+            return map[i].exit;
+    return REQ_EXIT_OTHER;
+}
+
+/* When the error body cannot be read, the status alone still tells the class. */
+static int exit_for_status(int status)
+{
+    switch (status) {
+    case 401: return REQ_EXIT_UNAUTHORIZED;
+    case 404: return REQ_EXIT_NOT_CONNECTED;
+    case 422: return REQ_EXIT_REJECTED;
+    case 504: return REQ_EXIT_TIMEOUT;
+    default: return REQ_EXIT_OTHER;
+    }
+}
+
+static int report_error(const struct httpc_response *r)
+{
+    struct client_proto_api_error e;
+    char q[300];
+
+    if (client_proto_decode_api_error(r->body, r->body_len, &e) != 0) {
+        cli_error("request", "the daemon answered HTTP %d without an error body", r->status);
+        return exit_for_status(r->status);
+    }
+    cli_error("request", "%s: %s (HTTP %d%s%s)", e.code, log_quote(q, sizeof q, e.message),
+              r->status, e.request_id[0] ? ", request_id=" : "", e.request_id);
+    return exit_for_code(e.code);
+}
+
+/* Checks a 200 answer against what was asked. Returns an exit code. */
+static int check_result(const struct httpc_response *r, const uint8_t *pk, const uint8_t *msg,
+                        size_t msg_len, bool signature_only)
+{
+    struct client_proto_sign_result res;
+    char err[300], sig_b64[crypto_sign_BYTES * 2];
+    int rc = REQ_EXIT_OK;
+
+    if (client_proto_decode_sign_result(r->body, r->body_len, CLI_MESSAGE_MAX, &res, err,
+                                        sizeof err) != 0) {
+        cli_error("request", "malformed answer from the daemon: %s", err);
+        return REQ_EXIT_OTHER;
+    }
+    /* The daemon verified the signature already; checking again here means a
+     * caller never relies on a signature that does not match what it sent. */
+    if (sodium_memcmp(res.public_key, pk, crypto_sign_PUBLICKEYBYTES) != 0 ||
+        res.message_len != msg_len || (msg_len && memcmp(res.message, msg, msg_len) != 0)) {
+        cli_error("request", "the answer is for another key or message (request_id=%s)",
+                  res.request_id);
+        rc = REQ_EXIT_INVALID_SIGNATURE;
+    } else if (crypto_verify_sig(pk, msg, msg_len, res.signature, sizeof res.signature) != 0) {
+        cli_error("request", "invalid_signature: the returned signature does not verify "
+                             "(request_id=%s)",
+                  res.request_id);
+        rc = REQ_EXIT_INVALID_SIGNATURE;
+    } else if (signature_only) {
+        printf("%s\n", crypto_b64_encode(sig_b64, sizeof sig_b64, res.signature,
+                                         sizeof res.signature));
+    } else {
+        /* The daemon's compact JSON is one line already. */
+        fwrite(r->body, 1, r->body_len, stdout);
+        fputc('\n', stdout);
+    }
+    client_proto_sign_result_cleanup(&res);
+    if (fflush(stdout) != 0)
+        rc = REQ_EXIT_OTHER;
+    return rc;
+}
+
+int request_main(int argc, char **argv)
+{
+    struct cli_message_args margs = {0};
+    const char *key = NULL, *control = DEFAULT_CONTROL, *token_file = NULL;
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], *msg = NULL;
+    size_t msg_len = 0, body_len = 0;
+    uint64_t timeout_ms = 0;
+    struct httpc_response resp = {0};
+    char err[512], token[TOKEN_MAX + 1], path[URL_PATH_MAX + sizeof SIGN_PATH];
+    char *body = NULL;
+    bool signature_only = false;
+    struct url url;
+    int opt, rc;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "+k:m:f:x:c:T:t:sh", request_options, NULL)) != -1) {
+        switch (opt) {
+        case 'k':
+            key = optarg;
+            break;
+        case 'm':
+        case 'f':
+        case 'x':
+            cli_message_arg(&margs, opt, optarg);
+            break;
+        case 'c':
+            control = optarg;
+            break;
+        case 'T':
+            token_file = optarg;
+            break;
+        case 't':
+            if (!cli_parse_u64(optarg, 1, WSS_TIMEOUT_MAX_MS, &timeout_ms))
+                return cli_usage("request", "--timeout-ms must be an integer from 1 to %u",
+                                 WSS_TIMEOUT_MAX_MS);
+            break;
+        case 's':
+            signature_only = true;
+            break;
+        case 'h':
+            request_help();
+            return REQ_EXIT_OK;
+        default:
+            return cli_usage("request", "invalid option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage("request", "unexpected argument '%s'", argv[optind]);
+    if (!key)
+        return cli_usage("request", "--key PUBKEY is required");
+    if (cli_parse_pubkey(key, pk, err, sizeof err) != 0)
+        return cli_usage("request", "--key: %s", err);
+    if (url_parse(control, &url, err, sizeof err) != 0)
+        return cli_usage("request", "--control: %s", err);
+    if (strcmp(url.scheme, "http") != 0)
+        return cli_usage("request", "--control must be an http:// URL (the control API is "
+                                    "plain HTTP on a local address)");
+    if (token_file && read_token(token_file, token, sizeof token, err, sizeof err) != 0)
+        return cli_usage("request", "%s", err);
+    if (cli_message_load(&margs, &msg, &msg_len, err, sizeof err) != 0) {
+        rc = cli_usage("request", "%s", err);
+        goto out;
+    }
+
+    /* A base path in --control (a proxy prefix) is kept; a trailing '/' is not doubled. */
+    {
+        size_t n = strlen(url.path);
+
+        while (n && url.path[n - 1] == '/')
+            url.path[--n] = '\0';
+        snprintf(path, sizeof path, "%s%s", url.path, SIGN_PATH);
+    }
+    body = client_proto_encode_sign_call(&body_len, pk, msg, msg_len, (uint32_t)timeout_ms);
+    rc = httpc_post_json(&url, path, token_file ? token : NULL, body, body_len,
+                         (timeout_ms ? timeout_ms : WSS_TIMEOUT_MAX_MS) + HTTP_SLACK_MS, &resp,
+                         err, sizeof err);
+    if (rc == WSS_ERR_TIMEOUT) {
+        cli_error("request", "timeout: the control API at %s did not answer in time: %s",
+                  control, err);
+        rc = REQ_EXIT_TIMEOUT;
+    } else if (rc) {
+        cli_error("request", "control API at %s: %s", control, err);
+        rc = REQ_EXIT_OTHER;
+    } else if (resp.status == 200) {
+        rc = check_result(&resp, pk, msg, msg_len, signature_only);
+    } else {
+        rc = report_error(&resp);
+    }
+out:
+    sodium_memzero(token, sizeof token);
+    httpc_response_cleanup(&resp);
+    free(body);
+    free(msg);
+    return rc;
+}
