@@ -2,7 +2,8 @@
 # The main job in one command (Debian 12, as root): installs what wssignd
 # needs, builds it, starts the daemon on its embedded defaults (signers on
 # ws://127.0.0.1:8080/v1/ws, HTTP API on 127.0.0.1:8081), connects a demo
-# signer, asks it for one signature through POST /v1/sign and prints it.
+# signer (wssign agent with a fresh key), asks it for one signature through
+# POST /v1/sign (wssign request) and prints it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,18 +32,27 @@ daemon_pid=$!
 for _ in $(seq 50); do grep -q "event=ready" "$work/wssignd.log" && break; sleep 0.1; done
 grep -q "event=ready" "$work/wssignd.log" || { cat "$work/wssignd.log"; exit 1; }
 
-/usr/bin/python3 examples/python_signer.py --url ws://127.0.0.1:8080/v1/ws >"$work/signer.log" 2>&1 &
+# The signer side: a fresh key and an agent holding it.
+build/src/wssign/wssign keygen -o "$work/signer.key" >"$work/pubkey"
+pubkey=$(cat "$work/pubkey")
+build/src/wssign/wssign agent --url ws://127.0.0.1:8080/v1/ws --key "$work/signer.key" \
+    2>"$work/agent.log" &
 signer_pid=$!
-for _ in $(seq 50); do grep -q "^introduced" "$work/signer.log" && break; sleep 0.1; done
-pubkey=$(sed -n 's/^introduced public_key=//p' "$work/signer.log")
-[ -n "$pubkey" ] || { cat "$work/signer.log"; exit 1; }
+for _ in $(seq 50); do
+    curl -sf "http://127.0.0.1:8081/v1/keys/$(printf %s "$pubkey" | tr '+/' '-_' | tr -d =)" \
+        >/dev/null && break
+    sleep 0.1
+done
 
-message=$(printf 'hello from wssignd' | base64)
 echo "signer public key: $pubkey"
-echo "POST /v1/sign message=\"hello from wssignd\""
-curl -sS -X POST http://127.0.0.1:8081/v1/sign \
-    -H 'content-type: application/json' \
-    -d "{\"public_key\":\"$pubkey\",\"message\":\"$message\"}"
+echo "wssign request --message \"hello from wssignd\""
+result=$(build/src/wssign/wssign request --key "$pubkey" --message "hello from wssignd")
+echo "$result"
+signature=$(printf %s "$result" | sed -n 's/.*"signature":"\([^"]*\)".*/\1/p')
+build/src/wssign/wssign verify --key "$pubkey" --message "hello from wssignd" --signature "$signature" &&
+    echo "signature verified offline"
 echo
+echo "--- agent log"
+cat "$work/agent.log"
 echo "--- daemon log"
 cat "$work/wssignd.log"
