@@ -74,6 +74,9 @@ static void finish(struct wssd *d)
 {
     ws_destroy(&d->ws);
     service_attach(&d->svc, NULL); /* lws timers are gone with the context */
+    /* Every request has ended; the pool's async handle must close for the loop to end. */
+    verifier_free(d->svc.verifier);
+    d->svc.verifier = NULL;
     if (!d->handles_ready)
         return;
     close_handle((uv_handle_t *)&d->drain);
@@ -334,8 +337,6 @@ void daemon_free(struct wssd *d)
     if (d->svc.pending)
         service_drain(&d->svc);
     finish(d);
-    verifier_free(d->svc.verifier);
-    d->svc.verifier = NULL;
     /* Lets lws and our handles complete their close callbacks. */
     if (d->loop_ready)
         uv_run(&d->loop, UV_RUN_DEFAULT);
