@@ -13,7 +13,7 @@ if [ "$(id -u)" = 0 ] && [ -z "${WSSIGND_SKIP_INSTALL:-}" ]; then
     apt-get install -y -qq --no-install-recommends \
         build-essential cmake pkg-config ca-certificates curl \
         libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libsodium-dev libjansson-dev \
-        uuid-dev uthash-dev libcmocka-dev python3 python3-websockets python3-nacl >/dev/null
+        uuid-dev uthash-dev libsystemd-dev python3 >/dev/null
 fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null

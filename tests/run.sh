@@ -12,8 +12,8 @@ if [ "$(id -u)" = 0 ] && [ -z "${WSSIGND_SKIP_INSTALL:-}" ]; then
     apt-get install -y -qq --no-install-recommends \
         build-essential cmake pkg-config ca-certificates openssl \
         libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libsodium-dev libjansson-dev \
-        uuid-dev uthash-dev libcmocka-dev \
-        python3 python3-websockets python3-nacl chromium >/dev/null
+        uuid-dev uthash-dev libcmocka-dev libsystemd-dev systemd strace \
+        python3 python3-websockets python3-nacl python3-prometheus-client chromium >/dev/null
     # The browser signer test drives Chromium from Node (playwright-core from npm).
     command -v node >/dev/null && command -v npm >/dev/null ||
         apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null

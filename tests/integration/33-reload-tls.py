@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""
+SIGHUP re-reads tls.cert and tls.key, at the same paths or at new ones: new
+wss handshakes present the new certificate while signers connected before
+keep working. A certificate that does not load, a key that does not match
+it, a missing key file, or turning TLS off is refused with one
+`level=err event=reload outcome=refused` line and the old certificate stays.
+"""
+
+import asyncio
+import copy
+import os
+import re
+import shutil
+import ssl
+import sys
+
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ops_util import OpsDaemon, cert_fingerprint, pem_fingerprint
+from wssd_test import (Signer, check, check_eq, current_tmpdir, make_cert,
+                       run_tests, unb64, verify)
+
+OK_RE = r"level=notice event=reload outcome=ok"
+REFUSED_RE = r"level=err event=reload outcome=refused msg=.*"
+
+
+async def roundtrip(d, s, what):
+    msg = b"tls reload " + os.urandom(8)
+    status, body, _ = await d.sign(s.pk, msg, timeout_ms=10000)
+    check_eq(status, 200, "%s: POST /v1/sign (body %r)" % (what, body))
+    check(verify(s.pk, msg, unb64(body["signature"])), "%s: signature verifies" % what)
+
+
+async def reload_expect(d, outcome):
+    mark = d.log_mark()
+    d.reload()
+    rx = OK_RE if outcome == "ok" else REFUSED_RE
+    await d.await_log(rx, 5.0, since=mark)
+    await asyncio.sleep(0.2)
+    lines = [l for l in d.log_lines(mark) if re.search(r"event=reload( |$)", l)]
+    check_eq(len(lines), 1, "event=reload lines after one SIGHUP (%r)" % lines)
+    check(re.search(rx, lines[0]), "reload line %r, expected outcome=%s" % (lines[0], outcome))
+    return lines[0]
+
+
+def new_pair(name):
+    directory = os.path.join(current_tmpdir(), name)
+    os.makedirs(directory, exist_ok=True)
+    return make_cert(directory, name)
+
+
+def replace_file(src, dst, mode=0o600):
+    tmp = dst + ".tmp"
+    shutil.copyfile(src, tmp)
+    os.chmod(tmp, mode)
+    os.replace(tmp, dst)
+
+
+def signer_for(d, cafile, **kw):
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
+    return Signer(d.url(), ssl_context=ctx, **kw)
+
+
+async def fingerprint(d):
+    return await asyncio.to_thread(cert_fingerprint, d.port)
+
+
+async def handshake_fails(d, cafile):
+    s = signer_for(d, cafile)
+    try:
+        await s.connect()
+    except (ssl.SSLError, OSError):
+        return True
+    except Exception as e:
+        if isinstance(getattr(e, "__cause__", None), ssl.SSLError) or "CERTIFICATE" in str(e):
+            return True
+        raise
+    await s.close()
+    return False
+
+
+async def test_new_certificate_same_paths():
+    async with OpsDaemon(tls=True) as d:
+        cert, key = d.config["tls"]["cert"], d.config["tls"]["key"]
+        old_fp = pem_fingerprint(cert)
+        check_eq(await fingerprint(d), old_fp, "certificate presented at start")
+        async with signer_for(d, cert) as before:
+            await roundtrip(d, before, "before the reload")
+            new_cert, new_key = new_pair("fresh")
+            new_fp = pem_fingerprint(new_cert)
+            check(new_fp != old_fp, "test set-up: the two certificates are equal")
+            # the new pair at the old paths; the old trust anchor is kept aside
+            old_copy = os.path.join(current_tmpdir(), "old.crt")
+            shutil.copyfile(cert, old_copy)
+            replace_file(new_cert, cert, 0o644)
+            replace_file(new_key, key, 0o600)
+            await reload_expect(d, "ok")
+            check_eq(await fingerprint(d), new_fp, "certificate presented after the reload")
+            check(before.is_open, "signer connected before the reload was closed (close %r)"
+                  % before.close_code)
+            await roundtrip(d, before, "signer connected before the reload")
+            async with signer_for(d, new_cert) as after:
+                await roundtrip(d, after, "signer connected after the reload")
+            check(await handshake_fails(d, old_copy),
+                  "a client trusting only the old certificate still completes a handshake")
+            await roundtrip(d, before, "old signer at the end")
+
+
+async def test_new_certificate_new_paths():
+    async with OpsDaemon(tls=True) as d:
+        old_fp = pem_fingerprint(d.config["tls"]["cert"])
+        async with signer_for(d, d.config["tls"]["cert"]) as before:
+            new_cert, new_key = new_pair("moved")
+            cfg = copy.deepcopy(d.config)
+            cfg["tls"] = {"cert": new_cert, "key": new_key}
+            d.rewrite_config(cfg)
+            await reload_expect(d, "ok")
+            new_fp = await fingerprint(d)
+            check_eq(new_fp, pem_fingerprint(new_cert), "certificate after reloading new paths")
+            check(new_fp != old_fp, "certificate unchanged after the reload")
+            await roundtrip(d, before, "signer connected before the reload")
+            async with signer_for(d, new_cert) as after:
+                await roundtrip(d, after, "signer connected after the reload")
+
+
+async def refused_keeps_old(d, before, what):
+    await reload_expect(d, "refused")
+    check(d.alive(), "%s: daemon died" % what)
+    check(before.is_open, "%s: signer closed by the refused reload" % what)
+    await roundtrip(d, before, "%s: signer connected before" % what)
+
+
+async def test_unloadable_certificate_refused():
+    async with OpsDaemon(tls=True) as d:
+        cert = d.config["tls"]["cert"]
+        old_fp = pem_fingerprint(cert)
+        trusted = os.path.join(current_tmpdir(), "trusted.crt")
+        shutil.copyfile(cert, trusted)
+        async with signer_for(d, trusted) as before:
+            with open(cert, "w") as f:
+                f.write("-----BEGIN CERTIFICATE-----\nnot a certificate\n"
+                        "-----END CERTIFICATE-----\n")
+            await refused_keeps_old(d, before, "garbage certificate")
+            check_eq(await fingerprint(d), old_fp, "certificate after a refused reload")
+            async with signer_for(d, trusted) as again:
+                await roundtrip(d, again, "new handshake after the refused reload")
+
+
+async def test_mismatched_key_refused():
+    async with OpsDaemon(tls=True) as d:
+        cert = d.config["tls"]["cert"]
+        old_fp = pem_fingerprint(cert)
+        trusted = os.path.join(current_tmpdir(), "trusted.crt")
+        shutil.copyfile(cert, trusted)
+        async with signer_for(d, trusted) as before:
+            other_cert, _other_key = new_pair("other")
+            replace_file(other_cert, cert, 0o644)     # new certificate, old key
+            await refused_keeps_old(d, before, "certificate without its key")
+            check_eq(await fingerprint(d), old_fp, "certificate after a refused reload")
+            async with signer_for(d, trusted) as again:
+                await roundtrip(d, again, "new handshake after the refused reload")
+
+
+async def test_missing_key_refused():
+    async with OpsDaemon(tls=True) as d:
+        cert = d.config["tls"]["cert"]
+        old_fp = pem_fingerprint(cert)
+        async with signer_for(d, cert) as before:
+            cfg = copy.deepcopy(d.config)
+            cfg["tls"]["key"] = os.path.join(current_tmpdir(), "no-such.key")
+            d.rewrite_config(cfg)
+            await refused_keeps_old(d, before, "missing key file")
+            check_eq(await fingerprint(d), old_fp, "certificate after a refused reload")
+
+
+async def test_tls_off_refused():
+    async with OpsDaemon(tls=True) as d:
+        cert = d.config["tls"]["cert"]
+        async with signer_for(d, cert) as before:
+            cfg = copy.deepcopy(d.config)
+            del cfg["tls"]
+            d.rewrite_config(cfg)
+            await refused_keeps_old(d, before, "TLS off")
+            text = [l for l in d.log_lines() if "outcome=refused" in l][-1]
+            check("requires a restart" in text, "refusal does not say it requires a restart: %r"
+                  % text)
+            async with signer_for(d, cert) as again:
+                await roundtrip(d, again, "wss handshake after refusing TLS off")
+
+
+run_tests(globals())
