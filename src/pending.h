@@ -65,6 +65,7 @@ void pending_req_free(struct pending_req *req);
 
 /*
  * Inserts req, taking ownership of it in every case: on failure it is freed.
+ * Its deadline_ms is read here; changing it later does not move the entry.
  * Returns 0, or WSS_ERR_EXISTS if an entry with the same id is present.
  */
 int pending_insert_take(struct pending *p, struct pending_req *req);

@@ -562,8 +562,7 @@ static void free_with_entries_left(void **state)
     make_key(key, 200);
     for (uint64_t n = 0; n < 500; n++)
         insert_ok(p, n, (unsigned)(n % 13), 1000 + n % 17);
-    assert_int_equal(pending_insert_take(
-                         p, pending_req_new("big", key, big, sizeof(big), 0, 5)),
+    assert_int_equal(pending_insert_take(p, pending_req_new("big", key, big, sizeof(big), 0, 5)),
                      0);
     pending_req_free(take_id(p, 250));
     /* Valgrind checks that the entries, their messages, the per-key nodes
