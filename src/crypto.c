@@ -51,6 +51,12 @@ static int decode(uint8_t *out, size_t outmax, size_t *outlen, const char *b64, 
     if (!outlen || (!b64 && b64len))
         return WSS_ERR_INVAL;
     *outlen = 0;
+    /* libsodium 1.0.18 (Debian 12) passes each character on as a signed char,
+     * and its range checks then read every byte from 0x80 up as the 64th
+     * character ('/' or '_'), so "\xc3\xa9AA" would decode like "//AA". */
+    for (size_t i = 0; i < b64len; i++)
+        if ((unsigned char)b64[i] >= 0x80)
+            return WSS_ERR_INVAL;
     /* Refuse text that cannot fit before reading it: valid base64 of b64len
      * characters decodes to at least 3 bytes per full group of 4, minus 2 for
      * padding. libsodium also stops at outmax, so this only saves work. */

@@ -64,6 +64,8 @@ static bool stderr_is_journal(void)
            (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+static void vemit(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void vemit(int level, const char *fmt, va_list ap)
 {
     /* syslog priorities: err 3, warning 4, notice 5, info 6, debug 7 */

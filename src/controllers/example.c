@@ -73,6 +73,7 @@ static int example_init(struct wss_service *svc, const struct wss_opts *opts, vo
     const char *message = wss_opts_string(opts, "message", "wssignd example");
     long long interval = wss_opts_int(opts, "interval_ms", INTERVAL_DEFAULT_MS);
     struct example *ex;
+    char canon[sodium_base64_ENCODED_LEN(WSS_PUBLIC_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
     size_t keylen = 0;
     const char *end = NULL;
     int rc;
@@ -90,10 +91,14 @@ static int example_init(struct wss_service *svc, const struct wss_opts *opts, vo
     ex = calloc(1, sizeof *ex);
     if (!ex)
         abort();
+    /* Re-encoding must give the text back: only the one strict form of the key is taken. */
     if (!key_b64 ||
         sodium_base642bin(ex->key, sizeof ex->key, key_b64, strlen(key_b64), NULL, &keylen, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        keylen != sizeof ex->key || *end) {
+        keylen != sizeof ex->key || *end ||
+        strcmp(sodium_bin2base64(canon, sizeof canon, ex->key, sizeof ex->key,
+                                 sodium_base64_VARIANT_ORIGINAL),
+               key_b64)) {
         snprintf(err, errlen, "key 'controllers.example.public_key' must be base64 of 32 bytes");
         free(ex);
         return WSS_ERR_CONFIG;

@@ -19,8 +19,12 @@
 
 #include <wssignd/controller.h>
 
+#include "http_api_parse.h"
+
 #define API_PROTOCOL "wssignd-http-api"
 #define BODY_MAX_DEFAULT 65536
+/* A request body must arrive in full within this many seconds. */
+#define BODY_DEADLINE_S 10
 /* Failed authentications allowed in a burst; the allowance refills by one a second. */
 #define AUTH_BURST_DEFAULT 20
 #define TOKEN_MIN_CHARS 16
@@ -48,6 +52,7 @@ struct http_req {
     char *body;         /* request body being received */
     size_t body_len;
     bool body_too_big;
+    bool receiving_body; /* a POST body is being read, against BODY_DEADLINE_S */
     bool waiting;       /* a sign request is in flight for this transaction */
     char request_id[WSS_REQUEST_ID_BYTES];
     enum resp_phase phase;
@@ -149,25 +154,13 @@ static json_t *b64_string(const uint8_t *bin, size_t len)
     return s;
 }
 
-/* Strict decode of a JSON string field in standard padded base64 (or URL-safe for paths). */
-static int b64_decode(uint8_t *out, size_t outmax, size_t *outlen, const char *text, size_t len,
-                      int variant)
-{
-    const char *end = NULL;
-
-    if (sodium_base642bin(out, outmax, text, len, NULL, outlen, &end, variant) != 0 ||
-        end != text + len)
-        return -1;
-    return 0;
-}
-
 static void reset(struct http_req *r)
 {
     free(r->body);
     free(r->resp);
     r->body = r->resp = NULL;
     r->body_len = r->resp_len = 0;
-    r->body_too_big = r->waiting = false;
+    r->body_too_big = r->waiting = r->receiving_body = false;
     r->request_id[0] = '\0';
     r->phase = RESP_NONE;
 }
@@ -194,95 +187,40 @@ static void on_sign_result(const struct wss_sign_result *res, void *user)
 static void handle_sign(struct http_req *r)
 {
     struct api *api = r->api;
-    json_error_t jerr;
-    json_t *root, *v;
-    const char *field;
     uint8_t key[WSS_PUBLIC_KEY_BYTES], *msg = NULL;
-    size_t keylen = 0, msglen = 0, n;
+    size_t msglen = 0;
     struct wss_sign_opts opts = {0};
+    const char *why = NULL;
     char requester[96];
     int rc;
 
-    root = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root || !json_is_object(root)) {
-        respond_error(r, 400, "bad_request", "body must be a JSON object", NULL);
-        goto out;
-    }
-    json_object_foreach(root, field, v) {
-        if (strcmp(field, "public_key") && strcmp(field, "message") && strcmp(field, "timeout_ms")) {
-            respond_error(r, 400, "bad_request", "unknown field in body", NULL);
-            goto out;
-        }
-    }
-    v = json_object_get(root, "public_key");
-    if (!json_is_string(v) ||
-        b64_decode(key, sizeof key, &keylen, json_string_value(v), json_string_length(v),
-                   sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        keylen != sizeof key) {
-        respond_error(r, 400, "bad_request", "public_key must be base64 of 32 bytes", NULL);
-        goto out;
-    }
-    v = json_object_get(root, "message");
-    n = json_is_string(v) ? json_string_length(v) : 0;
-    msg = malloc(n / 4 * 3 + 3);
-    if (!msg || !json_is_string(v) ||
-        b64_decode(msg, n / 4 * 3 + 3, &msglen, json_string_value(v), n,
-                   sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        msglen == 0) {
-        respond_error(r, 400, "bad_request", "message must be non-empty standard base64", NULL);
-        goto out;
-    }
-    /* Precise answers for what wss_send_to_sign() would refuse as a bad argument. */
-    if (msglen > wss_max_message_bytes(api->svc)) {
-        respond_error(r, 413, "payload_too_large", "message exceeds requests.max_message_bytes",
-                      NULL);
-        goto out;
-    }
-    if (msglen >= strlen(WSS_INTRODUCTION_PREFIX) &&
-        !memcmp(msg, WSS_INTRODUCTION_PREFIX, strlen(WSS_INTRODUCTION_PREFIX))) {
-        respond_error(r, 400, "bad_request",
-                      "message begins with the reserved prefix " WSS_INTRODUCTION_PREFIX, NULL);
-        goto out;
-    }
-    v = json_object_get(root, "timeout_ms");
-    if (v) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-            json_integer_value(v) > (json_int_t)WSS_TIMEOUT_MAX_MS) {
-            respond_error(r, 400, "bad_request", "timeout_ms must be an integer from 1 to 60000",
-                          NULL);
-            goto out;
-        }
-        opts.timeout_ms = (uint32_t)json_integer_value(v);
+    rc = http_api_parse_sign(r->body, r->body_len, wss_max_message_bytes(api->svc), key, &msg,
+                             &msglen, &opts.timeout_ms, &why);
+    if (rc != 0) {
+        respond_error(r, (unsigned)rc,
+                      rc == HTTP_API_TOO_LARGE ? "payload_too_large" : "bad_request", why, NULL);
+        return;
     }
     snprintf(requester, sizeof requester, "http_api %s", r->remote);
     opts.requester = requester;
     rc = wss_send_to_sign(api->svc, key, msg, msglen, &opts, on_sign_result, r, r->request_id);
+    free(msg);
     if (rc != 0) {
         respond_wss_error(r, rc, NULL);
-        goto out;
+        return;
     }
     r->waiting = true;
     /* The answer may take until the request's deadline; lws must not time the socket out. */
     lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
-out:
-    free(msg);
-    json_decref(root);
 }
 
 static void handle_key(struct http_req *r, const char *text)
 {
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
-    size_t keylen = 0, n = strlen(text);
     struct wss_presence p;
     json_t *body;
 
-    if (b64_decode(key, sizeof key, &keylen, text, n, sodium_base64_VARIANT_URLSAFE) != 0 &&
-        b64_decode(key, sizeof key, &keylen, text, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING) !=
-            0) {
-        respond_error(r, 400, "bad_request", "key must be base64url of 32 bytes", NULL);
-        return;
-    }
-    if (keylen != sizeof key) {
+    if (http_api_parse_key(text, strlen(text), key) != 0) {
         respond_error(r, 400, "bad_request", "key must be base64url of 32 bytes", NULL);
         return;
     }
@@ -411,6 +349,9 @@ static int on_http(struct http_req *r, struct lws *wsi)
             respond_error(r, 413, "payload_too_large", "request body too large", NULL);
             r->close_after = true;
         }
+        /* lws restarts its own timeout at every body byte: bound the whole body here. */
+        r->receiving_body = true;
+        lws_set_timer_usecs(wsi, (lws_usec_t)BODY_DEADLINE_S * LWS_US_PER_SEC);
         return 0; /* the body arrives in LWS_CALLBACK_HTTP_BODY */
     }
     if (!strcmp(uri, "/metrics")) {
@@ -499,9 +440,19 @@ static int callback_api(struct lws *wsi, enum lws_callback_reasons reason, void 
     case LWS_CALLBACK_HTTP_BODY:
         return on_body(r, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        /* lws 4.1.6 cannot cancel the timer (LWS_SET_TIMER_USEC_CANCEL fires it): it
+         * finds receiving_body false and does nothing. */
+        r->receiving_body = false;
         if (r->phase == RESP_NONE && !r->body_too_big)
             handle_sign(r);
         return 0;
+    case LWS_CALLBACK_TIMER:
+        if (!r->receiving_body)
+            return 0;
+        /* The body did not arrive in time (a slow sender): 408 and close. */
+        wss_log(WSS_LOG_INFO, "event=http_body_timeout remote=%s", r->remote);
+        lws_return_http_status(wsi, HTTP_STATUS_REQUEST_TIMEOUT, NULL);
+        return -1;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writable(r, wsi);
     case LWS_CALLBACK_CLOSED_HTTP:

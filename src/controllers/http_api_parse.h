@@ -1,0 +1,45 @@
+/*
+ * Request parsing for the HTTP control API: the POST /v1/sign body and the
+ * key in GET /v1/keys/{key}, turned into plain values and the answer to give
+ * when they are refused. No lws, no service calls, no I/O, so both can be
+ * tested and fuzzed on their own.
+ */
+#ifndef WSSIGND_HTTP_API_PARSE_H
+#define WSSIGND_HTTP_API_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <wssignd/service.h>
+
+/* The HTTP statuses the parsers answer with when they refuse a request. */
+#define HTTP_API_BAD_REQUEST 400 /* "bad_request" */
+#define HTTP_API_TOO_LARGE 413   /* "payload_too_large" */
+
+/*
+ * Parses a POST /v1/sign body of len bytes (not NUL-terminated; body may be
+ * NULL when len is 0). The body must be a JSON object without duplicate keys
+ * whose only fields are "public_key" (standard padded base64 of
+ * WSS_PUBLIC_KEY_BYTES bytes), "message" (standard padded base64 of 1 to
+ * max_message bytes that do not begin with WSS_INTRODUCTION_PREFIX) and,
+ * optionally, "timeout_ms" (an integer from 1 to WSS_TIMEOUT_MAX_MS).
+ *
+ * Returns 0 and fills key, *msg (malloc'd; the caller frees it with free()),
+ * *msglen and *timeout_ms (0 when the body names none: the configured
+ * default). Otherwise returns HTTP_API_BAD_REQUEST, or HTTP_API_TOO_LARGE when
+ * the message decodes to more than max_message bytes, and points *errmsg at a
+ * static description for the client; *msg is then NULL, *msglen and
+ * *timeout_ms are 0, and key may have been partly written.
+ */
+int http_api_parse_sign(const char *body, size_t len, size_t max_message,
+                        uint8_t key[WSS_PUBLIC_KEY_BYTES], uint8_t **msg, size_t *msglen,
+                        uint32_t *timeout_ms, const char **errmsg);
+
+/*
+ * Parses the {key} of GET /v1/keys/{key}: len characters of URL-safe base64,
+ * padded or not, of WSS_PUBLIC_KEY_BYTES bytes. Returns 0 and fills key, or
+ * HTTP_API_BAD_REQUEST (key may then have been partly written).
+ */
+int http_api_parse_key(const char *text, size_t len, uint8_t key[WSS_PUBLIC_KEY_BYTES]);
+
+#endif
