@@ -136,8 +136,9 @@ static void introduce(struct wss_service *svc, struct conn *c, const struct prot
     svc->metrics.intro[METRICS_INTRO_OK]++;
     memcpy(c->key, m->public_key, sizeof c->key);
     util_uuid(c->session_id);
+    /* The introduction timer stays armed: it finds the state changed and does nothing
+     * (lws 4.1.6 has no way to cancel it; LWS_SET_TIMER_USEC_CANCEL would fire it now). */
     c->state = CONN_INTRODUCED;
-    lws_set_timer_usecs(c->wsi, LWS_SET_TIMER_USEC_CANCEL);
     registry_add(svc->registry, c->key, c, util_unix_ms(), &old);
 
     buf = proto_encode_introduced(LWS_PRE, &len, c->key, c->session_id);

@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 
 #include "conn.h"
+#include "crypto.h"
 #include "log.h"
 #include "peers.h"
 #include "svc.h"
@@ -59,6 +60,27 @@ static bool origin_allowed(const struct config *cfg, struct lws *wsi, char *orig
     return false;
 }
 
+/*
+ * RFC 6455 §4.2.1 checks lws 4.1.6 leaves out: version 13 and a key that is
+ * base64 of 16 bytes. (The request's HTTP version is not visible through the
+ * lws 4.1 API: see docs/SECURITY.md.)
+ */
+static bool handshake_valid(struct lws *wsi)
+{
+    char version[8], key[32];
+    uint8_t raw[18];
+    size_t raw_len = 0;
+
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_VERSION) != 2 ||
+        lws_hdr_copy(wsi, version, sizeof version, WSI_TOKEN_VERSION) != 2 || strcmp(version, "13"))
+        return false;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_KEY) != 24 ||
+        lws_hdr_copy(wsi, key, sizeof key, WSI_TOKEN_KEY) != 24 ||
+        crypto_b64_decode(raw, sizeof raw, &raw_len, key, 24) != 0 || raw_len != 16)
+        return false;
+    return true;
+}
+
 /* Only GET /v1/ws from an allowed origin may become a signer WebSocket. */
 static int filter_upgrade(struct wss_service *svc, struct lws *wsi)
 {
@@ -67,6 +89,10 @@ static int filter_upgrade(struct wss_service *svc, struct lws *wsi)
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) != (int)strlen(SIGNER_PATH) ||
         lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, SIGNER_PATH))
         return -1;
+    if (!handshake_valid(wsi)) {
+        lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, NULL);
+        return -1;
+    }
     if (!origin_allowed(svc->cfg, wsi, origin, sizeof origin)) {
         log_info("event=origin_refused origin=%s",
                  log_quote(quoted, sizeof quoted, origin[0] ? origin : "-"));
@@ -165,6 +191,29 @@ static int on_receive(struct wss_service *svc, struct conn *c, struct lws *wsi, 
     return n;
 }
 
+/*
+ * A close from the peer: lws 4.1.6 echoes its payload, even a code that RFC
+ * 6455 §7.4 forbids on the wire. Such a code is answered with 1002 instead,
+ * written over the code in the payload that lws echoes.
+ */
+static int on_peer_close(void *in, size_t len)
+{
+    unsigned char *p = in;
+    unsigned code;
+
+    if (len == 1)
+        return -1; /* no valid close payload has one byte: drop without an echo */
+    if (len < 2)
+        return 0;
+    code = (unsigned)p[0] << 8 | p[1];
+    if ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+        (code >= 3000 && code <= 4999))
+        return 0;
+    p[0] = LWS_CLOSE_STATUS_PROTOCOL_ERR >> 8;
+    p[1] = LWS_CLOSE_STATUS_PROTOCOL_ERR & 0xff;
+    return 0;
+}
+
 static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                            void *in, size_t len)
 {
@@ -208,6 +257,8 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
         return on_receive(svc, c, wsi, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return conn_on_writable(c, &svc->metrics.tx_bytes);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        return on_peer_close(in, len);
     case LWS_CALLBACK_TIMER:
         if (conn_close_ready(c))
             return -1;
@@ -259,8 +310,9 @@ int ws_create_context(struct ws *ws, void *uv_loop, struct wss_service *svc, cha
     memset(ws, 0, sizeof *ws);
     ws->svc = svc;
     memset(&info, 0, sizeof info);
+    /* lws 4.1.6 reads VALIDATE_UTF8 from the context only, whatever its header says. */
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
-                   LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+                   LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_VALIDATE_UTF8;
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.foreign_loops = loops;
     info.user = ws;
