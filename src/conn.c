@@ -21,12 +21,40 @@ void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max, size
     c->id = id;
     c->rx_max = rx_max;
     c->tx_max = tx_max;
+    c->last_rx_ms = util_now_ms();
     if (lws_get_peer_simple(wsi, c->peer, sizeof c->peer) == NULL)
         strcpy(c->peer, "unknown");
 }
 
+void conn_kill(struct conn *c)
+{
+    c->state = CONN_CLOSING;
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    /* From outside an lws callback (a libuv timer, a verdict) lws would not
+     * notice the new timeout until its next wake-up: wake it now. */
+    lws_cancel_service(lws_get_context(c->wsi));
+}
+
+void conn_on_pong(struct conn *c)
+{
+    log_debug("event=pong conn=%llu", (unsigned long long)c->id);
+    c->last_rx_ms = util_now_ms();
+    c->ping_sent = false;
+}
+
+void conn_ping(struct conn *c)
+{
+    c->ping_due = true;
+    c->ping_sent = true;
+    lws_callback_on_writable(c->wsi);
+    /* Asked from a libuv timer: wake lws so it acts on the request now. */
+    lws_cancel_service(lws_get_context(c->wsi));
+    log_debug("event=ping conn=%llu", (unsigned long long)c->id);
+}
+
 enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final)
 {
+    conn_on_pong(c); /* any frame shows the peer is alive */
     /* Count across fragments: lws delivers any size in rx_buffer_size pieces. */
     if (len > c->rx_max - c->rx_len)
         return CONN_RX_TOO_BIG;
@@ -74,7 +102,7 @@ void conn_send_take(struct conn *c, char *buf, size_t len)
         c->state = CONN_CLOSING;
         log_info("event=slow_reader conn=%llu remote=%s queued=%zu", (unsigned long long)c->id,
                  c->peer, c->tx_bytes);
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        conn_kill(c);
         return;
     }
     tx = xmalloc(sizeof *tx);
@@ -104,6 +132,17 @@ void conn_close(struct conn *c, int code, const char *reason)
 int conn_on_writable(struct conn *c, uint64_t *sent)
 {
     struct conn_tx *tx = c->tx_head;
+    /* A ping with a payload: lws 4.1.6 does not report an empty pong. */
+    unsigned char ping[LWS_PRE + 4] = {[LWS_PRE] = 'w', 's', 's', 'd'};
+
+    if (c->ping_due && !c->close_code) {
+        c->ping_due = false;
+        if (lws_write(c->wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 4)
+            return -1;
+        if (tx)
+            lws_callback_on_writable(c->wsi);
+        return 0;
+    }
 
     if (!tx) {
         if (!c->close_code)

@@ -16,6 +16,7 @@
 #include <wssignd/service.h>
 
 #include "crypto.h"
+#include "wheel.h"
 
 enum conn_state {
     CONN_CHALLENGED = 0, /* challenge sent, waiting for an introduction */
@@ -53,6 +54,12 @@ struct conn {
     char close_reason[64];
     bool close_ready;                 /* queue drained: close at the next TIMER */
     bool dropped;                     /* output queue overflowed: being killed */
+
+    struct wheel_entry timer;         /* introduction deadline, then ping and hang-up */
+    uint64_t intro_deadline_ms;
+    uint64_t last_rx_ms;              /* last frame or pong from the peer */
+    bool ping_sent;                   /* a ping is out since last_rx_ms */
+    bool ping_due;                    /* write a ping at the next WRITEABLE */
 };
 
 /* Outcome of feeding a fragment to conn_on_rx. */
@@ -72,6 +79,16 @@ void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max, size
  * until the next call.
  */
 enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final);
+
+/* Drops the connection without a close handshake (a peer that is gone or
+ * does not read); it becomes CONN_CLOSING at once. Safe from any loop callback. */
+void conn_kill(struct conn *c);
+
+/* A pong arrived: the peer is alive. */
+void conn_on_pong(struct conn *c);
+
+/* Queues a WebSocket ping, written ahead of queued frames. */
+void conn_ping(struct conn *c);
 
 /* Forgets the message just handled (after CONN_RX_COMPLETE) or a partial one. */
 void conn_rx_done(struct conn *c);

@@ -45,7 +45,7 @@ struct wssd {
     struct ctl_instance *ctls;
     size_t n_ctls;
     uv_signal_t sig_term, sig_int, sig_hup;
-    uv_timer_t drain, tick;
+    uv_timer_t drain, tick, conn_tick;
     uint64_t drain_started_ms, tick_ms, last_status_ms;
     bool handles_ready; /* timers and signal handles initialised */
     bool stopping;
@@ -81,6 +81,7 @@ static void finish(struct wssd *d)
         return;
     close_handle((uv_handle_t *)&d->drain);
     close_handle((uv_handle_t *)&d->tick);
+    close_handle((uv_handle_t *)&d->conn_tick);
     close_handle((uv_handle_t *)&d->sig_term);
     close_handle((uv_handle_t *)&d->sig_int);
     close_handle((uv_handle_t *)&d->sig_hup);
@@ -181,6 +182,14 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
+/* Per-connection deadlines: introduction, keep-alive pings, idle hang-ups. */
+static void on_conn_tick(uv_timer_t *t)
+{
+    struct wssd *d = t->data;
+
+    session_on_tick(&d->svc, util_now_ms());
+}
+
 /* Starts each enabled controller, in config order. */
 static int start_controllers(struct wssd *d, char *err, size_t errlen)
 {
@@ -253,10 +262,11 @@ static int start_handles(struct wssd *d)
 {
     uint64_t wd = notify_watchdog_interval_ms();
 
-    d->drain.data = d->tick.data = d;
+    d->drain.data = d->tick.data = d->conn_tick.data = d;
     d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
     uv_timer_init(&d->loop, &d->drain);
     uv_timer_init(&d->loop, &d->tick);
+    uv_timer_init(&d->loop, &d->conn_tick);
     uv_signal_init(&d->loop, &d->sig_term);
     uv_signal_init(&d->loop, &d->sig_int);
     uv_signal_init(&d->loop, &d->sig_hup);
@@ -265,7 +275,8 @@ static int start_handles(struct wssd *d)
     if (uv_signal_start(&d->sig_term, on_signal, SIGTERM) ||
         uv_signal_start(&d->sig_int, on_signal, SIGINT) ||
         uv_signal_start(&d->sig_hup, on_signal, SIGHUP) ||
-        uv_timer_start(&d->tick, on_tick, d->tick_ms, d->tick_ms))
+        uv_timer_start(&d->tick, on_tick, d->tick_ms, d->tick_ms) ||
+        uv_timer_start(&d->conn_tick, on_conn_tick, SERVICE_TICK_MS, SERVICE_TICK_MS))
         return WSS_ERR_IO;
     return 0;
 }

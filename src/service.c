@@ -31,6 +31,7 @@ int service_init(struct wss_service *svc, const struct config *cfg)
     svc->registry = registry_new();
     svc->pending = pending_new();
     metrics_init(&svc->metrics);
+    wheel_init(&svc->conn_timers, SERVICE_TICK_MS, util_now_ms());
     return 0;
 }
 

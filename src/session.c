@@ -63,18 +63,57 @@ void session_on_open(struct wss_service *svc, struct conn *c)
     crypto_new_nonce(c->nonce, c->nonce_b64);
     buf = proto_encode_challenge(LWS_PRE, &len, c->nonce_b64);
     conn_send_take(c, buf, len);
-    lws_set_timer_usecs(c->wsi, (lws_usec_t)svc->cfg->intro_timeout_ms * LWS_US_PER_MS);
+    c->intro_deadline_ms = util_now_ms() + svc->cfg->intro_timeout_ms;
+    wheel_arm(&svc->conn_timers, &c->timer, c->intro_deadline_ms);
     log_debug("event=connected conn=%llu remote=%s", (unsigned long long)c->id, c->peer);
 }
 
-void session_on_timer(struct wss_service *svc, struct conn *c)
+static void intro_timeout(struct wss_service *svc, struct conn *c)
 {
-    if (c->state != CONN_CHALLENGED)
-        return;
     svc->metrics.intro[METRICS_INTRO_TIMEOUT]++;
     log_info("event=introduction_timeout conn=%llu remote=%s", (unsigned long long)c->id, c->peer);
     send_error(svc, c, "introduction_timeout", "no introduction before the deadline", NULL);
     conn_close(c, CLOSE_INTRO_TIMEOUT, "introduction timeout");
+}
+
+/*
+ * An introduced connection's timer: ping it once it has been quiet for
+ * ping_interval_ms, hang up once it has sent nothing valid for
+ * idle_timeout_ms. Traffic only moves last_rx_ms; the timer is re-armed here.
+ */
+static void keepalive(struct wss_service *svc, struct conn *c, uint64_t now)
+{
+    const struct config *cfg = svc->cfg;
+    uint64_t quiet = now - c->last_rx_ms;
+
+    if (quiet >= cfg->idle_timeout_ms) {
+        log_info("event=idle_hangup conn=%llu remote=%s quiet_ms=%llu", (unsigned long long)c->id,
+                 c->peer, (unsigned long long)quiet);
+        conn_kill(c);
+        return;
+    }
+    if (quiet >= cfg->ping_interval_ms) {
+        if (!c->ping_sent)
+            conn_ping(c);
+        wheel_arm(&svc->conn_timers, &c->timer, c->last_rx_ms + cfg->idle_timeout_ms);
+        return;
+    }
+    wheel_arm(&svc->conn_timers, &c->timer, c->last_rx_ms + cfg->ping_interval_ms);
+}
+
+void session_on_tick(struct wss_service *svc, uint64_t now_ms)
+{
+    struct wheel_entry *e, *next;
+
+    for (e = wheel_advance(&svc->conn_timers, now_ms); e; e = next) {
+        struct conn *c = lws_container_of(e, struct conn, timer);
+
+        next = e->next;
+        if (c->state == CONN_CHALLENGED)
+            intro_timeout(svc, c);
+        else if (c->state == CONN_INTRODUCED)
+            keepalive(svc, c, now_ms);
+    }
 }
 
 static bool host_allowed(const struct config *cfg, const char *host)
@@ -136,9 +175,9 @@ static void introduce(struct wss_service *svc, struct conn *c, const struct prot
     svc->metrics.intro[METRICS_INTRO_OK]++;
     memcpy(c->key, m->public_key, sizeof c->key);
     util_uuid(c->session_id);
-    /* The introduction timer stays armed: it finds the state changed and does nothing
-     * (lws 4.1.6 has no way to cancel it; LWS_SET_TIMER_USEC_CANCEL would fire it now). */
     c->state = CONN_INTRODUCED;
+    c->last_rx_ms = util_now_ms();
+    wheel_arm(&svc->conn_timers, &c->timer, c->last_rx_ms + cfg->ping_interval_ms);
     registry_add(svc->registry, c->key, c, util_unix_ms(), &old);
 
     buf = proto_encode_introduced(LWS_PRE, &len, c->key, c->session_id);
@@ -281,6 +320,7 @@ void session_on_close(struct wss_service *svc, struct conn *c)
     char fpr[UTIL_FPR_BYTES];
 
     svc->signers--;
+    wheel_disarm(&svc->conn_timers, &c->timer);
     if (c->state == CONN_CHALLENGED || c->superseded)
         return;
     /* Only the key's current holder unregisters; its requests fail now, not at the deadline. */

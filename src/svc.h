@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "pending.h"
 #include "registry.h"
+#include "wheel.h"
 
 struct conn;
 
@@ -35,7 +36,11 @@ struct wss_service {
     bool control_local;            /* control listener is loopback-only */
     struct metrics metrics;
     struct verifier *verifier;     /* NULL: signatures are verified on the loop thread */
+    struct wheel conn_timers;      /* per-connection deadlines, advanced by session_on_tick */
 };
+
+/* Resolution of the per-connection timers; session_on_tick runs this often. */
+#define SERVICE_TICK_MS 50
 
 /* Sets up svc over cfg. Returns 0. */
 int service_init(struct wss_service *svc, const struct config *cfg);
@@ -67,8 +72,9 @@ void service_send_request(struct wss_service *svc, struct conn *conn, struct pen
 void session_on_open(struct wss_service *svc, struct conn *c);
 /* Handles one complete text message. Returns 0, or -1 if the connection must close now. */
 int session_on_message(struct wss_service *svc, struct conn *c, const char *buf, size_t len);
-/* The introduction deadline passed (the connection's timer fired). */
-void session_on_timer(struct wss_service *svc, struct conn *c);
+/* Advances the per-connection timers to now_ms: introduction deadlines,
+ * keep-alive pings, idle hang-ups. Called every SERVICE_TICK_MS. */
+void session_on_tick(struct wss_service *svc, uint64_t now_ms);
 /* A verdict from the verifier pool (a verifier_done_cb; arg is svc). */
 void session_on_verdict(const char *request_id, int verdict, void *arg);
 /* The connection is gone: unregister it and fail or keep its requests. */

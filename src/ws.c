@@ -259,11 +259,12 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
         return conn_on_writable(c, &svc->metrics.tx_bytes);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         return on_peer_close(in, len);
-    case LWS_CALLBACK_TIMER:
-        if (conn_close_ready(c))
-            return -1;
-        session_on_timer(svc, c);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        conn_on_pong(c);
         return 0;
+    case LWS_CALLBACK_TIMER:
+        /* Used only to end a connection whose close frame is due (see conn.c). */
+        return conn_close_ready(c) ? -1 : 0;
     case LWS_CALLBACK_CLOSED:
         if (!c || !c->wsi)
             return 0;
@@ -422,8 +423,6 @@ void ws_apply_limits(struct ws *ws, const struct config *cfg)
     /* Auto: leave descriptors for the control listener, TLS files and logs. */
     if (!ws->max_connections && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         ws->max_connections = rl.rlim_cur > 128 ? (size_t)rl.rlim_cur - 64 : (size_t)rl.rlim_cur / 2;
-    ws->idle_policy.secs_since_valid_ping = (uint16_t)((cfg->ping_interval_ms + 999) / 1000);
-    ws->idle_policy.secs_since_valid_hangup = (uint16_t)((cfg->idle_timeout_ms + 999) / 1000);
 }
 
 int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t errlen)
@@ -436,8 +435,6 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
     info.vhost_name = "signer";
     info.protocols = signer_protocols;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
-    /* lws pings an idle signer and hangs up when nothing valid came back in time. */
-    info.retry_and_idle_policy = &ws->idle_policy;
     common_vhost_info(&info);
     bind_exactly(&info, &cfg->listen, &ws->signer_iface);
     if (cfg->tls_cert) {

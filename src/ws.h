@@ -30,7 +30,6 @@ struct ws {
     size_t max_connections;                  /* global cap in force (0: none) */
     uint64_t refusal_logged_ms;              /* refusals are logged at most once a second */
     uint64_t refusals_unlogged;
-    lws_retry_bo_t idle_policy;              /* ping and hang-up of idle signers; lws reads it */
 };
 
 /* Per control-listener protocol contributed by a controller. */
@@ -58,7 +57,7 @@ int ws_listen_control(struct ws *ws, const struct config *cfg,
                       const char *const *mount_prefixes, const char *const *mount_protocols,
                       size_t nmounts, char *err, size_t errlen);
 
-/* Applies the limits of cfg that take effect on running listeners (caps, pings). */
+/* Applies the limits of cfg that take effect on running listeners (connection caps). */
 void ws_apply_limits(struct ws *ws, const struct config *cfg);
 
 /*
