@@ -52,12 +52,19 @@ void conn_ping(struct conn *c)
     log_debug("event=ping conn=%llu", (unsigned long long)c->id);
 }
 
-enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final)
+enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final, const char **msg,
+                        size_t *msg_len)
 {
     conn_on_pong(c); /* any frame shows the peer is alive */
     /* Count across fragments: lws delivers any size in rx_buffer_size pieces. */
     if (len > c->rx_max - c->rx_len)
         return CONN_RX_TOO_BIG;
+    /* The usual case, a message in one piece, is used where lws put it. */
+    if (final && c->rx_len == 0) {
+        *msg = in;
+        *msg_len = len;
+        return CONN_RX_COMPLETE;
+    }
     if (c->rx_len + len + 1 > c->rx_cap) {
         size_t cap = c->rx_cap ? c->rx_cap : 1024;
 
@@ -73,18 +80,17 @@ enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final)
     c->rx[c->rx_len] = '\0';
     if (!final)
         return CONN_RX_MORE;
+    *msg = c->rx;
+    *msg_len = c->rx_len;
     return CONN_RX_COMPLETE;
 }
 
 void conn_rx_done(struct conn *c)
 {
-    c->rx_len = 0;
-    /* Keep a small buffer for the next message; give back a large one. */
-    if (c->rx_cap > 4096) {
-        free(c->rx);
-        c->rx = NULL;
-        c->rx_cap = 0;
-    }
+    /* Fragmented messages are rare: an idle connection holds no buffer. */
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_len = c->rx_cap = 0;
 }
 
 void conn_send_take(struct conn *c, char *buf, size_t len)

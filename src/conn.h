@@ -65,7 +65,7 @@ struct conn {
 /* Outcome of feeding a fragment to conn_on_rx. */
 enum conn_rx {
     CONN_RX_MORE = 0,     /* wait for more fragments */
-    CONN_RX_COMPLETE = 1, /* a whole message is in conn_rx_msg() */
+    CONN_RX_COMPLETE = 1, /* a whole message is ready */
     CONN_RX_TOO_BIG = -1, /* over max_bytes: the connection must close 1009 */
 };
 
@@ -74,11 +74,13 @@ enum conn_rx {
 void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max, size_t tx_max);
 
 /*
- * Appends a fragment. final says it ends the message. After
- * CONN_RX_COMPLETE the message is at c->rx (NUL-terminated, c->rx_len bytes)
- * until the next call.
+ * Takes a piece of a message; final says it ends the message. On
+ * CONN_RX_COMPLETE *msg and *msg_len give the whole message (not
+ * NUL-terminated): in itself when it came in one piece, else the reassembly
+ * buffer, valid until conn_rx_done().
  */
-enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final);
+enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final, const char **msg,
+                        size_t *msg_len);
 
 /* Drops the connection without a close handshake (a peer that is gone or
  * does not read); it becomes CONN_CLOSING at once. Safe from any loop callback. */
