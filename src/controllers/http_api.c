@@ -42,7 +42,12 @@ struct api {
     uint64_t auth_refilled_ms;
 };
 
-enum resp_phase { RESP_NONE = 0, RESP_READY, RESP_HEADERS_SENT };
+enum resp_phase { RESP_NONE = 0, RESP_READY };
+
+/* Room kept in front of a response body for LWS_PRE and the headers, so that
+ * headers and body leave in one write. */
+#define HEADERS_MAX 256
+#define RESP_HEAD (LWS_PRE + HEADERS_MAX)
 
 /* Per HTTP connection (lws per-session data), reset for each transaction. */
 struct http_req {
@@ -58,7 +63,7 @@ struct http_req {
     enum resp_phase phase;
     unsigned status;
     const char *ctype;  /* content type of resp (static) */
-    char *resp;         /* LWS_PRE headroom, then resp_len bytes of the body */
+    char *resp;         /* RESP_HEAD bytes of headroom, then resp_len bytes of the body */
     size_t resp_len;
     bool close_after;   /* close instead of keeping the connection alive */
 };
@@ -88,7 +93,7 @@ static void respond_take(struct http_req *r, unsigned status, json_t *body)
 
     json_decref(body);
     free(r->resp);
-    r->resp = malloc(LWS_PRE + len + 1);
+    r->resp = malloc(RESP_HEAD + len + 1);
     if (!r->resp || !text) {
         free(text);
         free(r->resp);
@@ -97,7 +102,7 @@ static void respond_take(struct http_req *r, unsigned status, json_t *body)
         lws_callback_on_writable(r->wsi);
         return;
     }
-    memcpy(r->resp + LWS_PRE, text, len);
+    memcpy(r->resp + RESP_HEAD, text, len);
     free(text);
     r->resp_len = len;
     r->status = status;
@@ -106,7 +111,7 @@ static void respond_take(struct http_req *r, unsigned status, json_t *body)
     lws_callback_on_writable(r->wsi);
 }
 
-/* Makes buf (LWS_PRE headroom, then len bytes) the response; takes ownership of buf. */
+/* Makes buf (RESP_HEAD headroom, then len bytes) the response; takes ownership of buf. */
 static void respond_buf_take(struct http_req *r, unsigned status, const char *ctype, char *buf,
                              size_t len)
 {
@@ -362,7 +367,7 @@ static int on_http(struct http_req *r, struct lws *wsi)
             respond_error(r, 405, "method_not_allowed", "use GET", NULL);
             return 0;
         }
-        text = wss_metrics_render(r->api->svc, LWS_PRE, &len);
+        text = wss_metrics_render(r->api->svc, RESP_HEAD, &len);
         respond_buf_take(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
         return 0;
     }
@@ -395,33 +400,39 @@ static int on_body(struct http_req *r, const void *in, size_t len)
     return 0;
 }
 
+/*
+ * Writes the response, headers and body in one write: the headers are built
+ * in the headroom in front of the body. The content length is sent as a plain
+ * header, so lws does not count body bytes against it.
+ */
 static int on_writable(struct http_req *r, struct lws *wsi)
 {
-    unsigned char hdrs[LWS_PRE + 512], *start = hdrs + LWS_PRE, *p = start,
-                                         *end = hdrs + sizeof hdrs - 1;
+    unsigned char hdrs[HEADERS_MAX], *p = hdrs, *end = hdrs + sizeof hdrs - 1, *start;
+    char clen[24];
+    size_t hlen;
+    int n;
 
-    switch (r->phase) {
-    case RESP_NONE:
+    if (r->phase == RESP_NONE)
         return r->close_after && !r->waiting ? -1 : 0;
-    case RESP_READY:
-        if (lws_add_http_common_headers(wsi, r->status, r->ctype, r->resp_len, &p,
-                                        end) ||
-            lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                        (const unsigned char *)"no-store", 8, &p, end) ||
-            lws_finalize_write_http_header(wsi, start, &p, end))
-            return -1;
-        r->phase = RESP_HEADERS_SENT;
-        lws_callback_on_writable(wsi);
-        return 0;
-    case RESP_HEADERS_SENT:
-        if (lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len, LWS_WRITE_HTTP_FINAL) <
-            (int)r->resp_len)
-            return -1;
-        reset(r);
-        if (r->close_after || lws_http_transaction_completed(wsi))
-            return -1;
-        return 0;
-    }
+    n = snprintf(clen, sizeof clen, "%zu", r->resp_len);
+    if (lws_add_http_header_status(wsi, r->status, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                     (const unsigned char *)r->ctype, (int)strlen(r->ctype), &p,
+                                     end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+                                     (const unsigned char *)clen, n, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &p, end) ||
+        lws_finalize_http_header(wsi, &p, end))
+        return -1;
+    hlen = (size_t)(p - hdrs);
+    start = (unsigned char *)r->resp + RESP_HEAD - hlen;
+    memcpy(start, hdrs, hlen);
+    if (lws_write(wsi, start, hlen + r->resp_len, LWS_WRITE_HTTP_HEADERS) < (int)(hlen + r->resp_len))
+        return -1;
+    reset(r);
+    if (r->close_after || lws_http_transaction_completed(wsi))
+        return -1;
     return 0;
 }
 
