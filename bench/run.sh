@@ -10,7 +10,7 @@ set -u -o pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 N=1000 C=64 D=10 WARMUP=1 RUNS=1 TLS=0 STORM=0 SMOKE=0
-SILENT=0 REJECT=0 BAD_SIG=0 TIMEOUT_MS=0 MSG_BYTES=32 INFLIGHT=256
+SILENT=0 REJECT=0 BAD_SIG=0 TIMEOUT_MS=0 MSG_BYTES=32 INFLIGHT=256 VERIFY_THREADS=
 PER_PROC=10000 KEEP= DAEMON= TOOLS= LOG_LEVEL=warn
 
 usage() {
@@ -51,6 +51,7 @@ while [ $# -gt 0 ]; do
     --bad-sig) BAD_SIG=$2; shift ;;
     --timeout-ms) TIMEOUT_MS=$2; shift ;;
     --msg-bytes) MSG_BYTES=$2; shift ;;
+    --verify-threads) VERIFY_THREADS=$2; shift ;;
     --inflight) INFLIGHT=$2; shift ;;
     --per-proc) PER_PROC=$2; shift ;;
     --daemon) DAEMON=$2; shift ;;
@@ -182,13 +183,14 @@ write_config() {
         chmod 600 "$WORK/key.pem"
         tls=$(printf ',\n  "tls": {"cert": "%s", "key": "%s"}' "$WORK/cert.pem" "$WORK/key.pem")
     fi
-    local per_key=$(( (C / N) + 64 ))
+    local per_key=$(( (C / N) + 64 )) vt=
+    [ -n "$VERIFY_THREADS" ] && vt=", \"verify_threads\": $VERIFY_THREADS"
     cat >"$WORK/wssignd.json" <<EOF
 {
   "listen": "127.0.0.1:$WS_PORT",
   "control": {"listen": "127.0.0.1:$CTL_PORT"},
   "requests": {"max_pending": 200000, "max_pending_per_key": $per_key,
-               "default_timeout_ms": 10000},
+               "default_timeout_ms": 10000$vt},
   "introduction": {"timeout_ms": 60000},
   "log_level": "$LOG_LEVEL"$tls$LIMITS
 }
