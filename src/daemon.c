@@ -348,7 +348,10 @@ void daemon_free(struct wssd *d)
     if (d->svc.pending)
         service_drain(&d->svc);
     finish(d);
-    /* Lets lws and our handles complete their close callbacks. */
+    /* Lets lws and our handles complete their close callbacks, then frees the context. */
+    if (d->loop_ready)
+        uv_run(&d->loop, UV_RUN_DEFAULT);
+    ws_finish_destroy(&d->ws);
     if (d->loop_ready)
         uv_run(&d->loop, UV_RUN_DEFAULT);
     ws_free_tables(&d->ws);

@@ -206,8 +206,9 @@ static void unknown_answer(struct wss_service *svc, struct conn *c, const char *
 {
     log_info("event=unknown_answer request_id=%s conn=%llu remote=%s", request_id,
              (unsigned long long)c->id, c->peer);
-    refuse_frame(svc, c, "unknown_request", "no such request pending on this connection",
-                 request_id);
+    /* Not counted toward max_protocol_errors: an honest signer answers late too. */
+    send_error(svc, c, "unknown_request", "no such request pending on this connection",
+               request_id);
 }
 
 /* Ends an answered request (already taken out of the table) with its verdict. */

@@ -29,6 +29,8 @@
 /* lws reads WebSocket payload in pieces of this size, into a buffer it keeps per
  * connection; larger messages are reassembled. Small keeps idle connections small. */
 #define SIGNER_RX_BYTES 1024
+/* The most sockets the control listener holds (fewer when descriptors are short). */
+#define CONTROL_SOCKETS_MAX 256
 /* TLS 1.2 suites: ECDHE with AEAD only (TLS 1.3 suites keep OpenSSL's defaults). */
 #define TLS12_CIPHERS                                                                              \
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
@@ -137,31 +139,31 @@ static int admit_socket(struct ws *ws, const struct lws_filter_network_conn_args
     return -1;
 }
 
-/* Counts an accepted socket against its address until lws destroys it. */
-static void count_socket(struct ws *ws, struct lws *wsi)
+/* Counts an accepted socket in peers (and *sockets) until lws destroys it. */
+static void count_socket(struct peers *peers, size_t *sockets, struct lws *wsi)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     int fd = (int)lws_get_socket_fd(wsi);
-
     struct peer *peer;
 
     if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
         return;
-    peer = peers_add(ws->peers, (struct sockaddr *)&ss);
-    if (peer)
-        ws->svc->sockets++;
+    peer = peers_add(peers, (struct sockaddr *)&ss);
+    if (peer && sockets)
+        (*sockets)++;
     lws_set_opaque_user_data(wsi, peer);
 }
 
-static void uncount_socket(struct ws *ws, struct lws *wsi)
+static void uncount_socket(struct peers *peers, size_t *sockets, struct lws *wsi)
 {
     struct peer *peer = lws_get_opaque_user_data(wsi);
 
     if (!peer)
         return;
-    peers_release(ws->peers, peer);
-    ws->svc->sockets--;
+    peers_release(peers, peer);
+    if (sockets)
+        (*sockets)--;
     lws_set_opaque_user_data(wsi, NULL);
 }
 
@@ -234,10 +236,10 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         return admit_socket(ws_of(wsi), user);
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-        count_socket(ws_of(wsi), wsi);
+        count_socket(ws_of(wsi)->peers, &svc->sockets, wsi);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
-        uncount_socket(ws_of(wsi), wsi);
+        uncount_socket(ws_of(wsi)->peers, &svc->sockets, wsi);
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* Only "websocket": no h2c. in is read as a C string and nothing beyond it. */
@@ -294,8 +296,27 @@ static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, v
     struct wss_service *svc = service_of(wsi);
 
     switch (reason) {
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        return svc->draining ? -1 : 0;
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+        struct ws *ws = ws_of(wsi);
+        const struct lws_filter_network_conn_args *args = user;
+
+        /* A cap of its own, so idle sockets here cannot use up the descriptors
+         * (lws 4.1.6 spins on accept() failing with EMFILE). */
+        if (svc->draining || !peers_admit(ws->control_peers,
+                                          (const struct sockaddr *)&args->cli_addr,
+                                          ws->control_max, ws->control_max))
+            return -1;
+        return 0;
+    }
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        count_socket(ws_of(wsi)->control_peers, NULL, wsi);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        /* Uncounted when lws hands the socket to a controller's protocol, or
+         * destroys it: both reach only this fallback protocol. */
+        uncount_socket(ws_of(wsi)->control_peers, NULL, wsi);
+        return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return -1;
     case LWS_CALLBACK_HTTP:
@@ -424,11 +445,22 @@ int ws_reload_tls(struct ws *ws, const char *cert, const char *key, char *err, s
 void ws_apply_limits(struct ws *ws, const struct config *cfg)
 {
     struct rlimit rl;
+    size_t nofile = 0, budget;
 
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        nofile = (size_t)rl.rlim_cur;
+    /*
+     * The descriptors are shared out: 64 for listeners, TLS files and logs,
+     * up to a quarter (at most 256) for the control listener, the rest for
+     * signers. A configured signer cap is kept within the same budget.
+     */
+    ws->control_max = nofile ? nofile / 4 : CONTROL_SOCKETS_MAX;
+    if (ws->control_max > CONTROL_SOCKETS_MAX)
+        ws->control_max = CONTROL_SOCKETS_MAX;
+    budget = nofile > 64 + ws->control_max ? nofile - 64 - ws->control_max : nofile / 2;
     ws->max_connections = cfg->max_connections;
-    /* Auto: leave descriptors for the control listener, TLS files and logs. */
-    if (!ws->max_connections && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        ws->max_connections = rl.rlim_cur > 128 ? (size_t)rl.rlim_cur - 64 : (size_t)rl.rlim_cur / 2;
+    if (nofile && (!ws->max_connections || ws->max_connections > budget))
+        ws->max_connections = budget;
 }
 
 int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t errlen)
@@ -436,6 +468,7 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
     struct lws_context_creation_info info;
 
     ws->peers = peers_new();
+    ws->control_peers = peers_new();
     ws_apply_limits(ws, cfg);
     memset(&info, 0, sizeof info);
     info.vhost_name = "signer";
@@ -520,10 +553,19 @@ int ws_listen_control(struct ws *ws, const struct config *cfg,
 
 void ws_destroy(struct ws *ws)
 {
-    if (ws->ctx)
+    if (ws->ctx) {
         lws_context_destroy(ws->ctx);
+        ws->dying = ws->ctx;
+    }
     ws->ctx = NULL;
     ws->signer_tls = NULL;
+}
+
+void ws_finish_destroy(struct ws *ws)
+{
+    if (ws->dying)
+        lws_context_destroy(ws->dying);
+    ws->dying = NULL;
 }
 
 void ws_free_tables(struct ws *ws)
@@ -533,7 +575,8 @@ void ws_free_tables(struct ws *ws)
     free(ws->signer_iface);
     free(ws->control_iface);
     peers_free(ws->peers);
-    ws->peers = NULL;
+    peers_free(ws->control_peers);
+    ws->peers = ws->control_peers = NULL;
     ws->control_protocols = NULL;
     ws->mounts = NULL;
     ws->signer_iface = ws->control_iface = NULL;

@@ -19,6 +19,7 @@ struct peers;
 struct ws {
     struct wss_service *svc;                 /* reached from callbacks through the context user */
     struct lws_context *ctx;
+    struct lws_context *dying;               /* destroyed once, freed by ws_finish_destroy */
     struct lws_vhost *signer;
     struct lws_vhost *control;
     struct lws_protocols *control_protocols; /* owned: [0] is the fallback, then controllers' */
@@ -28,6 +29,8 @@ struct ws {
     void *signer_tls;                        /* the wss vhost's SSL_CTX (owned by lws) */
     struct peers *peers;                     /* sockets per client address, signer listener */
     size_t max_connections;                  /* global cap in force (0: none) */
+    struct peers *control_peers;             /* sockets on the control listener */
+    size_t control_max;                      /* their cap */
     uint64_t refusal_logged_ms;              /* refusals are logged at most once a second */
     uint64_t refusals_unlogged;
 };
@@ -70,8 +73,13 @@ void ws_apply_limits(struct ws *ws, const struct config *cfg);
 int ws_reload_tls(struct ws *ws, const char *cert, const char *key, char *err, size_t errlen);
 
 /* Destroys the context, closing every connection. On the libuv loop the
- * destruction completes while the loop runs on. */
+ * destruction completes while the loop runs on; ws_finish_destroy then
+ * frees what is left. */
 void ws_destroy(struct ws *ws);
+
+/* After the loop has run the close callbacks: the second lws_context_destroy
+ * that lws 4.1.6 needs on a foreign loop to free the context. */
+void ws_finish_destroy(struct ws *ws);
 
 /* Frees the protocol and mount tables once the context is gone. */
 void ws_free_tables(struct ws *ws);

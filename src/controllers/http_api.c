@@ -384,6 +384,8 @@ static int on_http(struct http_req *r, struct lws *wsi)
 
 static int on_body(struct http_req *r, const void *in, size_t len)
 {
+    if (!len)
+        return 0;
     if (r->phase != RESP_NONE || r->body_too_big)
         return 0;
     if (len > r->api->body_max - r->body_len) {

@@ -30,7 +30,9 @@ import http.client as httpclient
 import inspect
 import json
 import os
+import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -55,9 +57,17 @@ PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.execu
 INTRO_DOMAIN = b"wssign-introduction-v1"
 PROTOCOL = "wssign.v1"
 
-READY_TIMEOUT = 10.0
-STOP_TIMEOUT = 5.0
-TEST_TIMEOUT = 120.0
+# A command (shell words) put in front of every daemon command line, e.g.
+# "valgrind --leak-check=full --error-exitcode=99"; its exit status replaces
+# the daemon's, so a wrapper that reports errors through it fails the test.
+WRAPPER = shlex.split(os.environ.get("WSSIGND_TEST_WRAPPER", ""))
+# How much slower than natively the daemon runs (under valgrind about 10-20):
+# the harness's own time limits grow by this factor, and tests use scaled().
+TIME_SCALE = float(os.environ.get("WSSIGND_TEST_TIME_SCALE") or "1") or 1.0
+
+READY_TIMEOUT = 10.0 * TIME_SCALE
+STOP_TIMEOUT = 5.0 * TIME_SCALE
+TEST_TIMEOUT = 120.0 * TIME_SCALE
 
 _UUID4_RE = re.compile(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.I)
@@ -91,6 +101,11 @@ def is_uuid4(s) -> bool:
 
 def is_uuid(s) -> bool:
     return isinstance(s, str) and bool(_UUID_RE.match(s))
+
+
+def scaled(seconds: float) -> float:
+    """A time limit stretched by WSSIGND_TEST_TIME_SCALE."""
+    return seconds * TIME_SCALE
 
 
 def now_ms() -> int:
@@ -136,7 +151,27 @@ def check_error_body(status, body, want_status, want_code, what=""):
     return err
 
 
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
+    """
+    A free TCP port on 127.0.0.1, taken below the kernel's ephemeral range:
+    the daemon binds it a moment later (seconds under valgrind), and a port
+    from the ephemeral range can meanwhile become the local port of any
+    client connection made by a test running in parallel.
+    """
+    low = _ephemeral_low()
+    if low > 20000:
+        for _ in range(100):
+            port = random.randrange(20000, low)
+            if port_is_free(port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -165,9 +200,11 @@ def current_tmpdir() -> str:
 
 
 def run_cli(args, timeout=10.0, env=None):
-    """Runs the daemon binary with args; returns (rc, stdout, stderr)."""
-    p = subprocess.run([BIN] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    """Runs the daemon binary (behind WSSIGND_TEST_WRAPPER) with args; returns
+    (rc, stdout, stderr)."""
+    p = subprocess.run(WRAPPER + [BIN] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout * TIME_SCALE, env=env,
+                       stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
@@ -234,7 +271,7 @@ class Daemon:
     # -- process control
 
     def argv(self):
-        args = [BIN]
+        args = WRAPPER + [BIN]
         if self.use_config_file:
             args += ["-c", self.config_path]
         return args + self.extra_args
