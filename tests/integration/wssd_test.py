@@ -159,6 +159,16 @@ def _ephemeral_low() -> int:
         return 32768
 
 
+def die_with_parent():
+    """
+    preexec_fn for child processes: SIGKILL them if the test process dies
+    (a ctest timeout kills it), so no daemon or signer outlives its test.
+    """
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def free_port() -> int:
     """
     A free TCP port on 127.0.0.1, taken below the kernel's ephemeral range:
@@ -281,7 +291,7 @@ class Daemon:
             raise TestFailure("daemon binary not found: %s (set WSSIGND_BIN)" % BIN)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.argv(), stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         _current["daemons"].append(self)
         _current["started"].append(self)
         deadline = time.monotonic() + READY_TIMEOUT
@@ -748,7 +758,7 @@ class SignerProcess:
         if host:
             args += ["--host", host]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         _current["procs"].append(self.proc)
         self.lines = []
 
