@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Installs what the build and the tests need (Debian 12, as root), builds
-# wssignd into ./build and runs the whole test suite with ctest.
-#   tests/run.sh                  # everything
-#   tests/run.sh -L unit          # extra arguments go to ctest
+# The whole test suite, as CI runs it (Debian 12, as root): installs what the
+# build and the tests need, builds wssignd into ./build, then runs
+#   1. ctest: unit, codec cases, end-to-end, hostile input, faults, the
+#      browser signer in headless Chromium, the bench smoke run;
+#   2. every fuzz target for WSSIGND_FUZZ_SECONDS (default 60) each;
+#   3. the unit and end-to-end tests against an ASan+UBSan build;
+#   4. the unit tests and an end-to-end subset with the daemon under valgrind.
+# Any failure fails the run.
+#
+#   tests/run.sh                 everything
+#   tests/run.sh -L unit         only step 1, with these arguments for ctest
+# WSSIGND_SKIP_INSTALL=1 skips apt-get; WSSIGND_QUICK=1 runs only step 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,16 +18,35 @@ if [ "$(id -u)" = 0 ] && [ -z "${WSSIGND_SKIP_INSTALL:-}" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends \
-        build-essential cmake pkg-config ca-certificates openssl \
+        build-essential cmake pkg-config ca-certificates openssl curl \
         libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libsodium-dev libjansson-dev \
-        uuid-dev uthash-dev libcmocka-dev libsystemd-dev systemd strace \
+        uuid-dev uthash-dev libcmocka-dev libsystemd-dev systemd strace valgrind \
+        clang-14 libclang-rt-14-dev llvm-14 \
         python3 python3-websockets python3-nacl python3-prometheus-client chromium >/dev/null
     # The browser signer test drives Chromium from Node (playwright-core from npm).
     command -v node >/dev/null && command -v npm >/dev/null ||
         apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
+step() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+step "build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSSIGND_WERROR=ON
 cmake --build build -j"$(nproc)"
-cd build
-ctest --output-on-failure -j2 "$@"
+
+step "ctest"
+(cd build && ctest --output-on-failure -j2 "$@")
+if [ $# -gt 0 ] || [ -n "${WSSIGND_QUICK:-}" ]; then
+    exit 0
+fi
+
+step "fuzz"
+tests/fuzz/run.sh "${WSSIGND_FUZZ_SECONDS:-60}"
+
+step "asan"
+tests/run-checked.sh asan
+
+step "valgrind"
+tests/run-checked.sh valgrind
+
+step "all passed"
