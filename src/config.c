@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -646,6 +647,101 @@ static void replace_string(char **slot, const char *s)
     *slot = xstrdup(s);
 }
 
+/*
+ * Per integer setting: its section and name, its range, and where it lives
+ * in struct config. One table serves the file reader and config_check, so a
+ * range is written once.
+ */
+struct int_key {
+    const char *section;
+    const char *name;
+    long long min, max;
+    size_t offset;
+    size_t size; /* sizeof the field: uint32_t/unsigned or size_t */
+};
+
+#define INT_KEY(sec, nm, lo, hi, field)                                                          \
+    {sec, nm, lo, hi, offsetof(struct config, field), sizeof(((struct config *)0)->field)}
+
+static const struct int_key int_keys[] = {
+    INT_KEY("introduction", "timeout_ms", INTRO_TIMEOUT_MIN, INTRO_TIMEOUT_MAX, intro_timeout_ms),
+    INT_KEY("requests", "default_timeout_ms", REQ_TIMEOUT_MIN, REQ_TIMEOUT_MAX,
+            default_timeout_ms),
+    INT_KEY("requests", "max_message_bytes", MESSAGE_MIN, MESSAGE_MAX, max_message_bytes),
+    INT_KEY("requests", "max_pending", 1, COUNT_MAX, max_pending),
+    INT_KEY("requests", "max_pending_per_key", 1, COUNT_MAX, max_pending_per_key),
+    INT_KEY("requests", "verify_threads", 0, VERIFY_THREADS_MAX, verify_threads),
+    INT_KEY("limits", "max_frame_bytes", FRAME_MIN, FRAME_MAX, max_frame_bytes),
+    INT_KEY("limits", "max_queued_bytes", QUEUE_MIN, QUEUE_MAX, max_queued_bytes),
+    INT_KEY("limits", "max_connections", 0, CONN_MAX, max_connections),
+    INT_KEY("limits", "max_connections_per_ip", 1, CONN_MAX, max_connections_per_ip),
+    INT_KEY("limits", "max_protocol_errors", 1, PROTO_ERRORS_MAX, max_protocol_errors),
+    INT_KEY("limits", "ping_interval_ms", PING_MIN, PING_MAX, ping_interval_ms),
+    INT_KEY("limits", "idle_timeout_ms", PING_MIN, PING_MAX, idle_timeout_ms),
+    INT_KEY("shutdown", "drain_ms", DRAIN_MIN, DRAIN_MAX, drain_ms),
+};
+
+static const struct int_key *find_int_key(const char *section, const char *name)
+{
+    for (size_t i = 0; i < sizeof int_keys / sizeof int_keys[0]; i++)
+        if (!strcmp(int_keys[i].section, section) && !strcmp(int_keys[i].name, name))
+            return &int_keys[i];
+    return NULL;
+}
+
+static long long get_int(const struct config *cfg, const struct int_key *ik)
+{
+    const char *p = (const char *)cfg + ik->offset;
+
+    if (ik->size == sizeof(uint32_t))
+        return *(const uint32_t *)(const void *)p;
+    return (long long)*(const size_t *)(const void *)p;
+}
+
+static void set_int(struct config *cfg, const struct int_key *ik, long long v)
+{
+    char *p = (char *)cfg + ik->offset;
+
+    if (ik->size == sizeof(uint32_t))
+        *(uint32_t *)(void *)p = (uint32_t)v;
+    else
+        *(size_t *)(void *)p = (size_t)v;
+}
+
+/* Loads section.k if it is an integer setting; WSS_ERR_NOT_FOUND if it is not one. */
+static int load_int(const struct loader *ld, const char *section, const char *k, const char *key,
+                    const json_t *v)
+{
+    const struct int_key *ik = find_int_key(section, k);
+    long long x = 0;
+    int rc;
+
+    if (!ik)
+        return WSS_ERR_NOT_FOUND;
+    if ((rc = want_int(ld, key, v, ik->min, ik->max, &x)) != 0)
+        return rc;
+    set_int(ld->cfg, ik, x);
+    return 0;
+}
+
+/* A section made of integer settings only. */
+static int load_int_section(const struct loader *ld, const char *section, json_t *obj)
+{
+    char key[KEY_BUF];
+    const char *k;
+    json_t *v;
+    int rc;
+
+    json_object_foreach(obj, k, v) {
+        dotted(key, sizeof key, section, k);
+        if ((rc = load_int(ld, section, k, key, v)) == WSS_ERR_NOT_FOUND)
+            return unknown(ld, key);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int load_tls(const struct loader *ld, json_t *obj)
 {
     char key[KEY_BUF];
@@ -706,7 +802,6 @@ static int load_introduction(const struct loader *ld, json_t *obj)
     char key[KEY_BUF];
     const char *k, *s;
     json_t *v;
-    long long x;
     int rc;
 
     json_object_foreach(obj, k, v) {
@@ -720,92 +815,9 @@ static int load_introduction(const struct loader *ld, json_t *obj)
                 ld->cfg->proof_required = false;
             else
                 return fail(ld, "key '%s' must be \"required\" or \"optional\"", key);
-        } else if (!strcmp(k, "timeout_ms")) {
-            if ((rc = want_int(ld, key, v, INTRO_TIMEOUT_MIN, INTRO_TIMEOUT_MAX, &x)) != 0)
+        } else if ((rc = load_int(ld, "introduction", k, key, v)) != WSS_ERR_NOT_FOUND) {
+            if (rc != 0)
                 return rc;
-            ld->cfg->intro_timeout_ms = (uint32_t)x;
-        } else {
-            return unknown(ld, key);
-        }
-    }
-    return 0;
-}
-
-static int load_requests(const struct loader *ld, json_t *obj)
-{
-    char key[KEY_BUF];
-    const char *k;
-    json_t *v;
-    long long x;
-    int rc;
-
-    json_object_foreach(obj, k, v) {
-        dotted(key, sizeof key, "requests", k);
-        if (!strcmp(k, "default_timeout_ms")) {
-            if ((rc = want_int(ld, key, v, REQ_TIMEOUT_MIN, REQ_TIMEOUT_MAX, &x)) != 0)
-                return rc;
-            ld->cfg->default_timeout_ms = (uint32_t)x;
-        } else if (!strcmp(k, "max_message_bytes")) {
-            if ((rc = want_int(ld, key, v, MESSAGE_MIN, MESSAGE_MAX, &x)) != 0)
-                return rc;
-            ld->cfg->max_message_bytes = (size_t)x;
-        } else if (!strcmp(k, "max_pending")) {
-            if ((rc = want_int(ld, key, v, 1, COUNT_MAX, &x)) != 0)
-                return rc;
-            ld->cfg->max_pending = (size_t)x;
-        } else if (!strcmp(k, "max_pending_per_key")) {
-            if ((rc = want_int(ld, key, v, 1, COUNT_MAX, &x)) != 0)
-                return rc;
-            ld->cfg->max_pending_per_key = (size_t)x;
-        } else if (!strcmp(k, "verify_threads")) {
-            if ((rc = want_int(ld, key, v, 0, VERIFY_THREADS_MAX, &x)) != 0)
-                return rc;
-            ld->cfg->verify_threads = (unsigned)x;
-        } else {
-            return unknown(ld, key);
-        }
-    }
-    return 0;
-}
-
-static int load_limits(const struct loader *ld, json_t *obj)
-{
-    char key[KEY_BUF];
-    const char *k;
-    json_t *v;
-    long long x;
-    int rc;
-
-    json_object_foreach(obj, k, v) {
-        dotted(key, sizeof key, "limits", k);
-        if (!strcmp(k, "max_frame_bytes")) {
-            if ((rc = want_int(ld, key, v, FRAME_MIN, FRAME_MAX, &x)) != 0)
-                return rc;
-            ld->cfg->max_frame_bytes = (size_t)x;
-        } else if (!strcmp(k, "max_queued_bytes")) {
-            if ((rc = want_int(ld, key, v, QUEUE_MIN, QUEUE_MAX, &x)) != 0)
-                return rc;
-            ld->cfg->max_queued_bytes = (size_t)x;
-        } else if (!strcmp(k, "max_connections")) {
-            if ((rc = want_int(ld, key, v, 0, CONN_MAX, &x)) != 0)
-                return rc;
-            ld->cfg->max_connections = (size_t)x;
-        } else if (!strcmp(k, "max_connections_per_ip")) {
-            if ((rc = want_int(ld, key, v, 1, CONN_MAX, &x)) != 0)
-                return rc;
-            ld->cfg->max_connections_per_ip = (size_t)x;
-        } else if (!strcmp(k, "max_protocol_errors")) {
-            if ((rc = want_int(ld, key, v, 1, PROTO_ERRORS_MAX, &x)) != 0)
-                return rc;
-            ld->cfg->max_protocol_errors = (unsigned)x;
-        } else if (!strcmp(k, "ping_interval_ms")) {
-            if ((rc = want_int(ld, key, v, PING_MIN, PING_MAX, &x)) != 0)
-                return rc;
-            ld->cfg->ping_interval_ms = (uint32_t)x;
-        } else if (!strcmp(k, "idle_timeout_ms")) {
-            if ((rc = want_int(ld, key, v, PING_MIN, PING_MAX, &x)) != 0)
-                return rc;
-            ld->cfg->idle_timeout_ms = (uint32_t)x;
         } else {
             return unknown(ld, key);
         }
@@ -849,27 +861,6 @@ static int load_origins(const struct loader *ld, json_t *obj)
             free_server_names(ld->cfg->origins, ld->cfg->n_origins);
             ld->cfg->origins = list;
             ld->cfg->n_origins = json_array_size(v);
-        } else {
-            return unknown(ld, key);
-        }
-    }
-    return 0;
-}
-
-static int load_shutdown(const struct loader *ld, json_t *obj)
-{
-    char key[KEY_BUF];
-    const char *k;
-    json_t *v;
-    long long x;
-    int rc;
-
-    json_object_foreach(obj, k, v) {
-        dotted(key, sizeof key, "shutdown", k);
-        if (!strcmp(k, "drain_ms")) {
-            if ((rc = want_int(ld, key, v, DRAIN_MIN, DRAIN_MAX, &x)) != 0)
-                return rc;
-            ld->cfg->drain_ms = (uint32_t)x;
         } else {
             return unknown(ld, key);
         }
@@ -1032,16 +1023,16 @@ static int load_root(const struct loader *ld, json_t *root)
                 rc = load_introduction(ld, v);
         } else if (!strcmp(k, "requests")) {
             if ((rc = want_object(ld, key, v)) == 0)
-                rc = load_requests(ld, v);
+                rc = load_int_section(ld, "requests", v);
         } else if (!strcmp(k, "limits")) {
             if ((rc = want_object(ld, key, v)) == 0)
-                rc = load_limits(ld, v);
+                rc = load_int_section(ld, "limits", v);
         } else if (!strcmp(k, "origins")) {
             if ((rc = want_object(ld, key, v)) == 0)
                 rc = load_origins(ld, v);
         } else if (!strcmp(k, "shutdown")) {
             if ((rc = want_object(ld, key, v)) == 0)
-                rc = load_shutdown(ld, v);
+                rc = load_int_section(ld, "shutdown", v);
         } else if (!strcmp(k, "log_level")) {
             int level = -1;
 
@@ -1179,27 +1170,15 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
         return WSS_ERR_CONFIG;
     }
     /* The file reader enforces these too; command-line overrides do not pass through it. */
-    if ((rc = range_error(err, errlen, "introduction.timeout_ms", cfg->intro_timeout_ms,
-                          INTRO_TIMEOUT_MIN, INTRO_TIMEOUT_MAX)) != 0 ||
-        (rc = range_error(err, errlen, "requests.default_timeout_ms", cfg->default_timeout_ms,
-                          REQ_TIMEOUT_MIN, REQ_TIMEOUT_MAX)) != 0 ||
-        (rc = range_error(err, errlen, "requests.max_message_bytes",
-                          (long long)cfg->max_message_bytes, MESSAGE_MIN, MESSAGE_MAX)) != 0 ||
-        (rc = range_error(err, errlen, "requests.max_pending", (long long)cfg->max_pending, 1,
-                          COUNT_MAX)) != 0 ||
-        (rc = range_error(err, errlen, "requests.max_pending_per_key",
-                          (long long)cfg->max_pending_per_key, 1, COUNT_MAX)) != 0 ||
-        (rc = range_error(err, errlen, "limits.max_frame_bytes", (long long)cfg->max_frame_bytes,
-                          FRAME_MIN, FRAME_MAX)) != 0 ||
-        (rc = range_error(err, errlen, "shutdown.drain_ms", cfg->drain_ms, DRAIN_MIN,
-                          DRAIN_MAX)) != 0 ||
-        (rc = range_error(err, errlen, "limits.max_queued_bytes",
-                          (long long)cfg->max_queued_bytes, QUEUE_MIN, QUEUE_MAX)) != 0 ||
-        (rc = range_error(err, errlen, "limits.max_connections_per_ip",
-                          (long long)cfg->max_connections_per_ip, 1, CONN_MAX)) != 0 ||
-        (rc = range_error(err, errlen, "limits.ping_interval_ms", cfg->ping_interval_ms,
-                          PING_MIN, PING_MAX)) != 0 ||
-        (rc = range_error(err, errlen, "log_level", cfg->log_level, WSS_LOG_ERR,
+    for (size_t i = 0; i < sizeof int_keys / sizeof int_keys[0]; i++) {
+        const struct int_key *ik = &int_keys[i];
+        char name[64];
+
+        snprintf(name, sizeof name, "%s.%s", ik->section, ik->name);
+        if ((rc = range_error(err, errlen, name, get_int(cfg, ik), ik->min, ik->max)) != 0)
+            return rc;
+    }
+    if ((rc = range_error(err, errlen, "log_level", cfg->log_level, WSS_LOG_ERR,
                           WSS_LOG_DEBUG)) != 0)
         return rc;
     return 0;
