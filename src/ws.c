@@ -47,6 +47,15 @@ static struct wss_service *service_of(struct lws *wsi)
     return ws_of(wsi)->svc;
 }
 
+/* Answers a plain HTTP request with 404; returns what the HTTP callback returns. */
+static int not_found(struct lws *wsi)
+{
+    if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ||
+        lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
 /* Browsers always send Origin; it must be on the allow-list (or "*" be there). */
 static bool origin_allowed(const struct config *cfg, struct lws *wsi, char *origin, size_t len)
 {
@@ -250,11 +259,7 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
         svc->metrics.handshakes_refused++;
         return -1;
     case LWS_CALLBACK_HTTP:
-        /* The signer listener serves no plain HTTP. */
-        if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ||
-            lws_http_transaction_completed(wsi))
-            return -1;
-        return 0;
+        return not_found(wsi); /* the signer listener serves no plain HTTP */
     case LWS_CALLBACK_ESTABLISHED:
         svc->metrics.handshakes_accepted++;
         conn_init(c, wsi, ++svc->next_conn_id, svc->cfg->max_frame_bytes,
@@ -320,10 +325,7 @@ static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, v
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return -1;
     case LWS_CALLBACK_HTTP:
-        if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ||
-            lws_http_transaction_completed(wsi))
-            return -1;
-        return 0;
+        return not_found(wsi);
     default:
         return 0;
     }
