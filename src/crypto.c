@@ -5,6 +5,7 @@
  */
 #include "crypto.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,20 @@ int crypto_init(void)
 size_t crypto_b64_len(size_t binlen)
 {
     return sodium_base64_ENCODED_LEN(binlen, sodium_base64_VARIANT_ORIGINAL);
+}
+
+size_t crypto_b64_decoded_len(const char *b64, size_t len)
+{
+    size_t n;
+
+    if (len % 4 != 0)
+        return SIZE_MAX;
+    n = len / 4 * 3;
+    if (len && b64[len - 1] == '=')
+        n--;
+    if (len > 1 && b64[len - 2] == '=')
+        n--;
+    return n;
 }
 
 char *crypto_b64_encode(char *out, size_t outlen, const uint8_t *bin, size_t binlen)

@@ -25,6 +25,10 @@ int crypto_init(void);
  * including the terminating NUL. */
 size_t crypto_b64_len(size_t binlen);
 
+/* Decoded length of strict padded base64 text of len characters, or SIZE_MAX
+ * if the length alone rules the text out; lets callers check sizes first. */
+size_t crypto_b64_decoded_len(const char *b64, size_t len);
+
 /* Writes the standard padded base64 of bin into out (outlen >= crypto_b64_len(binlen);
  * a shorter buffer is a programming error and aborts). Returns out. */
 char *crypto_b64_encode(char *out, size_t outlen, const uint8_t *bin, size_t binlen);

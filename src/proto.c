@@ -50,8 +50,7 @@ __attribute__((format(printf, 3, 4))) static int fail(struct proto_error *err, c
     return WSS_ERR_PROTO;
 }
 
-/* The server issues lowercase UUIDs only, so nothing else can name a request. */
-static bool is_request_id(const char *s, size_t len)
+bool proto_is_request_id(const char *s, size_t len)
 {
     size_t i;
 
@@ -101,24 +100,6 @@ static bool is_plain_name(const char *s)
     return i > 0;
 }
 
-/*
- * Decoded length of strict padded base64 text, or SIZE_MAX if the text
- * length alone rules it out. Lets callers check sizes before decoding.
- */
-static size_t b64_decoded_len(const char *s, size_t len)
-{
-    size_t n;
-
-    if (len % 4 != 0)
-        return SIZE_MAX;
-    n = len / 4 * 3;
-    if (len && s[len - 1] == '=')
-        n--;
-    if (len > 1 && s[len - 2] == '=')
-        n--;
-    return n;
-}
-
 /* Looks up a string field. *s is NULL when an optional field is absent. */
 static int get_string(json_t *obj, const char *name, bool required, const char **s, size_t *len,
                       struct proto_error *err)
@@ -153,7 +134,7 @@ static int get_fixed_b64(json_t *obj, const char *name, bool required, uint8_t *
     if ((rc = get_string(obj, name, required, &s, &len, err)) != 0 || !s)
         return rc;
     /* Sizes come from the text length before anything is decoded. */
-    want = b64_decoded_len(s, len);
+    want = crypto_b64_decoded_len(s, len);
     if (want == SIZE_MAX)
         return fail(err, "bad_field", "field '%s' is not valid base64", name);
     if (want != n)
@@ -194,7 +175,7 @@ static int get_request_id(json_t *obj, struct proto_msg *out, struct proto_error
 
     if ((rc = get_string(obj, "request_id", true, &s, &len, err)) != 0)
         return rc;
-    if (!is_request_id(s, len))
+    if (!proto_is_request_id(s, len))
         return fail(err, "bad_field", "field 'request_id' must be a lowercase UUID");
     memcpy(out->request_id, s, len + 1);
     return 0;
@@ -213,7 +194,7 @@ static int decode_sign_response(json_t *obj, size_t max_message, struct proto_ms
         return rc;
     /* Size from the text first: nothing is allocated for a message that is
      * too large or that cannot be padded base64. */
-    n = b64_decoded_len(s, len);
+    n = crypto_b64_decoded_len(s, len);
     if (n == SIZE_MAX)
         return fail(err, "bad_field", "field 'message' is not valid base64");
     if (n > max_message)
@@ -321,7 +302,7 @@ int proto_decode(const char *buf, size_t len, size_t max_message, struct proto_m
     /* Echo the id in any error frame, whatever else is wrong, when it is one
      * the server could have issued. */
     v = json_object_get(obj, "request_id");
-    if (json_is_string(v) && is_request_id(json_string_value(v), json_string_length(v)))
+    if (json_is_string(v) && proto_is_request_id(json_string_value(v), json_string_length(v)))
         memcpy(err->request_id, json_string_value(v), PROTO_REQUEST_ID_MAX + 1);
 
     v = json_object_get(obj, "type");

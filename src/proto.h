@@ -57,6 +57,10 @@ struct proto_error {
     char request_id[PROTO_REQUEST_ID_MAX + 1]; /* the frame's request_id if one was readable, else "" */
 };
 
+/* True if s (len bytes) is a request id as the server issues them: a lowercase
+ * 8-4-4-4-12 UUID. Nothing else can name a request. */
+bool proto_is_request_id(const char *s, size_t len);
+
 /*
  * Decodes one client frame of len bytes (not NUL-terminated) into *out.
  * max_message is the largest decoded sign_response message accepted.

@@ -56,43 +56,12 @@ __attribute__((format(printf, 2, 3))) static int fail(struct errbuf *e, const ch
     return WSS_ERR_PROTO;
 }
 
-/* The daemon issues lowercase UUIDs only. */
-static bool is_request_id(const char *s, size_t len)
-{
-    if (len != PROTO_REQUEST_ID_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static bool is_visible_ascii(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
             return false;
     return true;
-}
-
-/* Decoded length of strict padded base64 text, or SIZE_MAX if its length rules it out. */
-static size_t b64_decoded_len(const char *s, size_t len)
-{
-    size_t n;
-
-    if (len % 4 != 0)
-        return SIZE_MAX;
-    n = len / 4 * 3;
-    if (len && s[len - 1] == '=')
-        n--;
-    if (len > 1 && s[len - 2] == '=')
-        n--;
-    return n;
 }
 
 /* Looks up a string field; *s is NULL when an optional field is absent. */
@@ -121,7 +90,7 @@ static int get_fixed_b64(json_t *obj, const char *name, uint8_t *out, size_t n, 
 
     if ((rc = get_string(obj, name, true, &s, &len, e)) != 0)
         return rc;
-    if (b64_decoded_len(s, len) != n || crypto_b64_decode(out, n, &outlen, s, len) != 0 ||
+    if (crypto_b64_decoded_len(s, len) != n || crypto_b64_decode(out, n, &outlen, s, len) != 0 ||
         outlen != n)
         return fail(e, "field '%s' must be base64 of %zu bytes", name, n);
     return 0;
@@ -139,7 +108,7 @@ static int get_var_b64(json_t *obj, const char *name, size_t max, uint8_t **out,
     if ((rc = get_string(obj, name, true, &s, &len, e)) != 0)
         return rc;
     /* The size is known from the text length: refuse before allocating. */
-    want = b64_decoded_len(s, len);
+    want = crypto_b64_decoded_len(s, len);
     if (want == SIZE_MAX)
         return fail(e, "field '%s' is not valid base64", name);
     if (want > max)
@@ -163,7 +132,7 @@ static int get_request_id(json_t *obj, bool required, char out[PROTO_REQUEST_ID_
     out[0] = '\0';
     if ((rc = get_string(obj, "request_id", required, &s, &len, e)) != 0 || !s)
         return rc;
-    if (!is_request_id(s, len))
+    if (!proto_is_request_id(s, len))
         return fail(e, "field 'request_id' must be a lowercase UUID");
     memcpy(out, s, len + 1);
     return 0;
@@ -512,7 +481,7 @@ int client_proto_decode_api_error(const char *buf, size_t len, struct client_pro
     if (json_is_string(v))
         snprintf(out->message, sizeof out->message, "%s", json_string_value(v));
     v = json_object_get(err, "request_id");
-    if (json_is_string(v) && is_request_id(json_string_value(v), json_string_length(v)))
+    if (json_is_string(v) && proto_is_request_id(json_string_value(v), json_string_length(v)))
         memcpy(out->request_id, json_string_value(v), json_string_length(v) + 1);
     rc = 0;
 out:
