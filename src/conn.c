@@ -1,7 +1,8 @@
 /*
  * Signer connection transport state: bounded reassembly of fragmented
- * messages, a FIFO of outgoing frames written one per WRITEABLE callback,
- * and a close that waits for the queue to drain. Knows nothing of JSON.
+ * messages, outgoing frames (written at once when nothing is waiting, else a
+ * FIFO written one per WRITEABLE callback), and a close that waits for the
+ * queue to drain. Knows nothing of JSON.
  */
 #include "conn.h"
 
@@ -14,10 +15,12 @@
 /* A close that cannot be flushed (peer not reading) is forced after this. */
 #define CONN_CLOSE_GRACE_S 5
 
-void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max, size_t tx_max)
+void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max, size_t tx_max,
+               uint64_t *tx_total)
 {
     memset(c, 0, sizeof *c);
     c->wsi = wsi;
+    c->tx_total = tx_total;
     c->id = id;
     c->rx_max = rx_max;
     c->tx_max = tx_max;
@@ -33,6 +36,11 @@ void conn_kill(struct conn *c)
     /* From outside an lws callback (a libuv timer, a verdict) lws would not
      * notice the new timeout until its next wake-up: wake it now. */
     lws_cancel_service(lws_get_context(c->wsi));
+}
+
+void conn_on_peer_close(struct conn *c)
+{
+    c->peer_closed = true;
 }
 
 void conn_on_pong(struct conn *c)
@@ -63,6 +71,7 @@ enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final, 
     if (final && c->rx_len == 0) {
         *msg = in;
         *msg_len = len;
+        c->in_message = true;
         return CONN_RX_COMPLETE;
     }
     if (c->rx_len + len + 1 > c->rx_cap) {
@@ -82,11 +91,13 @@ enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final, 
         return CONN_RX_MORE;
     *msg = c->rx;
     *msg_len = c->rx_len;
+    c->in_message = true;
     return CONN_RX_COMPLETE;
 }
 
 void conn_rx_done(struct conn *c)
 {
+    c->in_message = false;
     /* Fragmented messages are rare: an idle connection holds no buffer. */
     free(c->rx);
     c->rx = NULL;
@@ -97,7 +108,7 @@ void conn_send_take(struct conn *c, char *buf, size_t len)
 {
     struct conn_tx *tx;
 
-    if (c->close_code || c->dropped) {
+    if (c->close_code || c->dropped || c->peer_closed) {
         free(buf);
         return;
     }
@@ -109,6 +120,26 @@ void conn_send_take(struct conn *c, char *buf, size_t len)
         log_info("event=slow_reader conn=%llu remote=%s queued=%zu", (unsigned long long)c->id,
                  c->peer, c->tx_bytes);
         conn_kill(c);
+        return;
+    }
+    /*
+     * Sent from outside this connection's receive path (a sign request from
+     * the HTTP API, a cancel from a timer), with nothing queued and nothing
+     * left over from an earlier write: write now. Waiting for WRITEABLE would
+     * cost two poll changes (two epoll_ctl calls each under libuv) and a loop
+     * turn per frame. A short write is kept by lws and finished before
+     * anything else goes out. Answers to the peer's own messages wait for
+     * WRITEABLE, behind any pong lws owes it.
+     */
+    if (!c->in_message && !c->tx_head && !c->ping_due && !lws_partial_buffered(c->wsi)) {
+        int n = lws_write(c->wsi, (unsigned char *)buf + LWS_PRE, len, LWS_WRITE_TEXT);
+
+        free(buf);
+        if (n < (int)len) {
+            conn_kill(c);
+            return;
+        }
+        *c->tx_total += len;
         return;
     }
     tx = xmalloc(sizeof *tx);
@@ -135,7 +166,7 @@ void conn_close(struct conn *c, int code, const char *reason)
     lws_callback_on_writable(c->wsi);
 }
 
-int conn_on_writable(struct conn *c, uint64_t *sent)
+int conn_on_writable(struct conn *c)
 {
     struct conn_tx *tx = c->tx_head;
     /* A ping with a payload: lws 4.1.6 does not report an empty pong. */
@@ -171,7 +202,7 @@ int conn_on_writable(struct conn *c, uint64_t *sent)
     if (!c->tx_head)
         c->tx_tail = NULL;
     c->tx_bytes -= tx->len;
-    *sent += tx->len;
+    *c->tx_total += tx->len;
     free(tx->buf);
     free(tx);
     if (c->tx_head || c->close_code)

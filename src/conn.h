@@ -48,6 +48,9 @@ struct conn {
 
     struct conn_tx *tx_head, *tx_tail;
     size_t tx_bytes, tx_max;
+    uint64_t *tx_total;               /* the daemon's count of bytes written */
+    bool in_message;                  /* handling a message from this peer */
+    bool peer_closed;                 /* the peer sent a close: nothing more is sent */
     unsigned errors;                  /* refused frames so far */
 
     int close_code;                   /* sent once the queue has drained */
@@ -71,7 +74,8 @@ enum conn_rx {
 
 /* Sets up c for a new connection on wsi; rx_max bounds a reassembled message,
  * tx_max the output queued for a peer that does not read. */
-void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max, size_t tx_max);
+void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max, size_t tx_max,
+               uint64_t *tx_total);
 
 /*
  * Takes a piece of a message; final says it ends the message. On
@@ -86,6 +90,10 @@ enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final, 
  * does not read); it becomes CONN_CLOSING at once. Safe from any loop callback. */
 void conn_kill(struct conn *c);
 
+/* The peer sent a close frame: frames sent from now on are dropped (lws
+ * answers the close itself). */
+void conn_on_peer_close(struct conn *c);
+
 /* A pong arrived: the peer is alive. */
 void conn_on_pong(struct conn *c);
 
@@ -95,8 +103,9 @@ void conn_ping(struct conn *c);
 /* Forgets the message just handled (after CONN_RX_COMPLETE) or a partial one. */
 void conn_rx_done(struct conn *c);
 
-/* Queues a frame built with LWS_PRE headroom (buf from a proto_encode_* call
- * with headroom LWS_PRE); takes ownership of buf. Nothing is queued once a
+/* Sends a frame built with LWS_PRE headroom (buf from a proto_encode_* call
+ * with headroom LWS_PRE); takes ownership of buf. It is written at once when
+ * nothing is waiting for the socket, else queued. Nothing is sent once a
  * close is pending. A peer whose queue would pass tx_max is not reading: it
  * is marked CONN_CLOSING and dropped without a close handshake. */
 void conn_send_take(struct conn *c, char *buf, size_t len);
@@ -105,9 +114,9 @@ void conn_send_take(struct conn *c, char *buf, size_t len);
  * connection stops accepting messages at once. Idempotent. */
 void conn_close(struct conn *c, int code, const char *reason);
 
-/* Writes one queued frame (SERVER_WRITEABLE) and adds its size to *sent.
- * Returns 0, or -1 to close. */
-int conn_on_writable(struct conn *c, uint64_t *sent);
+/* Writes one queued frame (SERVER_WRITEABLE) and counts its size in the
+ * total given to conn_init. Returns 0, or -1 to close. */
+int conn_on_writable(struct conn *c);
 
 /* True once the close is due: the TIMER callback then returns -1. */
 bool conn_close_ready(const struct conn *c);

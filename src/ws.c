@@ -263,14 +263,15 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_ESTABLISHED:
         svc->metrics.handshakes_accepted++;
         conn_init(c, wsi, ++svc->next_conn_id, svc->cfg->max_frame_bytes,
-                  svc->cfg->max_queued_bytes);
+                  svc->cfg->max_queued_bytes, &svc->metrics.tx_bytes);
         session_on_open(svc, c);
         return 0;
     case LWS_CALLBACK_RECEIVE:
         return on_receive(svc, c, wsi, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return conn_on_writable(c, &svc->metrics.tx_bytes);
+        return conn_on_writable(c);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        conn_on_peer_close(c);
         return on_peer_close(in, len);
     case LWS_CALLBACK_RECEIVE_PONG:
         conn_on_pong(c);

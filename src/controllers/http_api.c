@@ -66,7 +66,10 @@ struct http_req {
     char *resp;         /* RESP_HEAD bytes of headroom, then resp_len bytes of the body */
     size_t resp_len;
     bool close_after;   /* close instead of keeping the connection alive */
+    bool write_now;     /* the response is ready outside this connection's callbacks */
 };
+
+static void response_ready(struct http_req *r);
 
 static unsigned status_for(int err)
 {
@@ -99,7 +102,7 @@ static void respond_take(struct http_req *r, unsigned status, json_t *body)
         free(r->resp);
         r->resp = NULL;
         r->close_after = true;
-        lws_callback_on_writable(r->wsi);
+        response_ready(r);
         return;
     }
     memcpy(r->resp + RESP_HEAD, text, len);
@@ -108,7 +111,7 @@ static void respond_take(struct http_req *r, unsigned status, json_t *body)
     r->status = status;
     r->ctype = "application/json";
     r->phase = RESP_READY;
-    lws_callback_on_writable(r->wsi);
+    response_ready(r);
 }
 
 /* Makes buf (RESP_HEAD headroom, then len bytes) the response; takes ownership of buf. */
@@ -121,7 +124,7 @@ static void respond_buf_take(struct http_req *r, unsigned status, const char *ct
     r->status = status;
     r->ctype = ctype;
     r->phase = RESP_READY;
-    lws_callback_on_writable(r->wsi);
+    response_ready(r);
 }
 
 static void respond_error(struct http_req *r, unsigned status, const char *code,
@@ -165,7 +168,7 @@ static void reset(struct http_req *r)
     free(r->resp);
     r->body = r->resp = NULL;
     r->body_len = r->resp_len = 0;
-    r->body_too_big = r->waiting = r->receiving_body = false;
+    r->body_too_big = r->waiting = r->receiving_body = r->write_now = false;
     r->request_id[0] = '\0';
     r->phase = RESP_NONE;
 }
@@ -175,6 +178,8 @@ static void on_sign_result(const struct wss_sign_result *res, void *user)
     struct http_req *r = user;
     json_t *body;
 
+    /* Called after handle_sign returned (waiting is set): from another connection's callback or a timer. */
+    r->write_now = r->waiting;
     r->waiting = false;
     if (!r->wsi)
         return; /* the client has gone; nothing to answer */
@@ -436,6 +441,30 @@ static int on_writable(struct http_req *r, struct lws *wsi)
     if (r->close_after || lws_http_transaction_completed(wsi))
         return -1;
     return 0;
+}
+
+/*
+ * A response is ready. Inside this connection's callbacks it waits for
+ * WRITEABLE. A sign result arrives from elsewhere (the signer's connection, a
+ * timer): it is written at once when nothing is pending on the socket, which
+ * saves two poll changes and a loop turn per request. r may be freed by then
+ * (lws_http_transaction_completed rebinds the protocol): only wsi is used after.
+ */
+static void response_ready(struct http_req *r)
+{
+    struct lws *wsi = r->wsi;
+
+    if (!r->write_now || lws_partial_buffered(wsi)) {
+        r->write_now = false;
+        lws_callback_on_writable(wsi);
+        return;
+    }
+    r->write_now = false;
+    if (on_writable(r, wsi) < 0) {
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        /* From a timer lws would not see the timeout until it next wakes up. */
+        lws_cancel_service(lws_get_context(wsi));
+    }
 }
 
 static int callback_api(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
