@@ -21,6 +21,8 @@ struct pending;
 
 /* Per request: lives from wss_send_to_sign() until its one outcome. */
 struct pending_req {
+    /* The id index's handle beside the id it compares: one cache line pair per probe. */
+    UT_hash_handle hh;
     char id[WSS_REQUEST_ID_BYTES];        /* UUID text */
     uint8_t key[WSS_PUBLIC_KEY_BYTES];    /* the signer's key */
     uint8_t *message;                     /* owned */
@@ -39,7 +41,6 @@ struct pending_req {
     struct pending_req *next;             /* list returned by take_key/expire */
     struct pending_req *key_prev, *key_next;
     size_t heap_idx;
-    UT_hash_handle hh;
 };
 
 /* Creates an empty table. Never NULL. */
