@@ -295,16 +295,23 @@ run_once() {
     stop_daemon
     [ "$DRC" = 0 ] || { echo "run.sh: daemon exited $DRC on SIGTERM" >&2; FAILED=1; }
 
+    # wss: what OpenSSL alone keeps per idle server connection, measured in the same run.
+    local tls_floor=
+    if [ "$TLS" = 1 ]; then
+        tls_floor=$("$TOOLS/tls_floor" -c "$WORK/cert.pem" -k "$WORK/key.pem") || die "tls_floor failed"
+        tls_floor=" tls_floor_kib=$(field "$tls_floor" tls_floor_kib)"
+    fi
+
     local cpu ratio
     cpu=$(field "$req_out" cpu_us_per_req)
     ratio=$(awk -v a="$cpu" -v b="$floor" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
     local transport=ws
     [ "$TLS" = 1 ] && transport=wss
-    printf 'summary run=%s transport=%s n=%s c=%s d=%s rps=%s requests=%s non200=%s p50_ms=%s p90_ms=%s p99_ms=%s cpu_us_per_sign=%s verify_floor_us=%s cpu_ratio=%s rss_idle_kib=%s rss_n_kib=%s rss_per_conn_kib=%s intro_ms=%s%s signer_rx_errors=%s intro_failures=%s\n' \
+    printf 'summary run=%s transport=%s n=%s c=%s d=%s rps=%s requests=%s non200=%s p50_ms=%s p90_ms=%s p99_ms=%s cpu_us_per_sign=%s verify_floor_us=%s cpu_ratio=%s rss_idle_kib=%s rss_n_kib=%s rss_per_conn_kib=%s%s intro_ms=%s%s signer_rx_errors=%s intro_failures=%s\n' \
         "$run" "$transport" "$N" "$C" "$D" "$(field "$req_out" rps)" "$(field "$req_out" requests)" \
         "$(field "$req_out" non200)" "$(field "$req_out" p50_ms)" "$(field "$req_out" p90_ms)" \
         "$(field "$req_out" p99_ms)" "$cpu" "$floor" "$ratio" "$rss_idle" "$rss_n" "$per_conn" \
-        "$intro_ms" "$storm" "$rx_errors" "$intro_fail" | tee -a "$WORK/summaries"
+        "$tls_floor" "$intro_ms" "$storm" "$rx_errors" "$intro_fail" | tee -a "$WORK/summaries"
     echo "  requester: $req_out"
     echo "  verify_floor: $floor_line"
 

@@ -31,12 +31,6 @@
 #define SIGNER_RX_BYTES 1024
 /* The most sockets the control listener holds (fewer when descriptors are short). */
 #define CONTROL_SOCKETS_MAX 256
-/* TLS 1.2 suites: ECDHE with AEAD only (TLS 1.3 suites keep OpenSSL's defaults). */
-#define TLS12_CIPHERS                                                                              \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-
 static struct ws *ws_of(struct lws *wsi)
 {
     return lws_context_user(lws_get_context(wsi));
@@ -485,7 +479,7 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->tls_cert;
         info.ssl_private_key_filepath = cfg->tls_key;
-        info.ssl_cipher_list = TLS12_CIPHERS;
+        info.ssl_cipher_list = WS_TLS12_CIPHERS;
         info.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_RENEGOTIATION;
     }
     ws->signer = lws_create_vhost(ws->ctx, &info);
