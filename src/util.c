@@ -1,5 +1,6 @@
 /*
- * Allocation that aborts on out-of-memory, hex, clocks, UUIDs. Owns nothing.
+ * Allocation that aborts on out-of-memory, hex, clocks, UUIDs. Owns nothing
+ * but a small per-thread pool of random bytes for UUIDs.
  */
 #include "util.h"
 
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
 #include <uuid/uuid.h>
 
 static void oom(size_t size)
@@ -89,10 +91,26 @@ uint64_t util_unix_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/*
+ * One id per sign request: the random bytes come from one randombytes_buf
+ * (getrandom) call per 16 ids instead of libuuid's one call, and srandom
+ * reseed, per id. Each thread has its own pool; bytes are wiped once used.
+ */
 void util_uuid(char out[37])
 {
+    static _Thread_local uint8_t pool[256];
+    static _Thread_local size_t used = sizeof pool;
     uuid_t u;
 
-    uuid_generate_random(u);
+    if (used == sizeof pool) {
+        randombytes_buf(pool, sizeof pool);
+        used = 0;
+    }
+    memcpy(u, pool + used, sizeof u);
+    sodium_memzero(pool + used, sizeof u);
+    used += sizeof u;
+    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
+    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     uuid_unparse_lower(u, out);
+    sodium_memzero(u, sizeof u);
 }
