@@ -118,6 +118,8 @@ free_port() {
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# utime + stime of a process so far, in milliseconds.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$1/stat"; }
 
 # Waits until FILE holds COUNT lines matching PATTERN, for at most SECS seconds.
 wait_lines() {
@@ -271,7 +273,8 @@ run_once() {
             storm_ready=$(( t > storm_ready ? t : storm_ready ))
             storm_err=$((storm_err + e))
         done
-        storm=" storm_ms=$storm_ms storm_since_ready_ms=$storm_ready storm_failed_handshakes=$storm_err"
+        # The restarted daemon's CPU time so far: its start plus the whole storm.
+        storm=" storm_ms=$storm_ms storm_since_ready_ms=$storm_ready storm_failed_handshakes=$storm_err storm_daemon_cpu_ms=$(cpu_ms "$DPID")"
         [ "$storm_err" = 0 ] || FAILED=1
     fi
 
