@@ -168,6 +168,8 @@ VALGRIND="valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect -
 #   34-drain               asserts drain and exit times to a fraction of a second
 #   52-fault-fd-exhaustion valgrind holds descriptors of its own under the 256 limit,
 #                          and the CPU-share bound would measure valgrind's JIT
+#   55-fault-kill-restart  20 kill -9 rounds under load: kills a valgrind mid-run, and
+#                          its agents' 5 s re-introduction bound is unscaled
 # 51-fault-random-signers runs 2000 requests instead of 10 000.
 E2E=${WSSIGND_VALGRIND_E2E:-"01-sign-roundtrip 02-sign-roundtrip-wss 03-sign-not-connected
     04-sign-timeout 05-sign-reject 06-sign-bad-signature 07-sign-wrong-connection
