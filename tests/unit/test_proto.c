@@ -17,6 +17,7 @@
 
 #include <wssignd/errors.h>
 
+#include "crypto.h"
 #include "proto.h"
 
 #define HEADROOM 16 /* LWS_PRE on Debian's lws 4.1.6 */
@@ -137,6 +138,64 @@ static void test_encode_sign_request(void **state)
     obj = parse_frame(buf, 0, len);
     expect_str(obj, "message", "");
     assert_int_equal(json_integer_value(json_object_get(obj, "expires_at")), 0);
+    json_decref(obj);
+    free(buf);
+}
+
+/*
+ * The sign request is written without jansson: its bytes must be exactly
+ * what jansson's compact dump of the same object gives, for every message
+ * length around the base64 padding cases and for the clamped timestamps.
+ */
+static void test_encode_sign_request_matches_jansson(void **state)
+{
+    static const uint64_t stamps[] = {0, 1, 1767225600123ULL, (uint64_t)INT64_MAX,
+                                      (uint64_t)INT64_MAX + 1, UINT64_MAX};
+    uint8_t msg[70];
+    char b64[128];
+    size_t len, i, n, k;
+
+    (void)state;
+    for (i = 0; i < sizeof msg; i++)
+        msg[i] = (uint8_t)(i * 37 + 11);
+    for (n = 0; n <= sizeof msg; n++) {
+        for (k = 0; k < sizeof stamps / sizeof stamps[0]; k++) {
+            json_t *obj = json_object();
+            char *want, *got;
+
+            crypto_b64_encode(b64, sizeof b64, msg, n);
+            json_object_set_new(obj, "type", json_string("sign_request"));
+            json_object_set_new(obj, "request_id", json_string(RID));
+            json_object_set_new(obj, "message", json_string(b64));
+            json_object_set_new(obj, "expires_at",
+                                json_integer(stamps[k] > INT64_MAX ? INT64_MAX
+                                                                   : (json_int_t)stamps[k]));
+            want = json_dumps(obj, JSON_COMPACT);
+            got = proto_encode_sign_request(HEADROOM, &len, RID, n ? msg : NULL, n, stamps[k]);
+            assert_int_equal(len, strlen(want));
+            assert_memory_equal(got + HEADROOM, want, len);
+            assert_int_equal(got[HEADROOM + len], '\0');
+            free(want);
+            free(got);
+            json_decref(obj);
+        }
+    }
+}
+
+/* An id that is not a request id never reaches the frame unescaped. */
+static void test_encode_sign_request_odd_id(void **state)
+{
+    static const uint8_t msg[] = {1, 2, 3};
+    size_t len;
+    char *buf;
+    json_t *obj;
+
+    (void)state;
+    buf = proto_encode_sign_request(0, &len, "\"},\"type\":\"x", msg, sizeof msg, 5);
+    obj = parse_frame(buf, 0, len);
+    assert_int_equal(json_object_size(obj), 4);
+    expect_str(obj, "type", "sign_request");
+    expect_str(obj, "request_id", "");
     json_decref(obj);
     free(buf);
 }
@@ -505,6 +564,8 @@ int main(void)
         cmocka_unit_test(test_encode_challenge),
         cmocka_unit_test(test_encode_introduced),
         cmocka_unit_test(test_encode_sign_request),
+        cmocka_unit_test(test_encode_sign_request_matches_jansson),
+        cmocka_unit_test(test_encode_sign_request_odd_id),
         cmocka_unit_test(test_encode_cancel),
         cmocka_unit_test(test_encode_error),
         cmocka_unit_test(test_decode_introduction),
