@@ -104,6 +104,15 @@ void conn_rx_done(struct conn *c)
     c->rx_len = c->rx_cap = 0;
 }
 
+/* Writes one text frame (payload after LWS_PRE in buf) and counts it; -1 if the socket failed. */
+static int write_text(struct conn *c, char *buf, size_t len)
+{
+    if (lws_write(c->wsi, (unsigned char *)buf + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len)
+        return -1;
+    *c->tx_total += len;
+    return 0;
+}
+
 void conn_send_take(struct conn *c, char *buf, size_t len)
 {
     struct conn_tx *tx;
@@ -132,14 +141,11 @@ void conn_send_take(struct conn *c, char *buf, size_t len)
      * WRITEABLE, behind any pong lws owes it.
      */
     if (!c->in_message && !c->tx_head && !c->ping_due && !lws_partial_buffered(c->wsi)) {
-        int n = lws_write(c->wsi, (unsigned char *)buf + LWS_PRE, len, LWS_WRITE_TEXT);
+        int rc = write_text(c, buf, len);
 
         free(buf);
-        if (n < (int)len) {
+        if (rc != 0)
             conn_kill(c);
-            return;
-        }
-        *c->tx_total += len;
         return;
     }
     tx = xmalloc(sizeof *tx);
@@ -195,14 +201,12 @@ int conn_on_writable(struct conn *c)
         lws_set_timer_usecs(c->wsi, 1);
         return 0;
     }
-    if (lws_write(c->wsi, (unsigned char *)tx->buf + LWS_PRE, tx->len, LWS_WRITE_TEXT) <
-        (int)tx->len)
+    if (write_text(c, tx->buf, tx->len) != 0)
         return -1;
     c->tx_head = tx->next;
     if (!c->tx_head)
         c->tx_tail = NULL;
     c->tx_bytes -= tx->len;
-    *c->tx_total += tx->len;
     free(tx->buf);
     free(tx);
     if (c->tx_head || c->close_code)
