@@ -457,6 +457,13 @@ char *proto_encode_introduced(size_t headroom, size_t *len,
     return finish(obj, headroom, len);
 }
 
+/* Copies n bytes of s to p; returns the end. */
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
 /*
  * The frame sent for every signature, so it is written straight into one
  * buffer rather than built as a jansson object and dumped twice: each field
@@ -474,26 +481,22 @@ char *proto_encode_sign_request(size_t headroom, size_t *len, const char *reques
     /* JSON integers are signed 64-bit in jansson; no real clock gets near. */
     long long at = expires_at_ms > INT64_MAX ? INT64_MAX : (long long)expires_at_ms;
     size_t b64n = crypto_b64_len(message ? message_len : 0); /* with its NUL */
-    size_t cap, n;
+    size_t idlen = request_id ? strlen(request_id) : 0, cap;
     char *buf, *p;
 
-    if (!request_id || !proto_is_request_id(request_id, strlen(request_id)))
+    if (!proto_is_request_id(request_id, idlen)) {
         request_id = "";
-    cap = sizeof head - 1 + strlen(request_id) + sizeof mid - 1 + b64n + sizeof tail - 1 + 21 + 2;
+        idlen = 0;
+    }
+    /* 21: the longest int64 with its sign; 2: the closing brace and the NUL. */
+    cap = sizeof head - 1 + idlen + sizeof mid - 1 + b64n + sizeof tail - 1 + 21 + 2;
     buf = xmalloc(headroom + cap);
     memset(buf, 0, headroom);
-    p = buf + headroom;
-    memcpy(p, head, sizeof head - 1);
-    p += sizeof head - 1;
-    n = strlen(request_id);
-    memcpy(p, request_id, n);
-    p += n;
-    memcpy(p, mid, sizeof mid - 1);
-    p += sizeof mid - 1;
+    p = put(buf + headroom, head, sizeof head - 1);
+    p = put(p, request_id, idlen);
+    p = put(p, mid, sizeof mid - 1);
     crypto_b64_encode(p, b64n, message ? message : empty, message ? message_len : 0);
-    p += b64n - 1;
-    memcpy(p, tail, sizeof tail - 1);
-    p += sizeof tail - 1;
+    p = put(p + b64n - 1, tail, sizeof tail - 1);
     p += snprintf(p, cap - (size_t)(p - (buf + headroom)), "%lld}", at);
     if (len)
         *len = (size_t)(p - (buf + headroom));

@@ -173,14 +173,24 @@ static void reset(struct http_req *r)
     r->phase = RESP_NONE;
 }
 
-/* Appends the base64 of bin at *p (room for it and its NUL is the caller's) and a closing quote. */
-static void put_b64(char **p, const uint8_t *bin, size_t len)
+/* Copies n bytes of s to p; returns the end. */
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* Writes "name":"<base64 of bin>" at p (room for it and a NUL is the caller's); returns the end. */
+static char *put_b64_field(char *p, const char *name, const uint8_t *bin, size_t len)
 {
     size_t n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
 
-    sodium_bin2base64(*p, n, bin, len, sodium_base64_VARIANT_ORIGINAL);
-    *p += n - 1;
-    *(*p)++ = '"';
+    p = put(p, "\"", 1);
+    p = put(p, name, strlen(name));
+    p = put(p, "\":\"", 3);
+    sodium_bin2base64(p, n, bin, len, sodium_base64_VARIANT_ORIGINAL);
+    p += n - 1;
+    return put(p, "\"", 1);
 }
 
 /*
@@ -193,35 +203,29 @@ static void put_b64(char **p, const uint8_t *bin, size_t len)
  */
 static int respond_signed(struct http_req *r, const struct wss_sign_result *res)
 {
-    static const char f1[] = "{\"request_id\":\"", f2[] = ",\"public_key\":\"",
-                      f3[] = ",\"message\":\"", f4[] = ",\"signature\":\"";
+    static const char head[] = "{\"request_id\":\"";
     size_t idlen = strlen(res->request_id), cap;
     char *buf, *p;
 
     if (strspn(res->request_id, "0123456789abcdef-") != idlen)
         return -1;
-    cap = sizeof f1 + sizeof f2 + sizeof f3 + sizeof f4 + idlen + 8 +
+    /* Per base64 field at most 16 bytes besides the base64: the name (public_key is the
+     * longest), four quotes, a colon and the comma or closing brace after it. */
+    cap = sizeof head + idlen + 2 + 3 * 16 +
           sodium_base64_ENCODED_LEN(WSS_PUBLIC_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL) +
           sodium_base64_ENCODED_LEN(res->message_len, sodium_base64_VARIANT_ORIGINAL) +
           sodium_base64_ENCODED_LEN(WSS_SIGNATURE_BYTES, sodium_base64_VARIANT_ORIGINAL);
     if (!(buf = malloc(RESP_HEAD + cap)))
         return -1;
-    p = buf + RESP_HEAD;
-    memcpy(p, f1, sizeof f1 - 1);
-    p += sizeof f1 - 1;
-    memcpy(p, res->request_id, idlen);
-    p += idlen;
-    *p++ = '"';
-    memcpy(p, f2, sizeof f2 - 1);
-    p += sizeof f2 - 1;
-    put_b64(&p, res->public_key, WSS_PUBLIC_KEY_BYTES);
-    memcpy(p, f3, sizeof f3 - 1);
-    p += sizeof f3 - 1;
-    put_b64(&p, res->message, res->message_len);
-    memcpy(p, f4, sizeof f4 - 1);
-    p += sizeof f4 - 1;
-    put_b64(&p, res->signature, WSS_SIGNATURE_BYTES);
-    *p++ = '}';
+    p = put(buf + RESP_HEAD, head, sizeof head - 1);
+    p = put(p, res->request_id, idlen);
+    p = put(p, "\",", 2);
+    p = put_b64_field(p, "public_key", res->public_key, WSS_PUBLIC_KEY_BYTES);
+    p = put(p, ",", 1);
+    p = put_b64_field(p, "message", res->message, res->message_len);
+    p = put(p, ",", 1);
+    p = put_b64_field(p, "signature", res->signature, WSS_SIGNATURE_BYTES);
+    p = put(p, "}", 1);
     respond_buf_take(r, 200, "application/json", buf, (size_t)(p - (buf + RESP_HEAD)));
     return 0;
 }
@@ -508,13 +512,13 @@ static int on_writable(struct http_req *r, struct lws *wsi)
 static void response_ready(struct http_req *r)
 {
     struct lws *wsi = r->wsi;
+    bool now = r->write_now;
 
-    if (!r->write_now || lws_partial_buffered(wsi)) {
-        r->write_now = false;
+    r->write_now = false;
+    if (!now || lws_partial_buffered(wsi)) {
         lws_callback_on_writable(wsi);
         return;
     }
-    r->write_now = false;
     if (on_writable(r, wsi) < 0) {
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         /* From a timer lws would not see the timeout until it next wakes up. */
