@@ -43,6 +43,7 @@ static bool all_zero(const void *p, size_t n)
     return true;
 }
 
+/* Written apart from proto_is_request_id on purpose: it is the oracle the decoder is checked by. */
 static bool is_uuid(const char *s)
 {
     if (strlen(s) != PROTO_REQUEST_ID_MAX)
