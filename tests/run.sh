@@ -14,18 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# As root, the packages come from .ci/run's list (CI has installed them already).
 if [ "$(id -u)" = 0 ] && [ -z "${WSSIGND_SKIP_INSTALL:-}" ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends \
-        build-essential cmake pkg-config ca-certificates openssl curl \
-        libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libsodium-dev libjansson-dev \
-        uuid-dev uthash-dev libcmocka-dev libsystemd-dev systemd strace valgrind \
-        clang-14 libclang-rt-14-dev llvm-14 \
-        python3 python3-websockets python3-nacl python3-prometheus-client chromium >/dev/null
-    # The browser signer test drives Chromium from Node (playwright-core from npm).
-    command -v node >/dev/null && command -v npm >/dev/null ||
-        apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    .ci/run --install-only >/dev/null
 fi
 
 step() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
