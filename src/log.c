@@ -109,6 +109,19 @@ void wss_log(int level, const char *fmt, ...)
     va_end(ap);
 }
 
+bool log_limit_allow(struct log_limit *l, uint64_t now_ms, unsigned long long *suppressed)
+{
+    if (l->last_ms && now_ms < l->last_ms + LOG_LIMIT_INTERVAL_MS) {
+        l->suppressed++;
+        return false;
+    }
+    /* now_ms 0 would read as "never written": the next call must still be limited. */
+    l->last_ms = now_ms ? now_ms : 1;
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    return true;
+}
+
 char *log_quote(char *out, size_t outlen, const char *s)
 {
     size_t o = 0;

@@ -6,8 +6,11 @@
 #define WSSIGND_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <wssignd/service.h> /* enum wss_log_level */
+
+#include "util.h" /* util_now_ms, for log_limited */
 
 /* Sets the level below which lines are dropped (WSS_LOG_ERR..WSS_LOG_DEBUG). */
 void log_set_level(int level);
@@ -30,6 +33,34 @@ void log_emit(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
 #define log_notice(...) do { if (log_enabled(WSS_LOG_NOTICE)) log_emit(WSS_LOG_NOTICE, __VA_ARGS__); } while (0)
 #define log_info(...)   do { if (log_enabled(WSS_LOG_INFO)) log_emit(WSS_LOG_INFO, __VA_ARGS__); } while (0)
 #define log_debug(...)  do { if (log_enabled(WSS_LOG_DEBUG)) log_emit(WSS_LOG_DEBUG, __VA_ARGS__); } while (0)
+
+/*
+ * Per call site: a line that a peer can trigger at will (an unknown answer, a
+ * refused connection, a failed token) is written at most once per
+ * LOG_LIMIT_INTERVAL_MS; the next line written carries "suppressed=N", the
+ * lines dropped since the last one. Zero-initialise; owned by whoever owns
+ * the call site (a per-daemon struct, or static for process-wide lines).
+ */
+struct log_limit {
+    uint64_t last_ms;        /* when the last line was written; 0: never */
+    unsigned long long suppressed;
+};
+
+#define LOG_LIMIT_INTERVAL_MS 1000
+
+/* True if a line may be written at now_ms; *suppressed then receives the
+ * number of lines dropped since the last one written (and the count restarts).
+ * False counts one more suppressed line. */
+bool log_limit_allow(struct log_limit *l, uint64_t now_ms, unsigned long long *suppressed);
+
+/* Writes fmt with " suppressed=N" appended, within the limit l; fmt must be a
+ * string literal followed by at least one argument. */
+#define log_limited(l, level, fmt, ...)                                                          \
+    do {                                                                                         \
+        unsigned long long log_sup_;                                                             \
+        if (log_enabled(level) && log_limit_allow((l), util_now_ms(), &log_sup_))                \
+            log_emit(level, fmt " suppressed=%llu", __VA_ARGS__, log_sup_);                      \
+    } while (0)
 
 /*
  * Receives one line of lws's log (lws_set_log_level's emit callback) and
