@@ -1,8 +1,9 @@
 /*
- * Signer connection transport state: bounded reassembly of fragmented
- * messages, outgoing frames (written at once when nothing is waiting, else a
- * FIFO written one per WRITEABLE callback), and a close that waits for the
- * queue to drain. Knows nothing of JSON.
+ * The signer WebSocket transport: bounded reassembly of fragmented messages,
+ * outgoing frames (written at once when nothing is waiting, else a FIFO
+ * written one per WRITEABLE callback), a close that waits for the queue to
+ * drain (forced after a grace period), and the link hooks the protocol core
+ * calls. Knows nothing of JSON.
  */
 #include "conn.h"
 
@@ -10,31 +11,38 @@
 #include <string.h>
 
 #include "log.h"
+#include "service.h"
 #include "util.h"
 
 /* A close that cannot be flushed (peer not reading) is forced after this. */
-#define CONN_CLOSE_GRACE_S 5
+#define CONN_CLOSE_GRACE_MS 5000
 
-void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max, size_t tx_max,
-               uint64_t *tx_total)
+#define conn_of(s) ((struct conn *)(void *)((char *)(s)-offsetof(struct conn, session)))
+
+void conn_init(struct conn *c, struct lws *wsi, struct wss_service *svc, size_t rx_max,
+               size_t tx_max, uint64_t *tx_total, struct peer *admission)
 {
+    char peer[SESSION_REMOTE_MAX];
+
     memset(c, 0, sizeof *c);
     c->wsi = wsi;
     c->tx_total = tx_total;
-    c->id = id;
     c->rx_max = rx_max;
     c->tx_max = tx_max;
-    c->last_rx_ms = util_now_ms();
-    if (lws_get_peer_simple(wsi, c->peer, sizeof c->peer) == NULL)
-        strcpy(c->peer, "unknown");
+    if (lws_get_peer_simple(wsi, peer, sizeof peer) == NULL)
+        peer[0] = '\0';
+    session_init(&c->session, svc, &conn_link_ops, peer, admission);
 }
 
-void conn_kill(struct conn *c)
+/* Drops the connection without a close handshake (a peer that is gone or
+ * does not read). Safe from any loop callback. */
+static void kill_conn(struct conn *c)
 {
-    c->state = CONN_CLOSING;
+    c->dropped = true;
+    c->session.state = SESSION_CLOSING;
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-    /* From outside an lws callback (a libuv timer, a verdict) lws would not
-     * notice the new timeout until its next wake-up: wake it now. */
+    /* From outside an lws callback (a timer, a verdict) lws would not notice
+     * the new timeout until its next wake-up: wake it now. */
     lws_cancel_service(lws_get_context(c->wsi));
 }
 
@@ -43,27 +51,10 @@ void conn_on_peer_close(struct conn *c)
     c->peer_closed = true;
 }
 
-void conn_on_pong(struct conn *c)
-{
-    log_debug("event=pong conn=%llu", (unsigned long long)c->id);
-    c->last_rx_ms = util_now_ms();
-    c->ping_sent = false;
-}
-
-void conn_ping(struct conn *c)
-{
-    c->ping_due = true;
-    c->ping_sent = true;
-    lws_callback_on_writable(c->wsi);
-    /* Asked from a libuv timer: wake lws so it acts on the request now. */
-    lws_cancel_service(lws_get_context(c->wsi));
-    log_debug("event=ping conn=%llu", (unsigned long long)c->id);
-}
-
 enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final, const char **msg,
                         size_t *msg_len)
 {
-    conn_on_pong(c); /* any frame shows the peer is alive */
+    session_on_activity(&c->session); /* any frame shows the peer is alive */
     /* Count across fragments: lws delivers any size in rx_buffer_size pieces. */
     if (len > c->rx_max - c->rx_len)
         return CONN_RX_TOO_BIG;
@@ -113,8 +104,9 @@ static int write_text(struct conn *c, char *buf, size_t len)
     return 0;
 }
 
-void conn_send_take(struct conn *c, char *buf, size_t len)
+static void link_send(struct session *s, char *buf, size_t len)
 {
+    struct conn *c = conn_of(s);
     struct conn_tx *tx;
 
     if (c->close_code || c->dropped || c->peer_closed) {
@@ -124,11 +116,9 @@ void conn_send_take(struct conn *c, char *buf, size_t len)
     if (len > c->tx_max - c->tx_bytes || c->tx_bytes > c->tx_max) {
         /* A slow or stalled reader: its queue is bounded, so it goes. */
         free(buf);
-        c->dropped = true;
-        c->state = CONN_CLOSING;
-        log_info("event=slow_reader conn=%llu remote=%s queued=%zu", (unsigned long long)c->id,
-                 c->peer, c->tx_bytes);
-        conn_kill(c);
+        log_info("event=slow_reader conn=%llu remote=%s queued=%zu",
+                 (unsigned long long)s->id, s->remote, c->tx_bytes);
+        kill_conn(c);
         return;
     }
     /*
@@ -145,7 +135,7 @@ void conn_send_take(struct conn *c, char *buf, size_t len)
 
         free(buf);
         if (rc != 0)
-            conn_kill(c);
+            kill_conn(c);
         return;
     }
     tx = xmalloc(sizeof *tx);
@@ -161,16 +151,54 @@ void conn_send_take(struct conn *c, char *buf, size_t len)
     lws_callback_on_writable(c->wsi);
 }
 
-void conn_close(struct conn *c, int code, const char *reason)
+static void on_grace(struct timers *ts, struct timer *t, uint64_t now_ms)
 {
+    struct conn *c = (struct conn *)(void *)((char *)t - offsetof(struct conn, grace));
+
+    log_info("event=close_forced conn=%llu remote=%s", (unsigned long long)c->session.id,
+             c->session.remote);
+    kill_conn(c);
+}
+
+static void link_close(struct session *s, int code, const char *reason)
+{
+    struct conn *c = conn_of(s);
+    struct timers *ts = s->svc->timers;
+
     if (c->close_code)
         return;
-    c->state = CONN_CLOSING;
+    s->state = SESSION_CLOSING;
     c->close_code = code;
     snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "");
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CONN_CLOSE_GRACE_S);
+    if (ts)
+        timers_arm(ts, &c->grace, util_now_ms() + CONN_CLOSE_GRACE_MS, on_grace);
     lws_callback_on_writable(c->wsi);
 }
+
+static void link_drop(struct session *s)
+{
+    kill_conn(conn_of(s));
+}
+
+static void link_ping(struct session *s)
+{
+    struct conn *c = conn_of(s);
+
+    c->ping_due = true;
+    lws_callback_on_writable(c->wsi);
+    /* Asked from a timer: wake lws so it acts on the request now. */
+    lws_cancel_service(lws_get_context(c->wsi));
+    log_debug("event=ping conn=%llu", (unsigned long long)s->id);
+}
+
+const struct link_ops conn_link_ops = {
+    .kind = "ws",
+    .headroom = LWS_PRE,
+    .send = link_send,
+    .close = link_close,
+    .drop = link_drop,
+    .ping = link_ping,
+};
 
 int conn_on_writable(struct conn *c)
 {
@@ -198,6 +226,8 @@ int conn_on_writable(struct conn *c)
         lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
                          (unsigned char *)c->close_reason, strlen(c->close_reason));
         c->close_ready = true;
+        /* Not a deadline: lws's TIMER callback is the one place where returning
+         * -1 ends the connection with its close frame, so ask for it now. */
         lws_set_timer_usecs(c->wsi, 1);
         return 0;
     }
@@ -223,6 +253,8 @@ void conn_cleanup(struct conn *c)
 {
     struct conn_tx *tx, *next;
 
+    if (c->session.svc->timers)
+        timers_disarm(c->session.svc->timers, &c->grace);
     for (tx = c->tx_head; tx; tx = next) {
         next = tx->next;
         free(tx->buf);

@@ -1,8 +1,10 @@
 /*
- * Per signer connection: message reassembly, the outgoing frame queue, the
- * close handshake, and the session fields the protocol layer fills in.
- * lws owns the memory (it is the protocol's per-session data); the registry
- * and the pending table refer to a connection by key and id, never own it.
+ * Per signer WebSocket connection: the lws side of the transport seam.
+ * Bounded reassembly of fragmented messages, the outgoing frame queue, the
+ * close handshake and its grace period, and the struct link_ops that lets
+ * the protocol core (session.c, service.c) send on it. lws owns the memory
+ * (it is the protocol's per-session data); the registry and the pending
+ * table refer to a connection by key and session id, never own it.
  */
 #ifndef WSSIGND_CONN_H
 #define WSSIGND_CONN_H
@@ -13,16 +15,8 @@
 
 #include <libwebsockets.h>
 
-#include <wssignd/service.h>
-
-#include "crypto.h"
-#include "wheel.h"
-
-enum conn_state {
-    CONN_CHALLENGED = 0, /* challenge sent, waiting for an introduction */
-    CONN_INTRODUCED,     /* proved its key; registered */
-    CONN_CLOSING,        /* a close is queued; nothing more is accepted */
-};
+#include "session.h"
+#include "timers.h"
 
 /* Per outgoing frame: JSON with LWS_PRE bytes of headroom, queued FIFO. */
 struct conn_tx {
@@ -33,17 +27,8 @@ struct conn_tx {
 
 /* Per connection: lws's per-session data for the signer protocol. */
 struct conn {
+    struct session session;           /* the protocol state; its ops are conn_link_ops */
     struct lws *wsi;
-    uint64_t id;                      /* unique for the daemon's life */
-    enum conn_state state;
-    bool superseded;                  /* a newer connection took the key */
-    uint8_t nonce[CRYPTO_NONCE_BYTES];
-    char nonce_b64[CRYPTO_NONCE_B64_BYTES];
-    uint8_t key[WSS_PUBLIC_KEY_BYTES];
-    char session_id[WSS_REQUEST_ID_BYTES];
-    char peer[64];                    /* remote address, for logs */
-    struct peer *admission;           /* its count in the listener's peers table, or NULL */
-    bool proven;                      /* counted there as introduced */
 
     char *rx;                         /* message being reassembled */
     size_t rx_len, rx_cap, rx_max;
@@ -53,21 +38,17 @@ struct conn {
     uint64_t *tx_total;               /* the daemon's count of bytes written */
     bool in_message;                  /* handling a message from this peer */
     bool peer_closed;                 /* the peer sent a close: nothing more is sent */
-    unsigned errors;                  /* refused frames so far */
-    unsigned late_answers;            /* requests sent here that ended unanswered: answers to
-                                         them may still come, and are not protocol errors */
 
     int close_code;                   /* sent once the queue has drained */
     char close_reason[64];
     bool close_ready;                 /* queue drained: close at the next TIMER */
-    bool dropped;                     /* output queue overflowed: being killed */
-
-    struct wheel_entry timer;         /* introduction deadline, then ping and hang-up */
-    uint64_t intro_deadline_ms;
-    uint64_t last_rx_ms;              /* last frame or pong from the peer */
-    bool ping_sent;                   /* a ping is out since last_rx_ms */
+    bool dropped;                     /* dropped: being killed */
     bool ping_due;                    /* write a ping at the next WRITEABLE */
+    struct timer grace;               /* a close that cannot be flushed is forced */
 };
+
+/* The link hooks of a signer WebSocket (send, close, drop, ping). */
+extern const struct link_ops conn_link_ops;
 
 /* Outcome of feeding a fragment to conn_on_rx. */
 enum conn_rx {
@@ -76,10 +57,11 @@ enum conn_rx {
     CONN_RX_TOO_BIG = -1, /* over max_bytes: the connection must close 1009 */
 };
 
-/* Sets up c for a new connection on wsi; rx_max bounds a reassembled message,
- * tx_max the output queued for a peer that does not read. */
-void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max, size_t tx_max,
-               uint64_t *tx_total);
+/* Sets up c for a new connection on wsi, with its session on svc (remote
+ * address and admission count from the socket); rx_max bounds a reassembled
+ * message, tx_max the output queued for a peer that does not read. */
+void conn_init(struct conn *c, struct lws *wsi, struct wss_service *svc, size_t rx_max,
+               size_t tx_max, uint64_t *tx_total, struct peer *admission);
 
 /*
  * Takes a piece of a message; final says it ends the message. On
@@ -90,33 +72,12 @@ void conn_init(struct conn *c, struct lws *wsi, uint64_t id, size_t rx_max, size
 enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final, const char **msg,
                         size_t *msg_len);
 
-/* Drops the connection without a close handshake (a peer that is gone or
- * does not read); it becomes CONN_CLOSING at once. Safe from any loop callback. */
-void conn_kill(struct conn *c);
-
 /* The peer sent a close frame: frames sent from now on are dropped (lws
  * answers the close itself). */
 void conn_on_peer_close(struct conn *c);
 
-/* A pong arrived: the peer is alive. */
-void conn_on_pong(struct conn *c);
-
-/* Queues a WebSocket ping, written ahead of queued frames. */
-void conn_ping(struct conn *c);
-
 /* Forgets the message just handled (after CONN_RX_COMPLETE) or a partial one. */
 void conn_rx_done(struct conn *c);
-
-/* Sends a frame built with LWS_PRE headroom (buf from a proto_encode_* call
- * with headroom LWS_PRE); takes ownership of buf. It is written at once when
- * nothing is waiting for the socket, else queued. Nothing is sent once a
- * close is pending. A peer whose queue would pass tx_max is not reading: it
- * is marked CONN_CLOSING and dropped without a close handshake. */
-void conn_send_take(struct conn *c, char *buf, size_t len);
-
-/* Queues a close with code and reason after whatever is already queued. The
- * connection stops accepting messages at once. Idempotent. */
-void conn_close(struct conn *c, int code, const char *reason);
 
 /* Writes one queued frame (SERVER_WRITEABLE) and counts its size in the
  * total given to conn_init. Returns 0, or -1 to close. */
@@ -125,7 +86,7 @@ int conn_on_writable(struct conn *c);
 /* True once the close is due: the TIMER callback then returns -1. */
 bool conn_close_ready(const struct conn *c);
 
-/* Frees the queue and buffer (at LWS_CALLBACK_CLOSED). */
+/* Frees the queue and buffer, and stops the grace timer (at LWS_CALLBACK_CLOSED). */
 void conn_cleanup(struct conn *c);
 
 #endif

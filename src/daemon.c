@@ -12,12 +12,13 @@
 
 #include <uv.h>
 
-#include "conn.h"
 #include "controllers/controllers.h"
 #include "crypto.h"
 #include "log.h"
 #include "notify.h"
-#include "svc.h"
+#include "service.h"
+#include "session.h"
+#include "timers.h"
 #include "util.h"
 #include "verifier.h"
 #include "version.h"
@@ -45,9 +46,11 @@ struct wssd {
     struct ctl_instance *ctls;
     size_t n_ctls;
     uv_signal_t sig_term, sig_int, sig_hup;
-    uv_timer_t drain, tick, conn_tick;
+    struct timers timers;  /* the one timer substrate, shared with the service */
+    struct timer drain, tick;
     uint64_t drain_started_ms, tick_ms, last_status_ms;
-    bool handles_ready; /* timers and signal handles initialised */
+    bool timers_ready;  /* the timer substrate is initialised */
+    bool signals_ready; /* the signal handles are initialised */
     bool stopping;
 };
 
@@ -56,9 +59,12 @@ static bool control_is_local(const struct config *cfg)
     return cfg->control.is_unix || addr_host_is_loopback(cfg->control.host);
 }
 
-static void close_signer(const uint8_t *key, struct conn *c, void *arg)
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+static void close_signer(struct session *s, void *arg)
 {
-    conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "shutting down");
+    s->state = SESSION_CLOSING;
+    s->ops->close(s, LINK_CLOSE_GOING_AWAY, "shutting down");
 }
 
 static void close_handle(uv_handle_t *h)
@@ -70,7 +76,7 @@ static void close_handle(uv_handle_t *h)
 static const char *status_line(struct wssd *d, char *buf, size_t len)
 {
     snprintf(buf, len, "%s: %u signers, %zu pending", d->stopping ? "draining" : "serving",
-             d->svc.signers, pending_count(d->svc.pending));
+             d->svc.signers, service_pending_count(&d->svc));
     return buf;
 }
 
@@ -78,31 +84,33 @@ static const char *status_line(struct wssd *d, char *buf, size_t len)
 static void finish(struct wssd *d)
 {
     ws_destroy(&d->ws);
-    service_attach(&d->svc, NULL); /* lws timers are gone with the context */
+    service_attach(&d->svc, NULL); /* no more deadlines: the loop is ending */
     /* Every request has ended; the pool's async handle must close for the loop to end. */
     verifier_free(d->svc.verifier);
     d->svc.verifier = NULL;
-    if (!d->handles_ready)
+    if (d->timers_ready)
+        timers_cleanup(&d->timers);
+    d->timers_ready = false;
+    if (!d->signals_ready)
         return;
-    close_handle((uv_handle_t *)&d->drain);
-    close_handle((uv_handle_t *)&d->tick);
-    close_handle((uv_handle_t *)&d->conn_tick);
     close_handle((uv_handle_t *)&d->sig_term);
     close_handle((uv_handle_t *)&d->sig_int);
     close_handle((uv_handle_t *)&d->sig_hup);
 }
 
-static void on_drain_tick(uv_timer_t *t)
+static void on_drain_tick(struct timers *ts, struct timer *t, uint64_t now_ms)
 {
-    struct wssd *d = t->data;
-    uint64_t waited = util_now_ms() - d->drain_started_ms;
+    struct wssd *d = container_of(t, struct wssd, drain);
+    uint64_t waited = now_ms - d->drain_started_ms;
 
     /* Give answers already queued a tick to leave, then stop once every signer has gone. */
     if ((d->svc.signers == 0 && waited >= DRAIN_POLL_MS) || waited >= d->cfg.drain_ms) {
         log_notice("event=stopped signers_left=%u waited_ms=%llu", d->svc.signers,
                    (unsigned long long)waited);
         finish(d);
+        return;
     }
+    timers_arm(ts, t, now_ms + DRAIN_POLL_MS, on_drain_tick);
 }
 
 static void begin_stop(struct wssd *d, int signum)
@@ -112,11 +120,11 @@ static void begin_stop(struct wssd *d, int signum)
     d->stopping = true;
     notify_stopping();
     log_notice("event=shutdown signal=%d pending=%zu signers=%u drain_ms=%u", signum,
-               pending_count(d->svc.pending), d->svc.signers, d->cfg.drain_ms);
+               service_pending_count(&d->svc), d->svc.signers, d->cfg.drain_ms);
     service_drain(&d->svc);
-    registry_foreach(d->svc.registry, close_signer, NULL);
+    service_foreach_session(&d->svc, close_signer, NULL);
     d->drain_started_ms = util_now_ms();
-    uv_timer_start(&d->drain, on_drain_tick, 0, DRAIN_POLL_MS);
+    timers_arm(&d->timers, &d->drain, d->drain_started_ms, on_drain_tick);
 }
 
 /*
@@ -174,10 +182,9 @@ static void on_signal(uv_signal_t *h, int signum)
 }
 
 /* Watchdog pings and STATUS= updates, from the loop itself: a stuck loop sends none. */
-static void on_tick(uv_timer_t *t)
+static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
 {
-    struct wssd *d = t->data;
-    uint64_t now = util_now_ms();
+    struct wssd *d = container_of(t, struct wssd, tick);
     char status[96];
 
     notify_watchdog();
@@ -185,14 +192,7 @@ static void on_tick(uv_timer_t *t)
         d->last_status_ms = now;
         notify_status(status_line(d, status, sizeof status));
     }
-}
-
-/* Per-connection deadlines: introduction, keep-alive pings, idle hang-ups. */
-static void on_conn_tick(uv_timer_t *t)
-{
-    struct wssd *d = t->data;
-
-    session_on_tick(&d->svc, util_now_ms());
+    timers_arm(ts, t, now + d->tick_ms, on_tick);
 }
 
 /*
@@ -320,22 +320,17 @@ static int start_handles(struct wssd *d)
 {
     uint64_t wd = notify_watchdog_interval_ms();
 
-    d->drain.data = d->tick.data = d->conn_tick.data = d;
     d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
-    uv_timer_init(&d->loop, &d->drain);
-    uv_timer_init(&d->loop, &d->tick);
-    uv_timer_init(&d->loop, &d->conn_tick);
     uv_signal_init(&d->loop, &d->sig_term);
     uv_signal_init(&d->loop, &d->sig_int);
     uv_signal_init(&d->loop, &d->sig_hup);
-    d->handles_ready = true;
+    d->signals_ready = true;
     d->tick_ms = wd && wd < STATUS_EVERY_MS ? wd : STATUS_EVERY_MS;
     if (uv_signal_start(&d->sig_term, on_signal, SIGTERM) ||
         uv_signal_start(&d->sig_int, on_signal, SIGINT) ||
-        uv_signal_start(&d->sig_hup, on_signal, SIGHUP) ||
-        uv_timer_start(&d->tick, on_tick, d->tick_ms, d->tick_ms) ||
-        uv_timer_start(&d->conn_tick, on_conn_tick, SERVICE_TICK_MS, SERVICE_TICK_MS))
+        uv_signal_start(&d->sig_hup, on_signal, SIGHUP))
         return WSS_ERR_IO;
+    timers_arm(&d->timers, &d->tick, util_now_ms() + d->tick_ms, on_tick);
     return 0;
 }
 
@@ -358,13 +353,19 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
         goto fail;
     }
     d->loop_ready = true;
+    if (timers_init(&d->timers, &d->loop) != 0) {
+        snprintf(err, errlen, "cannot create the loop's timer");
+        goto fail;
+    }
+    d->timers_ready = true;
     service_init(&d->svc, &d->cfg);
     d->svc.control_local = control_is_local(&d->cfg);
+    service_attach(&d->svc, &d->timers);
     if (ws_create_context(&d->ws, &d->loop, &d->svc, err, errlen) != 0)
         goto fail;
-    service_attach(&d->svc, d->ws.ctx);
     if (d->cfg.verify_threads) {
-        d->svc.verifier = verifier_new(&d->loop, d->cfg.verify_threads, session_on_verdict, &d->svc);
+        d->svc.verifier = verifier_new(&d->loop, d->cfg.verify_threads, service_on_verdict,
+                                       &d->svc);
         if (!d->svc.verifier) {
             snprintf(err, errlen, "cannot start %u verification threads", d->cfg.verify_threads);
             goto fail;

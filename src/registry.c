@@ -1,7 +1,7 @@
 /*
- * The registry: a uthash index from a 32-byte public key to the connection
- * that introduced it. Owns only its small index entries; struct conn is
- * owned by the transport and is never dereferenced here.
+ * The registry: a uthash index from a 32-byte public key to the session
+ * that introduced it. Owns only its small index entries; sessions are owned
+ * by their transports and are never dereferenced here.
  */
 #include "util.h"
 
@@ -21,7 +21,7 @@
 /* Per registered key: lives from registry_add until registry_remove. */
 struct reg_entry {
     uint8_t key[REGISTRY_KEY_BYTES];
-    struct conn *conn; /* borrowed */
+    struct session *s; /* borrowed */
     uint64_t connected_at_ms;
     UT_hash_handle hh;
 };
@@ -57,22 +57,22 @@ void registry_free(struct registry *reg)
     free(reg);
 }
 
-int registry_add(struct registry *reg, const uint8_t key[REGISTRY_KEY_BYTES], struct conn *conn,
-                 uint64_t now_ms, struct conn **replaced)
+int registry_add(struct registry *reg, const uint8_t key[REGISTRY_KEY_BYTES], struct session *s,
+                 uint64_t now_ms, struct session **replaced)
 {
     struct reg_entry *e = lookup(reg, key);
-    struct conn *old = NULL;
+    struct session *old = NULL;
 
     if (e) {
         /* The newest introduction wins; the caller closes the old holder. */
-        if (e->conn != conn)
-            old = e->conn;
-        e->conn = conn;
+        if (e->s != s)
+            old = e->s;
+        e->s = s;
         e->connected_at_ms = now_ms;
     } else {
         e = xcalloc(1, sizeof(*e));
         memcpy(e->key, key, REGISTRY_KEY_BYTES);
-        e->conn = conn;
+        e->s = s;
         e->connected_at_ms = now_ms;
         HASH_ADD(hh, reg->entries, key, REGISTRY_KEY_BYTES, e);
     }
@@ -81,7 +81,7 @@ int registry_add(struct registry *reg, const uint8_t key[REGISTRY_KEY_BYTES], st
     return 0;
 }
 
-struct conn *registry_find(const struct registry *reg, const uint8_t key[REGISTRY_KEY_BYTES],
+struct session *registry_find(const struct registry *reg, const uint8_t key[REGISTRY_KEY_BYTES],
                            uint64_t *connected_at_ms)
 {
     struct reg_entry *e = lookup(reg, key);
@@ -90,17 +90,17 @@ struct conn *registry_find(const struct registry *reg, const uint8_t key[REGISTR
         return NULL;
     if (connected_at_ms)
         *connected_at_ms = e->connected_at_ms;
-    return e->conn;
+    return e->s;
 }
 
 int registry_remove(struct registry *reg, const uint8_t key[REGISTRY_KEY_BYTES],
-                    const struct conn *conn)
+                    const struct session *s)
 {
     struct reg_entry *e = lookup(reg, key);
 
     /* Only the current holder may drop the mapping: a superseded connection
      * closing late must not unregister the connection that replaced it. */
-    if (!e || e->conn != conn)
+    if (!e || e->s != s)
         return WSS_ERR_NOT_FOUND;
     HASH_DEL(reg->entries, e);
     free(e);
@@ -112,12 +112,12 @@ size_t registry_count(const struct registry *reg)
     return HASH_COUNT(reg->entries);
 }
 
-void registry_foreach(const struct registry *reg,
-                      void (*fn)(const uint8_t *key, struct conn *conn, void *arg), void *arg)
+void registry_foreach(const struct registry *reg, void (*fn)(struct session *s, void *arg),
+                      void *arg)
 {
     struct reg_entry *e, *tmp;
 
     HASH_ITER(hh, reg->entries, e, tmp) {
-        fn(e->key, e->conn, arg);
+        fn(e->s, arg);
     }
 }

@@ -1,24 +1,30 @@
 /*
  * Sign requests from start to their one outcome: wss_send_to_sign(),
- * cancellation, expiry at the deadline, completion with the audit line, and
- * draining at shutdown. Requests live in the pending table; connections are
- * found through the registry by key on every use.
+ * answers, verdicts, cancellation, expiry at the deadline, completion with
+ * the audit line, and draining at shutdown; and the registry of which
+ * session holds which key. Requests live in the pending table; the session a
+ * request was sent to is found through the registry by key on every use.
  */
-#include "svc.h"
+#include "service.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn.h"
 #include "crypto.h"
+#include "link.h"
 #include "log.h"
-#include "proto.h"
+#include "pending.h"
+#include "registry.h"
+#include "session.h"
 #include "util.h"
+#include "verifier.h"
 
-/* Per controller timer: an lws sul owned by the controller that made it. */
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* Per controller timer: an entry of the loop's timer substrate. */
 struct wss_timer {
-    lws_sorted_usec_list_t sul; /* first: the sul callback gets its address */
+    struct timer t;
     struct wss_service *svc;
     wss_timer_cb fn;
     void *user;
@@ -31,13 +37,14 @@ int service_init(struct wss_service *svc, const struct config *cfg)
     svc->registry = registry_new();
     svc->pending = pending_new();
     metrics_init(&svc->metrics);
-    wheel_init(&svc->conn_timers, SERVICE_TICK_MS, util_now_ms());
     return 0;
 }
 
-void service_attach(struct wss_service *svc, struct lws_context *ctx)
+void service_attach(struct wss_service *svc, struct timers *timers)
 {
-    svc->ctx = ctx;
+    if (!timers && svc->timers)
+        timers_disarm(svc->timers, &svc->expiry);
+    svc->timers = timers;
 }
 
 void service_cleanup(struct wss_service *svc)
@@ -49,26 +56,41 @@ void service_cleanup(struct wss_service *svc)
     svc->registry = NULL;
 }
 
-/* The live connection a request was sent to, if it is still the key's holder. */
-static struct conn *request_conn(struct wss_service *svc, const struct pending_req *req)
+size_t service_key_count(const struct wss_service *svc)
 {
-    struct conn *c = registry_find(svc->registry, req->key, NULL);
+    return registry_count(svc->registry);
+}
 
-    return c && c->id == req->conn_id ? c : NULL;
+size_t service_pending_count(const struct wss_service *svc)
+{
+    return pending_count(svc->pending);
+}
+
+/* The session holding key, if it is usable for requests. */
+static struct session *holder(struct wss_service *svc, const uint8_t *key)
+{
+    struct session *s = registry_find(svc->registry, key, NULL);
+
+    return s && s->state == SESSION_INTRODUCED ? s : NULL;
+}
+
+/* The session a request was sent to, if it still holds the request's key. */
+static struct session *request_session(struct wss_service *svc, const struct pending_req *req)
+{
+    struct session *s = registry_find(svc->registry, req->key, NULL);
+
+    return s && s->id == req->conn_id ? s : NULL;
 }
 
 static void send_cancel(struct wss_service *svc, const struct pending_req *req, const char *reason)
 {
-    struct conn *c = request_conn(svc, req);
-    size_t len;
-    char *buf;
+    struct session *s = request_session(svc, req);
 
-    if (!c)
+    if (!s)
         return;
     /* The signer may answer before it reads the cancel: one late answer is owed grace. */
-    c->late_answers++;
-    buf = proto_encode_cancel(LWS_PRE, &len, req->id, reason);
-    conn_send_take(c, buf, len);
+    s->late_answers++;
+    link_send_cancel(s, req->id, reason);
 }
 
 /*
@@ -99,8 +121,28 @@ static void audit(struct wss_service *svc, const char *id, const uint8_t *key,
                log_quote(who, sizeof who, requester && requester[0] ? requester : "unknown"));
 }
 
-void service_complete(struct wss_service *svc, struct pending_req *req, int status,
-                      const uint8_t *signature, const char *detail)
+static void on_expiry(struct timers *ts, struct timer *t, uint64_t now_ms);
+
+/* Keeps the expiry timer on the earliest pending deadline. */
+static void schedule(struct wss_service *svc)
+{
+    uint64_t next = pending_next_deadline(svc->pending);
+
+    if (!svc->timers)
+        return;
+    if (!next)
+        timers_disarm(svc->timers, &svc->expiry);
+    else if (!timer_armed(&svc->expiry) || svc->expiry.due_ms != next)
+        timers_arm(svc->timers, &svc->expiry, next, on_expiry);
+}
+
+/*
+ * Ends req (already taken out of the pending table) with status: writes the
+ * audit line, tells the signer "cancel" for timeout/cancelled/shutting_down,
+ * runs the callback once, and frees req. The caller reschedules.
+ */
+static void complete(struct wss_service *svc, struct pending_req *req, int status,
+                     const uint8_t *signature, const char *detail)
 {
     struct wss_sign_result res;
     uint64_t latency = util_now_ms() - req->created_ms;
@@ -133,56 +175,152 @@ void service_complete(struct wss_service *svc, struct pending_req *req, int stat
     pending_req_free(req);
 }
 
-static void on_expiry(lws_sorted_usec_list_t *sul)
+/* Ends every request of a list (->next) with status, then reschedules. */
+static void complete_all(struct wss_service *svc, struct pending_req *list, int status)
 {
-    struct wss_service *svc = lws_container_of(sul, struct wss_service, expiry);
     struct pending_req *req, *next;
 
-    svc->expiry_at_ms = 0;
-    for (req = pending_expire(svc->pending, util_now_ms()); req; req = next) {
+    for (req = list; req; req = next) {
         next = req->next;
-        service_complete(svc, req, WSS_ERR_TIMEOUT, NULL, NULL);
+        complete(svc, req, status, NULL, NULL);
     }
-    service_schedule(svc);
+    schedule(svc);
 }
 
-void service_schedule(struct wss_service *svc)
+/* Takes the request with this id out of the table and ends it. */
+static void finish(struct wss_service *svc, const char *id, int status, const uint8_t *signature,
+                   const char *detail)
 {
-    uint64_t next = pending_next_deadline(svc->pending), now;
-
-    if (!svc->ctx)
-        return;
-    if (!next) {
-        if (svc->expiry_at_ms)
-            lws_sul_cancel(&svc->expiry);
-        svc->expiry_at_ms = 0;
-        return;
-    }
-    /* Re-arming is only needed when the earliest deadline moved. */
-    if (svc->expiry_at_ms == next)
-        return;
-    now = util_now_ms();
-    svc->expiry_at_ms = next;
-    lws_sul_schedule(svc->ctx, 0, &svc->expiry, on_expiry,
-                     next > now ? (lws_usec_t)(next - now) * LWS_US_PER_MS : 1);
+    complete(svc, pending_take(svc->pending, id), status, signature, detail);
+    schedule(svc);
 }
 
-void service_send_request(struct wss_service *svc, struct conn *conn, struct pending_req *req)
+static void on_expiry(struct timers *ts, struct timer *t, uint64_t now_ms)
 {
-    size_t len;
-    char *buf = proto_encode_sign_request(LWS_PRE, &len, req->id, req->message, req->message_len,
-                                          req->expires_at_unix_ms);
+    struct wss_service *svc = container_of(t, struct wss_service, expiry);
 
-    req->conn_id = conn->id;
-    conn_send_take(conn, buf, len);
+    complete_all(svc, pending_expire(svc->pending, now_ms), WSS_ERR_TIMEOUT);
+}
+
+static void send_request(struct session *s, struct pending_req *req)
+{
+    req->conn_id = s->id;
+    link_send_sign_request(s, req->id, req->message, req->message_len, req->expires_at_unix_ms);
+}
+
+struct session *service_register(struct wss_service *svc, struct session *s)
+{
+    struct session *old = NULL;
+    struct pending_req *req;
+
+    registry_add(svc->registry, s->key, s, util_unix_ms(), &old);
+    if (!old)
+        return NULL;
+    /* The newest introduction wins: the key's requests follow it, with their ids. */
+    for (req = pending_first_for_key(svc->pending, s->key); req; req = req->key_next)
+        if (!req->verifying) /* already answered: its verdict is on the way */
+            send_request(s, req);
+    return old;
+}
+
+bool service_unregister(struct wss_service *svc, struct session *s)
+{
+    char fpr[UTIL_FPR_BYTES];
+
+    if (registry_remove(svc->registry, s->key, s) != 0)
+        return false;
+    log_info("event=disconnected key=%s conn=%llu remote=%s", util_key_fpr(fpr, s->key),
+             (unsigned long long)s->id, s->remote);
+    complete_all(svc, pending_take_key(svc->pending, s->key), WSS_ERR_CONN_CLOSED);
+    return true;
+}
+
+void service_foreach_session(struct wss_service *svc,
+                             void (*fn)(struct session *s, void *arg), void *arg)
+{
+    registry_foreach(svc->registry, fn, arg);
+}
+
+/* The request with this id if it was sent to s and is not answered yet, else NULL. */
+static struct pending_req *open_request(struct wss_service *svc, struct session *s,
+                                        const char *id)
+{
+    struct pending_req *req = pending_find(svc->pending, id);
+
+    /* One answer per request: a second one while the first is verified is refused too. */
+    return req && req->conn_id == s->id && !req->verifying ? req : NULL;
+}
+
+/* Ends an answered request with its verdict; a bad one is also told to s (if given). */
+static void verdict_reached(struct wss_service *svc, struct session *s, const char *id,
+                            int verdict, const uint8_t *signature, const char *why)
+{
+    if (verdict == 0) {
+        finish(svc, id, WSS_OK, signature, NULL);
+        return;
+    }
+    if (s)
+        link_send_error(s, &svc->metrics, "invalid_signature", why, id);
+    finish(svc, id, WSS_ERR_BAD_SIG, NULL, NULL);
+}
+
+int service_on_answer(struct wss_service *svc, struct session *s, const char *request_id,
+                      const uint8_t *message, size_t message_len,
+                      const uint8_t signature[WSS_SIGNATURE_BYTES])
+{
+    struct pending_req *req = open_request(svc, s, request_id);
+    int verdict;
+
+    if (!req)
+        return WSS_ERR_NOT_FOUND;
+    /* Verify against the bytes the daemon sent, never against the echo. */
+    if (message_len != req->message_len || memcmp(message, req->message, message_len)) {
+        verdict_reached(svc, s, request_id, WSS_ERR_BAD_SIG, NULL,
+                        "message differs from the one requested");
+        return 0;
+    }
+    if (svc->verifier) {
+        req->verifying = true;
+        memcpy(req->signature, signature, sizeof req->signature);
+        verifier_submit(svc->verifier, req->id, req->key, req->message, req->message_len,
+                        req->signature);
+        return 0;
+    }
+    verdict = crypto_verify_sig(req->key, req->message, req->message_len, signature,
+                                WSS_SIGNATURE_BYTES) == 0 ? 0 : WSS_ERR_BAD_SIG;
+    verdict_reached(svc, s, request_id, verdict, signature, "signature does not verify");
+    return 0;
+}
+
+void service_on_verdict(const char *request_id, int verdict, void *arg)
+{
+    struct wss_service *svc = arg;
+    struct pending_req *req = pending_find(svc->pending, request_id);
+    uint8_t signature[WSS_SIGNATURE_BYTES];
+
+    /* The request may have ended meanwhile (deadline, disconnect, cancel): nothing to do. */
+    if (!req || !req->verifying)
+        return;
+    memcpy(signature, req->signature, sizeof signature);
+    verdict_reached(svc, request_session(svc, req), request_id, verdict, signature,
+                    "signature does not verify");
+}
+
+int service_on_reject(struct wss_service *svc, struct session *s, const char *request_id,
+                      const char *reason)
+{
+    if (!open_request(svc, s, request_id))
+        return WSS_ERR_NOT_FOUND;
+    finish(svc, request_id, WSS_ERR_REJECTED, NULL, reason && reason[0] ? reason : NULL);
+    return 0;
 }
 
 /* Decides whether a request can be queued: 0, or the outcome it is refused with. */
 static int admit(struct wss_service *svc, const uint8_t *public_key, const uint8_t *message,
-                 size_t message_len, uint32_t timeout, wss_sign_cb cb, struct conn **out)
+                 size_t message_len, uint32_t timeout, wss_sign_cb cb, struct session **out)
 {
     const struct config *cfg = svc->cfg;
-    struct conn *c;
+    struct session *s;
 
     if (svc->draining)
         return WSS_ERR_SHUTTING_DOWN;
@@ -192,13 +330,12 @@ static int admit(struct wss_service *svc, const uint8_t *public_key, const uint8
     /* Domain separation: the signing oracle never produces introduction proofs. */
     if (crypto_has_reserved_prefix(message, message_len))
         return WSS_ERR_INVAL;
-    c = registry_find(svc->registry, public_key, NULL);
-    if (!c || c->state != CONN_INTRODUCED)
+    if (!(s = holder(svc, public_key)))
         return WSS_ERR_NOT_CONNECTED;
     if (pending_count(svc->pending) >= cfg->max_pending ||
         pending_count_key(svc->pending, public_key) >= cfg->max_pending_per_key)
         return WSS_ERR_OVERLOADED;
-    *out = c;
+    *out = s;
     return 0;
 }
 
@@ -208,10 +345,10 @@ int wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLI
 {
     uint32_t timeout = opts && opts->timeout_ms ? opts->timeout_ms : svc->cfg->default_timeout_ms;
     struct pending_req *req;
-    struct conn *c = NULL;
+    struct session *s = NULL;
     char id[WSS_REQUEST_ID_BYTES];
     uint64_t now;
-    int rc = admit(svc, public_key, message, message_len, timeout, cb, &c);
+    int rc = admit(svc, public_key, message, message_len, timeout, cb, &s);
 
     if (rc != 0) {
         audit(svc, "-", public_key, message, message_len, rc, 0, opts ? opts->requester : NULL);
@@ -229,8 +366,8 @@ int wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLI
     /* A collision of 122 random bits is not expected; refuse rather than overwrite. */
     if (pending_insert_take(svc->pending, req) != 0)
         return WSS_ERR_INVAL;
-    service_send_request(svc, c, req);
-    service_schedule(svc);
+    send_request(s, req);
+    schedule(svc);
     if (request_id)
         memcpy(request_id, id, WSS_REQUEST_ID_BYTES);
     return 0;
@@ -238,12 +375,9 @@ int wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLI
 
 int wss_cancel(struct wss_service *svc, const char *request_id)
 {
-    struct pending_req *req = pending_take(svc->pending, request_id);
-
-    if (!req)
+    if (!pending_find(svc->pending, request_id))
         return WSS_ERR_NOT_FOUND;
-    service_complete(svc, req, WSS_ERR_CANCELLED, NULL, NULL);
-    service_schedule(svc);
+    finish(svc, request_id, WSS_ERR_CANCELLED, NULL, NULL);
     return 0;
 }
 
@@ -251,14 +385,14 @@ bool wss_lookup_key(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC
                     struct wss_presence *out)
 {
     uint64_t at = 0;
-    struct conn *c = registry_find(svc->registry, public_key, &at);
+    struct session *s = registry_find(svc->registry, public_key, &at);
 
-    if (!c || c->state != CONN_INTRODUCED)
+    if (!s || s->state != SESSION_INTRODUCED)
         return false;
     if (out) {
         out->connected = true;
         out->connected_at_ms = at;
-        memcpy(out->session_id, c->session_id, sizeof out->session_id);
+        memcpy(out->session_id, s->session_id, sizeof out->session_id);
         out->pending = (unsigned)pending_count_key(svc->pending, public_key);
     }
     return true;
@@ -288,21 +422,15 @@ bool wss_control_is_local(struct wss_service *svc)
 
 void service_drain(struct wss_service *svc)
 {
-    struct pending_req *req, *next;
-
     svc->draining = true;
-    for (req = pending_take_all(svc->pending); req; req = next) {
-        next = req->next;
-        service_complete(svc, req, WSS_ERR_SHUTTING_DOWN, NULL, NULL);
-    }
-    service_schedule(svc);
+    complete_all(svc, pending_take_all(svc->pending), WSS_ERR_SHUTTING_DOWN);
 }
 
-static void on_timer(lws_sorted_usec_list_t *sul)
+static void on_timer(struct timers *ts, struct timer *t, uint64_t now_ms)
 {
-    struct wss_timer *t = lws_container_of(sul, struct wss_timer, sul);
+    struct wss_timer *wt = container_of(t, struct wss_timer, t);
 
-    t->fn(t->user);
+    wt->fn(wt->user);
 }
 
 struct wss_timer *wss_timer_new(struct wss_service *svc, wss_timer_cb fn, void *user)
@@ -317,16 +445,16 @@ struct wss_timer *wss_timer_new(struct wss_service *svc, wss_timer_cb fn, void *
 
 void wss_timer_start(struct wss_timer *t, uint32_t delay_ms)
 {
-    if (!t->svc->ctx)
-        return; /* shutting down: the loop no longer runs timers */
-    lws_sul_schedule(t->svc->ctx, 0, &t->sul, on_timer, (lws_usec_t)delay_ms * LWS_US_PER_MS);
+    if (!t->svc->timers)
+        return; /* not running (a configuration check) or shutting down */
+    timers_arm(t->svc->timers, &t->t, util_now_ms() + delay_ms, on_timer);
 }
 
 void wss_timer_free(struct wss_timer *t)
 {
     if (!t)
         return;
-    if (t->svc->ctx)
-        lws_sul_cancel(&t->sul);
+    if (t->svc->timers)
+        timers_disarm(t->svc->timers, &t->t);
     free(t);
 }

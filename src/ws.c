@@ -22,7 +22,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "peers.h"
-#include "svc.h"
+#include "service.h"
 #include "util.h"
 
 #define SIGNER_PATH "/v1/ws"
@@ -191,14 +191,15 @@ static int on_receive(struct wss_service *svc, struct conn *c, struct lws *wsi, 
     case CONN_RX_MORE:
         return 0;
     case CONN_RX_TOO_BIG:
-        log_info("event=message_too_big conn=%llu remote=%s", (unsigned long long)c->id, c->peer);
+        log_info("event=message_too_big conn=%llu remote=%s", (unsigned long long)c->session.id,
+                 c->session.remote);
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
                          (unsigned char *)"message too big", 15);
         return -1;
     case CONN_RX_COMPLETE:
         break;
     }
-    n = session_on_message(svc, c, msg, msg_len);
+    n = session_on_message(&c->session, msg, msg_len);
     conn_rx_done(c);
     return n;
 }
@@ -259,10 +260,9 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
         return not_found(wsi); /* the signer listener serves no plain HTTP */
     case LWS_CALLBACK_ESTABLISHED:
         svc->metrics.handshakes_accepted++;
-        conn_init(c, wsi, ++svc->next_conn_id, svc->cfg->max_frame_bytes,
-                  svc->cfg->max_queued_bytes, &svc->metrics.tx_bytes);
-        c->admission = lws_get_opaque_user_data(wsi);
-        session_on_open(svc, c);
+        conn_init(c, wsi, svc, svc->cfg->max_frame_bytes, svc->cfg->max_queued_bytes,
+                  &svc->metrics.tx_bytes, lws_get_opaque_user_data(wsi));
+        session_on_open(&c->session);
         return 0;
     case LWS_CALLBACK_RECEIVE:
         return on_receive(svc, c, wsi, in, len);
@@ -272,7 +272,7 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
         conn_on_peer_close(c);
         return on_peer_close(in, len);
     case LWS_CALLBACK_RECEIVE_PONG:
-        conn_on_pong(c);
+        session_on_activity(&c->session);
         return 0;
     case LWS_CALLBACK_TIMER:
         /* Used only to end a connection whose close frame is due (see conn.c). */
@@ -280,7 +280,7 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_CLOSED:
         if (!c || !c->wsi)
             return 0;
-        session_on_close(svc, c);
+        session_on_close(&c->session);
         conn_cleanup(c);
         return 0;
     default:

@@ -1,0 +1,106 @@
+/*
+ * The signing service inside the daemon: the one owner of the registry (key
+ * -> the session holding it) and of the pending table (request id -> sign
+ * request). Implements <wssignd/service.h> for controllers, and takes
+ * introductions, answers, verdicts and closes from the session layer. The
+ * take -> complete -> reschedule sequence of a request's end lives here
+ * only. No lws: frames go out through the links' hooks.
+ */
+#ifndef WSSIGND_SERVICE_CORE_H
+#define WSSIGND_SERVICE_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <wssignd/service.h>
+
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "timers.h"
+
+struct session;
+struct registry;
+struct pending;
+struct peers;
+struct verifier;
+
+/* Per daemon: the state every sign request and signer session works on. */
+struct wss_service {
+    const struct config *cfg;      /* borrowed from the daemon */
+    struct timers *timers;         /* the loop's timer substrate; NULL when not running */
+    struct registry *registry;     /* key -> the introduced session holding it */
+    struct pending *pending;       /* request id -> pending request */
+    struct timer expiry;           /* armed for the earliest pending deadline */
+    uint64_t next_session_id;
+    unsigned signers;              /* open signer sessions */
+    size_t sockets;                /* accepted sockets on the signer listener */
+    bool draining;
+    bool control_local;            /* control listener is loopback-only */
+    struct metrics metrics;
+    struct verifier *verifier;     /* NULL: signatures are verified on the loop thread */
+    struct peers *peers;           /* the signer listener's admission table (owned by ws) */
+    struct log_limit unknown_answer_log; /* peers can send unknown answers at will */
+};
+
+/* Sets up svc over cfg. Returns 0. */
+int service_init(struct wss_service *svc, const struct config *cfg);
+
+/* Binds the service to the loop's timers once they exist; NULL detaches it
+ * (the loop is ending: timers are no longer armed). */
+void service_attach(struct wss_service *svc, struct timers *timers);
+
+/*
+ * Ends every pending request with WSS_ERR_SHUTTING_DOWN, telling each signer
+ * "cancel", and refuses new requests from now on.
+ */
+void service_drain(struct wss_service *svc);
+
+/* Frees what service_init made; every request must have ended. */
+void service_cleanup(struct wss_service *svc);
+
+/* Calls fn for every registered session (shutdown closes them). fn must not
+ * register or unregister. */
+void service_foreach_session(struct wss_service *svc,
+                             void (*fn)(struct session *s, void *arg), void *arg);
+
+/* Number of introduced keys and of pending requests. */
+size_t service_key_count(const struct wss_service *svc);
+size_t service_pending_count(const struct wss_service *svc);
+
+/*
+ * s has proved its key: it becomes the key's holder. Returns the session it
+ * replaced, or NULL; the replaced session's pending requests (except those
+ * whose answer is being verified) are re-sent to s with the same ids, and
+ * the caller closes the replaced one.
+ */
+struct session *service_register(struct wss_service *svc, struct session *s);
+
+/*
+ * s is gone. If it holds its key, the key is unregistered and every request
+ * for the key ends with WSS_ERR_CONN_CLOSED; a superseded session or one
+ * that never introduced changes nothing. Returns true if s held its key.
+ */
+bool service_unregister(struct wss_service *svc, struct session *s);
+
+/*
+ * An answer from s. Returns WSS_ERR_NOT_FOUND if no such request is pending
+ * on s (unknown, ended, sent elsewhere, or already answered): nothing
+ * changes. Otherwise returns 0: the answer is checked against the bytes
+ * that were sent and verified (now, or by the verifier pool), and the
+ * request ends ok or invalid_signature (s is then told with an error frame).
+ */
+int service_on_answer(struct wss_service *svc, struct session *s, const char *request_id,
+                      const uint8_t *message, size_t message_len,
+                      const uint8_t signature[WSS_SIGNATURE_BYTES]);
+
+/* A reject from s: 0 (the request ends rejected, with reason as detail when
+ * not empty) or WSS_ERR_NOT_FOUND as for service_on_answer. */
+int service_on_reject(struct wss_service *svc, struct session *s, const char *request_id,
+                      const char *reason);
+
+/* A verdict from the verifier pool (a verifier_done_cb; arg is svc). */
+void service_on_verdict(const char *request_id, int verdict, void *arg);
+
+#endif

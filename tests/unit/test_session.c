@@ -1,0 +1,603 @@
+/*
+ * The protocol core through the transport seam, without sockets: session.c
+ * and service.c driven over a fake link that records every frame, close and
+ * drop. Covers introduction (proof, bad key, replayed proof, wrong host,
+ * deadline), superseding with the re-send of pending requests, answers and
+ * their verification, rejects, cancel, expiry, a signer that goes away, and
+ * the limit on refused frames. Time is a parameter: deadlines fire through
+ * timers_run().
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "link.h"
+#include "log.h"
+#include "service.h"
+#include "session.h"
+#include "timers.h"
+#include "util.h"
+
+#define FRAMES_MAX 32
+
+/* Per test link: what the core sent it. */
+struct fake {
+    struct session s;
+    json_t *frames[FRAMES_MAX];
+    size_t n_frames, next;
+    int close_code;
+    bool dropped;
+    unsigned pings;
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+};
+
+static struct fake *fake_of(struct session *s)
+{
+    return (struct fake *)(void *)s;
+}
+
+static void fake_send(struct session *s, char *buf, size_t len)
+{
+    struct fake *f = fake_of(s);
+    json_error_t e;
+    json_t *j = json_loadb(buf + s->ops->headroom, len, 0, &e);
+
+    assert_non_null(j);
+    assert_true(f->n_frames < FRAMES_MAX);
+    /* As a transport does: nothing goes out once the link is closing. */
+    if (f->close_code || f->dropped)
+        json_decref(j);
+    else
+        f->frames[f->n_frames++] = j;
+    free(buf);
+}
+
+static void fake_close(struct session *s, int code, const char *reason)
+{
+    if (!fake_of(s)->close_code)
+        fake_of(s)->close_code = code;
+}
+
+static void fake_drop(struct session *s)
+{
+    fake_of(s)->dropped = true;
+}
+
+static void fake_ping(struct session *s)
+{
+    fake_of(s)->pings++;
+}
+
+/* Some headroom, as lws wants, to show that the core honours it. */
+static const struct link_ops fake_ops = {
+    .kind = "fake",
+    .headroom = 16,
+    .send = fake_send,
+    .close = fake_close,
+    .drop = fake_drop,
+    .ping = fake_ping,
+};
+
+/* Per test: a service on default settings and a timer substrate without a loop. */
+struct world {
+    struct config cfg;
+    struct timers timers;
+    struct wss_service svc;
+    int outcomes;
+    struct {
+        int status;
+        char id[WSS_REQUEST_ID_BYTES];
+        uint8_t sig[WSS_SIGNATURE_BYTES];
+        bool has_sig;
+        char detail[64];
+    } last;
+};
+
+static int setup(void **state)
+{
+    struct world *w = calloc(1, sizeof *w);
+
+    assert_int_equal(crypto_init(), 0);
+    log_set_level(WSS_LOG_ERR);
+    config_init(&w->cfg);
+    w->cfg.max_protocol_errors = 3;
+    timers_init(&w->timers, NULL);
+    service_init(&w->svc, &w->cfg);
+    service_attach(&w->svc, &w->timers);
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct world *w = *state;
+
+    service_drain(&w->svc);
+    service_cleanup(&w->svc);
+    timers_cleanup(&w->timers);
+    config_cleanup(&w->cfg);
+    free(w);
+    return 0;
+}
+
+static void fake_free_frames(struct fake *f)
+{
+    for (size_t i = 0; i < f->n_frames; i++)
+        json_decref(f->frames[i]);
+    f->n_frames = f->next = 0;
+}
+
+/* The next frame the core sent to f, which must be of type; borrowed. */
+static json_t *expect_frame(struct fake *f, const char *type)
+{
+    json_t *j;
+
+    if (f->next >= f->n_frames)
+        fail_msg("expected a '%s' frame, got none", type);
+    j = f->frames[f->next++];
+    if (strcmp(json_string_value(json_object_get(j, "type")), type)) {
+        char *text = json_dumps(j, JSON_COMPACT);
+
+        fail_msg("expected a '%s' frame, got %s", type, text);
+    }
+    return j;
+}
+
+static void expect_error(struct fake *f, const char *code)
+{
+    json_t *j = expect_frame(f, "error");
+
+    assert_string_equal(json_string_value(json_object_get(j, "code")), code);
+}
+
+static void expect_no_frame(struct fake *f)
+{
+    if (f->next < f->n_frames) {
+        char *text = json_dumps(f->frames[f->next], JSON_COMPACT);
+
+        fail_msg("unexpected frame %s", text);
+    }
+}
+
+static const char *str(json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
+}
+
+/* A link that has been opened: it holds its challenge. */
+static struct fake *open_link(struct world *w, const uint8_t *seed)
+{
+    struct fake *f = calloc(1, sizeof *f);
+    uint8_t s32[32];
+
+    if (seed)
+        memcpy(s32, seed, 32);
+    else
+        randombytes_buf(s32, sizeof s32);
+    crypto_sign_seed_keypair(f->pk, f->sk, s32);
+    session_init(&f->s, &w->svc, &fake_ops, "fake-peer", NULL);
+    session_on_open(&f->s);
+    assert_int_equal(json_string_length(json_object_get(expect_frame(f, "challenge"), "nonce")),
+                     44);
+    return f;
+}
+
+static void close_link(struct fake *f)
+{
+    session_on_close(&f->s);
+    fake_free_frames(f);
+    free(f);
+}
+
+/* Sends obj (taken) to the core as a text frame from f. */
+static void deliver(struct fake *f, json_t *obj)
+{
+    char *text = json_dumps(obj, JSON_COMPACT);
+
+    json_decref(obj);
+    session_on_message(&f->s, text, strlen(text));
+    free(text);
+}
+
+static json_t *b64_of(const uint8_t *bin, size_t len)
+{
+    char *b = xmalloc(crypto_b64_len(len));
+    json_t *s;
+
+    crypto_b64_encode(b, crypto_b64_len(len), bin, len);
+    s = json_string(b);
+    free(b);
+    return s;
+}
+
+/* The introduction frame f would send, proving its key for host with nonce. */
+static json_t *intro_frame(struct fake *f, const char *host, const char *nonce_b64)
+{
+    uint8_t transcript[512], proof[crypto_sign_BYTES];
+    size_t n = crypto_proof_transcript(transcript, sizeof transcript, host, nonce_b64);
+
+    crypto_sign_detached(proof, NULL, transcript, n, f->sk);
+    return json_pack("{s:s, s:o, s:s, s:o}", "type", "introduction", "public_key",
+                     b64_of(f->pk, sizeof f->pk), "host", host, "proof",
+                     b64_of(proof, sizeof proof));
+}
+
+static void introduce(struct fake *f)
+{
+    deliver(f, intro_frame(f, "localhost", f->s.nonce_b64));
+    expect_frame(f, "introduced");
+    assert_int_equal(f->s.state, SESSION_INTRODUCED);
+}
+
+static void on_result(const struct wss_sign_result *res, void *user)
+{
+    struct world *w = user;
+
+    w->outcomes++;
+    w->last.status = res->status;
+    snprintf(w->last.id, sizeof w->last.id, "%s", res->request_id);
+    w->last.has_sig = res->signature != NULL;
+    if (res->signature)
+        memcpy(w->last.sig, res->signature, WSS_SIGNATURE_BYTES);
+    snprintf(w->last.detail, sizeof w->last.detail, "%s", res->detail ? res->detail : "");
+}
+
+static void ask(struct world *w, struct fake *f, const char *msg, uint32_t timeout_ms, char *id)
+{
+    struct wss_sign_opts opts = {.timeout_ms = timeout_ms, .requester = "test"};
+
+    assert_int_equal(wss_send_to_sign(&w->svc, f->pk, (const uint8_t *)msg, strlen(msg), &opts,
+                                      on_result, w, id),
+                     0);
+}
+
+/* f answers the sign_request req honestly (or with another key's signature). */
+static void answer(struct fake *f, json_t *req, const uint8_t *sk)
+{
+    uint8_t msg[256], sig[crypto_sign_BYTES];
+    size_t len;
+
+    assert_int_equal(crypto_b64_decode(msg, sizeof msg, &len, str(req, "message"),
+                                       strlen(str(req, "message"))),
+                     0);
+    crypto_sign_detached(sig, NULL, msg, len, sk ? sk : f->sk);
+    deliver(f, json_pack("{s:s, s:s, s:s, s:o}", "type", "sign_response", "request_id",
+                         str(req, "request_id"), "message", str(req, "message"), "signature",
+                         b64_of(sig, sizeof sig)));
+}
+
+/* ---- introduction ---- */
+
+static void test_introduction_ok(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL);
+    struct wss_presence p;
+
+    assert_false(wss_lookup_key(&w->svc, f->pk, NULL));
+    introduce(f);
+    assert_true(wss_lookup_key(&w->svc, f->pk, &p));
+    assert_int_equal(p.pending, 0);
+    assert_string_equal(p.session_id, f->s.session_id);
+    assert_int_equal(w->svc.metrics.intro[METRICS_INTRO_OK], 1);
+    assert_int_equal(f->close_code, 0);
+    close_link(f);
+    assert_false(wss_lookup_key(&w->svc, (uint8_t[32]){0}, NULL));
+}
+
+static void test_introduction_refusals(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL), *g;
+    uint8_t small_order[32] = {1}; /* the identity point: of small order */
+    char nonce[CRYPTO_NONCE_B64_BYTES];
+    json_t *j;
+
+    /* A proof for another challenge (a replay from another connection). */
+    g = open_link(w, NULL);
+    deliver(f, intro_frame(f, "localhost", g->s.nonce_b64));
+    expect_error(f, "bad_proof");
+    assert_int_equal(f->close_code, LINK_CLOSE_POLICY);
+    assert_false(wss_lookup_key(&w->svc, f->pk, NULL));
+    close_link(f);
+
+    /* A host that is not one of the server's names. */
+    deliver(g, intro_frame(g, "evil.example", g->s.nonce_b64));
+    expect_error(g, "bad_host");
+    assert_int_equal(g->close_code, LINK_CLOSE_POLICY);
+    close_link(g);
+
+    /* A key of small order, with a "proof" made by another key. */
+    f = open_link(w, NULL);
+    snprintf(nonce, sizeof nonce, "%s", f->s.nonce_b64);
+    j = intro_frame(f, "localhost", nonce);
+    json_object_set_new(j, "public_key", b64_of(small_order, sizeof small_order));
+    deliver(f, j);
+    expect_error(f, "bad_key");
+    close_link(f);
+
+    /* No proof while proofs are required. */
+    f = open_link(w, NULL);
+    j = intro_frame(f, "localhost", f->s.nonce_b64);
+    json_object_del(j, "proof");
+    deliver(f, j);
+    expect_error(f, "missing_proof");
+    close_link(f);
+    assert_int_equal(w->svc.metrics.intro[METRICS_INTRO_BAD_PROOF], 1);
+    assert_int_equal(w->svc.metrics.intro[METRICS_INTRO_BAD_HOST], 1);
+    assert_int_equal(w->svc.metrics.intro[METRICS_INTRO_BAD_KEY], 1);
+    assert_int_equal(w->svc.metrics.intro[METRICS_INTRO_MISSING_PROOF], 1);
+}
+
+static void test_introduction_replayed_on_the_same_link(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL);
+
+    introduce(f);
+    deliver(f, intro_frame(f, "localhost", f->s.nonce_b64));
+    expect_error(f, "already_introduced");
+    assert_int_equal(f->close_code, 0); /* a refused frame, not a refused introduction */
+    close_link(f);
+}
+
+static void test_introduction_deadline(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL);
+    uint64_t due = util_now_ms() + w->cfg.intro_timeout_ms;
+
+    timers_run(&w->timers, due - 1000);
+    expect_no_frame(f);
+    timers_run(&w->timers, due + 1);
+    expect_error(f, "introduction_timeout");
+    assert_int_equal(f->close_code, LINK_CLOSE_INTRO_TIMEOUT);
+    assert_int_equal(w->svc.metrics.intro[METRICS_INTRO_TIMEOUT], 1);
+    close_link(f);
+}
+
+static void test_keepalive_ping_then_hangup(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL);
+    uint64_t t0;
+
+    introduce(f);
+    t0 = f->s.last_rx_ms;
+    timers_run(&w->timers, t0 + w->cfg.ping_interval_ms + 1);
+    assert_int_equal(f->pings, 1);
+    assert_false(f->dropped);
+    timers_run(&w->timers, t0 + w->cfg.idle_timeout_ms + 1);
+    assert_true(f->dropped);
+    close_link(f);
+}
+
+/* ---- requests ---- */
+
+static void test_answer_verified(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL);
+    char id[WSS_REQUEST_ID_BYTES];
+    json_t *req;
+
+    introduce(f);
+    ask(w, f, "pay 42", 0, id);
+    req = expect_frame(f, "sign_request");
+    assert_string_equal(str(req, "request_id"), id);
+    assert_int_equal(w->outcomes, 0); /* never from inside wss_send_to_sign */
+    answer(f, req, NULL);
+    assert_int_equal(w->outcomes, 1);
+    assert_int_equal(w->last.status, WSS_OK);
+    assert_true(w->last.has_sig);
+    assert_int_equal(crypto_verify_sig(f->pk, (const uint8_t *)"pay 42", 6, w->last.sig,
+                                       sizeof w->last.sig),
+                     0);
+    /* The same answer again is refused: the request has ended. */
+    answer(f, req, NULL);
+    expect_error(f, "unknown_request");
+    assert_int_equal(w->outcomes, 1);
+    close_link(f);
+}
+
+static void test_answer_bad_signature_and_echo(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL), *other = open_link(w, NULL);
+    char id[WSS_REQUEST_ID_BYTES];
+    json_t *req;
+
+    introduce(f);
+    ask(w, f, "pay 1", 0, id);
+    req = expect_frame(f, "sign_request");
+    answer(f, req, other->sk); /* signed by another key */
+    expect_error(f, "invalid_signature");
+    assert_int_equal(w->last.status, WSS_ERR_BAD_SIG);
+    assert_false(w->last.has_sig);
+
+    ask(w, f, "pay 2", 0, id);
+    req = expect_frame(f, "sign_request");
+    /* A valid signature over other bytes than the ones requested. */
+    json_object_set_new(req, "message", json_string("cGF5IDM=")); /* "pay 3" */
+    answer(f, req, NULL);
+    expect_error(f, "invalid_signature");
+    assert_int_equal(w->last.status, WSS_ERR_BAD_SIG);
+    assert_int_equal(w->outcomes, 2);
+    close_link(other);
+    close_link(f);
+}
+
+static void test_reject_and_wrong_link(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL), *g = open_link(w, NULL);
+    char id[WSS_REQUEST_ID_BYTES];
+
+    introduce(f);
+    introduce(g);
+    ask(w, f, "x", 0, id);
+    expect_frame(f, "sign_request");
+    /* g may not answer a request sent to f */
+    deliver(g, json_pack("{s:s, s:s, s:s}", "type", "sign_reject", "request_id", id, "reason",
+                         "no"));
+    expect_error(g, "unknown_request");
+    assert_int_equal(w->outcomes, 0);
+    deliver(f, json_pack("{s:s, s:s, s:s}", "type", "sign_reject", "request_id", id, "reason",
+                         "user said no"));
+    assert_int_equal(w->outcomes, 1);
+    assert_int_equal(w->last.status, WSS_ERR_REJECTED);
+    assert_string_equal(w->last.detail, "user said no");
+    close_link(g);
+    close_link(f);
+}
+
+static void test_cancel_and_expiry_tell_the_signer(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL);
+    char id[WSS_REQUEST_ID_BYTES], id2[WSS_REQUEST_ID_BYTES];
+    json_t *c;
+
+    introduce(f);
+    ask(w, f, "a", 0, id);
+    expect_frame(f, "sign_request");
+    assert_int_equal(wss_cancel(&w->svc, id), 0);
+    assert_int_equal(w->last.status, WSS_ERR_CANCELLED);
+    c = expect_frame(f, "cancel");
+    assert_string_equal(str(c, "reason"), "requester_cancelled");
+    assert_int_equal(wss_cancel(&w->svc, id), WSS_ERR_NOT_FOUND);
+
+    ask(w, f, "b", 500, id2);
+    expect_frame(f, "sign_request");
+    assert_int_equal(timers_next(&w->timers) <= util_now_ms() + 500, true);
+    timers_run(&w->timers, util_now_ms() + 501);
+    assert_int_equal(w->outcomes, 2);
+    assert_int_equal(w->last.status, WSS_ERR_TIMEOUT);
+    assert_string_equal(w->last.id, id2);
+    c = expect_frame(f, "cancel");
+    assert_string_equal(str(c, "reason"), "timeout");
+    /* the late answer crossed the cancel: refused, but no protocol error */
+    deliver(f, json_pack("{s:s, s:s, s:s}", "type", "sign_reject", "request_id", id2, "reason",
+                         "late"));
+    expect_error(f, "unknown_request");
+    assert_int_equal(f->s.errors, 0);
+    close_link(f);
+}
+
+static void test_supersede_resends_pending(void **state)
+{
+    struct world *w = *state;
+    uint8_t seed[32];
+    struct fake *old, *cur;
+    char id[WSS_REQUEST_ID_BYTES];
+    json_t *req;
+
+    randombytes_buf(seed, sizeof seed);
+    old = open_link(w, seed);
+    introduce(old);
+    ask(w, old, "moving", 0, id);
+    expect_frame(old, "sign_request");
+    cur = open_link(w, seed);
+    introduce(cur);
+    /* the old link is told and closed; the request follows the key with its id */
+    expect_error(old, "superseded");
+    assert_int_equal(old->close_code, LINK_CLOSE_SUPERSEDED);
+    req = expect_frame(cur, "sign_request");
+    assert_string_equal(str(req, "request_id"), id);
+    /* the old link closing now changes nothing for the new holder */
+    close_link(old);
+    assert_true(wss_lookup_key(&w->svc, cur->pk, NULL));
+    assert_int_equal(w->outcomes, 0);
+    answer(cur, req, NULL);
+    assert_int_equal(w->last.status, WSS_OK);
+    close_link(cur);
+}
+
+static void test_signer_gone_ends_its_requests(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL);
+    char id[WSS_REQUEST_ID_BYTES];
+    uint8_t pk[32];
+
+    introduce(f);
+    memcpy(pk, f->pk, sizeof pk);
+    ask(w, f, "1", 0, id);
+    ask(w, f, "2", 0, id);
+    close_link(f);
+    assert_int_equal(w->outcomes, 2);
+    assert_int_equal(w->last.status, WSS_ERR_CONN_CLOSED);
+    assert_false(wss_lookup_key(&w->svc, pk, NULL));
+    assert_int_equal(wss_send_to_sign(&w->svc, pk, (const uint8_t *)"3", 1, NULL, on_result, w,
+                                      NULL),
+                     WSS_ERR_NOT_CONNECTED);
+}
+
+static void test_refused_frames_limit(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL);
+
+    introduce(f);
+    for (int i = 0; i < 3; i++) {
+        deliver(f, json_pack("{s:s}", "type", "nonsense"));
+        expect_error(f, "unknown_type");
+        assert_int_equal(f->close_code, 0);
+    }
+    deliver(f, json_pack("{s:s}", "type", "nonsense"));
+    expect_error(f, "unknown_type");
+    assert_int_equal(f->close_code, LINK_CLOSE_POLICY);
+    /* a closing link accepts nothing more */
+    deliver(f, json_pack("{s:s}", "type", "nonsense"));
+    expect_no_frame(f);
+    close_link(f);
+}
+
+static void test_drain_ends_everything(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL);
+    char id[WSS_REQUEST_ID_BYTES];
+    json_t *c;
+
+    introduce(f);
+    ask(w, f, "z", 0, id);
+    expect_frame(f, "sign_request");
+    service_drain(&w->svc);
+    assert_int_equal(w->last.status, WSS_ERR_SHUTTING_DOWN);
+    c = expect_frame(f, "cancel");
+    assert_string_equal(str(c, "reason"), "shutting_down");
+    assert_int_equal(wss_send_to_sign(&w->svc, f->pk, (const uint8_t *)"y", 1, NULL, on_result,
+                                      w, NULL),
+                     WSS_ERR_SHUTTING_DOWN);
+    close_link(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_introduction_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_introduction_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_introduction_replayed_on_the_same_link, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_introduction_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_ping_then_hangup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_verified, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_bad_signature_and_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reject_and_wrong_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_and_expiry_tell_the_signer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_supersede_resends_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signer_gone_ends_its_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_frames_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_ends_everything, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
