@@ -51,6 +51,27 @@ if [ -n "$(git -C "$top" status --porcelain --untracked-files=no)" ]; then
     echo "fresh-root: note: uncommitted changes in $top are not in the fresh root" >&2
 fi
 
+# Everything this script creates goes on every exit path: a half-made
+# tarball, the unpacked root (unless --keep). The mounts are not here: they
+# live in the command's own mount namespace and are gone with it.
+building= root=
+cleanup() {
+    local rc=$?
+    [ -n "$building" ] && rm -f "$building"
+    if [ -n "$root" ]; then
+        if [ "$keep" = 1 ]; then
+            echo "fresh-root: root kept at $root" >&2
+        else
+            # --one-file-system: a second guard should a mount ever be visible here
+            rm -rf --one-file-system "$root"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 # ---- the cached root: one tarball, made under a lock, replaced atomically
 cache=${WSSIGND_FRESH_ROOT_CACHE:-/var/cache/wssignd-fresh-root}
 tarball=$cache/bookworm.tar
@@ -61,32 +82,16 @@ if [ "$refresh" = 1 ] || [ ! -s "$tarball" ] ||
     [ -n "$(find "$tarball" -mtime +7 2>/dev/null)" ]; then
     echo "fresh-root: making a minimal Debian 12 root with mmdebstrap (cached in $cache)" >&2
     building=$(mktemp "$cache/building.XXXXXX.tar")
-    if ! mmdebstrap --quiet --variant=apt --include=ca-certificates,git bookworm "$building"; then
-        rm -f "$building"
+    mmdebstrap --quiet --variant=apt --include=ca-certificates,git bookworm "$building" ||
         die "mmdebstrap failed (is the network or a Debian mirror reachable?)"
-    fi
     mv -f "$building" "$tarball"
+    building=
 fi
 flock -u 9
 exec 9>&-
 
-# ---- a fresh copy of it, removed on every exit path
+# ---- a fresh copy of it
 root=$(mktemp -d "${TMPDIR:-/var/tmp}/wssignd-fresh-root.XXXXXX")
-cleanup() {
-    local rc=$?
-    # The mounts live in the command's own mount namespace and are gone with
-    # it; --one-file-system is a second guard should one ever be visible here.
-    if [ "$keep" = 1 ]; then
-        echo "fresh-root: root kept at $root" >&2
-    else
-        rm -rf --one-file-system "$root"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 tar -C "$root" -xf "$tarball"
 git clone -q --no-hardlinks --no-checkout "$top" "$root/src"
 git -C "$root/src" checkout -q --detach "$head"
