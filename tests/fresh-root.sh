@@ -19,6 +19,10 @@
 # and any process it leaves behind end with it, however it exits.
 #
 # Exit status: COMMAND's; 2 for a usage or set-up error.
+
+# One compound command: bash reads it whole before running it, so editing or
+# checking out another version of this file during a run cannot change it.
+{
 set -euo pipefail
 
 usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -132,3 +136,4 @@ rc=$?
 set -e
 echo "fresh-root: exit $rc" >&2
 exit $rc
+}
