@@ -59,12 +59,8 @@ struct wss_opts {
                                    ? (unsigned long long)SIZE_MAX                          \
                                    : (unsigned long long)LLONG_MAX))
 
-/* Longest part of a file-supplied key or value echoed into error text. */
-#define ECHO_MAX 64
 /* Room for a dotted key: controller prefix, '.', echoed key, "..." and NUL. */
-#define KEY_BUF (sizeof "controllers." + CONTROLLER_NAME_MAX + 1 + ECHO_MAX + 8)
-/* Room for "HOST:PORT" or "[HOST]:PORT". */
-#define ADDR_BUF (CONFIG_HOST_MAX + 9)
+#define KEY_BUF (sizeof "controllers." + CONTROLLER_NAME_MAX + 1 + UTIL_PRINTABLE_MAX + 8)
 
 static const char *const default_server_names[] = {"localhost", "127.0.0.1", "::1"};
 
@@ -85,36 +81,6 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /*
- * Appends s to out (at *n) as printable ASCII for error text: control bytes,
- * non-ASCII bytes and quotes become '?', and anything past ECHO_MAX is cut
- * with "...". File contents end up in log lines; this keeps them one line.
- */
-static void echo_append(char *out, size_t outlen, size_t *n, const char *s)
-{
-    size_t i;
-
-    for (i = 0; s[i] && i < ECHO_MAX && *n + 1 < outlen; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[(*n)++] = (c >= 0x20 && c < 0x7f && c != '\'' && c != '"') ? (char)c : '?';
-    }
-    if (s[i] && *n + 4 < outlen) {
-        memcpy(out + *n, "...", 3);
-        *n += 3;
-    }
-    out[*n] = '\0';
-}
-
-/* Writes a printable copy of s into out (see echo_append). Returns out. */
-static const char *echo(char *out, size_t outlen, const char *s)
-{
-    size_t n = 0;
-
-    out[0] = '\0';
-    echo_append(out, outlen, &n, s);
-    return out;
-}
-
-/*
  * Writes "prefix.key" (or "key" when prefix is NULL) with key made printable.
  * The prefix is a section name known here or a validated controller name.
  */
@@ -126,20 +92,10 @@ static const char *dotted(char *out, size_t outlen, const char *prefix, const ch
     if (n >= outlen)
         return out;
     out[n] = '\0';
-    echo_append(out, outlen, &n, key);
+    util_printable_append(out, outlen, &n, key);
     return out;
 }
 
-const char *config_listen_str(char *out, size_t outlen, const struct config_listen *l)
-{
-    if (l->is_unix)
-        snprintf(out, outlen, "unix:%s", l->host);
-    else
-        snprintf(out, outlen, strchr(l->host, ':') ? "[%s]:%d" : "%s:%d", l->host, l->port);
-    return out;
-}
-
-#define fmt_listen config_listen_str
 
 /* ---- struct wss_opts ---- */
 
@@ -248,190 +204,6 @@ int wss_opts_check(const struct wss_opts *opts, const struct wss_opt_spec *spec,
 }
 
 /* ---- listen addresses ---- */
-
-static bool is_host_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-' || c == '_';
-}
-
-/*
- * Parses s into *out. Returns NULL on success, else a static reason; *out is
- * written only on success.
- */
-static const char *parse_listen(const char *s, struct config_listen *out)
-{
-    char host[CONFIG_HOST_MAX + 1];
-    const char *port;
-    size_t hlen;
-    long p = 0;
-
-    if (!s || !*s)
-        return "it is empty";
-    if (!strncmp(s, "unix:", 5)) {
-        const char *path = s + 5;
-
-        if (path[0] != '/')
-            return "a Unix socket path must be absolute (unix:/path)";
-        if (strlen(path) > CONFIG_UNIX_PATH_MAX)
-            return "the Unix socket path is too long";
-        for (const char *c = path; *c; c++)
-            if ((unsigned char)*c < 0x21 || *c == 0x7f)
-                return "the Unix socket path has a space or control character";
-        memset(out, 0, sizeof *out);
-        memcpy(out->host, path, strlen(path) + 1);
-        out->is_unix = true;
-        return NULL;
-    }
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        struct in6_addr a6;
-
-        if (!close)
-            return "the closing ']' is missing";
-        hlen = (size_t)(close - s - 1);
-        if (close[1] != ':')
-            return "the port is missing (expected [V6]:PORT)";
-        if (hlen == 0)
-            return "the host is empty";
-        if (hlen > CONFIG_HOST_MAX)
-            return "the host is too long";
-        memcpy(host, s + 1, hlen);
-        host[hlen] = '\0';
-        /* Brackets are for IPv6 literals only; zone ids ("%eth0") are not accepted. */
-        if (inet_pton(AF_INET6, host, &a6) != 1)
-            return "the host in brackets is not an IPv6 address";
-        port = close + 2;
-    } else {
-        const char *colon = strrchr(s, ':');
-        bool numeric = true;
-        struct in_addr a4;
-
-        if (!colon)
-            return "the port is missing (expected HOST:PORT or [V6]:PORT)";
-        hlen = (size_t)(colon - s);
-        if (hlen == 0)
-            return "the host is empty";
-        if (memchr(s, ':', hlen))
-            return "an IPv6 address must be in brackets, as in [::1]:8080";
-        if (hlen > CONFIG_HOST_MAX)
-            return "the host is too long";
-        for (size_t i = 0; i < hlen; i++) {
-            if (!is_host_char(s[i]))
-                return "the host has a character outside A-Z a-z 0-9 . - _";
-            if (s[i] != '.' && (s[i] < '0' || s[i] > '9'))
-                numeric = false;
-        }
-        memcpy(host, s, hlen);
-        host[hlen] = '\0';
-        /* All digits and dots: it must then be a dotted quad, not "1.2.3" or "300.1.1.1". */
-        if (numeric && inet_pton(AF_INET, host, &a4) != 1)
-            return "the host is not a valid IPv4 address";
-        port = colon + 1;
-    }
-
-    if (!*port || strlen(port) > 5)
-        return "the port must be a number from 1 to 65535";
-    for (const char *c = port; *c; c++) {
-        if (*c < '0' || *c > '9')
-            return "the port must be a number from 1 to 65535";
-        p = p * 10 + (*c - '0');
-    }
-    if (p < 1 || p > 65535)
-        return "the port must be a number from 1 to 65535";
-
-    memset(out, 0, sizeof *out);
-    memcpy(out->host, host, hlen + 1);
-    out->port = (int)p;
-    return NULL;
-}
-
-int config_parse_listen(const char *s, struct config_listen *out, char *err, size_t errlen)
-{
-    char shown[ECHO_MAX + 8];
-    const char *why = parse_listen(s, out);
-
-    if (why) {
-        errf(err, errlen, "invalid listen address '%s': %s", echo(shown, sizeof shown, s ? s : ""),
-             why);
-        return WSS_ERR_CONFIG;
-    }
-    return 0;
-}
-
-/* Copies host without surrounding brackets into buf. Returns buf. */
-static const char *unbracket(char *buf, size_t buflen, const char *host)
-{
-    size_t len = strlen(host);
-
-    if (len >= 2 && host[0] == '[' && host[len - 1] == ']' && len - 2 < buflen) {
-        memcpy(buf, host + 1, len - 2);
-        buf[len - 2] = '\0';
-    } else {
-        snprintf(buf, buflen, "%s", host);
-    }
-    return buf;
-}
-
-bool config_host_is_loopback(const char *host)
-{
-    char h[CONFIG_HOST_MAX + 1];
-    struct in_addr a4;
-    struct in6_addr a6;
-
-    if (!host || !*host)
-        return false;
-    unbracket(h, sizeof h, host);
-    if (!strcasecmp(h, "localhost"))
-        return true;
-    if (inet_pton(AF_INET, h, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, h, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-    return false;
-}
-
-static bool is_wildcard(const char *host)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return a4.s_addr == htonl(INADDR_ANY);
-    if (inet_pton(AF_INET6, host, &a6) == 1)
-        return IN6_IS_ADDR_UNSPECIFIED(&a6);
-    return false;
-}
-
-static bool same_host(const char *a, const char *b)
-{
-    unsigned char x[sizeof(struct in6_addr)], y[sizeof(struct in6_addr)];
-
-    if (inet_pton(AF_INET, a, x) == 1 && inet_pton(AF_INET, b, y) == 1)
-        return !memcmp(x, y, sizeof(struct in_addr));
-    if (inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1)
-        return !memcmp(x, y, sizeof(struct in6_addr));
-    return !strcasecmp(a, b);
-}
-
-/*
- * True if two listeners cannot both be bound. Besides the same address, a
- * wildcard takes the port on every address, and lws 4.1 with IPv6 binds a
- * loopback address such as 127.0.0.1 as the dual-stack wildcard unless told
- * otherwise, so two loopback listeners on one port are refused too.
- */
-static bool listeners_clash(const struct config_listen *a, const struct config_listen *b)
-{
-    if (a->is_unix || b->is_unix)
-        return a->is_unix && b->is_unix && !strcmp(a->host, b->host);
-    if (a->port != b->port)
-        return false;
-    if (is_wildcard(a->host) || is_wildcard(b->host))
-        return true;
-    if (config_host_is_loopback(a->host) && config_host_is_loopback(b->host))
-        return true;
-    return same_host(a->host, b->host);
-}
 
 /* ---- defaults, copies and cleanup ---- */
 
@@ -628,17 +400,17 @@ static int want_string(const struct loader *ld, const char *key, const json_t *v
 }
 
 static int want_listen(const struct loader *ld, const char *key, const json_t *v,
-                       struct config_listen *out)
+                       struct addr_listen *out)
 {
-    char shown[ECHO_MAX + 8];
+    char shown[UTIL_PRINTABLE_MAX + 8];
     const char *s, *why;
     int rc;
 
     if ((rc = want_string(ld, key, v, &s)) != 0)
         return rc;
-    if ((why = parse_listen(s, out)) != NULL)
+    if ((why = addr_parse(s, out)) != NULL)
         return fail(ld, "key '%s' has an invalid address '%s': %s", key,
-                    echo(shown, sizeof shown, s), why);
+                    util_printable(shown, sizeof shown, s), why);
     return 0;
 }
 
@@ -676,6 +448,7 @@ static const struct int_key int_keys[] = {
     INT_KEY("limits", "max_queued_bytes", QUEUE_MIN, QUEUE_MAX, max_queued_bytes),
     INT_KEY("limits", "max_connections", 0, CONN_MAX, max_connections),
     INT_KEY("limits", "max_connections_per_ip", 1, CONN_MAX, max_connections_per_ip),
+    INT_KEY("limits", "max_introduced_per_ip", 0, CONN_MAX, max_introduced_per_ip),
     INT_KEY("limits", "max_protocol_errors", 1, PROTO_ERRORS_MAX, max_protocol_errors),
     INT_KEY("limits", "ping_interval_ms", PING_MIN, PING_MAX, ping_interval_ms),
     INT_KEY("limits", "idle_timeout_ms", PING_MIN, PING_MAX, idle_timeout_ms),
@@ -1141,9 +914,18 @@ static int range_error(char *err, size_t errlen, const char *key, long long v, l
     return WSS_ERR_CONFIG;
 }
 
+int config_resolve(struct config *cfg, char *err, size_t errlen)
+{
+    int rc;
+
+    if ((rc = addr_resolve(&cfg->listen, "listen", err, errlen)) != 0)
+        return rc;
+    return addr_resolve(&cfg->control, "control.listen", err, errlen);
+}
+
 int config_check(const struct config *cfg, char *err, size_t errlen)
 {
-    char a[ADDR_BUF], b[ADDR_BUF];
+    char a[ADDR_STR_MAX], b[ADDR_STR_MAX];
     int rc;
 
     if (!cfg->tls_cert != !cfg->tls_key) {
@@ -1155,27 +937,27 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
         errf(err, errlen, "tls.cert and tls.key must not be empty");
         return WSS_ERR_CONFIG;
     }
-    if (cfg->listen.is_unix || !cfg->listen.host[0] || cfg->listen.port < 1 ||
+    if (cfg->listen.is_unix || !cfg->listen.host[0] || cfg->listen.port < 0 ||
         cfg->listen.port > 65535) {
-        errf(err, errlen, "listen must be a host and a port from 1 to 65535");
+        errf(err, errlen, "listen must be a host and a port from 0 to 65535");
         return WSS_ERR_CONFIG;
     }
     if (!cfg->control.host[0] ||
-        (!cfg->control.is_unix && (cfg->control.port < 1 || cfg->control.port > 65535))) {
-        errf(err, errlen, "control.listen must be a host and a port from 1 to 65535");
+        (!cfg->control.is_unix && (cfg->control.port < 0 || cfg->control.port > 65535))) {
+        errf(err, errlen, "control.listen must be a host and a port from 0 to 65535");
         return WSS_ERR_CONFIG;
     }
     /* Keys and signatures must not cross the network in clear text by accident. */
-    if (!cfg->tls_cert && !cfg->insecure && !config_host_is_loopback(cfg->listen.host)) {
+    if (!cfg->tls_cert && !cfg->insecure && !addr_host_is_loopback(cfg->listen.host)) {
         errf(err, errlen,
              "listen %s is not a loopback address and no TLS is configured: set tls.cert and "
              "tls.key, or pass --insecure (\"insecure\": true) to allow plain ws",
-             fmt_listen(a, sizeof a, &cfg->listen));
+             addr_str(a, sizeof a, &cfg->listen));
         return WSS_ERR_CONFIG;
     }
-    if (listeners_clash(&cfg->listen, &cfg->control)) {
+    if (addr_clash(&cfg->listen, &cfg->control)) {
         errf(err, errlen, "listen %s and control.listen %s must not use the same address and port",
-             fmt_listen(a, sizeof a, &cfg->listen), fmt_listen(b, sizeof b, &cfg->control));
+             addr_str(a, sizeof a, &cfg->listen), addr_str(b, sizeof b, &cfg->control));
         return WSS_ERR_CONFIG;
     }
     if (cfg->idle_timeout_ms <= cfg->ping_interval_ms) {
@@ -1215,9 +997,11 @@ const char *config_restart_key(const struct config *a, const struct config *b)
         return "control.socket_mode";
     if (a->verify_threads != b->verify_threads)
         return "requests.verify_threads";
-    if (strcmp(a->listen.host, b->listen.host) || a->listen.port != b->listen.port)
+    /* Port 0 in the new settings means "the port bound at start-up". */
+    if (strcmp(a->listen.host, b->listen.host) || (b->listen.port && a->listen.port != b->listen.port))
         return "listen";
-    if (strcmp(a->control.host, b->control.host) || a->control.port != b->control.port)
+    if (strcmp(a->control.host, b->control.host) ||
+        (b->control.port && a->control.port != b->control.port))
         return "control.listen";
     if (!a->tls_cert != !b->tls_cert)
         return "tls";

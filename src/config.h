@@ -10,19 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
+
 struct wss_opts;
-
-#define CONFIG_HOST_MAX 255
-
-/* Longest Unix socket path (sun_path holds 108 bytes with the NUL). */
-#define CONFIG_UNIX_PATH_MAX 107
-
-/* Per listener: where to bind. */
-struct config_listen {
-    char host[CONFIG_HOST_MAX + 1]; /* "127.0.0.1", "::1", "0.0.0.0", "::"; or the socket path */
-    int port;                       /* 1..65535; 0 for a Unix socket */
-    bool is_unix;                   /* "unix:/path": host holds the path */
-};
 
 /* Per controller section under "controllers". */
 struct config_controller {
@@ -35,14 +25,14 @@ struct config_controller {
 struct config {
     char *path; /* the file loaded, or NULL for built-in defaults */
 
-    struct config_listen listen;  /* "listen": signer listener, default 127.0.0.1:8080 */
+    struct addr_listen listen;  /* "listen": signer listener, default 127.0.0.1:8080 */
     char *tls_cert;               /* "tls.cert": PEM path; with tls.key turns ws into wss */
     char *tls_key;                /* "tls.key" */
     bool insecure;                /* "insecure": allow a non-loopback listener without TLS */
     char **server_names;          /* "server_names": hosts accepted in introductions */
     size_t n_server_names;
 
-    struct config_listen control; /* "control.listen": default 127.0.0.1:8081, or "unix:/path" */
+    struct addr_listen control; /* "control.listen": default 127.0.0.1:8081, or "unix:/path" */
     unsigned control_socket_mode; /* "control.socket_mode": octal string, default "0600" */
 
     char **origins;               /* "origins.allow": browser origins allowed; "*" for any */
@@ -61,7 +51,9 @@ struct config {
     size_t max_frame_bytes;       /* "limits.max_frame_bytes": WS message, default 65536 */
     size_t max_queued_bytes;      /* "limits.max_queued_bytes": output per connection, 262144 */
     size_t max_connections;       /* "limits.max_connections": 0 = open-file limit less 64 */
-    size_t max_connections_per_ip; /* "limits.max_connections_per_ip": default 64 */
+    size_t max_connections_per_ip; /* "limits.max_connections_per_ip": unproven sockets per
+                                      address (IPv6: per /64), default 64 */
+    size_t max_introduced_per_ip; /* "limits.max_introduced_per_ip": default 0 (no cap) */
     unsigned max_protocol_errors; /* "limits.max_protocol_errors": refused frames before 1008, 3 */
     uint32_t ping_interval_ms;    /* "limits.ping_interval_ms": idle signer pinged, 30000 */
     uint32_t idle_timeout_ms;     /* "limits.idle_timeout_ms": hung up without pong, 60000 */
@@ -85,14 +77,12 @@ int config_init(struct config *cfg);
  */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 
-/* Parses "HOST:PORT" or "[V6]:PORT" into *out. Returns 0 or WSS_ERR_CONFIG. */
-int config_parse_listen(const char *s, struct config_listen *out, char *err, size_t errlen);
-
-/* Writes l as "host:port", "[v6]:port" or "unix:/path" into out. Returns out. */
-const char *config_listen_str(char *out, size_t outlen, const struct config_listen *l);
-
-/* True if host names a loopback address ("127.x.x.x", "::1", "localhost"). */
-bool config_host_is_loopback(const char *host);
+/*
+ * Resolves host names in listen and control.listen to the numeric addresses
+ * that will be bound (addr_resolve). Returns 0, or WSS_ERR_CONFIG with the
+ * reason in err.
+ */
+int config_resolve(struct config *cfg, char *err, size_t errlen);
 
 /*
  * Cross-field checks: tls cert and key both or neither; non-loopback signer
@@ -106,7 +96,8 @@ const struct config_controller *config_controller(const struct config *cfg, cons
 
 /*
  * Compares the settings a reload cannot change (listeners, TLS on or off,
- * insecure, controllers). Returns NULL if a and b agree on all of them, else
+ * insecure, controllers). A port of 0 in b matches whatever port a has (the
+ * one bound at start-up). Returns NULL if a and b agree on all of them, else
  * the dotted name of the first that differs.
  */
 const char *config_restart_key(const struct config *a, const struct config *b);

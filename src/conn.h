@@ -42,6 +42,8 @@ struct conn {
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
     char session_id[WSS_REQUEST_ID_BYTES];
     char peer[64];                    /* remote address, for logs */
+    struct peer *admission;           /* its count in the listener's peers table, or NULL */
+    bool proven;                      /* counted there as introduced */
 
     char *rx;                         /* message being reassembled */
     size_t rx_len, rx_cap, rx_max;
@@ -52,6 +54,8 @@ struct conn {
     bool in_message;                  /* handling a message from this peer */
     bool peer_closed;                 /* the peer sent a close: nothing more is sent */
     unsigned errors;                  /* refused frames so far */
+    unsigned late_answers;            /* requests sent here that ended unanswered: answers to
+                                         them may still come, and are not protocol errors */
 
     int close_code;                   /* sent once the queue has drained */
     char close_reason[64];

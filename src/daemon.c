@@ -51,6 +51,11 @@ struct wssd {
     bool stopping;
 };
 
+static bool control_is_local(const struct config *cfg)
+{
+    return cfg->control.is_unix || addr_host_is_loopback(cfg->control.host);
+}
+
 static void close_signer(const uint8_t *key, struct conn *c, void *arg)
 {
     conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "shutting down");
@@ -190,6 +195,35 @@ static void on_conn_tick(uv_timer_t *t)
     session_on_tick(&d->svc, util_now_ms());
 }
 
+/*
+ * Looks up the controller a config section names and, if it is enabled,
+ * starts it on svc. *ctl is NULL for a disabled one. Returns 0, or an error
+ * with the reason in err.
+ */
+static int init_controller(struct wss_service *svc, const struct config_controller *cc,
+                           const struct wss_controller **ctl, void **state, char *err,
+                           size_t errlen)
+{
+    char cerr[256] = "";
+    int rc;
+
+    *ctl = controllers_find(cc->name);
+    if (!*ctl) {
+        snprintf(err, errlen, "unknown controller 'controllers.%s'", cc->name);
+        return WSS_ERR_CONFIG;
+    }
+    if (!cc->enabled) {
+        *ctl = NULL;
+        return 0;
+    }
+    if ((rc = (*ctl)->init(svc, cc->opts, state, cerr, sizeof cerr)) != 0) {
+        snprintf(err, errlen, "controller %s: %s", cc->name, cerr[0] ? cerr : wss_strerror(rc));
+        *ctl = NULL;
+        return rc;
+    }
+    return 0;
+}
+
 /* Starts each enabled controller, in config order. */
 static int start_controllers(struct wssd *d, char *err, size_t errlen)
 {
@@ -197,28 +231,52 @@ static int start_controllers(struct wssd *d, char *err, size_t errlen)
 
     d->ctls = xcalloc(cfg->n_controllers ? cfg->n_controllers : 1, sizeof *d->ctls);
     for (size_t i = 0; i < cfg->n_controllers; i++) {
-        const struct config_controller *cc = &cfg->controllers[i];
-        const struct wss_controller *ctl = controllers_find(cc->name);
-        struct ctl_instance *ci;
-        char cerr[256] = "";
-        int rc;
+        struct ctl_instance *ci = &d->ctls[d->n_ctls];
+        int rc = init_controller(&d->svc, &cfg->controllers[i], &ci->ctl, &ci->state, err, errlen);
 
-        if (!ctl) {
-            snprintf(err, errlen, "unknown controller 'controllers.%s'", cc->name);
-            return WSS_ERR_CONFIG;
-        }
-        if (!cc->enabled)
-            continue;
-        ci = &d->ctls[d->n_ctls];
-        ci->ctl = ctl;
-        if ((rc = ctl->init(&d->svc, cc->opts, &ci->state, cerr, sizeof cerr)) != 0) {
-            snprintf(err, errlen, "controller %s: %s", cc->name, cerr[0] ? cerr : wss_strerror(rc));
+        if (rc != 0)
             return rc;
-        }
+        if (!ci->ctl)
+            continue;
         d->n_ctls++;
-        log_info("event=controller_started name=%s", cc->name);
+        log_info("event=controller_started name=%s", cfg->controllers[i].name);
     }
     return 0;
+}
+
+int daemon_check(const struct config *cfg, char *err, size_t errlen)
+{
+    struct wss_service svc;
+    struct addr_listen any;
+    int rc = 0;
+
+    if (crypto_init() != 0) {
+        snprintf(err, errlen, "libsodium failed to initialise");
+        return WSS_ERR_IO;
+    }
+    if (cfg->tls_cert && (rc = ws_check_tls_files(cfg->tls_cert, cfg->tls_key, err, errlen)) != 0)
+        return rc;
+    /* The addresses must exist on this host; the ports may be in use by a running daemon. */
+    any = cfg->listen;
+    any.port = 0;
+    if ((rc = addr_probe_bind(&any, err, errlen)) != 0)
+        return rc;
+    any = cfg->control;
+    any.port = 0;
+    if ((rc = addr_probe_bind(&any, err, errlen)) != 0)
+        return rc;
+    service_init(&svc, cfg);
+    svc.control_local = control_is_local(cfg);
+    for (size_t i = 0; i < cfg->n_controllers && rc == 0; i++) {
+        const struct wss_controller *ctl;
+        void *state = NULL;
+
+        rc = init_controller(&svc, &cfg->controllers[i], &ctl, &state, err, errlen);
+        if (ctl && ctl->cleanup)
+            ctl->cleanup(state);
+    }
+    service_cleanup(&svc);
+    return rc;
 }
 
 /* Joins the controllers' protocols and URL prefixes to the control listener. */
@@ -285,7 +343,7 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
                              size_t errlen)
 {
     struct wssd *d = xcalloc(1, sizeof *d);
-    char status[96], a[CONFIG_HOST_MAX + 16], b[CONFIG_HOST_MAX + 16];
+    char status[96], a[ADDR_STR_MAX], b[ADDR_STR_MAX];
 
     d->cfg = *cfg;
     memset(cfg, 0, sizeof *cfg);
@@ -301,7 +359,7 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
     }
     d->loop_ready = true;
     service_init(&d->svc, &d->cfg);
-    d->svc.control_local = d->cfg.control.is_unix || config_host_is_loopback(d->cfg.control.host);
+    d->svc.control_local = control_is_local(&d->cfg);
     if (ws_create_context(&d->ws, &d->loop, &d->svc, err, errlen) != 0)
         goto fail;
     service_attach(&d->svc, d->ws.ctx);
@@ -316,14 +374,19 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
         goto fail;
     if (ws_listen_signer(&d->ws, &d->cfg, err, errlen) != 0 || listen_control(d, err, errlen) != 0)
         goto fail;
+    d->svc.peers = d->ws.peers;
+    /* Port 0 asked for any free port: from now on the settings name the one bound. */
+    d->cfg.listen.port = d->ws.signer_port;
+    if (!d->cfg.control.is_unix)
+        d->cfg.control.port = d->ws.control_port;
     if (start_handles(d) != 0) {
         snprintf(err, errlen, "cannot install signal handlers and timers");
         goto fail;
     }
     log_notice("event=ready version=%s listen=%s tls=%s control=%s controllers=%zu "
                "watchdog_ms=%llu",
-               WSSIGND_VERSION, config_listen_str(a, sizeof a, &d->cfg.listen),
-               d->cfg.tls_cert ? "yes" : "no", config_listen_str(b, sizeof b, &d->cfg.control),
+               WSSIGND_VERSION, addr_str(a, sizeof a, &d->cfg.listen),
+               d->cfg.tls_cert ? "yes" : "no", addr_str(b, sizeof b, &d->cfg.control),
                d->n_ctls, (unsigned long long)notify_watchdog_interval_ms());
     d->last_status_ms = util_now_ms();
     notify_ready(status_line(d, status, sizeof status));

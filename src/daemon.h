@@ -29,6 +29,16 @@ typedef int (*daemon_load_fn)(struct config *out, char *err, size_t errlen, void
 struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load_arg, char *err,
                              size_t errlen);
 
+/*
+ * Runs every check start-up runs, short of binding the listeners and
+ * starting the loop: TLS certificate and key (readable, private, matching),
+ * listen addresses that exist on this host, every controller section (known
+ * name, its options, the files it loads: each enabled controller is started
+ * on a scratch service and stopped again). Returns 0 if cfg will start, or a
+ * negative enum wss_err with the reason in err.
+ */
+int daemon_check(const struct config *cfg, char *err, size_t errlen);
+
 /* Serves until SIGTERM or SIGINT has been handled and the drain finished.
  * Returns the process exit code (0 after a clean shutdown). */
 int daemon_run(struct wssd *d);

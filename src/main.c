@@ -2,6 +2,7 @@
  * wssignd entry point: command line, config, run, exit code. Nothing else.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,23 +46,50 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Command-line values, applied over the config file. */
+/* Command-line values, checked when parsed and applied over the config file. */
 struct cli {
-    const char *config, *listen, *control, *log_level;
+    const char *config;
+    struct addr_listen listen, control;
+    bool has_listen, has_control;
+    int log_level; /* -1: not given */
     int insecure, check;
 };
+
+/* A bad value of a flag is a usage error (exit 2), like an unknown flag. */
+static int bad_value(const char *msg)
+{
+    fprintf(stderr, "wssignd: %s\n%s", msg, usage);
+    return -1;
+}
 
 static int parse_cli(int argc, char **argv, struct cli *cli)
 {
     int opt;
 
+    char err[512];
+
     memset(cli, 0, sizeof *cli);
+    cli->log_level = -1;
     while ((opt = getopt_long(argc, argv, "c:Vh", long_options, NULL)) != -1) {
         switch (opt) {
         case 'c': cli->config = optarg; break;
-        case OPT_LISTEN: cli->listen = optarg; break;
-        case OPT_CONTROL: cli->control = optarg; break;
-        case OPT_LOG_LEVEL: cli->log_level = optarg; break;
+        case OPT_LISTEN:
+            if (addr_parse_listen(optarg, &cli->listen, "--listen", err, sizeof err) != 0)
+                return bad_value(err);
+            cli->has_listen = true;
+            break;
+        case OPT_CONTROL:
+            if (addr_parse_listen(optarg, &cli->control, "--control", err, sizeof err) != 0)
+                return bad_value(err);
+            cli->has_control = true;
+            break;
+        case OPT_LOG_LEVEL:
+            if ((cli->log_level = log_level_parse(optarg)) < 0) {
+                snprintf(err, sizeof err, "--log-level: unknown level '%.64s' (err, warn, notice, "
+                         "info or debug)", optarg);
+                return bad_value(err);
+            }
+            break;
         case OPT_INSECURE: cli->insecure = 1; break;
         case OPT_CHECK: cli->check = 1; break;
         case 'V': printf("wssignd %s (libwebsockets %s)\n", WSSIGND_VERSION, lws_get_library_version()); exit(0);
@@ -76,26 +104,16 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
     return 0;
 }
 
-static int apply_cli(struct config *cfg, const struct cli *cli, char *err, size_t errlen)
+static void apply_cli(struct config *cfg, const struct cli *cli)
 {
-    int rc;
-
-    if (cli->listen && (rc = config_parse_listen(cli->listen, &cfg->listen, err, errlen)) != 0)
-        return rc;
-    if (cli->control && (rc = config_parse_listen(cli->control, &cfg->control, err, errlen)) != 0)
-        return rc;
-    if (cli->log_level) {
-        int level = log_level_parse(cli->log_level);
-
-        if (level < 0) {
-            snprintf(err, errlen, "--log-level: unknown level '%s'", cli->log_level);
-            return -1;
-        }
-        cfg->log_level = level;
-    }
+    if (cli->has_listen)
+        cfg->listen = cli->listen;
+    if (cli->has_control)
+        cfg->control = cli->control;
+    if (cli->log_level >= 0)
+        cfg->log_level = cli->log_level;
     if (cli->insecure)
         cfg->insecure = true;
-    return 0;
 }
 
 /* Per process: what a reload needs to rebuild the configuration. */
@@ -109,8 +127,10 @@ static int load_config(struct config *cfg, char *err, size_t errlen, void *arg)
     const struct loader *ld = arg;
 
     config_init(cfg);
-    if ((ld->cli.config && config_load(cfg, ld->cli.config, err, errlen) != 0) ||
-        apply_cli(cfg, &ld->cli, err, errlen) != 0 || config_check(cfg, err, errlen) != 0)
+    if (ld->cli.config && config_load(cfg, ld->cli.config, err, errlen) != 0)
+        return -1;
+    apply_cli(cfg, &ld->cli);
+    if (config_resolve(cfg, err, errlen) != 0 || config_check(cfg, err, errlen) != 0)
         return -1;
     return 0;
 }
@@ -134,6 +154,10 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
     if (ld.cli.check) {
+        if (daemon_check(&cfg, err, sizeof err) != 0) {
+            log_err("event=config_error msg=%s", log_quote(quoted, sizeof quoted, err));
+            goto out;
+        }
         printf("configuration ok\n");
         rc = 0;
         goto out;

@@ -21,7 +21,7 @@ static const double bucket_le[METRICS_BUCKETS] = {
 };
 
 static const char *const intro_names[METRICS_INTRO_N] = {
-    "ok", "bad_host", "bad_key", "bad_proof", "missing_proof", "timeout",
+    "ok", "bad_host", "bad_key", "bad_proof", "missing_proof", "timeout", "address_limit",
 };
 
 /* The outcomes a sign request can end with, in the order they are exported. */

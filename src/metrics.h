@@ -17,6 +17,7 @@ enum metrics_intro {
     METRICS_INTRO_BAD_PROOF,
     METRICS_INTRO_MISSING_PROOF,
     METRICS_INTRO_TIMEOUT,
+    METRICS_INTRO_ADDRESS_LIMIT, /* limits.max_introduced_per_ip reached */
     METRICS_INTRO_N,
 };
 

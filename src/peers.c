@@ -1,6 +1,8 @@
 /*
  * Per-address connection counts in a uthash table keyed by the 16-byte
- * address (IPv4 as IPv4-mapped IPv6), so the accept-time check is O(1).
+ * address (IPv4 as IPv4-mapped IPv6, IPv6 cut to its /64), so the
+ * accept-time check is O(1). Each address counts its unproven sockets and
+ * its introduced ones apart.
  */
 #include "peers.h"
 
@@ -16,7 +18,8 @@
 /* Per client address with at least one connection. */
 struct peer {
     uint8_t addr[16];
-    size_t count;
+    size_t count;    /* all sockets from the address */
+    size_t proven;   /* of which introduced a key */
     UT_hash_handle hh;
 };
 
@@ -56,6 +59,10 @@ static bool key_of(const struct sockaddr *sa, uint8_t key[16])
     }
     if (sa->sa_family == AF_INET6) {
         memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        /* One host usually holds a whole /64: count it as one address. An
+         * IPv4-mapped address stays whole (it is one IPv4 host). */
+        if (memcmp(key, mapped, sizeof mapped) != 0)
+            memset(key + 8, 0, 8);
         return true;
     }
     return false;
@@ -72,13 +79,29 @@ static struct peer *find(const struct peers *p, const struct sockaddr *sa)
 }
 
 bool peers_admit(const struct peers *p, const struct sockaddr *sa, size_t max_total,
-                 size_t max_per_ip)
+                 size_t max_unproven_per_ip)
 {
     const struct peer *e = find(p, sa);
 
     if (max_total && p->total >= max_total)
         return false;
-    return !e || e->count < max_per_ip;
+    return !e || e->count - e->proven < max_unproven_per_ip;
+}
+
+bool peers_prove(struct peers *p, struct peer *e, size_t max_proven_per_ip)
+{
+    if (!e)
+        return true;
+    if (max_proven_per_ip && e->proven >= max_proven_per_ip)
+        return false;
+    e->proven++;
+    return true;
+}
+
+void peers_unprove(struct peers *p, struct peer *e)
+{
+    if (e && e->proven)
+        e->proven--;
 }
 
 struct peer *peers_add(struct peers *p, const struct sockaddr *sa)
@@ -119,4 +142,11 @@ size_t peers_count(const struct peers *p, const struct sockaddr *sa)
     const struct peer *e = find(p, sa);
 
     return e ? e->count : 0;
+}
+
+size_t peers_count_proven(const struct peers *p, const struct sockaddr *sa)
+{
+    const struct peer *e = find(p, sa);
+
+    return e ? e->proven : 0;
 }

@@ -65,6 +65,8 @@ static void send_cancel(struct wss_service *svc, const struct pending_req *req, 
 
     if (!c)
         return;
+    /* The signer may answer before it reads the cancel: one late answer is owed grace. */
+    c->late_answers++;
     buf = proto_encode_cancel(LWS_PRE, &len, req->id, reason);
     conn_send_take(c, buf, len);
 }

@@ -172,6 +172,14 @@ static void introduce(struct wss_service *svc, struct conn *c, const struct prot
         return;
     }
 
+    /* Sockets that have not proved a key are capped per address at accept; proven
+     * ones have their own cap (off by default: a balancer gives them one address). */
+    if (!c->proven && !peers_prove(svc->peers, c->admission, cfg->max_introduced_per_ip)) {
+        refuse(svc, c, METRICS_INTRO_ADDRESS_LIMIT, "too_many_connections",
+               "this address holds limits.max_introduced_per_ip introduced connections");
+        return;
+    }
+    c->proven = true;
     svc->metrics.intro[METRICS_INTRO_OK]++;
     memcpy(c->key, m->public_key, sizeof c->key);
     util_uuid(c->session_id);
@@ -200,15 +208,29 @@ static struct pending_req *own_request(struct wss_service *svc, struct conn *c, 
     return req && req->conn_id == c->id ? req : NULL;
 }
 
-/* An answer to a request that is not pending here: late, repeated, misrouted or made up.
- * It changes nothing; it is logged and refused. */
+/*
+ * An answer to a request that is not pending here: late, repeated, misrouted
+ * or made up. It changes nothing; it is refused and logged (rate-limited: a
+ * peer can send any number). An honest signer answers late only requests
+ * that were sent to it and ended (timeout, cancel) before its answer came:
+ * that many answers are forgiven; any other counts toward
+ * limits.max_protocol_errors, as every refused frame does.
+ */
 static void unknown_answer(struct wss_service *svc, struct conn *c, const char *request_id)
 {
-    log_info("event=unknown_answer request_id=%s conn=%llu remote=%s", request_id,
-             (unsigned long long)c->id, c->peer);
-    /* Not counted toward max_protocol_errors: an honest signer answers late too. */
-    send_error(svc, c, "unknown_request", "no such request pending on this connection",
-               request_id);
+    bool late = c->late_answers > 0;
+
+    log_limited(&svc->unknown_answer_log, WSS_LOG_INFO,
+                "event=unknown_answer request_id=%s conn=%llu remote=%s late=%s", request_id,
+                (unsigned long long)c->id, c->peer, late ? "yes" : "no");
+    if (late) {
+        c->late_answers--;
+        send_error(svc, c, "unknown_request", "no such request pending on this connection",
+                   request_id);
+        return;
+    }
+    refuse_frame(svc, c, "unknown_request", "no such request pending on this connection",
+                 request_id);
 }
 
 /* Ends an answered request (already taken out of the table) with its verdict. */
@@ -322,6 +344,9 @@ void session_on_close(struct wss_service *svc, struct conn *c)
 
     svc->signers--;
     wheel_disarm(&svc->conn_timers, &c->timer);
+    if (c->proven)
+        peers_unprove(svc->peers, c->admission);
+    c->proven = false;
     if (c->state == CONN_CHALLENGED || c->superseded)
         return;
     /* Only the key's current holder unregisters; its requests fail now, not at the deadline. */

@@ -14,7 +14,9 @@
 #include <wssignd/service.h>
 
 #include "config.h"
+#include "log.h"
 #include "metrics.h"
+#include "peers.h"
 #include "pending.h"
 #include "registry.h"
 #include "wheel.h"
@@ -35,7 +37,9 @@ struct wss_service {
     bool draining;
     bool control_local;            /* control listener is loopback-only */
     struct metrics metrics;
+    struct peers *peers;           /* the signer listener's admission table (owned by ws) */
     struct verifier *verifier;     /* NULL: signatures are verified on the loop thread */
+    struct log_limit unknown_answer_log; /* peers can send unknown answers at will */
     struct wheel conn_timers;      /* per-connection deadlines, advanced by session_on_tick */
 };
 

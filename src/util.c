@@ -114,3 +114,27 @@ void util_uuid(char out[37])
     uuid_unparse_lower(u, out);
     sodium_memzero(u, sizeof u);
 }
+
+void util_printable_append(char *out, size_t outlen, size_t *n, const char *s)
+{
+    size_t i;
+
+    for (i = 0; s[i] && i < UTIL_PRINTABLE_MAX && *n + 1 < outlen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[(*n)++] = (c >= 0x20 && c < 0x7f && c != '\'' && c != '"') ? (char)c : '?';
+    }
+    if (s[i] && *n + 4 < outlen) {
+        memcpy(out + *n, "...", 3);
+        *n += 3;
+    }
+    out[*n] = '\0';
+}
+
+const char *util_printable(char *out, size_t outlen, const char *s)
+{
+    size_t n = 0;
+
+    out[0] = '\0';
+    util_printable_append(out, outlen, &n, s);
+    return out;
+}

@@ -33,4 +33,16 @@ uint64_t util_unix_ms(void);
 /* Writes a fresh random lowercase UUID v4 (36 chars + NUL) to out. */
 void util_uuid(char out[37]);
 
+/* Longest part of a peer- or file-supplied string echoed into error text. */
+#define UTIL_PRINTABLE_MAX 64
+
+/*
+ * Appends s to out (at *n) as printable ASCII for error text: control bytes,
+ * non-ASCII bytes and quotes become '?', and anything past UTIL_PRINTABLE_MAX
+ * is cut with "...". File contents end up in log lines; this keeps them one
+ * line. util_printable writes a fresh copy and returns out.
+ */
+void util_printable_append(char *out, size_t outlen, size_t *n, const char *s);
+const char *util_printable(char *out, size_t outlen, const char *s);
+
 #endif

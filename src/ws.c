@@ -94,8 +94,11 @@ static int filter_upgrade(struct wss_service *svc, struct lws *wsi)
     char uri[sizeof SIGNER_PATH + 1], origin[256], quoted[300];
 
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) != (int)strlen(SIGNER_PATH) ||
-        lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, SIGNER_PATH))
+        lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, SIGNER_PATH)) {
+        /* As a plain GET of a wrong path is answered: never an empty reply. */
+        lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
         return -1;
+    }
     if (!handshake_valid(wsi)) {
         lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, NULL);
         return -1;
@@ -259,6 +262,7 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
         svc->metrics.handshakes_accepted++;
         conn_init(c, wsi, ++svc->next_conn_id, svc->cfg->max_frame_bytes,
                   svc->cfg->max_queued_bytes, &svc->metrics.tx_bytes);
+        c->admission = lws_get_opaque_user_data(wsi);
         session_on_open(svc, c);
         return 0;
     case LWS_CALLBACK_RECEIVE:
@@ -353,7 +357,7 @@ int ws_create_context(struct ws *ws, void *uv_loop, struct wss_service *svc, cha
 }
 
 /* Fills the bind fields of info so the listener binds exactly host:port. */
-static void bind_exactly(struct lws_context_creation_info *info, const struct config_listen *l,
+static void bind_exactly(struct lws_context_creation_info *info, const struct addr_listen *l,
                          char **iface)
 {
     struct in_addr a4;
@@ -394,7 +398,7 @@ static int check_tls_paths(const char *cert, const char *key, char *err, size_t 
 }
 
 /* Loads cert and key into a scratch SSL_CTX: readable, private, and a matching pair. */
-static int check_tls_files(const char *cert, const char *key, char *err, size_t errlen)
+int ws_check_tls_files(const char *cert, const char *key, char *err, size_t errlen)
 {
     SSL_CTX *probe;
     int rc = 0;
@@ -429,7 +433,7 @@ int ws_reload_tls(struct ws *ws, const char *cert, const char *key, char *err, s
         snprintf(err, errlen, "the signer listener has no TLS context");
         return WSS_ERR_CONFIG;
     }
-    if (check_tls_files(cert, key, err, errlen) != 0)
+    if (ws_check_tls_files(cert, key, err, errlen) != 0)
         return WSS_ERR_CONFIG;
     /* Checked on a scratch context above, so these only fail on a race with the files. */
     if (SSL_CTX_use_certificate_chain_file(live, cert) != 1 ||
@@ -477,7 +481,7 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
     common_vhost_info(&info);
     bind_exactly(&info, &cfg->listen, &ws->signer_iface);
     if (cfg->tls_cert) {
-        if (check_tls_files(cfg->tls_cert, cfg->tls_key, err, errlen) != 0)
+        if (ws_check_tls_files(cfg->tls_cert, cfg->tls_key, err, errlen) != 0)
             return WSS_ERR_CONFIG;
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->tls_cert;
@@ -485,12 +489,15 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
         info.ssl_cipher_list = WS_TLS12_CIPHERS;
         info.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_RENEGOTIATION;
     }
+    if (addr_probe_bind(&cfg->listen, err, errlen) != 0)
+        return WSS_ERR_IO;
     ws->signer = lws_create_vhost(ws->ctx, &info);
     if (!ws->signer) {
         snprintf(err, errlen, "cannot listen on %s:%d%s", cfg->listen.host, cfg->listen.port,
                  cfg->tls_cert ? " (or cannot load the TLS certificate and key)" : "");
         return WSS_ERR_IO;
     }
+    ws->signer_port = lws_get_vhost_listen_port(ws->signer);
     return 0;
 }
 
@@ -535,15 +542,18 @@ int ws_listen_control(struct ws *ws, const struct config *cfg,
         unlink(cfg->control.host); /* a socket left by an earlier run */
     } else {
         bind_exactly(&info, &cfg->control, &ws->control_iface);
+        if (addr_probe_bind(&cfg->control, err, errlen) != 0)
+            return WSS_ERR_IO;
     }
     ws->control = lws_create_vhost(ws->ctx, &info);
     if (!ws->control) {
-        char where[CONFIG_HOST_MAX + 16];
+        char where[ADDR_STR_MAX];
 
         snprintf(err, errlen, "cannot listen on %s (control)",
-                 config_listen_str(where, sizeof where, &cfg->control));
+                 addr_str(where, sizeof where, &cfg->control));
         return WSS_ERR_IO;
     }
+    ws->control_port = cfg->control.is_unix ? 0 : lws_get_vhost_listen_port(ws->control);
     if (cfg->control.is_unix && chmod(cfg->control.host, cfg->control_socket_mode) != 0) {
         snprintf(err, errlen, "cannot set the mode of %s: %s", cfg->control.host, strerror(errno));
         return WSS_ERR_IO;

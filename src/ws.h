@@ -29,6 +29,7 @@ struct ws {
     struct lws_context *dying;               /* destroyed once, freed by ws_finish_destroy */
     struct lws_vhost *signer;
     struct lws_vhost *control;
+    int signer_port, control_port;           /* bound (the kernel's choice for port 0) */
     struct lws_protocols *control_protocols; /* owned: [0] is the fallback, then controllers' */
     struct lws_http_mount *mounts;           /* owned: one per controller URL prefix */
     size_t n_mounts;
@@ -54,7 +55,8 @@ struct ws_control_proto {
 int ws_create_context(struct ws *ws, void *uv_loop, struct wss_service *svc, char *err,
                       size_t errlen);
 
-/* Binds the signer listener as cfg says (ws, or wss with its TLS files). */
+/* Binds the signer listener as cfg says (ws, or wss with its TLS files);
+ * ws->signer_port receives the port bound. */
 int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t errlen);
 
 /*
@@ -69,6 +71,13 @@ int ws_listen_control(struct ws *ws, const struct config *cfg,
 
 /* Applies the limits of cfg that take effect on running listeners (connection caps). */
 void ws_apply_limits(struct ws *ws, const struct config *cfg);
+
+/*
+ * Checks a certificate chain and key without installing them: both load,
+ * the key is private to its owner and matches the certificate. Returns 0,
+ * or WSS_ERR_CONFIG with the reason in err.
+ */
+int ws_check_tls_files(const char *cert, const char *key, char *err, size_t errlen);
 
 /*
  * Loads a new certificate chain and key for the wss listener: both files are

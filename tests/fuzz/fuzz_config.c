@@ -4,7 +4,7 @@
  * takes a path). Runs config_init/config_load/config_check/config_cleanup,
  * loads the file a second time over the result, and reads every controller
  * section the way a controller would. The same bytes are also parsed as a
- * --listen argument (config_parse_listen). Checks that the verdict does not
+ * --listen argument (addr_parse_listen). Checks that the verdict does not
  * depend on the error buffer's size, that error text is a bounded C string,
  * and that loading a good file twice gives the same settings as loading it
  * once.
@@ -102,25 +102,25 @@ static void read_controllers(const struct config *cfg)
 static void parse_listen_arg(const uint8_t *data, size_t size)
 {
     char *s = malloc(size + 1), err[160];
-    struct config_listen l;
+    struct addr_listen l;
     int rc;
 
     CHECK(s != NULL);
     memcpy(s, data, size);
     s[size] = '\0';
     memset(&l, 0xa5, sizeof l);
-    rc = config_parse_listen(s, &l, err, sizeof err);
+    rc = addr_parse_listen(s, &l, "listen", err, sizeof err);
     CHECK(rc == 0 || rc == WSS_ERR_CONFIG);
     if (rc == 0) {
         CHECK(memchr(l.host, '\0', sizeof l.host) != NULL);
         if (l.is_unix)
-            CHECK(l.host[0] == '/' && strlen(l.host) <= CONFIG_UNIX_PATH_MAX && l.port == 0);
+            CHECK(l.host[0] == '/' && strlen(l.host) <= ADDR_UNIX_PATH_MAX && l.port == 0);
         else
-            CHECK(l.host[0] != '\0' && l.port >= 1 && l.port <= 65535);
-        (void)config_host_is_loopback(l.host);
+            CHECK(l.host[0] != '\0' && l.port >= 0 && l.port <= 65535);
+        (void)addr_host_is_loopback(l.host);
     }
     check_err(err, sizeof err, rc != 0);
-    (void)config_host_is_loopback(s);
+    (void)addr_host_is_loopback(s);
     free(s);
 }
 

@@ -10,7 +10,7 @@ fuzz_sources() {
     case "$1" in
     proto) echo "src/proto.c src/crypto.c src/util.c" ;;
     http_api_parse) echo "src/controllers/http_api_parse.c" ;;
-    config) echo "src/config.c src/log.c src/util.c" ;;
+    config) echo "src/config.c src/addr.c src/log.c src/util.c" ;;
     b64) echo "src/crypto.c src/util.c" ;;
     esac
 }

@@ -158,17 +158,28 @@ def test_listen_and_control_flags():
     # flags override the file
     p3, p4 = free_port(), free_port()
     base = loopback_config()
+    file_control = int(base["control"]["listen"].rsplit(":", 1)[1])
     d = Daemon(base, name="override",
                extra_args=["--listen", "127.0.0.1:%d" % p3, "--control", "127.0.0.1:%d" % p4])
     with d:
         status, body = http("GET", p4, "/healthz", timeout=5)
         check_eq(status, 200, "healthz on the --control port overriding the file")
-        check(port_is_free(d.control_port), "the file's control port is in use")
+        check_eq(d.control_port, p4, "control port named in the ready line")
+        check(port_is_free(file_control), "the file's control port is in use")
 
 
-def test_bad_log_level_flag():
-    rc, out, err = run_cli(["--log-level", "loud", "--check-config"])
-    check(rc in (1, 2), "--log-level loud: exit status %r (stderr %r)" % (rc, err))
+def test_bad_flag_values_are_usage_errors():
+    """A bad value of a flag is wrong usage (2), like an unknown flag, and the
+    message names the flag."""
+    for args, flag in ((["--log-level", "loud"], "--log-level"),
+                       (["--control", "abc"], "--control"),
+                       (["--listen", "127.0.0.1:99999"], "--listen"),
+                       (["--listen", "[::1"], "--listen")):
+        rc, out, err = run_cli(args + ["--check-config"])
+        check_eq(rc, 2, "%r: exit status (stderr %r)" % (args, err))
+        check(err.startswith("wssignd: %s" % flag), "%r: stderr does not name %s: %r"
+              % (args, flag, err))
+        check("Usage:" in err, "%r: no usage text: %r" % (args, err))
 
 
 def test_embedded_defaults():

@@ -18,7 +18,7 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ops_util import NotifySocket, OpsDaemon, port_accepts
-from wssd_test import TestFailure, check, check_eq, run_tests
+from wssd_test import TestFailure, check, check_eq, free_port, run_tests
 
 STATUS_RE = r"serving: (\d+) signers?, (\d+) pending"
 
@@ -46,7 +46,10 @@ def test_ready_only_when_both_listeners_accept():
         seen["control"] = port_accepts(d.control_port)
 
     ns = NotifySocket(on_ready=on_ready)
-    d = OpsDaemon(env={"NOTIFY_SOCKET": ns.path}, wait_ready=False)
+    # fixed ports: the check runs the moment READY=1 arrives, before the ready line is read
+    d = OpsDaemon({"listen": "127.0.0.1:%d" % free_port(),
+                   "control": {"listen": "127.0.0.1:%d" % free_port()}},
+                  env={"NOTIFY_SOCKET": ns.path}, wait_ready=False)
     d.start()
     # until READY=1, note whether it ever came before the ports accepted
     deadline = time.monotonic() + 10

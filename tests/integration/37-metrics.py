@@ -24,7 +24,8 @@ TOKEN = "tok-metrics-5d1e9a7c3b"
 
 SIGN_OUTCOMES = ("ok", "bad_request", "not_connected", "timeout", "invalid_signature",
                  "connection_closed", "rejected", "cancelled", "shutting_down", "overloaded")
-INTRO_OUTCOMES = ("ok", "bad_host", "bad_key", "bad_proof", "missing_proof", "timeout")
+INTRO_OUTCOMES = ("ok", "bad_host", "bad_key", "bad_proof", "missing_proof", "timeout",
+                  "address_limit")
 
 FAMILIES = {
     "wssignd_build_info": "gauge",

@@ -175,7 +175,7 @@ class OpsDaemon(Daemon):
         wssd_test._current["daemons"].append(self)
         wssd_test._current["started"].append(self)
         if self.wait_ready:
-            self.wait_log("event=ready", READY_TIMEOUT)
+            self.wait_for_ready()
         return self
 
     def wait_log(self, pattern, timeout=5.0, count=1, since=0):

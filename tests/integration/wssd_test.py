@@ -169,22 +169,32 @@ def die_with_parent():
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+_ports_given = set()
+
+
 def free_port() -> int:
     """
     A free TCP port on 127.0.0.1, taken below the kernel's ephemeral range:
     the daemon binds it a moment later (seconds under valgrind), and a port
     from the ephemeral range can meanwhile become the local port of any
-    client connection made by a test running in parallel.
+    client connection made by a test running in parallel. Never the same
+    port twice in one test process. The Daemon class needs none of this: it
+    lets the daemon bind port 0 and reads the ports from its ready line.
     """
     low = _ephemeral_low()
     if low > 20000:
         for _ in range(100):
             port = random.randrange(20000, low)
-            if port_is_free(port):
+            if port not in _ports_given and port_is_free(port):
+                _ports_given.add(port)
                 return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def port_is_free(port, host="127.0.0.1") -> bool:
@@ -242,11 +252,24 @@ def make_cert(directory, name="server"):
 # ---------------------------------------------------------------------------
 # The daemon
 
+_READY_LISTEN = re.compile(r"event=ready .*?\blisten=(\S+) .*?\bcontrol=(\S+)")
+
+
+def _port_of(addr):
+    """The port of "host:port" or "[v6]:port"; None for "unix:/path"."""
+    if addr.startswith("unix:"):
+        return None
+    return int(addr.rsplit(":", 1)[1])
+
+
 class Daemon:
     """
     One wssignd process. `config` is the JSON config as a dict; "listen" and
-    "control.listen" get free loopback ports unless given. Use as a context
-    manager (`with` or `async with`), or call start()/stop().
+    "control.listen" default to port 0 on 127.0.0.1: the daemon binds free
+    ports and names them in its ready line, from which `port` and
+    `control_port` are set (and written back into the config, so a restart
+    or a reload keeps them). Use as a context manager (`with` or
+    `async with`), or call start()/stop().
     """
 
     def __init__(self, config=None, tls=False, extra_args=(), use_config_file=True,
@@ -262,17 +285,17 @@ class Daemon:
         self.ssl_context = None
         cfg = self.config
         if "listen" not in cfg:
-            cfg["listen"] = "127.0.0.1:%d" % free_port()
+            cfg["listen"] = "127.0.0.1:0"
         control = cfg.setdefault("control", {})
         if "listen" not in control:
-            control["listen"] = "127.0.0.1:%d" % free_port()
+            control["listen"] = "127.0.0.1:0"
         if tls:
             cert, key = make_cert(self.tmp, name + "-tls")
             cfg["tls"] = {"cert": cert, "key": key}
             self.cafile = cert
             self.ssl_context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cert)
-        self.port = int(cfg["listen"].rsplit(":", 1)[1])
-        self.control_port = int(control["listen"].rsplit(":", 1)[1])
+        self.port = _port_of(cfg["listen"])
+        self.control_port = _port_of(control["listen"])
         self.config_path = os.path.join(self.tmp, name + ".json")
         self.log_path = os.path.join(self.tmp, name + ".log")
         self.use_config_file = use_config_file
@@ -294,9 +317,15 @@ class Daemon:
                                      stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         _current["daemons"].append(self)
         _current["started"].append(self)
+        return self.wait_for_ready()
+
+    def wait_for_ready(self):
+        """Waits for the ready line and takes the bound ports from it."""
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
-            if "event=ready" in self.log_text():
+            m = _READY_LISTEN.search(self.log_text())
+            if m:
+                self._bound(m.group(1), m.group(2))
                 return self
             rc = self.proc.poll()
             if rc is not None:
@@ -307,6 +336,19 @@ class Daemon:
                 raise TestFailure("daemon not ready after %.0f s; log:\n%s"
                                   % (READY_TIMEOUT, self.log_text()))
             time.sleep(0.02)
+
+    def _bound(self, listen, control):
+        """Records the addresses the daemon bound and keeps them for restarts."""
+        self.port = _port_of(listen)
+        if not control.startswith("unix:"):
+            self.control_port = _port_of(control)
+        if self.config.get("listen", "").endswith(":0"):
+            self.config["listen"] = listen
+        ctl = self.config.setdefault("control", {})
+        if ctl.get("listen", "").endswith(":0"):
+            ctl["listen"] = control
+        if self.use_config_file:
+            write_json(self.config_path, self.config)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

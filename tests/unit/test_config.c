@@ -300,7 +300,7 @@ static const struct bad_case bad_cases[] = {
     {"{\"server_names\": [\"a b\"]}", "key 'server_names' item 0 has a character outside", 0},
     {"{\"server_names\": [\"a\\nb\"]}", "key 'server_names' item 0 has a character outside", 0},
     {"{\"listen\": \"abc\"}", "key 'listen' has an invalid address 'abc'", 0},
-    {"{\"listen\": \"1.2.3.4:0\"}", "key 'listen' has an invalid address", 0},
+    {"{\"listen\": \"1.2.3.4:65536\"}", "key 'listen' has an invalid address", 0},
     {"{\"control\": {\"listen\": \"::1:80\"}}",
      "key 'control.listen' has an invalid address '::1:80': "
      "an IPv6 address must be in brackets",
@@ -441,7 +441,6 @@ static const struct listen_case listen_cases[] = {
     {"lo:8081", "lo", 8081},
     {"abc", NULL, 0},
     {":80", NULL, 0},
-    {"1.2.3.4:0", NULL, 0},
     {"1.2.3.4:99999", NULL, 0},
     {"1.2.3.4:65536", NULL, 0},
     {"1.2.3.4:123456", NULL, 0},
@@ -474,9 +473,9 @@ static void test_parse_listen(void **state)
 {
     for (size_t i = 0; i < sizeof listen_cases / sizeof listen_cases[0]; i++) {
         const struct listen_case *lc = &listen_cases[i];
-        struct config_listen out = {"untouched", 7, false};
+        struct addr_listen out = {"untouched", 7, false};
         char err[ERR_BYTES] = "";
-        int rc = config_parse_listen(lc->in, &out, err, sizeof err);
+        int rc = addr_parse_listen(lc->in, &out, "listen", err, sizeof err);
 
         if (lc->host) {
             if (rc != 0)
@@ -487,7 +486,7 @@ static void test_parse_listen(void **state)
         } else {
             if (rc != WSS_ERR_CONFIG)
                 fail_msg("'%s' accepted as %s port %d", lc->in, out.host, out.port);
-            assert_non_null(strstr(err, "invalid listen address"));
+            assert_non_null(strstr(err, "listen: invalid address"));
             /* The output is left alone on failure. */
             assert_string_equal(out.host, "untouched");
             assert_int_equal(out.port, 7);
@@ -497,25 +496,25 @@ static void test_parse_listen(void **state)
 
 static void test_parse_listen_lengths(void **state)
 {
-    struct config_listen out;
+    struct addr_listen out;
     char err[ERR_BYTES];
-    char s[CONFIG_HOST_MAX + 16];
+    char s[ADDR_STR_MAX];
 
-    memset(s, 'h', CONFIG_HOST_MAX);
-    snprintf(s + CONFIG_HOST_MAX, sizeof s - CONFIG_HOST_MAX, ":80");
-    assert_int_equal(config_parse_listen(s, &out, err, sizeof err), 0);
-    assert_int_equal(strlen(out.host), CONFIG_HOST_MAX);
+    memset(s, 'h', ADDR_HOST_MAX);
+    snprintf(s + ADDR_HOST_MAX, sizeof s - ADDR_HOST_MAX, ":80");
+    assert_int_equal(addr_parse_listen(s, &out, "listen", err, sizeof err), 0);
+    assert_int_equal(strlen(out.host), ADDR_HOST_MAX);
     assert_int_equal(out.port, 80);
 
-    memset(s, 'h', CONFIG_HOST_MAX + 1);
-    snprintf(s + CONFIG_HOST_MAX + 1, sizeof s - CONFIG_HOST_MAX - 1, ":80");
-    assert_int_equal(config_parse_listen(s, &out, err, sizeof err), WSS_ERR_CONFIG);
+    memset(s, 'h', ADDR_HOST_MAX + 1);
+    snprintf(s + ADDR_HOST_MAX + 1, sizeof s - ADDR_HOST_MAX - 1, ":80");
+    assert_int_equal(addr_parse_listen(s, &out, "listen", err, sizeof err), WSS_ERR_CONFIG);
     assert_non_null(strstr(err, "too long"));
     /* The address is echoed cut short. */
     assert_non_null(strstr(err, "hhh...'"));
 
-    assert_int_equal(config_parse_listen(NULL, &out, err, sizeof err), WSS_ERR_CONFIG);
-    assert_int_equal(config_parse_listen("x", &out, NULL, 0), WSS_ERR_CONFIG);
+    assert_int_equal(addr_parse_listen(NULL, &out, "listen", err, sizeof err), WSS_ERR_CONFIG);
+    assert_int_equal(addr_parse_listen("x", &out, "listen", NULL, 0), WSS_ERR_CONFIG);
 }
 
 /* ---- loopback ---- */
@@ -559,7 +558,7 @@ static void test_loopback(void **state)
     for (size_t i = 0; i < sizeof loopback_cases / sizeof loopback_cases[0]; i++) {
         const struct loopback_case *lc = &loopback_cases[i];
 
-        if (config_host_is_loopback(lc->host) != lc->loopback)
+        if (addr_host_is_loopback(lc->host) != lc->loopback)
             fail_msg("'%s' should%s be loopback", lc->host ? lc->host : "(null)",
                      lc->loopback ? "" : " not");
     }
@@ -567,7 +566,7 @@ static void test_loopback(void **state)
 
 /* ---- cross-field checks ---- */
 
-static void set_listen(struct config_listen *l, const char *host, int port)
+static void set_listen(struct addr_listen *l, const char *host, int port)
 {
     snprintf(l->host, sizeof l->host, "%s", host);
     l->port = port;
@@ -629,7 +628,9 @@ static void ck_pending_zero(struct config *c) { c->max_pending = 0; }
 static void ck_per_key_zero(struct config *c) { c->max_pending_per_key = 0; }
 static void ck_log_level(struct config *c) { c->log_level = 7; }
 static void ck_no_names(struct config *c) { c->n_server_names = 0; }
-static void ck_port_zero(struct config *c) { c->control.port = 0; }
+static void ck_port_neg(struct config *c) { c->control.port = -1; }
+/* Port 0 (any free port) on both listeners is no clash. */
+static void ck_port_zero(struct config *c) { c->control.port = 0; c->listen.port = 0; }
 
 /* Per case: a change to the defaults and the expected outcome. */
 struct check_case {
@@ -666,7 +667,8 @@ static const struct check_case check_cases[] = {
     {"per key zero", ck_per_key_zero, WSS_ERR_CONFIG, "requests.max_pending_per_key"},
     {"log level", ck_log_level, WSS_ERR_CONFIG, "log_level"},
     {"no server names", ck_no_names, WSS_ERR_CONFIG, "server_names"},
-    {"port zero", ck_port_zero, WSS_ERR_CONFIG, "control.listen"},
+    {"port negative", ck_port_neg, WSS_ERR_CONFIG, "control.listen"},
+    {"port zero", ck_port_zero, 0, NULL},
 };
 
 static void test_check(void **state)

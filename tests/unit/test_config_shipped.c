@@ -60,10 +60,10 @@ static void test_default_file(void **state)
         fail_msg("config/wssignd.json: %s", err);
     assert_string_equal(cfg.listen.host, "127.0.0.1");
     assert_int_equal(cfg.listen.port, 8080);
-    assert_true(config_host_is_loopback(cfg.listen.host));
+    assert_true(addr_host_is_loopback(cfg.listen.host));
     assert_string_equal(cfg.control.host, "127.0.0.1");
     assert_int_equal(cfg.control.port, 8081);
-    assert_true(config_host_is_loopback(cfg.control.host));
+    assert_true(addr_host_is_loopback(cfg.control.host));
     assert_null(cfg.tls_cert);
     assert_null(cfg.tls_key);
     assert_false(cfg.insecure);
@@ -94,7 +94,7 @@ static void test_production_example(void **state)
     assert_false(cfg.insecure);
     assert_string_equal(cfg.tls_cert, "/etc/wssignd/tls.crt");
     assert_string_equal(cfg.tls_key, CREDS "/tls.key");
-    assert_true(config_host_is_loopback(cfg.control.host));
+    assert_true(addr_host_is_loopback(cfg.control.host));
     assert_int_equal(cfg.n_server_names, 1);
     assert_string_equal(cfg.server_names[0], "signer.example.com");
     c = config_controller(&cfg, "http_api");

@@ -102,6 +102,52 @@ static void test_non_inet_not_counted(void **state)
     peers_free(NULL);
 }
 
+static void test_v6_counts_per_64(void **state)
+{
+    struct peers *p = peers_new();
+    struct sockaddr_storage a = v6("2001:db8:1:2::1"), b = v6("2001:db8:1:2:ffff::9"),
+                            c = v6("2001:db8:1:3::1");
+    struct peer *x = peers_add(p, SA(a)), *y = peers_add(p, SA(b));
+
+    assert_ptr_equal(x, y); /* one /64, one entry */
+    assert_false(peers_admit(p, SA(b), 0, 2));
+    assert_true(peers_admit(p, SA(c), 0, 2)); /* the next /64 is another host */
+    peers_release(p, x);
+    peers_release(p, y);
+    peers_free(p);
+}
+
+static void test_proven_do_not_count_toward_the_cap(void **state)
+{
+    struct peers *p = peers_new();
+    struct sockaddr_storage a = v4("198.51.100.4");
+    struct peer *e[4];
+
+    for (int i = 0; i < 2; i++)
+        e[i] = peers_add(p, SA(a));
+    assert_false(peers_admit(p, SA(a), 0, 2));
+    /* Both introduce a key: the address may open two more unproven sockets. */
+    assert_true(peers_prove(p, e[0], 0));
+    assert_true(peers_prove(p, e[1], 0));
+    assert_int_equal(peers_count_proven(p, SA(a)), 2);
+    assert_true(peers_admit(p, SA(a), 0, 2));
+    e[2] = peers_add(p, SA(a));
+    e[3] = peers_add(p, SA(a));
+    assert_false(peers_admit(p, SA(a), 0, 2));
+    /* The introduced cap: two proven already, a third is refused and not counted. */
+    assert_false(peers_prove(p, e[2], 2));
+    assert_int_equal(peers_count_proven(p, SA(a)), 2);
+    assert_true(peers_prove(p, e[2], 3));
+    assert_true(peers_prove(p, NULL, 1)); /* nothing counted, nothing refused */
+    for (int i = 0; i < 3; i++)
+        peers_unprove(p, e[i]);
+    assert_int_equal(peers_count_proven(p, SA(a)), 0);
+    for (int i = 0; i < 4; i++)
+        peers_release(p, e[i]);
+    assert_int_equal(peers_total(p), 0);
+    peers_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -109,6 +155,8 @@ int main(void)
         cmocka_unit_test(test_global_cap),
         cmocka_unit_test(test_mapped_v4_counts_as_v4),
         cmocka_unit_test(test_non_inet_not_counted),
+        cmocka_unit_test(test_v6_counts_per_64),
+        cmocka_unit_test(test_proven_do_not_count_toward_the_cap),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
