@@ -23,6 +23,7 @@
 #include <wssignd/controller.h>
 #include <wssignd/errors.h>
 
+#include "files.h"
 #include "log.h"
 #include "util.h"
 
@@ -515,23 +516,40 @@ static int load_int_section(const struct loader *ld, const char *section, json_t
     return 0;
 }
 
+/*
+ * A file setting, resolved here so that every later use, the check included,
+ * sees the path that is opened: "credential:NAME" is the systemd credential
+ * $CREDENTIALS_DIRECTORY/NAME (LoadCredential=), anything else a path.
+ */
+static int want_file(const struct loader *ld, const char *key, const json_t *v, char **out)
+{
+    char path[PATH_MAX], why[256];
+    const char *s;
+    int rc;
+
+    if ((rc = want_string(ld, key, v, &s)) != 0)
+        return rc;
+    if (files_resolve(s, path, sizeof path, why, sizeof why) != 0)
+        return fail(ld, "key '%s': %s", key, why);
+    replace_string(out, path);
+    return 0;
+}
+
 static int load_tls(const struct loader *ld, json_t *obj)
 {
     char key[KEY_BUF];
-    const char *k, *s;
+    const char *k;
     json_t *v;
     int rc;
 
     json_object_foreach(obj, k, v) {
         dotted(key, sizeof key, "tls", k);
         if (!strcmp(k, "cert")) {
-            if ((rc = want_string(ld, key, v, &s)) != 0)
+            if ((rc = want_file(ld, key, v, &ld->cfg->tls_cert)) != 0)
                 return rc;
-            replace_string(&ld->cfg->tls_cert, s);
         } else if (!strcmp(k, "key")) {
-            if ((rc = want_string(ld, key, v, &s)) != 0)
+            if ((rc = want_file(ld, key, v, &ld->cfg->tls_key)) != 0)
                 return rc;
-            replace_string(&ld->cfg->tls_key, s);
         } else {
             return unknown(ld, key);
         }

@@ -20,6 +20,7 @@
 
 #include "conn.h"
 #include "crypto.h"
+#include "files.h"
 #include "log.h"
 #include "peers.h"
 #include "service.h"
@@ -377,20 +378,22 @@ static void common_vhost_info(struct lws_context_creation_info *info)
     info->timeout_secs_ah_idle = 10;
 }
 
-/* A private key readable by group or others is refused, as sshd refuses one. */
-static int check_private_file(const char *path, char *err, size_t errlen)
+/*
+ * The TLS files at the paths the configuration resolved (a "credential:NAME"
+ * setting is already $CREDENTIALS_DIRECTORY/NAME): regular files, checked
+ * without blocking on a FIFO, and a private key readable by group or others
+ * is refused, as sshd refuses one.
+ */
+static int check_tls_paths(const char *cert, const char *key, char *err, size_t errlen)
 {
-    struct stat st;
+    int fd;
 
-    if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    if ((fd = files_open(cert, false, "tls.cert", err, errlen)) < 0)
         return WSS_ERR_CONFIG;
-    }
-    if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-        snprintf(err, errlen, "%s must be a regular file readable only by its owner (chmod 600)",
-                 path);
+    close(fd);
+    if ((fd = files_open(key, true, "tls.key", err, errlen)) < 0)
         return WSS_ERR_CONFIG;
-    }
+    close(fd);
     return 0;
 }
 
@@ -400,7 +403,7 @@ int ws_check_tls_files(const char *cert, const char *key, char *err, size_t errl
     SSL_CTX *probe;
     int rc = 0;
 
-    if (check_private_file(key, err, errlen) != 0)
+    if (check_tls_paths(cert, key, err, errlen) != 0)
         return WSS_ERR_CONFIG;
     probe = SSL_CTX_new(TLS_server_method());
     if (!probe) {

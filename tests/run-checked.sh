@@ -103,7 +103,7 @@ python=/usr/bin/python3
 if [ "$MODE" = asan ]; then
     BUILD=build-asan
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSSIGND_SANITIZE=ON \
-        -DWSSIGND_WERROR=ON
+        -DWSSIGND_WERROR=ON -DWSSIGND_BUILD_TESTS=ON
     cmake --build "$BUILD" -j"$(nproc)"
     # A finding stops the process with a non-zero status: a unit test fails, and the
     # e2e harness fails a test whose daemon died or did not exit 0 after SIGTERM.
@@ -151,7 +151,7 @@ if ! grep -q WSSIGND_TEST_WRAPPER tests/integration/wssd_test.py; then
 fi
 
 BUILD=build-valgrind
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSSIGND_WERROR=ON
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSSIGND_WERROR=ON -DWSSIGND_BUILD_TESTS=ON
 cmake --build "$BUILD" -j"$(nproc)"
 cd "$BUILD"
 LOGS=$PWD/valgrind-logs

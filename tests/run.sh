@@ -22,7 +22,7 @@ fi
 step() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
 step "build"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSSIGND_WERROR=ON
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSSIGND_WERROR=ON -DWSSIGND_BUILD_TESTS=ON
 cmake --build build -j"$(nproc)"
 
 step "ctest"

@@ -1,13 +1,16 @@
 #!/usr/bin/python3
 """
-systemd/wssignd.service: `systemd-analyze verify` accepts it (with ExecStart
-pointed at the built binary), `systemd-analyze security --offline=true
---threshold=15` passes with an exposure of at most 1.5, it carries the
-service settings the daemon's notify, reload and drain support rely on, and
-it is systemd/wssignd.service.in rendered for the /usr/local prefix. Where
-strace is installed, the system calls the daemon makes while serving TLS,
-sd_notify, a reload, /metrics and a shutdown all pass the unit's
-SystemCallFilter=.
+The unit the build generates from systemd/wssignd.service.in (in the build
+directory; no copy is kept in the source tree): `systemd-analyze verify`
+accepts it (with ExecStart pointed at the built binary), `systemd-analyze
+security --offline=true --threshold=15` passes with an exposure of at most
+1.5, it carries the service settings the daemon's notify, reload and drain
+support rely on, and names the installed paths (the daemon in sbin, the
+configuration under the install prefix's sysconfdir). A build without
+libsystemd generates a Type=simple unit without a watchdog, which verifies
+and scores the same. Where strace is installed, the system calls the daemon
+makes while serving TLS, sd_notify, a reload, /metrics and a shutdown all
+pass the unit's SystemCallFilter=.
 Skipped (exit 0) where systemd-analyze is missing.
 """
 
@@ -21,11 +24,11 @@ import sys
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from build_util import BUILD_DIR, configure
 from ops_util import NotifySocket, OpsDaemon, ascrape
 from wssd_test import BIN, REPO, TestFailure, check, check_eq, current_tmpdir, run_tests
 
-UNIT = os.path.join(REPO, "systemd", "wssignd.service")
-UNIT_IN = os.path.join(REPO, "systemd", "wssignd.service.in")
+UNIT = os.path.join(BUILD_DIR, "wssignd.service")
 MAX_EXPOSURE = 1.5
 ANALYZE = shutil.which("systemd-analyze")
 
@@ -57,14 +60,16 @@ def settings_dict(path):
     return d
 
 
-def local_copy():
+def local_copy(unit=UNIT, subdir=""):
     """The unit, renamed nothing, with ExecStart running the built binary."""
     check(os.access(BIN, os.X_OK), "daemon binary not found: %s (set WSSIGND_BIN)" % BIN)
-    with open(UNIT) as f:
+    with open(unit) as f:
         text = f.read()
     new, n = re.subn(r"^ExecStart=\S+", "ExecStart=" + os.path.abspath(BIN), text, flags=re.M)
     check_eq(n, 1, "ExecStart= lines")
-    path = os.path.join(current_tmpdir(), "wssignd.service")
+    directory = os.path.join(current_tmpdir(), subdir)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "wssignd.service")
     with open(path, "w") as f:
         f.write(new)
     return path
@@ -77,16 +82,14 @@ def analyze(args):
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
-def test_verify():
-    path = local_copy()
+def verify_unit(path):
     rc, out, err = analyze(["verify", path])
     mine = [l for l in (out + err).splitlines() if "wssignd" in l]
     check_eq(rc, 0, "systemd-analyze verify exit status (output %r)" % (out + err))
     check_eq(mine, [], "systemd-analyze verify complaints about the unit")
 
 
-def test_security_score():
-    path = local_copy()
+def security_score(path):
     rc, out, err = analyze(["security", "--offline=true", "--threshold=15", path])
     m = re.search(r"Overall exposure level for wssignd\.service: ([0-9]+\.[0-9]+) (\w+)", out)
     if m is None:
@@ -95,6 +98,24 @@ def test_security_score():
     check_eq(rc, 0, "systemd-analyze security --threshold=15 exit status")
     check(float(m.group(1)) <= MAX_EXPOSURE,
           "exposure %s is above %.1f" % (m.group(1), MAX_EXPOSURE))
+
+
+def test_generated_not_committed():
+    """One copy: the source tree holds the template only, the build the unit."""
+    check(os.path.exists(UNIT), "the build generated no unit at %s" % UNIT)
+    check(not os.path.exists(os.path.join(REPO, "systemd", "wssignd.service")),
+          "systemd/wssignd.service is in the source tree beside its template")
+    with open(UNIT) as f:
+        text = f.read()
+    check_eq(re.findall(r"@[A-Za-z0-9_]+@", text), [], "placeholders left in the unit")
+
+
+def test_verify():
+    verify_unit(local_copy())
+
+
+def test_security_score():
+    security_score(local_copy())
 
 
 def test_settings():
@@ -107,7 +128,10 @@ def test_settings():
 
     one("Type", "notify")
     one("NotifyAccess", "main")
-    one("ExecStart", "/usr/local/bin/wssignd -c /usr/local/etc/wssignd/wssignd.json")
+    prefix = install_prefix()
+    sysconf = {"/usr": "/etc"}.get(prefix, "/etc" + prefix if prefix.startswith("/opt/")
+                                   else prefix + "/etc")
+    one("ExecStart", "%s/sbin/wssignd -c %s/wssignd/wssignd.json" % (prefix, sysconf))
     one("ExecReload", "/bin/kill -HUP $MAINPID")
     one("WatchdogSec", "10s")
     one("Restart", "on-failure")
@@ -137,35 +161,32 @@ def test_settings():
     check(("Service", "TimeoutStopSec") in s, "TimeoutStopSec= missing")
 
 
-def test_template_renders_to_unit():
-    with open(UNIT_IN) as f:
-        template = f.read()
-    placeholders = sorted(set(re.findall(r"@[A-Za-z0-9_]+@", template)))
-    check_eq(placeholders, ["@CMAKE_INSTALL_FULL_BINDIR@", "@CMAKE_INSTALL_FULL_SYSCONFDIR@"],
-             "placeholders in wssignd.service.in")
-    rendered = (template.replace("@CMAKE_INSTALL_FULL_BINDIR@", "/usr/local/bin")
-                .replace("@CMAKE_INSTALL_FULL_SYSCONFDIR@", "/usr/local/etc"))
-    with open(UNIT) as f:
-        plain = f.read()
-    if rendered != plain:
-        import difflib
-        diff = "".join(difflib.unified_diff(rendered.splitlines(True), plain.splitlines(True),
-                                            "wssignd.service.in (rendered)", "wssignd.service"))
-        raise TestFailure("wssignd.service differs from the rendered template:\n" + diff)
+def install_prefix():
+    with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
+        m = re.search(r"^CMAKE_INSTALL_PREFIX:PATH=(.*)$", f.read(), re.M)
+    check(m is not None, "no CMAKE_INSTALL_PREFIX in the build's CMakeCache.txt")
+    return m.group(1)
 
 
-def test_template_for_usr_prefix_verifies():
-    """The template rendered for prefix /usr (config in /etc) is a valid unit too."""
-    with open(UNIT_IN) as f:
-        template = f.read()
-    rendered = (template.replace("@CMAKE_INSTALL_FULL_BINDIR@", os.path.dirname(
-        os.path.abspath(BIN))).replace("@CMAKE_INSTALL_FULL_SYSCONFDIR@", "/etc"))
-    check(os.path.basename(BIN) == "wssignd", "binary is not named wssignd: %s" % BIN)
-    path = os.path.join(current_tmpdir(), "wssignd.service")
-    with open(path, "w") as f:
-        f.write(rendered)
-    rc, out, err = analyze(["verify", path])
-    check_eq(rc, 0, "systemd-analyze verify of the /usr rendering (output %r)" % (out + err))
+def test_without_libsystemd_type_simple():
+    """Built without libsystemd the daemon never sends READY=1 or WATCHDOG=1:
+    the unit is Type=simple without WatchdogSec=, and still verifies and
+    scores within the limit."""
+    build = os.path.join(current_tmpdir(), "build")
+    rc, out = configure(build, ["-DCMAKE_INSTALL_PREFIX=/usr", "-DWSSIGND_BUILD_TESTS=OFF"],
+                        hidden={"libsystemd"})
+    check_eq(rc, 0, "cmake with libsystemd absent (output:\n%s)" % out)
+    check("sd_notify support: no" in out, "configure output:\n%s" % out)
+    unit = os.path.join(build, "wssignd.service")
+    s = settings_dict(unit)
+    check_eq(s.get(("Service", "Type")), ["simple"], "Type=")
+    check(("Service", "WatchdogSec") not in s, "WatchdogSec= in a unit that cannot ping it")
+    check(("Service", "NotifyAccess") not in s, "NotifyAccess= in a Type=simple unit")
+    check_eq(s.get(("Service", "ExecStart")),
+             ["/usr/sbin/wssignd -c /etc/wssignd/wssignd.json"], "ExecStart=")
+    path = local_copy(unit, "simple")
+    verify_unit(path)
+    security_score(path)
 
 
 def expand_syscall_group(name, seen=None):

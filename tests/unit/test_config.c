@@ -225,41 +225,6 @@ static void test_server_name_length(void **state)
     config_cleanup(&cfg);
 }
 
-/* ---- the shipped example ---- */
-
-static void test_example_file(void **state)
-{
-    struct config cfg;
-    const struct config_controller *c;
-    char err[ERR_BYTES] = "";
-    static const struct wss_opt_spec http_spec[] = {
-        {"token_file", 's'}, {"max_body_bytes", 'i'}, {"auth_failures_burst", 'i'}, {NULL, 0}};
-
-    config_init(&cfg);
-    if (config_load(&cfg, WSSIGND_TEST_DATA_DIR "/../config/wssignd.json", err, sizeof err) != 0)
-        fail_msg("config/wssignd.json: %s", err);
-    if (config_check(&cfg, err, sizeof err) != 0)
-        fail_msg("config/wssignd.json: %s", err);
-    assert_string_equal(cfg.listen.host, "0.0.0.0");
-    assert_int_equal(cfg.listen.port, 8443);
-    assert_false(cfg.insecure);
-    assert_non_null(cfg.tls_cert);
-    assert_non_null(cfg.tls_key);
-    assert_int_equal(strncmp(cfg.tls_cert, "/etc/wssignd/", 13), 0);
-    assert_int_equal(strncmp(cfg.tls_key, "/etc/wssignd/", 13), 0);
-    assert_string_equal(cfg.control.host, "127.0.0.1");
-    assert_int_equal(cfg.control.port, 8081);
-    assert_true(addr_host_is_loopback(cfg.control.host));
-    assert_int_equal(cfg.n_server_names, 1);
-    assert_string_equal(cfg.server_names[0], "signer.example.com");
-    c = config_controller(&cfg, "http_api");
-    assert_non_null(c);
-    assert_true(c->enabled);
-    assert_string_equal(wss_opts_string(c->opts, "token_file", NULL), "/etc/wssignd/tokens");
-    assert_int_equal(wss_opts_check(c->opts, http_spec, err, sizeof err), 0);
-    config_cleanup(&cfg);
-}
-
 /* ---- files that must be refused ---- */
 
 /* Per case: a file and what its error must contain; line > 0 also requires "PATH:line:". */
@@ -906,7 +871,6 @@ int main(void)
         cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_range_bounds),
         cmocka_unit_test(test_server_name_length),
-        cmocka_unit_test(test_example_file),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_error_text_sanitised),
         cmocka_unit_test(test_missing_and_unreadable),
