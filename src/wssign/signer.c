@@ -53,6 +53,8 @@ struct signer {
      * overwritten first: a repeated id is refused, not signed again. */
     char answered[SIGNER_ANSWERED_MAX][PROTO_REQUEST_ID_MAX + 1];
     size_t n_answered; /* answers so far on this connection */
+    /* Lines a server can repeat at will without any decision being made. */
+    struct log_limit lim_duplicate, lim_cancel, lim_error;
 };
 
 struct signer *signer_new(const struct signer_cfg *cfg, const struct signer_hooks *hooks,
@@ -308,7 +310,8 @@ static int on_sign_request(struct signer *s, const struct client_proto_msg *m, c
     digest_hex(digest, m->message, m->message_len);
     if (find_pending(s, m->request_id)) {
         /* Its confirmation is running and will answer it once. */
-        log_warn("event=duplicate_request request_id=%s pending=true", m->request_id);
+        log_limited(&s->lim_duplicate, WSS_LOG_WARN,
+                    "event=duplicate_request request_id=%s pending=true", m->request_id);
         return 0;
     }
     /* The daemon never reuses an id on a connection: a repeated one is a
@@ -346,7 +349,8 @@ static void on_cancel(struct signer *s, const struct client_proto_msg *m)
     log_quote(q, sizeof q, m->reason);
     if (!p) {
         /* Already answered (or never seen): nothing to stop. */
-        log_info("event=cancel request_id=%s reason=%s pending=false", m->request_id, q);
+        log_limited(&s->lim_cancel, WSS_LOG_INFO,
+                    "event=cancel request_id=%s reason=%s pending=false", m->request_id, q);
         return;
     }
     pending_unlink(s, p);
@@ -381,9 +385,9 @@ int signer_on_frame(struct signer *s, const char *buf, size_t len, char *err, si
     case CLIENT_PROTO_ERROR:
         /* Reported, not acted on: when the error is fatal the daemon closes
          * the connection and the reconnect logic takes over. */
-        log_warn("event=server_error code=%s message=%s%s%s", log_quote(q1, sizeof q1, m.code),
-                 log_quote(q2, sizeof q2, m.text), m.request_id[0] ? " request_id=" : "",
-                 m.request_id);
+        log_limited(&s->lim_error, WSS_LOG_WARN, "event=server_error code=%s message=%s%s%s",
+                    log_quote(q1, sizeof q1, m.code), log_quote(q2, sizeof q2, m.text),
+                    m.request_id[0] ? " request_id=" : "", m.request_id);
         rc = 0;
         break;
     default:

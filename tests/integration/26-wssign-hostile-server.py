@@ -7,8 +7,9 @@ come back with backoff. Shapes: a 1.6 MB text frame as the very first frame,
 a 200 KB binary frame, a fragmented message that grows too large, a frame
 announcing an enormous length, a refused frame of exactly one receive buffer
 followed by more data, frames before the challenge, garbage JSON, control
-frames lws itself refuses, and a server that sends large sign requests and
-never reads the answers (the outgoing queue is bounded).
+frames lws itself refuses, a server that sends large sign requests and
+never reads the answers (the outgoing queue is bounded), and a flood of
+frames that decide nothing (their log lines are rate-limited).
 
 tests/run-checked.sh runs this file with the agent under valgrind
 (WSSIGN_TEST_WRAPPER) and under ASan: an invalid write fails it there too.
@@ -23,8 +24,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wssd_test as T  # noqa: E402
 from wssd_test import TestFailure, check, check_eq, run_tests  # noqa: E402
-from wssign_util import (WRAPPER, Agent, Conn, Peer, introduce, keygen, rid, run,  # noqa: E402
-                         send_sign_request, sign_request)
+from wssign_util import (INTRO_PREFIX, WRAPPER, Agent, Conn, Peer, introduce,  # noqa: E402
+                         keygen, rid, run, send_sign_request, sign_request)
 
 AGENT_RX_MAX = 4 * (1048576 // 3 + 1) + 4096  # agent.c: the largest message reassembled
 
@@ -167,6 +168,32 @@ def test_frames_lws_refuses_drop_the_connection():
             conn.close()
             check_alive(agent, what)
         serves_then_stops(peer, agent, pk, 3)
+
+
+def test_repeated_server_lines_are_rate_limited():
+    """Frames that change nothing (error frames, cancels of unknown ids, a
+    repeat of a request whose confirmation runs) cannot flood the agent's log:
+    one line per second each, the next one counting those left out."""
+    key, pk = keygen()
+    with Peer() as peer:
+        agent = Agent(peer.url, key, "--confirm", "sleep 30")
+        conn = peer.accept()
+        introduce(conn, pk, "127.0.0.1")
+        agent.wait_introduced(timeout=T.scaled(10))
+        send_sign_request(conn, rid(7), b"waits for its confirmation")
+        agent.wait_log(r"event=confirm_started request_id=%s" % rid(7))
+        n = 300
+        for i in range(n):
+            conn.send_json({"type": "error", "code": "bad_json", "message": "noise %d" % i})
+            conn.send_json({"type": "cancel", "request_id": rid(500 + i), "reason": "timeout"})
+            send_sign_request(conn, rid(7), b"waits for its confirmation")
+        # frames are handled in order: once this is answered, all the noise was read
+        check_eq(sign_request(conn, rid(8), INTRO_PREFIX)["reason"], "reserved_prefix",
+                 "served after the noise")
+        for event in ("server_error", "cancel", "duplicate_request"):
+            count = len(agent.lines(r"event=%s " % event))
+            check(1 <= count < n // 10, "%d %s lines for %d frames" % (count, event, n))
+        check_eq(agent.stop(), 0, "agent exit status")
 
 
 def vm_hwm_kib(pid):
