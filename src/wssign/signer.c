@@ -180,13 +180,18 @@ static void remember_answered(struct signer *s, const char *request_id)
     s->n_answered++;
 }
 
-static void send_reject(struct signer *s, const char *request_id, const char *reason)
+static void queue_reject(struct signer *s, const char *request_id, const char *reason)
 {
     size_t len;
     char *buf = client_proto_encode_sign_reject(s->cfg.headroom, &len, request_id, reason);
 
-    remember_answered(s, request_id);
     s->hooks.send(s->user, buf, len);
+}
+
+static void send_reject(struct signer *s, const char *request_id, const char *reason)
+{
+    remember_answered(s, request_id);
+    queue_reject(s, request_id, reason);
 }
 
 static void send_signature(struct signer *s, const char *request_id, const uint8_t *msg,
@@ -318,7 +323,8 @@ static int on_sign_request(struct signer *s, const struct client_proto_msg *m, c
      * replay, answered but never signed again. */
     if (was_answered(s, m->request_id)) {
         log_decision("refused", "duplicate_request", m->request_id, digest, m->message_len, -1);
-        send_reject(s, m->request_id, "duplicate_request");
+        /* Not remembered again: repeats of one id must not push others out. */
+        queue_reject(s, m->request_id, "duplicate_request");
         return 0;
     }
     if (has_expired(m->expires_at)) {

@@ -99,10 +99,14 @@ def test_many_ids_remembered():
             check_eq(sign_request(conn, rid(10000 + i), b"m")["type"], "sign_response",
                      "request %d" % i)
         # the latest 1024 are refused again, the oldest have been forgotten
-        check_eq(sign_request(conn, rid(10000 + n - 1024), b"m")["type"], "sign_reject",
-                 "the 1024th most recent id")
         check_eq(sign_request(conn, rid(10000 + n - 1), b"m")["type"], "sign_reject",
                  "the most recent id")
+        # repeats of one id do not push the others out
+        for _ in range(50):
+            check_eq(sign_request(conn, rid(10000 + n - 1), b"m")["type"], "sign_reject",
+                     "a repeat")
+        check_eq(sign_request(conn, rid(10000 + n - 1024), b"m")["type"], "sign_reject",
+                 "the 1024th most recent id")
         check_eq(sign_request(conn, rid(10000), b"m")["type"], "sign_response",
                  "the oldest id, no longer remembered")
         check_eq(agent.stop(), 0, "agent exit status")
