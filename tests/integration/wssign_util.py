@@ -7,6 +7,7 @@ The tool is $WSSIGN_BIN, or dirname($WSSIGND_BIN)/src/wssign/wssign.
 
   run(args, ...)            runs wssign once; returns (rc, stdout, stderr)
   keygen(dir, name)         makes a key file with `wssign keygen`; returns (path, pubkey b64)
+  sanitized()               True for an ASan build of wssign
   openssl_pubkey(path)      the public key of a PEM key, derived by the openssl CLI
   Agent(url, key, ...)      a `wssign agent` process with its log on a file
                             ($WSSIGN_TEST_WRAPPER, shell words, goes before its
@@ -49,6 +50,13 @@ def run(args, input=None, timeout=30.0, env=None):
                        stderr=subprocess.PIPE, timeout=timeout, env=env,
                        stdin=None if input is not None else subprocess.DEVNULL)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def sanitized() -> bool:
+    """True if wssign is an ASan build: its heap is not the program's (a bigger
+    footprint), and it turns mlock into a no-op."""
+    with open(WSSIGN, "rb") as f:
+        return b"__asan_init" in f.read()
 
 
 def keygen(directory=None, name="key.pem"):
