@@ -6,10 +6,14 @@
 #                                   every exit
 #   tests/run-checked.sh valgrind   plain build in build-valgrind; every unit test
 #                                   under valgrind, then the end-to-end tests with
-#                                   the daemon under valgrind (the subset below)
+#                                   the daemon under valgrind (the subset below),
+#                                   then the hostile-server tests with the agent
+#                                   under valgrind
 #
 # Environment: WSSIGND_CHECK_JOBS (parallel tests, default 2);
-# WSSIGND_VALGRIND_E2E="NN-name ..." replaces the valgrind end-to-end subset.
+# WSSIGND_VALGRIND_E2E="NN-name ..." replaces the valgrind end-to-end subset;
+# WSSIGND_VALGRIND_AGENT_E2E="NN-name ..." the files run with `wssign agent`
+# under valgrind.
 # Debian 12 as root: installs valgrind when it is missing (tests/run.sh installs
 # the rest).
 set -euo pipefail
@@ -197,6 +201,17 @@ echo "== end-to-end tests with the daemon under valgrind"
 $python "$RUNNER" e2e-tests.json --only "$only" --jobs "$JOBS" --timeout 1800 \
     --env "WSSIGND_TEST_WRAPPER=$VALGRIND --log-file=$LOGS/e2e-%p.log" \
     --env WSSIGND_TEST_TIME_SCALE=10 --env WSSIGND_FAULT_REQUESTS=2000 || rc=1
+
+# The agent holds a private key and parses whatever its server sends: the files
+# that feed it hostile frames run with the agent under valgrind (wssign_util.Agent
+# puts WSSIGN_TEST_WRAPPER before its command line). Exit status 99 fails the
+# test when it stops the agent, and the scan below catches the rest.
+AGENT_E2E=${WSSIGND_VALGRIND_AGENT_E2E:-"26-wssign-hostile-server"}
+agent_only="^e2e\.($(echo $AGENT_E2E | tr ' ' '|'))$"
+echo "== end-to-end tests with the wssign agent under valgrind"
+$python "$RUNNER" e2e-tests.json --only "$agent_only" --jobs "$JOBS" --timeout 1800 \
+    --env "WSSIGN_TEST_WRAPPER=$VALGRIND --log-file=$LOGS/agent-%p.log" \
+    --env WSSIGND_TEST_TIME_SCALE=10 || rc=1
 
 # Every report with an error, whether or not a test noticed it (a daemon killed
 # with SIGKILL never reports; one that ended normally always does).

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
@@ -22,6 +25,7 @@
 #include "commands.h"
 #include "confirm.h"
 #include "crypto.h"
+#include "files.h"
 #include "keyfile.h"
 #include "log.h"
 #include "policy.h"
@@ -40,11 +44,17 @@
 #define CONFIRM_TIMEOUT_DEFAULT_MS 30000
 #define PING_DEFAULT_S 30
 #define CONNECT_TIMEOUT_DEFAULT_MS 30000
+/* Outgoing bytes queued at most (answers the server has not read yet). */
+#define QUEUE_DEFAULT_BYTES 4194304
+#define QUEUE_MIN_BYTES 4096
+#define QUEUE_MAX_BYTES 268435456
 /* How often the stop flag is looked at, and confirmations polled while running. */
 #define HOUSEKEEPING_MS 100
 #define CONFIRM_POLL_MS 10
 /* How long an orderly close may take on SIGINT/SIGTERM. */
 #define STOP_GRACE_MS 2000
+/* How long a close frame may wait for a server that does not read. */
+#define CLOSE_GRACE_S 5
 /* Close codes the daemon uses for its own reasons. */
 #define CLOSE_SUPERSEDED 4001
 #define CLOSE_INTRO_TIMEOUT 4002
@@ -68,6 +78,7 @@ struct agent_opts {
     uint64_t ping_s;
     uint64_t max_bytes;
     uint64_t connect_timeout_ms;
+    uint64_t max_queued_bytes;
 };
 
 /* Per process: the agent, reachable from lws through lws_context_user(). */
@@ -75,7 +86,7 @@ struct agent {
     struct agent_opts opts;
     struct url url;
     char host_header[CRYPTO_HOST_MAX + 16];
-    struct keypair key;
+    struct keypair *key; /* sodium_malloc'ed, read-only once loaded */
     struct policy policy;
     struct signer *signer;
     struct backoff backoff;
@@ -89,12 +100,15 @@ struct agent {
     lws_sorted_usec_list_t sul_handshake; /* deadline for connect + introduction */
     lws_sorted_usec_list_t sul_housekeeping;
     lws_sorted_usec_list_t sul_confirm;
-    char *rx; /* the frame being reassembled */
-    size_t rx_len;
+    char *rx; /* the message being reassembled */
+    size_t rx_len, rx_cap;
     struct txbuf *tx_head, **tx_tail;
+    size_t tx_bytes;       /* queued in tx_head..., not yet handed to lws */
     int close_code;        /* from the peer's close frame, 0 if none */
     char close_reason[128];
     const char *local_close; /* why we closed, NULL if the peer did */
+    int closing_code;        /* close decided: the code to send, 0 if none */
+    const char *closing_text; /* and its reason text */
     char tls_error[160];     /* certificate check failure of this attempt, "" if none */
     volatile sig_atomic_t *stop;
     bool stopping;
@@ -117,6 +131,46 @@ static void tx_clear(struct agent *a)
         free(t);
     }
     a->tx_tail = &a->tx_head;
+    a->tx_bytes = 0;
+}
+
+static void rx_clear(struct agent *a)
+{
+    free(a->rx);
+    a->rx = NULL;
+    a->rx_len = a->rx_cap = 0;
+}
+
+/*
+ * Ends the connection for a reason of ours, from anywhere (the receive path
+ * included): nothing more is read or sent on it, and the close frame (code,
+ * text) goes out from the next writable callback. A server that does not
+ * read never makes the connection writable: lws drops it after
+ * CLOSE_GRACE_S. With polite false it is dropped at once, without a close
+ * frame (there is no point queueing one behind what the server did not read).
+ *
+ * Why not return -1 from the receive callback: lws 4.1.6's client parser
+ * (lws_ws_client_rx_sm) skips resetting its buffer index when the callback
+ * returns non-zero, and goes on reading the connection during the close
+ * handshake; the rest of a frame larger than the receive buffer is then
+ * written past the end of the buffer.
+ */
+static void close_connection(struct agent *a, int code, const char *text, const char *why,
+                             bool polite)
+{
+    if (!a->wsi || a->closing_code)
+        return;
+    a->closing_code = code;
+    a->closing_text = text;
+    a->local_close = why;
+    rx_clear(a);
+    tx_clear(a);
+    if (polite) {
+        lws_callback_on_writable(a->wsi);
+        lws_set_timeout(a->wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_GRACE_S);
+    } else {
+        lws_set_timeout(a->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    }
 }
 
 /* signer hook: queue a frame and ask for a writable callback. */
@@ -125,8 +179,20 @@ static void agent_send(void *user, char *buf, size_t len)
     struct agent *a = user;
     struct txbuf *t;
 
-    if (!a->wsi || !a->established) {
+    if (!a->wsi || !a->established || a->closing_code) {
         free(buf);
+        return;
+    }
+    /* Bounded: a server that sends requests and never reads the answers
+     * would otherwise grow the queue without limit. One frame is always
+     * accepted into an empty queue, whatever its size. */
+    if (a->tx_bytes && a->tx_bytes + len > a->opts.max_queued_bytes) {
+        free(buf);
+        log_warn("event=queue_full queued_bytes=%zu frame_bytes=%zu max_queued_bytes=%llu "
+                 "message=\"the server does not read the answers\"",
+                 a->tx_bytes, len, (unsigned long long)a->opts.max_queued_bytes);
+        close_connection(a, LWS_CLOSE_STATUS_POLICY_VIOLATION, "queue full", "queue full",
+                         false);
         return;
     }
     t = xcalloc(1, sizeof *t);
@@ -134,6 +200,7 @@ static void agent_send(void *user, char *buf, size_t len)
     t->len = len;
     *a->tx_tail = t;
     a->tx_tail = &t->next;
+    a->tx_bytes += len;
     lws_callback_on_writable(a->wsi);
 }
 
@@ -241,6 +308,8 @@ static void connect_now(lws_sorted_usec_list_t *sul)
     a->close_code = 0;
     a->close_reason[0] = '\0';
     a->local_close = NULL;
+    a->closing_code = 0;
+    a->closing_text = NULL;
     a->tls_error[0] = '\0';
     a->attempts++;
     log_info("event=connecting url=%s attempt=%lu", a->opts.url, a->attempts);
@@ -281,9 +350,7 @@ static void reset_connection(struct agent *a)
 {
     a->wsi = NULL;
     a->established = false;
-    free(a->rx);
-    a->rx = NULL;
-    a->rx_len = 0;
+    rx_clear(a);
     tx_clear(a);
     signer_on_close(a->signer);
     lws_sul_cancel(&a->sul_confirm);
@@ -381,42 +448,57 @@ static void agent_on_lost(struct agent *a)
     schedule_connect(a, "connect failed");
 }
 
-/* Returns -1 to have lws close the connection (after lws_close_reason). */
-static int agent_on_rx(struct agent *a, struct lws *wsi, const void *in, size_t len, bool last,
+/*
+ * One piece of a message: in bytes, remaining more bytes of this frame to
+ * come, last when the message ends with it. Always returns 0 (see
+ * close_connection): a message that is refused is dropped piece by piece and
+ * the connection closed from the writable callback.
+ */
+static int agent_on_rx(struct agent *a, const void *in, size_t len, size_t remaining, bool last,
                        bool binary)
 {
     char err[300], q[320];
 
+    /* Once a close is decided, nothing else the server sends is looked at. */
+    if (a->closing_code)
+        return 0;
     if (binary) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, (unsigned char *)"text only",
-                         9);
-        a->local_close = "binary frame";
-        return -1;
+        log_warn("event=frame_refused reason=binary close_code=%d",
+                 LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE);
+        close_connection(a, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "text only", "binary frame",
+                         true);
+        return 0;
     }
-    if (len > AGENT_RX_MAX - a->rx_len) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too big", 7);
-        a->local_close = "frame too large";
-        log_warn("event=frame_too_large limit=%d", AGENT_RX_MAX);
-        return -1;
+    /* The frame header gives its length: refuse it before buffering any of it. */
+    if (len > AGENT_RX_MAX - a->rx_len || remaining > AGENT_RX_MAX - a->rx_len - len) {
+        log_warn("event=frame_refused reason=too_large limit=%d close_code=%d", AGENT_RX_MAX,
+                 LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
+        close_connection(a, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "too big", "frame too large",
+                         true);
+        return 0;
     }
-    a->rx = xrealloc(a->rx, a->rx_len + len + 1);
+    if (a->rx_len + len + 1 > a->rx_cap) {
+        size_t cap = a->rx_cap ? a->rx_cap : 4096;
+
+        while (cap < a->rx_len + len + 1)
+            cap *= 2;
+        if (cap > AGENT_RX_MAX + 1)
+            cap = AGENT_RX_MAX + 1;
+        a->rx = xrealloc(a->rx, cap);
+        a->rx_cap = cap;
+    }
     memcpy(a->rx + a->rx_len, in, len);
     a->rx_len += len;
     if (!last)
         return 0;
     if (signer_on_frame(a->signer, a->rx, a->rx_len, err, sizeof err) != 0) {
         log_warn("event=protocol_error error=%s", log_quote(q, sizeof q, err));
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)"protocol error",
-                         14);
-        a->local_close = "protocol error";
-        free(a->rx);
-        a->rx = NULL;
-        a->rx_len = 0;
-        return -1;
+        close_connection(a, LWS_CLOSE_STATUS_PROTOCOL_ERR, "protocol error", "protocol error",
+                         true);
+        return 0;
     }
-    free(a->rx);
-    a->rx = NULL;
-    a->rx_len = 0;
+    /* An idle connection holds no receive buffer. */
+    rx_clear(a);
     /* A confirmation may have started: poll it soon. */
     if (signer_busy(a->signer))
         lws_sul_schedule(a->ctx, 0, &a->sul_confirm, confirm_tick,
@@ -429,6 +511,13 @@ static int agent_on_writable(struct agent *a, struct lws *wsi)
 {
     struct txbuf *t = a->tx_head;
 
+    if (a->closing_code) {
+        /* Returning -1 here, outside the receive path, is safe: lws resets
+         * its parser buffer and ignores data frames while it closes. */
+        lws_close_reason(wsi, (enum lws_close_status)a->closing_code,
+                         (unsigned char *)a->closing_text, strlen(a->closing_text));
+        return -1;
+    }
     if (!t) {
         if (a->stopping) {
             lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)"agent stopping",
@@ -440,6 +529,7 @@ static int agent_on_writable(struct agent *a, struct lws *wsi)
     a->tx_head = t->next;
     if (!a->tx_head)
         a->tx_tail = &a->tx_head;
+    a->tx_bytes -= t->len;
     if (lws_write(wsi, (unsigned char *)t->buf + LWS_PRE, t->len, LWS_WRITE_TEXT) < (int)t->len) {
         free(t->buf);
         free(t);
@@ -486,7 +576,7 @@ static int callback_agent(struct lws *wsi, enum lws_callback_reasons reason, voi
         agent_on_established(a, wsi);
         return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE:
-        return agent_on_rx(a, wsi, in, len,
+        return agent_on_rx(a, in, len, lws_remaining_packet_payload(wsi),
                            lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi),
                            lws_frame_is_binary(wsi));
     case LWS_CALLBACK_CLIENT_WRITEABLE:
@@ -525,6 +615,7 @@ static const struct option agent_options[] = {
     {"backoff-max-ms", required_argument, NULL, 'B'},
     {"ping-secs", required_argument, NULL, 'P'},
     {"connect-timeout-ms", required_argument, NULL, 'T'},
+    {"max-queued-bytes", required_argument, NULL, 'Q'},
     {"log-level", required_argument, NULL, 'l'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -544,6 +635,9 @@ static void agent_help(void)
         "                            e.g. wss://signer.example.com:8443/v1/ws (the path\n"
         "                            defaults to /v1/ws). ws:// is refused for hosts other\n"
         "                            than localhost/127.0.0.0/8/::1 unless --insecure.\n"
+        "                            ws:// authenticates no server, on loopback too: any\n"
+        "                            local process holding the port gets signatures. Use\n"
+        "                            wss:// with --ca wherever other users can run code.\n"
         "  -k, --key FILE            private key file (mode 0600; see below)\n"
         "      --ca FILE             trust the CA certificate(s) in this PEM file instead of\n"
         "                            the system store (wss:// only)\n"
@@ -568,6 +662,9 @@ static void agent_help(void)
         "                            drop the connection after 2N+10 s without an answer\n"
         "      --connect-timeout-ms N  give up on a connection attempt that has not been\n"
         "                            introduced after N ms (default %d)\n"
+        "      --max-queued-bytes N  drop the connection when answers the server has not\n"
+        "                            read would exceed N bytes (default %d, %d to %d;\n"
+        "                            one answer is always accepted into an empty queue)\n"
         "      --log-level LEVEL     err, warn, notice, info (default) or debug\n"
         "  -h, --help                show this help\n"
         "\n"
@@ -575,14 +672,21 @@ static void agent_help(void)
         "'openssl genpkey -algorithm ed25519'; not encrypted), or a 32-byte Ed25519 seed\n"
         "as 64 hex digits. A key file accessible by group or others is refused.\n"
         "\n"
-        "Messages starting with \"wssign-introduction-v1\" are always refused.\n"
+        "Messages starting with \"wssign-introduction-v1\" are always refused, and so\n"
+        "are requests past their expires_at (\"expired\": keep the clock in sync) and\n"
+        "request ids already answered on the connection (\"duplicate_request\").\n"
         "Every decision is logged on stderr (logfmt) with the request id, the message's\n"
         "length and SHA-256, never the message itself.\n"
         "\n"
-        "Exit status: 0 after SIGINT/SIGTERM, 1 start-up failure (key file, TLS setup),\n"
-        "2 usage error.\n",
+        "The key is kept like ssh-agent keeps its keys: the process cannot be traced or\n"
+        "dumped by other processes of the same user, core dumps are off, and the key\n"
+        "sits in locked, read-only memory that is wiped on exit.\n"
+        "\n"
+        "Exit status: 0 after SIGINT, SIGTERM, SIGHUP or SIGQUIT, 1 start-up failure (key\n"
+        "file, TLS setup), 2 usage error.\n",
         CLI_MESSAGE_MAX, CONFIRM_ENV_MESSAGE_MAX, CONFIRM_TIMEOUT_DEFAULT_MS,
-        BACKOFF_MAX_DEFAULT_MS, BACKOFF_BASE_MS, PING_DEFAULT_S, CONNECT_TIMEOUT_DEFAULT_MS);
+        BACKOFF_MAX_DEFAULT_MS, BACKOFF_BASE_MS, PING_DEFAULT_S, CONNECT_TIMEOUT_DEFAULT_MS,
+        QUEUE_DEFAULT_BYTES, QUEUE_MIN_BYTES, QUEUE_MAX_BYTES);
 }
 
 static int parse_args(struct agent *a, int argc, char **argv)
@@ -596,6 +700,7 @@ static int parse_args(struct agent *a, int argc, char **argv)
     o->ping_s = PING_DEFAULT_S;
     o->max_bytes = CLI_MESSAGE_MAX;
     o->connect_timeout_ms = CONNECT_TIMEOUT_DEFAULT_MS;
+    o->max_queued_bytes = QUEUE_DEFAULT_BYTES;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "+u:k:p:c:h", agent_options, NULL)) != -1) {
         switch (opt) {
@@ -644,6 +749,11 @@ static int parse_args(struct agent *a, int argc, char **argv)
                 return cli_usage("agent", "--connect-timeout-ms must be an integer from 100 to "
                                           "600000");
             break;
+        case 'Q':
+            if (!cli_parse_u64(optarg, QUEUE_MIN_BYTES, QUEUE_MAX_BYTES, &o->max_queued_bytes))
+                return cli_usage("agent", "--max-queued-bytes must be an integer from %d to %d",
+                                 QUEUE_MIN_BYTES, QUEUE_MAX_BYTES);
+            break;
         case 'l':
             if ((level = log_level_parse(optarg)) < 0)
                 return cli_usage("agent", "--log-level must be err, warn, notice, info or "
@@ -676,11 +786,14 @@ static int parse_args(struct agent *a, int argc, char **argv)
     if (o->ca && o->insecure)
         return cli_usage("agent", "--ca and --insecure cannot be used together");
     if (o->ca) {
-        FILE *f = fopen(o->ca, "r");
+        /* Checked without blocking: a FIFO would hang the TLS set-up. */
+        int fd = files_open(o->ca, false, "CA file", err, sizeof err), e = errno;
 
-        if (!f)
-            return cli_usage("agent", "--ca: cannot read %s: %s", o->ca, strerror(errno));
-        fclose(f);
+        if (fd == WSS_ERR_IO)
+            return cli_usage("agent", "--ca: cannot read %s: %s", o->ca, strerror(e));
+        if (fd < 0)
+            return cli_usage("agent", "--ca: %s", err);
+        close(fd);
     }
     return 0;
 }
@@ -688,6 +801,47 @@ static int parse_args(struct agent *a, int argc, char **argv)
 static void lws_log_emit(int level, const char *line)
 {
     log_lws(level, line);
+}
+
+/*
+ * What ssh-agent does before it holds a key: no core dumps (they would hold
+ * the key), and not dumpable, which also keeps other processes of the same
+ * user from ptrace-attaching or reading /proc/PID/mem. Returns 0, or
+ * WSS_ERR_IO with the reason in err.
+ */
+static int protect_process(char *err, size_t errlen)
+{
+    const struct rlimit no_core = {0, 0};
+
+    if (setrlimit(RLIMIT_CORE, &no_core) != 0) {
+        snprintf(err, errlen, "cannot disable core dumps: %s", strerror(errno));
+        return WSS_ERR_IO;
+    }
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        snprintf(err, errlen, "cannot make the process non-dumpable: %s", strerror(errno));
+        return WSS_ERR_IO;
+    }
+    return 0;
+}
+
+/* Loads the key into memory of its own, then makes that memory read-only. */
+static int load_key(struct agent *a, char *err, size_t errlen)
+{
+    bool locked;
+    int rc;
+
+    a->key = keyfile_keypair_new(&locked);
+    if (!a->key) {
+        snprintf(err, errlen, "cannot allocate protected memory for the key");
+        return WSS_ERR_IO;
+    }
+    if ((rc = keyfile_load(a->opts.key_path, a->key, err, errlen)) != 0)
+        return rc;
+    keyfile_keypair_seal(a->key);
+    if (!locked)
+        log_warn("event=key_not_locked message=\"the key memory could not be locked in RAM "
+                 "(RLIMIT_MEMLOCK); it may be swapped out\"");
+    return 0;
 }
 
 int agent_main(int argc, char **argv, volatile sig_atomic_t *stop)
@@ -707,7 +861,7 @@ int agent_main(int argc, char **argv, volatile sig_atomic_t *stop)
         goto out;
     }
     a->policy.max_bytes = (size_t)a->opts.max_bytes;
-    if (keyfile_load(a->opts.key_path, &a->key, err, sizeof err) != 0) {
+    if (protect_process(err, sizeof err) != 0 || load_key(a, err, sizeof err) != 0) {
         cli_error("agent", "%s", err);
         rc = CLI_EXIT_FAIL;
         goto out;
@@ -744,7 +898,7 @@ int agent_main(int argc, char **argv, volatile sig_atomic_t *stop)
         goto out;
     }
 
-    scfg.key = &a->key;
+    scfg.key = a->key;
     scfg.policy = &a->policy;
     scfg.confirm_cmd = a->opts.confirm_cmd;
     scfg.confirm_timeout_ms = (uint32_t)a->opts.confirm_timeout_ms;
@@ -755,12 +909,17 @@ int agent_main(int argc, char **argv, volatile sig_atomic_t *stop)
 
     log_notice("event=start public_key=%s url=%s tls=%s allow_prefixes=%zu max_bytes=%zu "
                "confirm=%s backoff_max_ms=%u",
-               keyfile_pub_b64(pub, &a->key), a->opts.url,
+               keyfile_pub_b64(pub, a->key), a->opts.url,
                strcmp(a->url.scheme, "wss") ? "off" : a->opts.insecure ? "unverified" : "verified",
                a->policy.n_allow, a->policy.max_bytes, a->opts.confirm_cmd ? "yes" : "no",
                (unsigned)a->opts.backoff_max_ms);
     if (a->opts.insecure)
         log_warn("event=insecure message=\"TLS certificate checks are off\"");
+    if (!strcmp(a->url.scheme, "ws"))
+        log_warn("event=insecure_transport message=\"ws:// authenticates no server, on "
+                 "loopback too: whoever holds the port (any local user, e.g. while the daemon "
+                 "restarts) gets signatures within the policy, and messages and answers travel "
+                 "in clear text; use wss:// with --ca\"");
 
     lws_sul_schedule(a->ctx, 0, &a->sul_connect, connect_now, 1);
     a->connect_scheduled = true;
@@ -784,7 +943,7 @@ out:
     tx_clear(a);
     free(a->rx);
     policy_cleanup(&a->policy);
-    keyfile_wipe(&a->key);
+    keyfile_keypair_free(a->key);
     free(a);
     return rc;
 }

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -21,6 +20,7 @@
 #include <wssignd/errors.h>
 
 #include "crypto.h"
+#include "files.h"
 
 #define SEED_BYTES crypto_sign_SEEDBYTES
 #define PEM_MARK "-----BEGIN "
@@ -109,60 +109,52 @@ static int seed_from_hex(const uint8_t *text, size_t len, uint8_t seed[SEED_BYTE
 
 int keyfile_load(const char *path, struct keypair *kp, char *err, size_t errlen)
 {
-    uint8_t buf[KEYFILE_SIZE_MAX + 1], seed[SEED_BYTES];
-    size_t len = 0;
-    struct stat st;
-    int fd, rc;
+    uint8_t seed[SEED_BYTES];
+    char *text;
+    size_t len;
+    int rc;
 
-    fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
-        return WSS_ERR_IO;
-    }
-    /* fstat on the open descriptor: the file checked is the file read. */
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "key file %s is not a regular file", path);
-        close(fd);
-        return WSS_ERR_CONFIG;
-    }
-    /* Like ssh, refuse a private key others can read or write: it may already
-     * be compromised, and using it would hide that. */
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        snprintf(err, errlen,
-                 "key file %s has mode %04o: it must not be accessible by group or others "
-                 "(run: chmod 600 %s)",
-                 path, (unsigned)(st.st_mode & 07777), path);
-        close(fd);
-        return WSS_ERR_CONFIG;
-    }
-    for (;;) {
-        ssize_t n = read(fd, buf + len, sizeof buf - len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf(err, errlen, "cannot read key file %s: %s", path, strerror(errno));
-            close(fd);
-            sodium_memzero(buf, sizeof buf);
-            return WSS_ERR_IO;
-        }
-        if (n == 0 || (len += (size_t)n) == sizeof buf)
-            break;
-    }
-    close(fd);
-    if (len > KEYFILE_SIZE_MAX) {
-        snprintf(err, errlen, "key file %s is too long to be an Ed25519 key", path);
-        rc = WSS_ERR_INVAL;
-    } else if (memmem(buf, len, PEM_MARK, strlen(PEM_MARK))) {
-        rc = seed_from_pem(buf, len, seed, path, err, errlen);
-    } else {
-        rc = seed_from_hex(buf, len, seed, path, err, errlen);
-    }
+    /* files_read opens without blocking (a FIFO or a device at path cannot
+     * hang the tool), checks the open descriptor (a regular file, no access
+     * for group or others: like ssh, a private key others can read may
+     * already be compromised) and bounds the size. */
+    rc = files_read(path, true, "key file", KEYFILE_SIZE_MAX, &text, &len, err, errlen);
+    if (rc != 0)
+        return rc;
+    if (memmem(text, len, PEM_MARK, strlen(PEM_MARK)))
+        rc = seed_from_pem((const uint8_t *)text, len, seed, path, err, errlen);
+    else
+        rc = seed_from_hex((const uint8_t *)text, len, seed, path, err, errlen);
     if (rc == 0)
         crypto_sign_seed_keypair(kp->pk, kp->sk, seed);
     sodium_memzero(seed, sizeof seed);
-    sodium_memzero(buf, sizeof buf);
+    files_free_secret(text, len);
     return rc;
+}
+
+struct keypair *keyfile_keypair_new(bool *locked)
+{
+    struct keypair *kp = sodium_malloc(sizeof *kp);
+
+    if (!kp)
+        return NULL;
+    /* sodium_malloc already tries to lock the pages and to keep them out of
+     * core dumps; locking again reports whether RLIMIT_MEMLOCK allowed it. */
+    *locked = sodium_mlock(kp, sizeof *kp) == 0;
+    sodium_memzero(kp, sizeof *kp);
+    return kp;
+}
+
+void keyfile_keypair_seal(struct keypair *kp)
+{
+    sodium_mprotect_readonly(kp);
+}
+
+void keyfile_keypair_free(struct keypair *kp)
+{
+    /* sodium_free makes the pages writable again, zeroes and unlocks them. */
+    if (kp)
+        sodium_free(kp);
 }
 
 void keyfile_generate(struct keypair *kp)

@@ -7,6 +7,7 @@
 #ifndef WSSIGN_KEYFILE_H
 #define WSSIGN_KEYFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,23 +17,42 @@
 /* Largest key file read (a PEM Ed25519 key is about 120 bytes). */
 #define KEYFILE_SIZE_MAX 16384
 
-/* Per process: one loaded key. Wipe with keyfile_wipe() when done. */
+/* Per process: one loaded key. Wipe with keyfile_wipe() when done, or hold it in
+ * keyfile_keypair_new() memory. */
 struct keypair {
     uint8_t pk[crypto_sign_PUBLICKEYBYTES];
     uint8_t sk[crypto_sign_SECRETKEYBYTES]; /* libsodium layout: seed || pk */
 };
 
 /*
- * Loads the private key in path into kp. The file must be a regular file
- * with no permission bits for group or others; a file that has any is
- * refused before its contents are read.
+ * Loads the private key in path into kp. The file is opened without
+ * blocking (files_read) and must be a regular file of at most
+ * KEYFILE_SIZE_MAX bytes with no permission bits for group or others; a file
+ * that is not is refused before its contents are read. Every copy of the
+ * key other than kp is wiped before returning.
  * Returns 0, or with a one-line reason in err:
  *   WSS_ERR_IO      the file cannot be opened or read
- *   WSS_ERR_CONFIG  group/other permission bits set, or not a regular file
- *   WSS_ERR_INVAL   not a supported format, not Ed25519, encrypted, too long
+ *   WSS_ERR_CONFIG  group/other permission bits set, not a regular file (a
+ *                   FIFO, a device, a directory), too long
+ *   WSS_ERR_INVAL   not a supported format, not Ed25519, encrypted
  */
 __attribute__((warn_unused_result)) int keyfile_load(const char *path, struct keypair *kp,
                                                      char *err, size_t errlen);
+
+/*
+ * Returns a zeroed keypair in memory of its own (sodium_malloc: guard pages
+ * around it, left out of core dumps), or NULL if it cannot be mapped.
+ * *locked tells whether the pages are also locked in RAM (never swapped);
+ * RLIMIT_MEMLOCK can forbid it. Free with keyfile_keypair_free.
+ */
+struct keypair *keyfile_keypair_new(bool *locked);
+
+/* Makes kp read-only (any later write to it faults) once it is loaded. */
+void keyfile_keypair_seal(struct keypair *kp);
+
+/* Wipes, unlocks and frees a keypair from keyfile_keypair_new (sealed or
+ * not). NULL is a no-op. */
+void keyfile_keypair_free(struct keypair *kp);
 
 /* Fills kp with a fresh random key. */
 void keyfile_generate(struct keypair *kp);

@@ -13,7 +13,7 @@
 #include "crypto.h"
 #include "version.h"
 
-/* Set by SIGINT/SIGTERM; the agent's loop polls it. */
+/* Set by SIGINT/SIGTERM/SIGHUP/SIGQUIT; the agent's loop polls it. */
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
@@ -50,9 +50,14 @@ static int run_agent(int argc, char **argv)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    /* No SA_RESTART: poll() in the event loop returns at once with EINTR. */
+    /* No SA_RESTART: poll() in the event loop returns at once with EINTR.
+     * Every signal that would otherwise end the process without its cleanup
+     * (a hang-up, a quit from the terminal) ends it through the orderly
+     * stop, which wipes the key. */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
     /* Writes to a closed socket or a --confirm command that stopped reading
      * must fail with EPIPE, not kill the agent. */
     signal(SIGPIPE, SIG_IGN);

@@ -4,14 +4,10 @@
  * turns the outcome into an exit code. HTTP transport in httpc.c, JSON in
  * client_proto.c.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <wssignd/errors.h>
 #include <wssignd/service.h>
@@ -20,6 +16,7 @@
 #include "client_proto.h"
 #include "commands.h"
 #include "crypto.h"
+#include "files.h"
 #include "httpc.h"
 #include "log.h"
 #include "url.h"
@@ -51,6 +48,7 @@ static const struct option request_options[] = {
     {"token-file", required_argument, NULL, 'T'},
     {"timeout-ms", required_argument, NULL, 't'},
     {"signature-only", no_argument, NULL, 's'},
+    {"insecure", no_argument, NULL, 'I'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -60,7 +58,7 @@ static void request_help(void)
     printf("Usage: wssign request --key PUBKEY\n"
            "                      (--message TEXT | --message-file FILE | --message-hex HEX)\n"
            "                      [--control URL] [--token-file FILE] [--timeout-ms N]\n"
-           "                      [--signature-only]\n"
+           "                      [--signature-only] [--insecure]\n"
            "\n"
            "Asks a wssignd daemon (POST /v1/sign on its control API) to have the agent\n"
            "holding PUBKEY sign a message, checks the signature, and prints the result as\n"
@@ -72,13 +70,17 @@ static void request_help(void)
            "  -f, --message-file FILE  the message is the contents of FILE ('-': stdin)\n"
            "  -x, --message-hex HEX    the message is these bytes in hex\n"
            "  -c, --control URL        control API base URL (default %s);\n"
-           "                           plain http:// only\n"
+           "                           plain http:// only, to localhost, 127.0.0.0/8 or\n"
+           "                           ::1 unless --insecure\n"
            "  -T, --token-file FILE    send the bearer token in FILE: its first line that is\n"
            "                           not empty and not a '#' comment. The file must not be\n"
            "                           accessible by group or others (chmod 600)\n"
            "  -t, --timeout-ms N       how long the daemon waits for the signer, 1 to %u\n"
            "                           (default: the daemon's requests.default_timeout_ms)\n"
            "  -s, --signature-only     print only the base64 signature\n"
+           "      --insecure           allow an http:// URL to another host: the token,\n"
+           "                           the message and the answer cross the network in\n"
+           "                           clear text, readable and changeable on the way\n"
            "  -h, --help               show this help\n"
            "\n"
            "Exactly one of --message, --message-file and --message-hex is required.\n"
@@ -101,40 +103,17 @@ static void request_help(void)
 /* The bearer token from a token file. Returns 0 or WSS_ERR_* with a reason in err. */
 static int read_token(const char *path, char *out, size_t outlen, char *err, size_t errlen)
 {
-    char buf[TOKEN_FILE_MAX + 1];
-    size_t len = 0;
-    struct stat st;
-    int fd, rc = WSS_ERR_INVAL;
+    char *buf;
+    size_t len;
+    int rc;
 
-    fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open token file %s: %s", path, strerror(errno));
-        return WSS_ERR_IO;
-    }
-    /* The same rule as the daemon's own token file. */
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO))) {
-        snprintf(err, errlen,
-                 "token file %s must be a regular file not accessible by group or others "
-                 "(run: chmod 600 %s)",
-                 path, path);
-        close(fd);
-        return WSS_ERR_CONFIG;
-    }
-    for (;;) {
-        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf(err, errlen, "cannot read token file %s: %s", path, strerror(errno));
-            close(fd);
-            return WSS_ERR_IO;
-        }
-        if (n == 0 || (len += (size_t)n) == sizeof buf - 1)
-            break;
-    }
-    close(fd);
-    buf[len] = '\0';
+    /* The same rules as the daemon's own token file, through the same module:
+     * opened without blocking (a FIFO cannot hang the tool), a regular file
+     * readable by its owner only. */
+    rc = files_read(path, true, "token file", TOKEN_FILE_MAX, &buf, &len, err, errlen);
+    if (rc != 0)
+        return rc;
+    rc = WSS_ERR_INVAL;
     for (char *line = buf, *next; line && *line; line = next) {
         size_t n;
 
@@ -165,7 +144,7 @@ static int read_token(const char *path, char *out, size_t outlen, char *err, siz
     }
     snprintf(err, errlen, "token file %s holds no token", path);
 out:
-    sodium_memzero(buf, sizeof buf);
+    files_free_secret(buf, len);
     return rc;
 }
 
@@ -264,7 +243,7 @@ int request_main(int argc, char **argv)
     struct httpc_response resp = {0};
     char err[512], token[TOKEN_MAX + 1], path[URL_PATH_MAX + sizeof SIGN_PATH];
     char *body = NULL;
-    bool signature_only = false;
+    bool signature_only = false, insecure = false;
     struct url url;
     int opt, rc;
 
@@ -293,6 +272,9 @@ int request_main(int argc, char **argv)
         case 's':
             signature_only = true;
             break;
+        case 'I':
+            insecure = true;
+            break;
         case 'h':
             request_help();
             return REQ_EXIT_OK;
@@ -311,6 +293,15 @@ int request_main(int argc, char **argv)
     if (strcmp(url.scheme, "http") != 0)
         return cli_usage("request", "--control must be an http:// URL (the control API is "
                                     "plain HTTP on a local address)");
+    /* Plain HTTP to another machine shows the bearer token and the message to
+     * anyone on the path, and lets them change the answer: the same rule as
+     * the agent's ws:// URLs. */
+    if (!url_host_is_loopback(&url) && !insecure)
+        return cli_usage("request", "refusing plain http:// to %s: the token and the message "
+                                    "would cross the network in clear text; reach the control "
+                                    "API on loopback (e.g. through an SSH tunnel), or pass "
+                                    "--insecure",
+                         url.host);
     if (token_file && read_token(token_file, token, sizeof token, err, sizeof err) != 0)
         return cli_usage("request", "%s", err);
     if (cli_message_load(&margs, &msg, &msg_len, err, sizeof err) != 0) {

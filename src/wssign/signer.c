@@ -33,6 +33,7 @@ enum signer_state {
 struct pending {
     struct pending *next;
     char request_id[PROTO_REQUEST_ID_MAX + 1];
+    int64_t expires_at; /* unix ms, from the request */
     uint8_t *msg;
     size_t len;
     char digest[2 * crypto_hash_sha256_BYTES + 1];
@@ -48,6 +49,12 @@ struct signer {
     char pub_b64[KEYFILE_PUB_B64_BYTES];
     struct pending *pending;
     size_t n_pending;
+    /* The ids this connection's requests were answered under, oldest
+     * overwritten first: a repeated id is refused, not signed again. */
+    char answered[SIGNER_ANSWERED_MAX][PROTO_REQUEST_ID_MAX + 1];
+    size_t n_answered; /* answers so far on this connection */
+    /* Lines a server can repeat at will without any decision being made. */
+    struct log_limit lim_duplicate, lim_cancel, lim_error;
 };
 
 struct signer *signer_new(const struct signer_cfg *cfg, const struct signer_hooks *hooks,
@@ -103,15 +110,24 @@ void signer_free(struct signer *s)
     free(s);
 }
 
+/* Request ids are per connection: the daemon sends a request again, with the
+ * same id, on the connection that supersedes the one it was first sent to. */
+static void forget_answered(struct signer *s)
+{
+    s->n_answered = 0;
+}
+
 void signer_on_open(struct signer *s)
 {
     drop_all_pending(s);
+    forget_answered(s);
     s->state = STATE_AWAIT_CHALLENGE;
 }
 
 void signer_on_close(struct signer *s)
 {
     drop_all_pending(s);
+    forget_answered(s);
     s->state = STATE_IDLE;
 }
 
@@ -147,12 +163,35 @@ static void log_decision(const char *decision, const char *reason, const char *r
              decision, reason, request_id, len, digest, extra);
 }
 
-static void send_reject(struct signer *s, const char *request_id, const char *reason)
+static bool was_answered(const struct signer *s, const char *request_id)
+{
+    size_t n = s->n_answered < SIGNER_ANSWERED_MAX ? s->n_answered : SIGNER_ANSWERED_MAX;
+
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(s->answered[i], request_id))
+            return true;
+    return false;
+}
+
+static void remember_answered(struct signer *s, const char *request_id)
+{
+    snprintf(s->answered[s->n_answered % SIGNER_ANSWERED_MAX], sizeof s->answered[0], "%s",
+             request_id);
+    s->n_answered++;
+}
+
+static void queue_reject(struct signer *s, const char *request_id, const char *reason)
 {
     size_t len;
     char *buf = client_proto_encode_sign_reject(s->cfg.headroom, &len, request_id, reason);
 
     s->hooks.send(s->user, buf, len);
+}
+
+static void send_reject(struct signer *s, const char *request_id, const char *reason)
+{
+    remember_answered(s, request_id);
+    queue_reject(s, request_id, reason);
 }
 
 static void send_signature(struct signer *s, const char *request_id, const uint8_t *msg,
@@ -164,7 +203,15 @@ static void send_signature(struct signer *s, const char *request_id, const uint8
 
     crypto_sign_detached(sig, NULL, msg, len, s->cfg.key->sk);
     buf = client_proto_encode_sign_response(s->cfg.headroom, &n, request_id, msg, len, sig);
+    remember_answered(s, request_id);
     s->hooks.send(s->user, buf, n);
+}
+
+/* True if a request that expires at expires_at (unix ms) has: the daemon has
+ * given up on it, so a signature could only be of use to someone else. */
+static bool has_expired(int64_t expires_at)
+{
+    return expires_at <= 0 || (uint64_t)expires_at <= util_unix_ms();
 }
 
 static int on_challenge(struct signer *s, const struct client_proto_msg *m, char *err,
@@ -232,6 +279,7 @@ static void start_confirm(struct signer *s, const struct client_proto_msg *m, co
     }
     p = xcalloc(1, sizeof *p);
     snprintf(p->request_id, sizeof p->request_id, "%s", m->request_id);
+    p->expires_at = m->expires_at;
     snprintf(p->digest, sizeof p->digest, "%s", digest);
     p->msg = xmemdup(m->message, m->message_len);
     p->len = m->message_len;
@@ -266,8 +314,22 @@ static int on_sign_request(struct signer *s, const struct client_proto_msg *m, c
     }
     digest_hex(digest, m->message, m->message_len);
     if (find_pending(s, m->request_id)) {
-        /* The daemon never reuses an id; answering twice would confuse it. */
-        log_warn("event=duplicate_request request_id=%s", m->request_id);
+        /* Its confirmation is running and will answer it once. */
+        log_limited(&s->lim_duplicate, WSS_LOG_WARN,
+                    "event=duplicate_request request_id=%s pending=true", m->request_id);
+        return 0;
+    }
+    /* The daemon never reuses an id on a connection: a repeated one is a
+     * replay, answered but never signed again. */
+    if (was_answered(s, m->request_id)) {
+        log_decision("refused", "duplicate_request", m->request_id, digest, m->message_len, -1);
+        /* Not remembered again: repeats of one id must not push others out. */
+        queue_reject(s, m->request_id, "duplicate_request");
+        return 0;
+    }
+    if (has_expired(m->expires_at)) {
+        log_decision("refused", "expired", m->request_id, digest, m->message_len, -1);
+        send_reject(s, m->request_id, "expired");
         return 0;
     }
     why = policy_check(s->cfg.policy, m->message, m->message_len);
@@ -293,7 +355,8 @@ static void on_cancel(struct signer *s, const struct client_proto_msg *m)
     log_quote(q, sizeof q, m->reason);
     if (!p) {
         /* Already answered (or never seen): nothing to stop. */
-        log_info("event=cancel request_id=%s reason=%s pending=false", m->request_id, q);
+        log_limited(&s->lim_cancel, WSS_LOG_INFO,
+                    "event=cancel request_id=%s reason=%s pending=false", m->request_id, q);
         return;
     }
     pending_unlink(s, p);
@@ -328,9 +391,9 @@ int signer_on_frame(struct signer *s, const char *buf, size_t len, char *err, si
     case CLIENT_PROTO_ERROR:
         /* Reported, not acted on: when the error is fatal the daemon closes
          * the connection and the reconnect logic takes over. */
-        log_warn("event=server_error code=%s message=%s%s%s", log_quote(q1, sizeof q1, m.code),
-                 log_quote(q2, sizeof q2, m.text), m.request_id[0] ? " request_id=" : "",
-                 m.request_id);
+        log_limited(&s->lim_error, WSS_LOG_WARN, "event=server_error code=%s message=%s%s%s",
+                    log_quote(q1, sizeof q1, m.code), log_quote(q2, sizeof q2, m.text),
+                    m.request_id[0] ? " request_id=" : "", m.request_id);
         rc = 0;
         break;
     default:
@@ -355,7 +418,11 @@ void signer_tick(struct signer *s, uint64_t now_ms)
             continue;
         /* Unlink before answering, so a re-entrant close finds nothing stale. */
         pending_unlink(s, p);
-        if (r == CONFIRM_APPROVED) {
+        if (r == CONFIRM_APPROVED && has_expired(p->expires_at)) {
+            /* Approved too late: the request expired while the command ran. */
+            log_decision("rejected", "expired", p->request_id, p->digest, p->len, status);
+            send_reject(s, p->request_id, "expired");
+        } else if (r == CONFIRM_APPROVED) {
             send_signature(s, p->request_id, p->msg, p->len);
             log_decision("signed", "confirmed", p->request_id, p->digest, p->len, status);
         } else if (r == CONFIRM_TIMED_OUT) {

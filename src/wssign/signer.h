@@ -1,8 +1,9 @@
 /*
  * The signer's side of wssign.v1 for one connection at a time: answers the
- * challenge with the host-bound proof, then decides each sign_request (policy,
- * optional --confirm command) and answers it. Logs every decision. Knows
- * nothing of lws: frames come in as text and go out through a hook.
+ * challenge with the host-bound proof, then decides each sign_request (expiry,
+ * repeated ids, policy, optional --confirm command) and answers it. Logs every
+ * decision. Knows nothing of lws: frames come in as text and go out through a
+ * hook.
  */
 #ifndef WSSIGN_SIGNER_H
 #define WSSIGN_SIGNER_H
@@ -16,6 +17,9 @@
 
 /* Confirmations allowed to run at once; more requests are refused as "busy". */
 #define SIGNER_CONFIRM_MAX 32
+/* Answered request ids remembered per connection (the most recent ones): a
+ * sign_request with one of them is refused as "duplicate_request". */
+#define SIGNER_ANSWERED_MAX 1024
 
 /* Per agent: fixed settings. Pointers are borrowed and must outlive the signer. */
 struct signer_cfg {

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """
-wssign agent against a bare wssign.v1 peer (a minimal WebSocket server in
-this file, so the test sees every frame): the introduction proof is bound to
+wssign agent against a bare wssign.v1 peer (a minimal WebSocket server,
+wssign_util.Peer, so the test sees every frame): the introduction proof is bound to
 the URL's host and the challenge nonce, the agent itself refuses the reserved
 introduction prefix, malformed or out-of-order frames close the connection
 with 1002 and the agent reconnects, error frames are logged, cancel for an
@@ -11,177 +11,17 @@ pings.
 """
 
 import base64
-import hashlib
-import json
 import os
 import socket
-import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wssd_test import TestFailure, check, check_eq, run_tests, verify  # noqa: E402
-from wssign_util import Agent, keygen  # noqa: E402
+from wssign_util import (INTRO_PREFIX, Agent, Peer, b64, introduce, keygen, rid,  # noqa: E402
+                         sign_request)
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-PREFIX = b"wssign-introduction-v1"
-
-
-def b64(b):
-    return base64.b64encode(b).decode()
-
-
-class Conn:
-    """One accepted WebSocket connection (server side, blocking)."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-        self.pings = 0
-        self.request = self._handshake()
-
-    def _fill(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TestFailure("peer sent nothing within the time limit")
-        self.sock.settimeout(left)
-        try:
-            chunk = self.sock.recv(65536)
-        except socket.timeout:
-            raise TestFailure("peer sent nothing within the time limit")
-        if not chunk:
-            raise ConnectionError("peer closed the TCP connection")
-        self.buf += chunk
-
-    def _read(self, n, deadline):
-        while len(self.buf) < n:
-            self._fill(deadline)
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def _handshake(self):
-        deadline = time.monotonic() + 5
-        while b"\r\n\r\n" not in self.buf:
-            self._fill(deadline)
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        lines = head.decode().split("\r\n")
-        headers = {k.strip().lower(): v.strip() for k, v in
-                   (ln.split(":", 1) for ln in lines[1:])}
-        accept = b64(hashlib.sha1(headers["sec-websocket-key"].encode() + GUID).digest())
-        resp = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n" % accept)
-        if "sec-websocket-protocol" in headers:
-            resp += "Sec-WebSocket-Protocol: wssign.v1\r\n"
-        self.sock.sendall((resp + "\r\n").encode())
-        return {"line": lines[0], "headers": headers}
-
-    def send(self, opcode, payload):
-        n = len(payload)
-        if n < 126:
-            head = struct.pack("!BB", 0x80 | opcode, n)
-        elif n < 65536:
-            head = struct.pack("!BBH", 0x80 | opcode, 126, n)
-        else:
-            head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
-        self.sock.sendall(head + payload)
-
-    def send_json(self, obj):
-        self.send(0x1, json.dumps(obj).encode())
-
-    def send_text(self, text):
-        self.send(0x1, text.encode())
-
-    def recv_frame(self, timeout=5.0):
-        """Next (opcode, payload); answers pings (and counts them)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            b0, b1 = self._read(2, deadline)
-            n = b1 & 0x7F
-            if n == 126:
-                n = struct.unpack("!H", self._read(2, deadline))[0]
-            elif n == 127:
-                n = struct.unpack("!Q", self._read(8, deadline))[0]
-            mask = self._read(4, deadline) if b1 & 0x80 else b"\0\0\0\0"
-            data = bytes(c ^ mask[i % 4] for i, c in enumerate(self._read(n, deadline)))
-            opcode = b0 & 0x0F
-            if opcode == 0x9:
-                self.pings += 1
-                self.send(0xA, data)
-                continue
-            return opcode, data
-
-    def recv_json(self, timeout=5.0):
-        opcode, data = self.recv_frame(timeout)
-        if opcode != 0x1:
-            raise TestFailure("expected a text frame, got opcode %d %r" % (opcode, data))
-        return json.loads(data)
-
-    def expect_close(self, timeout=5.0):
-        """Reads until a close frame; returns its code."""
-        deadline = time.monotonic() + timeout
-        while True:
-            opcode, data = self.recv_frame(max(0.01, deadline - time.monotonic()))
-            if opcode == 0x8:
-                return struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-class Peer:
-    """A listening socket that hands out Conn objects."""
-
-    def __init__(self, family=socket.AF_INET, host="127.0.0.1"):
-        self.lsock = socket.socket(family, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((host, 0))
-        self.lsock.listen(8)
-        self.port = self.lsock.getsockname()[1]
-        self.conns = []
-
-    def accept(self, timeout=10.0):
-        self.lsock.settimeout(timeout)
-        try:
-            sock, _ = self.lsock.accept()
-        except socket.timeout:
-            raise TestFailure("no connection from the agent within %.0f s" % timeout)
-        c = Conn(sock)
-        self.conns.append(c)
-        return c
-
-    def close(self):
-        for c in self.conns:
-            c.close()
-        self.lsock.close()
-
-
-def introduce(conn, pk, host):
-    """Challenge, check the introduction (proof over host + nonce), send introduced."""
-    nonce = b64(os.urandom(32))
-    conn.send_json({"type": "challenge", "nonce": nonce, "protocol": "wssign.v1"})
-    intro = conn.recv_json()
-    check_eq(sorted(intro), ["host", "proof", "public_key", "type"], "introduction fields")
-    check_eq(intro["type"], "introduction", "type")
-    check_eq(intro["public_key"], pk, "public_key")
-    check_eq(intro["host"], host, "host")
-    transcript = PREFIX + b"\n" + host.encode() + b"\n" + nonce.encode()
-    check(verify(base64.b64decode(pk), transcript, base64.b64decode(intro["proof"])),
-          "proof does not verify over the host-bound transcript")
-    conn.send_json({"type": "introduced", "public_key": pk, "session_id": "s-1"})
-    return intro
-
-
-def sign_request(conn, rid, message):
-    conn.send_json({"type": "sign_request", "request_id": rid, "message": b64(message),
-                    "expires_at": int(time.time() * 1000) + 30000})
-    return conn.recv_json()
-
-
-def rid(n):
-    return "00000000-0000-4000-8000-%012d" % n
+PREFIX = INTRO_PREFIX
 
 
 def test_proof_is_bound_to_the_url_host():

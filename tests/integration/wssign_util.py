@@ -7,27 +7,39 @@ The tool is $WSSIGN_BIN, or dirname($WSSIGND_BIN)/src/wssign/wssign.
 
   run(args, ...)            runs wssign once; returns (rc, stdout, stderr)
   keygen(dir, name)         makes a key file with `wssign keygen`; returns (path, pubkey b64)
+  sanitized()               True for an ASan build of wssign
   openssl_pubkey(path)      the public key of a PEM key, derived by the openssl CLI
   Agent(url, key, ...)      a `wssign agent` process with its log on a file
+                            ($WSSIGN_TEST_WRAPPER, shell words, goes before its
+                            command line: e.g. valgrind --error-exitcode=99)
   request(d, pk, ...)       `wssign request` against a Daemon's control port
   kill_daemon(d)            SIGKILL a Daemon and tell the harness it is gone
+  Peer(), Conn              a bare wssign.v1 server (blocking sockets, raw
+                            RFC 6455 framing) that sees and can send any frame
+  introduce(conn, pk, host) the challenge/introduction exchange on a Conn
 """
 
 import base64
+import hashlib
+import json
 import os
 import re
+import shlex
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wssd_test as T  # noqa: E402
-from wssd_test import TestFailure  # noqa: E402
+from wssd_test import TestFailure, check, check_eq, verify  # noqa: E402
 
 WSSIGN = os.environ.get("WSSIGN_BIN") or os.path.join(os.path.dirname(T.BIN), "src", "wssign",
                                                       "wssign")
 SRC_DIR = os.path.join(T.REPO, "src", "wssign")
+WRAPPER = shlex.split(os.environ.get("WSSIGN_TEST_WRAPPER", ""))
 
 
 def run(args, input=None, timeout=30.0, env=None):
@@ -38,6 +50,13 @@ def run(args, input=None, timeout=30.0, env=None):
                        stderr=subprocess.PIPE, timeout=timeout, env=env,
                        stdin=None if input is not None else subprocess.DEVNULL)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def sanitized() -> bool:
+    """True if wssign is an ASan build: its heap is not the program's (a bigger
+    footprint), and it turns mlock into a no-op."""
+    with open(WSSIGN, "rb") as f:
+        return b"__asan_init" in f.read()
 
 
 def keygen(directory=None, name="key.pem"):
@@ -89,12 +108,14 @@ def kill_daemon(d):
 class Agent:
     """One `wssign agent` process; stderr (its logfmt log) goes to a file."""
 
-    def __init__(self, url, key, *extra, name="agent"):
+    def __init__(self, url, key, *extra, name="agent", prefix=(), preexec_fn=None):
+        """prefix: words put before the command (after $WSSIGN_TEST_WRAPPER), e.g. setpriv."""
         self.log_path = os.path.join(T.current_tmpdir(), name + ".log")
         self._log = open(self.log_path, "wb")
-        self.argv = [WSSIGN, "agent", "--url", url, "--key", key] + [str(a) for a in extra]
+        self.argv = (WRAPPER + list(prefix) + [WSSIGN, "agent", "--url", url, "--key", key]
+                     + [str(a) for a in extra])
         self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=self._log,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
         T._current["procs"].append(self.proc)
 
     def log(self) -> str:
@@ -141,6 +162,201 @@ class Agent:
             self.proc.kill()
         self.proc.wait()
         self._log.close()
+
+
+# ---------------------------------------------------------------------------
+# A bare wssign.v1 server
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+INTRO_PREFIX = b"wssign-introduction-v1"
+
+
+def b64(b):
+    return base64.b64encode(b).decode()
+
+
+def rid(n):
+    """A request id (a valid lowercase UUID v4) numbered n."""
+    return "00000000-0000-4000-8000-%012d" % n
+
+
+class Conn:
+    """One accepted WebSocket connection (server side, blocking)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+        self.pings = 0
+        self.close_text = None
+        self.request = self._handshake()
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TestFailure("peer sent nothing within the time limit")
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            raise TestFailure("peer sent nothing within the time limit")
+        if not chunk:
+            raise ConnectionError("peer closed the TCP connection")
+        self.buf += chunk
+
+    def _read(self, n, deadline):
+        while len(self.buf) < n:
+            self._fill(deadline)
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _handshake(self):
+        deadline = time.monotonic() + T.scaled(5)
+        while b"\r\n\r\n" not in self.buf:
+            self._fill(deadline)
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, v in
+                   (ln.split(":", 1) for ln in lines[1:])}
+        accept = b64(hashlib.sha1(headers["sec-websocket-key"].encode() + GUID).digest())
+        resp = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n" % accept)
+        if "sec-websocket-protocol" in headers:
+            resp += "Sec-WebSocket-Protocol: wssign.v1\r\n"
+        self.sock.sendall((resp + "\r\n").encode())
+        return {"line": lines[0], "headers": headers}
+
+    @staticmethod
+    def frame_header(opcode, length, fin=True):
+        """The header of an unmasked server frame announcing length payload bytes."""
+        b0 = (0x80 if fin else 0) | opcode
+        if length < 126:
+            return struct.pack("!BB", b0, length)
+        if length < 65536:
+            return struct.pack("!BBH", b0, 126, length)
+        return struct.pack("!BBQ", b0, 127, length)
+
+    def send(self, opcode, payload, fin=True):
+        self.sock.settimeout(T.scaled(30))
+        self.sock.sendall(self.frame_header(opcode, len(payload), fin) + payload)
+
+    def send_json(self, obj):
+        self.send(0x1, json.dumps(obj).encode())
+
+    def send_text(self, text):
+        self.send(0x1, text.encode())
+
+    def recv_frame(self, timeout=5.0):
+        """Next (opcode, payload); answers pings (and counts them)."""
+        return self._frame(time.monotonic() + T.scaled(timeout))
+
+    def _frame(self, deadline):
+        while True:
+            b0, b1 = self._read(2, deadline)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", self._read(2, deadline))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", self._read(8, deadline))[0]
+            mask = self._read(4, deadline) if b1 & 0x80 else b"\0\0\0\0"
+            data = bytes(c ^ mask[i % 4] for i, c in enumerate(self._read(n, deadline)))
+            opcode = b0 & 0x0F
+            if opcode == 0x9:
+                self.pings += 1
+                self.send(0xA, data)
+                continue
+            return opcode, data
+
+    def recv_json(self, timeout=5.0):
+        opcode, data = self.recv_frame(timeout)
+        if opcode != 0x1:
+            raise TestFailure("expected a text frame, got opcode %d %r" % (opcode, data))
+        return json.loads(data)
+
+    def expect_close(self, timeout=5.0, ack=False):
+        """Reads until a close frame; returns its code (its text goes to self.close_text).
+        With ack, answers it with a close frame of the same code."""
+        deadline = time.monotonic() + T.scaled(timeout)
+        while True:
+            opcode, data = self._frame(deadline)
+            if opcode == 0x8:
+                self.close_text = data[2:].decode("utf-8", "replace")
+                if ack:
+                    try:
+                        self.send(0x8, data[:2])
+                    except OSError:
+                        pass
+                return struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Peer:
+    """A listening socket on loopback that hands out Conn objects."""
+
+    def __init__(self, family=socket.AF_INET, host="127.0.0.1", rcvbuf=None):
+        self.lsock = socket.socket(family, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if rcvbuf:
+            # inherited by accepted sockets: a server that reads slowly fills up sooner
+            self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.lsock.bind((host, 0))
+        self.lsock.listen(8)
+        self.port = self.lsock.getsockname()[1]
+        self.url = ("ws://[%s]:%d/v1/ws" if family == socket.AF_INET6
+                    else "ws://%s:%d/v1/ws") % (host, self.port)
+        self.conns = []
+
+    def accept(self, timeout=10.0):
+        self.lsock.settimeout(T.scaled(timeout))
+        try:
+            sock, _ = self.lsock.accept()
+        except socket.timeout:
+            raise TestFailure("no connection from the agent within %.0f s" % timeout)
+        c = Conn(sock)
+        self.conns.append(c)
+        return c
+
+    def close(self):
+        for c in self.conns:
+            c.close()
+        self.lsock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def introduce(conn, pk, host):
+    """Challenge, check the introduction (proof over host + nonce), send introduced."""
+    nonce = b64(os.urandom(32))
+    conn.send_json({"type": "challenge", "nonce": nonce, "protocol": "wssign.v1"})
+    intro = conn.recv_json()
+    check_eq(sorted(intro), ["host", "proof", "public_key", "type"], "introduction fields")
+    check_eq(intro["type"], "introduction", "type")
+    check_eq(intro["public_key"], pk, "public_key")
+    check_eq(intro["host"], host, "host")
+    transcript = INTRO_PREFIX + b"\n" + host.encode() + b"\n" + nonce.encode()
+    check(verify(base64.b64decode(pk), transcript, base64.b64decode(intro["proof"])),
+          "proof does not verify over the host-bound transcript")
+    conn.send_json({"type": "introduced", "public_key": pk, "session_id": "s-1"})
+    return intro
+
+
+def send_sign_request(conn, request_id, message, expires_in_ms=30000):
+    conn.send_json({"type": "sign_request", "request_id": request_id, "message": b64(message),
+                    "expires_at": int(time.time() * 1000) + expires_in_ms})
+
+
+def sign_request(conn, request_id, message, expires_in_ms=30000):
+    """Sends a sign_request and returns the agent's answer (a dict)."""
+    send_sign_request(conn, request_id, message, expires_in_ms)
+    return conn.recv_json()
 
 
 def option_table(source_file, table):
