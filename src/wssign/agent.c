@@ -28,6 +28,7 @@
 #include "files.h"
 #include "keyfile.h"
 #include "log.h"
+#include "log_lws.h"
 #include "policy.h"
 #include "proto.h"
 #include "signer.h"

@@ -1,6 +1,6 @@
 /*
- * The log sink: one logfmt line per event on stderr, lws's own lines
- * included. Holds only the process-wide level.
+ * The log sink: one logfmt line per event on stderr (lws's own lines come
+ * through log_lws.c). Holds only the process-wide level. No lws here.
  */
 #include "log.h"
 
@@ -10,8 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <libwebsockets.h>
 
 static int current_level = WSS_LOG_INFO;
 /* 1 when stderr is the journal's stream: lines then carry a syslog priority. */
@@ -158,31 +156,4 @@ char *log_quote(char *out, size_t outlen, const char *s)
     out[o++] = '"';
     out[o] = '\0';
     return out;
-}
-
-void log_lws(int lws_level, const char *line)
-{
-    char text[1024], quoted[1100];
-    size_t n;
-    int level;
-
-    if (lws_level & LLL_ERR)
-        level = WSS_LOG_ERR;
-    else if (lws_level & LLL_WARN)
-        level = WSS_LOG_WARN;
-    else if (lws_level & (LLL_NOTICE | LLL_USER))
-        level = WSS_LOG_NOTICE;
-    else if (lws_level & LLL_INFO)
-        level = WSS_LOG_INFO;
-    else
-        level = WSS_LOG_DEBUG;
-    if (!log_enabled(level))
-        return;
-
-    /* lws prefixes its own timestamp and ends with a newline; keep the text only. */
-    snprintf(text, sizeof text, "%s", line);
-    n = strlen(text);
-    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
-        text[--n] = '\0';
-    log_emit(level, "event=lws msg=%s", log_quote(quoted, sizeof quoted, text));
 }
