@@ -30,13 +30,13 @@
 #include "log.h"
 #include "log_lws.h"
 #include "policy.h"
-#include "proto.h"
 #include "signer.h"
 #include "url.h"
 #include "util.h"
+#include "wire.h"
 
 /* The WebSocket subprotocol asked for: the protocol version itself. */
-#define AGENT_PROTOCOL PROTO_VERSION
+#define AGENT_PROTOCOL WIRE_VERSION
 #define DEFAULT_PATH "/v1/ws"
 /* Largest frame reassembled: a sign_request for the largest message, plus slack. */
 #define AGENT_RX_MAX (4 * (CLI_MESSAGE_MAX / 3 + 1) + 4096)

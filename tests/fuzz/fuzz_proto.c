@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the wssign.v1 client-frame decoder (proto_decode).
+ * libFuzzer target for the wssign.v1 client-frame decoder (wire_decode from a client).
  * Each input is one text frame. Besides ASan/UBSan, it checks the header's
  * contract: what a decoded frame may hold, what a refused frame leaves behind,
  * that accepted base64 was the one strict encoding of its bytes, that a
@@ -17,7 +17,7 @@
 #include <wssignd/errors.h>
 
 #include "crypto.h"
-#include "proto.h"
+#include "wire.h"
 
 /* The limit the codec cases in tests/proto use, so the seeds keep their meaning. */
 #define MAX_MESSAGE 1024
@@ -43,12 +43,12 @@ static bool all_zero(const void *p, size_t n)
     return true;
 }
 
-/* Written apart from proto_is_request_id on purpose: it is the oracle the decoder is checked by. */
+/* Written apart from wire_is_request_id on purpose: it is the oracle the decoder is checked by. */
 static bool is_uuid(const char *s)
 {
-    if (strlen(s) != PROTO_REQUEST_ID_MAX)
+    if (strlen(s) != WIRE_REQUEST_ID_MAX)
         return false;
-    for (size_t i = 0; i < PROTO_REQUEST_ID_MAX; i++) {
+    for (size_t i = 0; i < WIRE_REQUEST_ID_MAX; i++) {
         if (i == 8 || i == 13 || i == 18 || i == 23) {
             if (s[i] != '-')
                 return false;
@@ -133,13 +133,13 @@ static json_t *parse_encoded(char *buf, size_t len, const char *type)
     return obj;
 }
 
-/* A decoded frame holds only what proto.h allows. */
-static void check_decoded(const struct proto_msg *m, size_t max_message)
+/* A decoded frame holds only what wire.h allows. */
+static void check_decoded(const struct wire_msg *m, size_t max_message)
 {
     size_t hostlen;
 
     switch (m->type) {
-    case PROTO_INTRODUCTION:
+    case WIRE_INTRODUCTION:
         hostlen = strnlen(m->host, sizeof(m->host));
         CHECK(hostlen >= 1 && hostlen <= CRYPTO_HOST_MAX);
         for (size_t i = 0; i < hostlen; i++)
@@ -147,14 +147,14 @@ static void check_decoded(const struct proto_msg *m, size_t max_message)
         CHECK(m->has_proof || all_zero(m->proof, sizeof(m->proof)));
         CHECK(m->request_id[0] == '\0' && m->message == NULL && m->reason[0] == '\0');
         break;
-    case PROTO_SIGN_RESPONSE:
+    case WIRE_SIGN_RESPONSE:
         CHECK(is_uuid(m->request_id));
         CHECK(m->message != NULL && m->message_len <= max_message);
         CHECK(m->host[0] == '\0' && !m->has_proof && m->reason[0] == '\0');
         break;
-    case PROTO_SIGN_REJECT:
+    case WIRE_SIGN_REJECT:
         CHECK(is_uuid(m->request_id));
-        CHECK(strnlen(m->reason, sizeof(m->reason)) <= PROTO_REASON_MAX);
+        CHECK(strnlen(m->reason, sizeof(m->reason)) <= WIRE_REASON_MAX);
         CHECK(m->message == NULL && m->host[0] == '\0' && !m->has_proof);
         break;
     default:
@@ -163,7 +163,7 @@ static void check_decoded(const struct proto_msg *m, size_t max_message)
 }
 
 /* A refused frame: a known code, bounded text, an echoed id only if well formed. */
-static void check_refused(const struct proto_msg *m, const struct proto_error *e)
+static void check_refused(const struct wire_msg *m, const struct wire_error *e)
 {
     static const char *const codes[] = {"bad_json", "missing_field", "bad_field",
                                         "unknown_type"};
@@ -182,33 +182,35 @@ static void check_refused(const struct proto_msg *m, const struct proto_error *e
 }
 
 /* Builds a client frame from a decoded struct, in canonical form. */
-static char *reencode(const struct proto_msg *m, size_t *len)
+static char *reencode(const struct wire_msg *m, size_t *len)
 {
     json_t *obj = json_object();
     char *text;
 
     CHECK(obj != NULL);
     switch (m->type) {
-    case PROTO_INTRODUCTION:
+    case WIRE_INTRODUCTION:
         json_object_set_new(obj, "type", json_string("introduction"));
         json_object_set_new(obj, "public_key", b64_value(m->public_key, sizeof(m->public_key)));
         json_object_set_new(obj, "host", json_string(m->host));
         if (m->has_proof)
             json_object_set_new(obj, "proof", b64_value(m->proof, sizeof(m->proof)));
         break;
-    case PROTO_SIGN_RESPONSE:
+    case WIRE_SIGN_RESPONSE:
         json_object_set_new(obj, "type", json_string("sign_response"));
         json_object_set_new(obj, "request_id", json_string(m->request_id));
         json_object_set_new(obj, "message", b64_value(m->message, m->message_len));
         json_object_set_new(obj, "signature", b64_value(m->signature, sizeof(m->signature)));
         break;
-    case PROTO_SIGN_REJECT:
+    case WIRE_SIGN_REJECT:
         json_object_set_new(obj, "type", json_string("sign_reject"));
         json_object_set_new(obj, "request_id", json_string(m->request_id));
         /* An empty reason and an absent one decode the same. */
         if (m->reason[0])
             json_object_set_new(obj, "reason", json_string(m->reason));
         break;
+    default:
+        CHECK(!"unexpected type");
     }
     text = json_dumps(obj, JSON_COMPACT);
     CHECK(text != NULL);
@@ -217,7 +219,7 @@ static char *reencode(const struct proto_msg *m, size_t *len)
     return text;
 }
 
-static bool same_msg(const struct proto_msg *a, const struct proto_msg *b)
+static bool same_msg(const struct wire_msg *a, const struct wire_msg *b)
 {
     return a->type == b->type && !memcmp(a->public_key, b->public_key, sizeof(a->public_key)) &&
            !strcmp(a->host, b->host) && a->has_proof == b->has_proof &&
@@ -229,7 +231,7 @@ static bool same_msg(const struct proto_msg *a, const struct proto_msg *b)
 }
 
 /* The server encoders, fed with decoded values, must carry them through unchanged. */
-static void check_encoders(const struct proto_msg *m)
+static void check_encoders(const struct wire_msg *m)
 {
     json_t *obj;
     uint8_t *bytes;
@@ -237,23 +239,23 @@ static void check_encoders(const struct proto_msg *m)
     char *buf;
 
     switch (m->type) {
-    case PROTO_INTRODUCTION:
-        buf = proto_encode_introduced(HEADROOM, &len, m->public_key, m->host);
+    case WIRE_INTRODUCTION:
+        buf = wire_encode_introduced(HEADROOM, &len, m->public_key, m->host);
         obj = parse_encoded(buf, len, "introduced");
         bytes = b64_field(obj, "public_key", &n);
         CHECK(n == sizeof(m->public_key) && !memcmp(bytes, m->public_key, n));
         CHECK(strcmp(str_field(obj, "session_id"), m->host) == 0);
         free(bytes);
         json_decref(obj);
-        buf = proto_encode_challenge(HEADROOM, &len, m->host);
+        buf = wire_encode_challenge(HEADROOM, &len, m->host);
         obj = parse_encoded(buf, len, "challenge");
         CHECK(strcmp(str_field(obj, "nonce"), m->host) == 0);
-        CHECK(strcmp(str_field(obj, "protocol"), PROTO_VERSION) == 0);
+        CHECK(strcmp(str_field(obj, "protocol"), WIRE_VERSION) == 0);
         json_decref(obj);
         break;
-    case PROTO_SIGN_RESPONSE:
-        buf = proto_encode_sign_request(HEADROOM, &len, m->request_id, m->message,
-                                        m->message_len, m->message_len ? UINT64_MAX : 0);
+    case WIRE_SIGN_RESPONSE:
+        buf = wire_encode_sign_request(HEADROOM, &len, m->request_id, m->message,
+                                       m->message_len, m->message_len ? UINT64_MAX : 0);
         obj = parse_encoded(buf, len, "sign_request");
         CHECK(strcmp(str_field(obj, "request_id"), m->request_id) == 0);
         bytes = b64_field(obj, "message", &n);
@@ -264,15 +266,24 @@ static void check_encoders(const struct proto_msg *m)
         free(bytes);
         json_decref(obj);
         break;
-    case PROTO_SIGN_REJECT:
+    case WIRE_SIGN_REJECT:
         /* reason is valid UTF-8 (jansson checked it), so it must come back byte for byte. */
-        buf = proto_encode_cancel(HEADROOM, &len, m->request_id, m->reason);
+        buf = wire_encode_cancel(HEADROOM, &len, m->request_id, m->reason);
         obj = parse_encoded(buf, len, "cancel");
         CHECK(strcmp(str_field(obj, "request_id"), m->request_id) == 0);
         CHECK(strcmp(str_field(obj, "reason"), m->reason) == 0);
         json_decref(obj);
         break;
+    default:
+        CHECK(!"unexpected type");
     }
+}
+
+/* The daemon's decoder: frames a client sends. */
+static int decode(const char *buf, size_t len, size_t max_message, struct wire_msg *out,
+                  struct wire_error *err)
+{
+    return wire_decode(WIRE_FROM_CLIENT, buf, len, max_message, out, err);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -286,27 +297,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct proto_msg m, again;
-    struct proto_error e, e2;
+    struct wire_msg m, again;
+    struct wire_error e, e2;
     size_t len;
     char *text, *buf;
     json_t *obj;
     int rc;
 
-    rc = proto_decode((const char *)data, size, MAX_MESSAGE, &m, &e);
+    rc = decode((const char *)data, size, MAX_MESSAGE, &m, &e);
     CHECK(rc == 0 || rc == WSS_ERR_PROTO);
 
     /* Decoding is a pure function of its input: err == NULL must not change it. */
-    CHECK(proto_decode((const char *)data, size, MAX_MESSAGE, &again, NULL) == rc);
+    CHECK(decode((const char *)data, size, MAX_MESSAGE, &again, NULL) == rc);
     if (rc == 0) {
         CHECK(same_msg(&m, &again));
-        proto_msg_cleanup(&again);
+        wire_msg_cleanup(&again);
     }
 
     if (rc != 0) {
         check_refused(&m, &e);
         /* The error frame sent back for it must carry the same text and id. */
-        buf = proto_encode_error(HEADROOM, &len, e.code, e.message, e.request_id);
+        buf = wire_encode_error(HEADROOM, &len, e.code, e.message, e.request_id);
         obj = parse_encoded(buf, len, "error");
         CHECK(strcmp(str_field(obj, "code"), e.code) == 0);
         CHECK(strcmp(str_field(obj, "message"), e.message) == 0);
@@ -315,7 +326,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         else
             CHECK(json_object_get(obj, "request_id") == NULL);
         json_decref(obj);
-        proto_msg_cleanup(&m);
+        wire_msg_cleanup(&m);
         return 0;
     }
 
@@ -325,34 +336,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     obj = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
     CHECK(obj != NULL);
     switch (m.type) {
-    case PROTO_INTRODUCTION:
+    case WIRE_INTRODUCTION:
         check_canonical(obj, "public_key", m.public_key, sizeof(m.public_key));
         if (m.has_proof)
             check_canonical(obj, "proof", m.proof, sizeof(m.proof));
         break;
-    case PROTO_SIGN_RESPONSE:
+    case WIRE_SIGN_RESPONSE:
         check_canonical(obj, "message", m.message, m.message_len);
         check_canonical(obj, "signature", m.signature, sizeof(m.signature));
         break;
-    case PROTO_SIGN_REJECT:
+    default:
         break;
     }
     json_decref(obj);
 
     /* The canonical re-encoding decodes to the same struct. */
     text = reencode(&m, &len);
-    rc = proto_decode(text, len, MAX_MESSAGE, &again, &e2);
+    rc = decode(text, len, MAX_MESSAGE, &again, &e2);
     CHECK(rc == 0);
     CHECK(same_msg(&m, &again));
-    proto_msg_cleanup(&again);
+    wire_msg_cleanup(&again);
     free(text);
 
     /* max_message is an inclusive bound on the decoded size. */
-    if (m.type == PROTO_SIGN_RESPONSE) {
-        CHECK(proto_decode((const char *)data, size, m.message_len, &again, NULL) == 0);
-        proto_msg_cleanup(&again);
+    if (m.type == WIRE_SIGN_RESPONSE) {
+        CHECK(decode((const char *)data, size, m.message_len, &again, NULL) == 0);
+        wire_msg_cleanup(&again);
         if (m.message_len > 0) {
-            CHECK(proto_decode((const char *)data, size, m.message_len - 1, &again, &e2) ==
+            CHECK(decode((const char *)data, size, m.message_len - 1, &again, &e2) ==
                   WSS_ERR_PROTO);
             CHECK(strcmp(e2.code, "bad_field") == 0);
             CHECK(strcmp(e2.request_id, m.request_id) == 0);
@@ -360,7 +371,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     check_encoders(&m);
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
     CHECK(all_zero(&m, sizeof(m)));
     return 0;
 }

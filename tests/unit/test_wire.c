@@ -1,7 +1,7 @@
 /*
- * Unit tests for proto.c: every encoder parsed back with jansson, headroom
+ * Unit tests for wire.c: every encoder parsed back with jansson, headroom
  * placement, decoding of each client frame type, error codes, messages and
- * request_id echo, and proto_msg_cleanup. The data-driven edge cases live in
+ * request_id echo, and wire_msg_cleanup. The data-driven edge cases live in
  * tests/proto/{valid,invalid}.
  */
 #include <setjmp.h>
@@ -18,7 +18,7 @@
 #include <wssignd/errors.h>
 
 #include "crypto.h"
-#include "proto.h"
+#include "wire.h"
 
 #define HEADROOM 16 /* LWS_PRE on Debian's lws 4.1.6 */
 #define MAX_MSG 1024
@@ -68,7 +68,7 @@ static void test_encode_challenge(void **state)
     size_t i, len = 0;
 
     for (i = 0; i < sizeof(headrooms) / sizeof(headrooms[0]); i++) {
-        char *buf = proto_encode_challenge(headrooms[i], &len, nonce);
+        char *buf = wire_encode_challenge(headrooms[i], &len, nonce);
         json_t *obj = parse_frame(buf, headrooms[i], len);
 
         assert_int_equal(json_object_size(obj), 3);
@@ -92,7 +92,7 @@ static void test_encode_introduced(void **state)
 
     for (i = 0; i < sizeof(pk); i++)
         pk[i] = (uint8_t)(0xf0 + i);
-    buf = proto_encode_introduced(HEADROOM, &len, pk, RID);
+    buf = wire_encode_introduced(HEADROOM, &len, pk, RID);
     obj = parse_frame(buf, HEADROOM, len);
     assert_int_equal(json_object_size(obj), 3);
     expect_str(obj, "type", "introduced");
@@ -115,7 +115,7 @@ static void test_encode_sign_request(void **state)
     char *buf;
     json_t *obj, *v;
 
-    buf = proto_encode_sign_request(HEADROOM, &len, RID, msg, sizeof(msg), 1767225600123ULL);
+    buf = wire_encode_sign_request(HEADROOM, &len, RID, msg, sizeof(msg), 1767225600123ULL);
     obj = parse_frame(buf, HEADROOM, len);
     assert_int_equal(json_object_size(obj), 4);
     expect_str(obj, "type", "sign_request");
@@ -134,7 +134,7 @@ static void test_encode_sign_request(void **state)
     free(buf);
 
     /* an empty message is the empty string */
-    buf = proto_encode_sign_request(0, &len, RID, NULL, 0, 0);
+    buf = wire_encode_sign_request(0, &len, RID, NULL, 0, 0);
     obj = parse_frame(buf, 0, len);
     expect_str(obj, "message", "");
     assert_int_equal(json_integer_value(json_object_get(obj, "expires_at")), 0);
@@ -171,7 +171,7 @@ static void test_encode_sign_request_matches_jansson(void **state)
                                 json_integer(stamps[k] > INT64_MAX ? INT64_MAX
                                                                    : (json_int_t)stamps[k]));
             want = json_dumps(obj, JSON_COMPACT);
-            got = proto_encode_sign_request(HEADROOM, &len, RID, n ? msg : NULL, n, stamps[k]);
+            got = wire_encode_sign_request(HEADROOM, &len, RID, n ? msg : NULL, n, stamps[k]);
             assert_int_equal(len, strlen(want));
             assert_memory_equal(got + HEADROOM, want, len);
             assert_int_equal(got[HEADROOM + len], '\0');
@@ -191,7 +191,7 @@ static void test_encode_sign_request_odd_id(void **state)
     json_t *obj;
 
     (void)state;
-    buf = proto_encode_sign_request(0, &len, "\"},\"type\":\"x", msg, sizeof msg, 5);
+    buf = wire_encode_sign_request(0, &len, "\"},\"type\":\"x", msg, sizeof msg, 5);
     obj = parse_frame(buf, 0, len);
     assert_int_equal(json_object_size(obj), 4);
     expect_str(obj, "type", "sign_request");
@@ -206,7 +206,7 @@ static void test_encode_cancel(void **state)
     size_t i, len;
 
     for (i = 0; i < 3; i++) {
-        char *buf = proto_encode_cancel(HEADROOM, &len, RID, reasons[i]);
+        char *buf = wire_encode_cancel(HEADROOM, &len, RID, reasons[i]);
         json_t *obj = parse_frame(buf, HEADROOM, len);
 
         assert_int_equal(json_object_size(obj), 3);
@@ -224,7 +224,7 @@ static void test_encode_error(void **state)
     char *buf;
     json_t *obj;
 
-    buf = proto_encode_error(HEADROOM, &len, "bad_field",
+    buf = wire_encode_error(HEADROOM, &len, "bad_field",
                              "field 'signature' must decode to 64 bytes", RID);
     obj = parse_frame(buf, HEADROOM, len);
     assert_int_equal(json_object_size(obj), 4);
@@ -236,20 +236,20 @@ static void test_encode_error(void **state)
     free(buf);
 
     /* no request id: the field is omitted, for NULL and for "" */
-    buf = proto_encode_error(HEADROOM, &len, "bad_json", "frame is not valid JSON", NULL);
+    buf = wire_encode_error(HEADROOM, &len, "bad_json", "frame is not valid JSON", NULL);
     obj = parse_frame(buf, HEADROOM, len);
     assert_int_equal(json_object_size(obj), 3);
     assert_null(json_object_get(obj, "request_id"));
     json_decref(obj);
     free(buf);
-    buf = proto_encode_error(HEADROOM, &len, "bad_json", "x", "");
+    buf = wire_encode_error(HEADROOM, &len, "bad_json", "x", "");
     obj = parse_frame(buf, HEADROOM, len);
     assert_null(json_object_get(obj, "request_id"));
     json_decref(obj);
     free(buf);
 
     /* text needing escapes, and bytes that are not UTF-8, still give valid JSON */
-    buf = proto_encode_error(HEADROOM, &len, "bad_field", "quote \" backslash \\ nl \n \xff end",
+    buf = wire_encode_error(HEADROOM, &len, "bad_field", "quote \" backslash \\ nl \n \xff end",
                              NULL);
     obj = parse_frame(buf, HEADROOM, len);
     expect_str(obj, "message", "quote \" backslash \\ nl \n ? end");
@@ -270,9 +270,16 @@ static const char *frame(const char *fmt, ...)
     return buf;
 }
 
-static int decode(const char *text, struct proto_msg *m, struct proto_error *e)
+/* The daemon's decoder: frames a client sends. */
+static int decode_n(const char *buf, size_t len, size_t max, struct wire_msg *m,
+                    struct wire_error *e)
 {
-    return proto_decode(text, strlen(text), MAX_MSG, m, e);
+    return wire_decode(WIRE_FROM_CLIENT, buf, len, max, m, e);
+}
+
+static int decode(const char *text, struct wire_msg *m, struct wire_error *e)
+{
+    return decode_n(text, strlen(text), MAX_MSG, m, e);
 }
 
 /* Base64 of 32 bytes 0x01..0x20 and of 64 bytes 0x40..0x7f. */
@@ -282,15 +289,15 @@ static int decode(const char *text, struct proto_msg *m, struct proto_error *e)
 
 static void test_decode_introduction(void **state)
 {
-    struct proto_msg m;
-    struct proto_error e;
+    struct wire_msg m;
+    struct wire_error e;
     size_t i;
 
     assert_int_equal(decode("{\"type\":\"introduction\",\"public_key\":\"" KEY_B64
                             "\",\"host\":\"signer.example.com\",\"proof\":\"" SIG_B64 "\"}",
                             &m, &e),
                      0);
-    assert_int_equal(m.type, PROTO_INTRODUCTION);
+    assert_int_equal(m.type, WIRE_INTRODUCTION);
     for (i = 0; i < 32; i++)
         assert_int_equal(m.public_key[i], i + 1);
     assert_string_equal(m.host, "signer.example.com");
@@ -299,45 +306,45 @@ static void test_decode_introduction(void **state)
         assert_int_equal(m.proof[i], 0x40 + i);
     assert_null(m.message);
     assert_string_equal(m.request_id, "");
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
 
     /* without proof; field order does not matter */
     assert_int_equal(decode("{\"host\":\"h\",\"public_key\":\"" KEY_B64
                             "\",\"type\":\"introduction\"}",
                             &m, &e),
                      0);
-    assert_int_equal(m.type, PROTO_INTRODUCTION);
+    assert_int_equal(m.type, WIRE_INTRODUCTION);
     assert_false(m.has_proof);
     assert_string_equal(m.host, "h");
     for (i = 0; i < 64; i++)
         assert_int_equal(m.proof[i], 0);
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
 }
 
 static void test_decode_sign_response(void **state)
 {
-    struct proto_msg m;
-    struct proto_error e;
+    struct wire_msg m;
+    struct wire_error e;
     size_t i;
 
     assert_int_equal(decode("{\"type\":\"sign_response\",\"request_id\":\"" RID
                             "\",\"message\":\"aGVsbG8=\",\"signature\":\"" SIG_B64 "\"}",
                             &m, &e),
                      0);
-    assert_int_equal(m.type, PROTO_SIGN_RESPONSE);
+    assert_int_equal(m.type, WIRE_SIGN_RESPONSE);
     assert_string_equal(m.request_id, RID);
     assert_non_null(m.message);
     assert_int_equal(m.message_len, 5);
     assert_memory_equal(m.message, "hello", 5);
     for (i = 0; i < 64; i++)
         assert_int_equal(m.signature[i], 0x40 + i);
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
     /* cleanup zeroes the struct, and a second cleanup is harmless */
     assert_null(m.message);
     assert_int_equal(m.message_len, 0);
     assert_string_equal(m.request_id, "");
-    proto_msg_cleanup(&m);
-    proto_msg_cleanup(NULL);
+    wire_msg_cleanup(&m);
+    wire_msg_cleanup(NULL);
 
     /* empty message */
     assert_int_equal(decode("{\"type\":\"sign_response\",\"request_id\":\"" RID
@@ -345,15 +352,15 @@ static void test_decode_sign_response(void **state)
                             &m, &e),
                      0);
     assert_int_equal(m.message_len, 0);
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
 }
 
 static void test_decode_message_limit(void **state)
 {
     static char b64[2048];
     uint8_t bin[MAX_MSG + 1];
-    struct proto_msg m;
-    struct proto_error e;
+    struct wire_msg m;
+    struct wire_error e;
 
     memset(bin, 0x5a, sizeof(bin));
     /* exactly max_message */
@@ -365,7 +372,7 @@ static void test_decode_message_limit(void **state)
                      0);
     assert_int_equal(m.message_len, MAX_MSG);
     assert_memory_equal(m.message, bin, MAX_MSG);
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
 
     /* one byte over */
     crypto_b64_encode(b64, sizeof(b64), bin, MAX_MSG + 1);
@@ -386,38 +393,38 @@ static void test_decode_message_limit(void **state)
         static const char none[] = "{\"type\":\"sign_response\",\"request_id\":\"" RID
                                    "\",\"message\":\"\",\"signature\":\"" SIG_B64 "\"}";
 
-        assert_int_equal(proto_decode(one, sizeof(one) - 1, 0, &m, &e), WSS_ERR_PROTO);
+        assert_int_equal(decode_n(one, sizeof(one) - 1, 0, &m, &e), WSS_ERR_PROTO);
         assert_string_equal(e.code, "bad_field");
-        assert_int_equal(proto_decode(none, sizeof(none) - 1, 0, &m, &e), 0);
-        proto_msg_cleanup(&m);
+        assert_int_equal(decode_n(none, sizeof(none) - 1, 0, &m, &e), 0);
+        wire_msg_cleanup(&m);
     }
 }
 
 static void test_decode_sign_reject(void **state)
 {
-    struct proto_msg m;
-    struct proto_error e;
+    struct wire_msg m;
+    struct wire_error e;
 
     assert_int_equal(decode("{\"type\":\"sign_reject\",\"request_id\":\"" RID
                             "\",\"reason\":\"user said no \\u00e9\"}",
                             &m, &e),
                      0);
-    assert_int_equal(m.type, PROTO_SIGN_REJECT);
+    assert_int_equal(m.type, WIRE_SIGN_REJECT);
     assert_string_equal(m.request_id, RID);
     assert_string_equal(m.reason, "user said no \xc3\xa9");
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
 
     assert_int_equal(decode("{\"type\":\"sign_reject\",\"request_id\":\"" RID "\"}", &m, &e), 0);
     assert_string_equal(m.reason, "");
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
 }
 
 /* One failing frame: the code, the exact message, and the echoed id. */
 static void expect_error(const char *text, const char *code, const char *message,
                          const char *request_id)
 {
-    struct proto_msg m;
-    struct proto_error e;
+    struct wire_msg m;
+    struct wire_error e;
 
     memset(&m, 0x5a, sizeof(m));
     assert_int_equal(decode(text, &m, &e), WSS_ERR_PROTO);
@@ -514,15 +521,15 @@ static void test_request_id_echo(void **state)
 
 static void test_decode_null_err(void **state)
 {
-    struct proto_msg m;
+    struct wire_msg m;
     static const char bad[] = "{\"type\":1}";
     static const char good[] = "{\"type\":\"sign_reject\",\"request_id\":\"" RID "\"}";
 
-    assert_int_equal(proto_decode(bad, sizeof(bad) - 1, MAX_MSG, &m, NULL), WSS_ERR_PROTO);
-    assert_int_equal(proto_decode(good, sizeof(good) - 1, MAX_MSG, &m, NULL), 0);
-    proto_msg_cleanup(&m);
+    assert_int_equal(decode_n(bad, sizeof(bad) - 1, MAX_MSG, &m, NULL), WSS_ERR_PROTO);
+    assert_int_equal(decode_n(good, sizeof(good) - 1, MAX_MSG, &m, NULL), 0);
+    wire_msg_cleanup(&m);
     /* len is honoured: the frame is not read up to a NUL */
-    assert_int_equal(proto_decode(good, sizeof(good) - 2, MAX_MSG, &m, NULL), WSS_ERR_PROTO);
+    assert_int_equal(decode_n(good, sizeof(good) - 2, MAX_MSG, &m, NULL), WSS_ERR_PROTO);
 }
 
 /* Encoders and decoder agree: a sign_request's message decodes the same way a
@@ -535,23 +542,23 @@ static void test_round_trip_no_leak(void **state)
     for (i = 0; i < sizeof(msg); i++)
         msg[i] = (uint8_t)(i * 7);
     for (i = 0; i < 50; i++) {
-        struct proto_msg m;
-        struct proto_error e;
-        char *req = proto_encode_sign_request(HEADROOM, &len, RID, msg, i * 6, 1);
+        struct wire_msg m;
+        struct wire_error e;
+        char *req = wire_encode_sign_request(HEADROOM, &len, RID, msg, i * 6, 1);
         json_t *obj = parse_frame(req, HEADROOM, len);
         const char *text = frame("{\"type\":\"sign_response\",\"request_id\":\"" RID
                                  "\",\"message\":\"%s\",\"signature\":\"" SIG_B64 "\"}",
                                  json_string_value(json_object_get(obj, "message")));
 
-        assert_int_equal(proto_decode(text, strlen(text), MAX_MSG, &m, &e), 0);
+        assert_int_equal(decode_n(text, strlen(text), MAX_MSG, &m, &e), 0);
         assert_int_equal(m.message_len, i * 6);
         assert_memory_equal(m.message, msg, i * 6);
-        proto_msg_cleanup(&m);
+        wire_msg_cleanup(&m);
         /* the failing path after the message was allocated frees it too */
         text = frame("{\"type\":\"sign_response\",\"request_id\":\"" RID
                      "\",\"message\":\"%s\",\"signature\":\"AAAA\"}",
                      json_string_value(json_object_get(obj, "message")));
-        assert_int_equal(proto_decode(text, strlen(text), MAX_MSG, &m, &e), WSS_ERR_PROTO);
+        assert_int_equal(decode_n(text, strlen(text), MAX_MSG, &m, &e), WSS_ERR_PROTO);
         assert_null(m.message);
         json_decref(obj);
         free(req);
