@@ -20,6 +20,7 @@
 
 #include <wssignd/errors.h>
 
+#include "addr.h"
 #include "backoff.h"
 #include "cli.h"
 #include "commands.h"
@@ -778,7 +779,7 @@ static int parse_args(struct agent *a, int argc, char **argv)
         return cli_usage("agent", "--url: %s", err);
     if (strcmp(a->url.scheme, "ws") && strcmp(a->url.scheme, "wss"))
         return cli_usage("agent", "--url must start with ws:// or wss://");
-    if (!strcmp(a->url.scheme, "ws") && !url_host_is_loopback(&a->url) && !o->insecure)
+    if (!strcmp(a->url.scheme, "ws") && !addr_host_is_loopback(a->url.host) && !o->insecure)
         return cli_usage("agent", "refusing plain ws:// to %s: use wss://, or --insecure to "
                                   "send keys and messages in clear text",
                          a->url.host);

@@ -12,6 +12,7 @@
 #include <wssignd/errors.h>
 #include <wssignd/service.h>
 
+#include "addr.h"
 #include "api.h"
 #include "cli.h"
 #include "commands.h"
@@ -296,7 +297,7 @@ int request_main(int argc, char **argv)
     /* Plain HTTP to another machine shows the bearer token and the message to
      * anyone on the path, and lets them change the answer: the same rule as
      * the agent's ws:// URLs. */
-    if (!url_host_is_loopback(&url) && !insecure)
+    if (!addr_host_is_loopback(url.host) && !insecure)
         return cli_usage("request", "refusing plain http:// to %s: the token and the message "
                                     "would cross the network in clear text; reach the control "
                                     "API on loopback (e.g. through an SSH tunnel), or pass "
