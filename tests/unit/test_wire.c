@@ -1,8 +1,10 @@
 /*
  * Unit tests for wire.c: every encoder parsed back with jansson, headroom
  * placement, decoding of each client frame type, error codes, messages and
- * request_id echo, and wire_msg_cleanup. The data-driven edge cases live in
- * tests/proto/{valid,invalid}.
+ * request_id echo, and wire_msg_cleanup; then both directions: every frame
+ * type encoded by one side and decoded by the other, each side refusing its
+ * own frame types, and wssign's decoding of server frames with its refusals.
+ * The data-driven edge cases of client frames live in tests/proto/{valid,invalid}.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -225,7 +227,7 @@ static void test_encode_error(void **state)
     json_t *obj;
 
     buf = wire_encode_error(HEADROOM, &len, "bad_field",
-                             "field 'signature' must decode to 64 bytes", RID);
+                            "field 'signature' must decode to 64 bytes", RID);
     obj = parse_frame(buf, HEADROOM, len);
     assert_int_equal(json_object_size(obj), 4);
     expect_str(obj, "type", "error");
@@ -250,7 +252,7 @@ static void test_encode_error(void **state)
 
     /* text needing escapes, and bytes that are not UTF-8, still give valid JSON */
     buf = wire_encode_error(HEADROOM, &len, "bad_field", "quote \" backslash \\ nl \n \xff end",
-                             NULL);
+                            NULL);
     obj = parse_frame(buf, HEADROOM, len);
     expect_str(obj, "message", "quote \" backslash \\ nl \n ? end");
     json_decref(obj);
@@ -565,6 +567,286 @@ static void test_round_trip_no_leak(void **state)
     }
 }
 
+/* ---- both directions: every frame type encoded, then decoded by the other side ---- */
+
+/* Decodes what an encoder wrote (after its headroom), as the peer would. */
+static void peer_decode(enum wire_from from, const char *buf, size_t headroom, size_t len,
+                        struct wire_msg *m)
+{
+    struct wire_error e;
+
+    parse_frame(buf, headroom, len) /* layout checks */;
+    if (wire_decode(from, buf + headroom, len, MAX_MSG, m, &e) != 0)
+        print_error("frame %s\n  refused %s: %s\n", buf + headroom, e.code, e.message);
+    assert_null(e.code);
+}
+
+static void test_round_trip_server_frames(void **state)
+{
+    static const uint64_t stamps[] = {0, 1, 1767225600123ULL, (uint64_t)INT64_MAX, UINT64_MAX};
+    static const char *const reasons[] = {"timeout", "requester_cancelled", "shutting_down"};
+    uint8_t nonce[CRYPTO_NONCE_BYTES], pk[crypto_sign_PUBLICKEYBYTES], msg[MAX_MSG];
+    char nonce_b64[CRYPTO_NONCE_B64_BYTES];
+    struct wire_msg m;
+    size_t i, n, len;
+    char *buf;
+
+    (void)state;
+    crypto_new_nonce(nonce, nonce_b64);
+    buf = wire_encode_challenge(HEADROOM, &len, nonce_b64);
+    peer_decode(WIRE_FROM_SERVER, buf, HEADROOM, len, &m);
+    assert_int_equal(m.type, WIRE_CHALLENGE);
+    assert_string_equal(m.nonce_b64, nonce_b64);
+    wire_msg_cleanup(&m);
+    free(buf);
+
+    for (i = 0; i < sizeof pk; i++)
+        pk[i] = (uint8_t)(0xa0 + i);
+    buf = wire_encode_introduced(HEADROOM, &len, pk, RID);
+    peer_decode(WIRE_FROM_SERVER, buf, HEADROOM, len, &m);
+    assert_int_equal(m.type, WIRE_INTRODUCED);
+    assert_memory_equal(m.public_key, pk, sizeof pk);
+    assert_string_equal(m.session_id, RID);
+    wire_msg_cleanup(&m);
+    free(buf);
+
+    for (i = 0; i < sizeof msg; i++)
+        msg[i] = (uint8_t)(i * 13 + 5);
+    for (n = 0; n <= sizeof msg; n += 97) {
+        for (i = 0; i < sizeof stamps / sizeof stamps[0]; i++) {
+            buf = wire_encode_sign_request(HEADROOM, &len, RID, n ? msg : NULL, n, stamps[i]);
+            peer_decode(WIRE_FROM_SERVER, buf, HEADROOM, len, &m);
+            assert_int_equal(m.type, WIRE_SIGN_REQUEST);
+            assert_string_equal(m.request_id, RID);
+            assert_int_equal(m.message_len, n);
+            assert_non_null(m.message);
+            if (n)
+                assert_memory_equal(m.message, msg, n);
+            /* past INT64_MAX the stamp is clamped */
+            assert_true(m.expires_at ==
+                        (stamps[i] > INT64_MAX ? INT64_MAX : (int64_t)stamps[i]));
+            wire_msg_cleanup(&m);
+            assert_null(m.message);
+            free(buf);
+        }
+    }
+
+    for (i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        buf = wire_encode_cancel(HEADROOM, &len, RID, reasons[i]);
+        peer_decode(WIRE_FROM_SERVER, buf, HEADROOM, len, &m);
+        assert_int_equal(m.type, WIRE_CANCEL);
+        assert_string_equal(m.request_id, RID);
+        assert_string_equal(m.reason, reasons[i]);
+        wire_msg_cleanup(&m);
+        free(buf);
+    }
+
+    buf = wire_encode_error(HEADROOM, &len, "unknown_request",
+                            "no such request pending on this connection", RID);
+    peer_decode(WIRE_FROM_SERVER, buf, HEADROOM, len, &m);
+    assert_int_equal(m.type, WIRE_ERROR);
+    assert_string_equal(m.code, "unknown_request");
+    assert_string_equal(m.text, "no such request pending on this connection");
+    assert_string_equal(m.request_id, RID);
+    wire_msg_cleanup(&m);
+    free(buf);
+    buf = wire_encode_error(0, &len, "superseded", "a newer connection proved the same key", NULL);
+    peer_decode(WIRE_FROM_SERVER, buf, 0, len, &m);
+    assert_int_equal(m.type, WIRE_ERROR);
+    assert_string_equal(m.request_id, "");
+    wire_msg_cleanup(&m);
+    free(buf);
+}
+
+static void test_round_trip_client_frames(void **state)
+{
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], proof[crypto_sign_BYTES], msg[MAX_MSG];
+    char long_reason[WIRE_REASON_MAX + 1];
+    const char *reasons[] = {"declined", "", long_reason};
+    struct wire_msg m;
+    size_t i, n, len;
+    char *buf;
+
+    (void)state;
+    for (i = 0; i < sizeof pk; i++)
+        pk[i] = (uint8_t)(0x10 + i);
+    for (i = 0; i < sizeof proof; i++)
+        proof[i] = (uint8_t)(0x90 + i);
+    buf = wire_encode_introduction(HEADROOM, &len, pk, "signer.example.com", proof);
+    peer_decode(WIRE_FROM_CLIENT, buf, HEADROOM, len, &m);
+    assert_int_equal(m.type, WIRE_INTRODUCTION);
+    assert_memory_equal(m.public_key, pk, sizeof pk);
+    assert_string_equal(m.host, "signer.example.com");
+    assert_true(m.has_proof);
+    assert_memory_equal(m.proof, proof, sizeof proof);
+    wire_msg_cleanup(&m);
+    free(buf);
+
+    for (i = 0; i < sizeof msg; i++)
+        msg[i] = (uint8_t)(i * 7 + 3);
+    for (n = 0; n <= sizeof msg; n += 31) {
+        buf = wire_encode_sign_response(HEADROOM, &len, RID, n ? msg : NULL, n, proof);
+        peer_decode(WIRE_FROM_CLIENT, buf, HEADROOM, len, &m);
+        assert_int_equal(m.type, WIRE_SIGN_RESPONSE);
+        assert_string_equal(m.request_id, RID);
+        assert_int_equal(m.message_len, n);
+        if (n)
+            assert_memory_equal(m.message, msg, n);
+        assert_memory_equal(m.signature, proof, sizeof proof);
+        wire_msg_cleanup(&m);
+        free(buf);
+    }
+
+    memset(long_reason, 'r', WIRE_REASON_MAX);
+    long_reason[WIRE_REASON_MAX] = '\0';
+    for (i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        buf = wire_encode_sign_reject(HEADROOM, &len, RID, reasons[i]);
+        peer_decode(WIRE_FROM_CLIENT, buf, HEADROOM, len, &m);
+        assert_int_equal(m.type, WIRE_SIGN_REJECT);
+        assert_string_equal(m.request_id, RID);
+        assert_string_equal(m.reason, reasons[i]);
+        wire_msg_cleanup(&m);
+        free(buf);
+    }
+}
+
+/* Each side accepts only the other side's frames: a frame of its own kind is unknown. */
+static void test_each_side_refuses_its_own_frames(void **state)
+{
+    uint8_t key[32] = {1}, sig[64] = {2};
+    char *frames[8];
+    size_t lens[8], i;
+    struct wire_msg m;
+    struct wire_error e;
+
+    (void)state;
+    frames[0] = wire_encode_challenge(0, &lens[0], NONCE);
+    frames[1] = wire_encode_introduced(0, &lens[1], key, RID);
+    frames[2] = wire_encode_sign_request(0, &lens[2], RID, key, 3, 5);
+    frames[3] = wire_encode_cancel(0, &lens[3], RID, "timeout");
+    frames[4] = wire_encode_error(0, &lens[4], "bad_json", "x", NULL);
+    frames[5] = wire_encode_introduction(0, &lens[5], key, "h", sig);
+    frames[6] = wire_encode_sign_response(0, &lens[6], RID, key, 3, sig);
+    frames[7] = wire_encode_sign_reject(0, &lens[7], RID, "declined");
+    for (i = 0; i < 8; i++) {
+        enum wire_from own = i < 5 ? WIRE_FROM_CLIENT : WIRE_FROM_SERVER;
+
+        assert_int_equal(wire_decode(own, frames[i], lens[i], MAX_MSG, &m, &e), WSS_ERR_PROTO);
+        assert_string_equal(e.code, "unknown_type");
+        assert_non_null(strstr(e.message, "unknown frame type '"));
+        assert_int_equal(wire_decode(!own, frames[i], lens[i], MAX_MSG, &m, &e), 0);
+        wire_msg_cleanup(&m);
+        free(frames[i]);
+    }
+}
+
+/* One server frame that wssign must refuse: the code and the exact message. */
+static void expect_server_error(const char *text, const char *code, const char *message)
+{
+    struct wire_msg m;
+    struct wire_error e;
+
+    memset(&m, 0x5a, sizeof m);
+    if (wire_decode(WIRE_FROM_SERVER, text, strlen(text), MAX_MSG, &m, &e) == 0)
+        print_error("frame %s\n  decoded\n", text);
+    assert_null(m.message);
+    assert_non_null(e.code);
+    if (strcmp(e.code, code) != 0 || strcmp(e.message, message) != 0)
+        print_error("frame %s\n  got %s: %s\n", text, e.code, e.message);
+    assert_string_equal(e.code, code);
+    assert_string_equal(e.message, message);
+    assert_null(m.message);
+    assert_int_equal(m.type, 0);
+}
+
+#define CHALLENGE(nonce, protocol)                                                                 \
+    "{\"type\":\"challenge\",\"nonce\":\"" nonce "\",\"protocol\":\"" protocol "\"}"
+
+static void test_decode_server_frame_errors(void **state)
+{
+    char text[2048];
+
+    (void)state;
+    expect_server_error("{\"type\":", "bad_json", "frame is not valid JSON");
+    expect_server_error("[]", "bad_json", "frame must be a JSON object");
+    expect_server_error("{\"type\":\"cancel\",\"type\":\"cancel\"}", "bad_json",
+                        "frame has a duplicate key");
+    expect_server_error("{}", "missing_field", "field 'type' is missing");
+    expect_server_error(CHALLENGE(NONCE, "wssign.v2"), "bad_field",
+                        "unsupported protocol (this client speaks wssign.v1)");
+    expect_server_error(CHALLENGE("AAAA", "wssign.v1"), "bad_field",
+                        "field 'nonce' must decode to 32 bytes");
+    expect_server_error("{\"type\":\"challenge\",\"nonce\":\"" NONCE "\"}", "missing_field",
+                        "field 'protocol' is missing");
+    expect_server_error("{\"type\":\"challenge\",\"nonce\":\"" NONCE
+                        "\",\"protocol\":\"wssign.v1\",\"x\":1}",
+                        "bad_field", "unknown field 'x' in challenge");
+    expect_server_error("{\"type\":\"introduced\",\"public_key\":\"" KEY_B64
+                        "\",\"session_id\":\"\"}",
+                        "bad_field", "field 'session_id' must be 1..64 visible ASCII characters");
+    expect_server_error("{\"type\":\"introduced\",\"public_key\":\"" KEY_B64
+                        "\",\"session_id\":\"a b\"}",
+                        "bad_field", "field 'session_id' must be 1..64 visible ASCII characters");
+    expect_server_error("{\"type\":\"introduced\",\"public_key\":\"" KEY_B64
+                        "\",\"session_id\":\"0123456789012345678901234567890123456789012345678901"
+                        "2345678901234\"}",
+                        "bad_field", "field 'session_id' must be 1..64 visible ASCII characters");
+    expect_server_error("{\"type\":\"sign_request\",\"request_id\":\"" RID
+                        "\",\"message\":\"eA==\"}",
+                        "missing_field", "field 'expires_at' is missing");
+    expect_server_error("{\"type\":\"sign_request\",\"request_id\":\"" RID
+                        "\",\"message\":\"eA==\",\"expires_at\":-1}",
+                        "bad_field", "field 'expires_at' must be a non-negative integer");
+    expect_server_error("{\"type\":\"sign_request\",\"request_id\":\"" RID
+                        "\",\"message\":\"eA==\",\"expires_at\":1.5}",
+                        "bad_field", "field 'expires_at' must be a non-negative integer");
+    expect_server_error("{\"type\":\"sign_request\",\"request_id\":\"" RID
+                        "\",\"message\":\"eA==\",\"expires_at\":\"5\"}",
+                        "bad_field", "field 'expires_at' must be a non-negative integer");
+    expect_server_error("{\"type\":\"sign_request\",\"request_id\":\"ABC\",\"message\":\"eA==\","
+                        "\"expires_at\":5}",
+                        "bad_field", "field 'request_id' must be a lowercase UUID");
+    /* a message over max_message (1026 bytes of "AAAA") is refused before it is decoded */
+    snprintf(text, sizeof text,
+             "{\"type\":\"sign_request\",\"request_id\":\"" RID "\",\"expires_at\":5,"
+             "\"message\":\"%0*d\"}",
+             4 * (MAX_MSG + 2) / 3, 0);
+    memset(strstr(text, "\"message\":\"") + 11, 'A', 4 * (MAX_MSG + 2) / 3);
+    expect_server_error(text, "bad_field", "field 'message' must decode to at most 1024 bytes");
+    expect_server_error("{\"type\":\"cancel\",\"request_id\":\"" RID "\"}", "missing_field",
+                        "field 'reason' is missing");
+    expect_server_error("{\"type\":\"error\",\"code\":\"bad code\",\"message\":\"m\"}",
+                        "bad_field", "field 'code' must be 1..64 visible ASCII characters");
+    expect_server_error("{\"type\":\"error\",\"code\":\"x\"}", "missing_field",
+                        "field 'message' is missing");
+    expect_server_error("{\"type\":\"error\",\"code\":\"x\",\"message\":\"m\",\"request_id\":7}",
+                        "bad_field", "field 'request_id' must be a string");
+}
+
+/* Free text from the server (cancel reasons, error messages) is cut, not refused. */
+static void test_decode_server_text_is_cut(void **state)
+{
+    char text[1024], big[301];
+    struct wire_msg m;
+
+    (void)state;
+    memset(big, 'w', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    snprintf(text, sizeof text,
+             "{\"type\":\"cancel\",\"request_id\":\"" RID "\",\"reason\":\"%s\"}", big);
+    assert_int_equal(wire_decode(WIRE_FROM_SERVER, text, strlen(text), MAX_MSG, &m, NULL), 0);
+    assert_int_equal(strlen(m.reason), WIRE_REASON_MAX);
+    wire_msg_cleanup(&m);
+    snprintf(text, sizeof text, "{\"type\":\"error\",\"code\":\"x\",\"message\":\"%s\"}", big);
+    assert_int_equal(wire_decode(WIRE_FROM_SERVER, text, strlen(text), MAX_MSG, &m, NULL), 0);
+    assert_int_equal(strlen(m.text), WIRE_TEXT_MAX);
+    wire_msg_cleanup(&m);
+    /* the same length in a client's sign_reject is refused */
+    snprintf(text, sizeof text,
+             "{\"type\":\"sign_reject\",\"request_id\":\"" RID "\",\"reason\":\"%s\"}", big);
+    assert_int_equal(decode(text, &m, NULL), WSS_ERR_PROTO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -583,6 +865,11 @@ int main(void)
         cmocka_unit_test(test_request_id_echo),
         cmocka_unit_test(test_decode_null_err),
         cmocka_unit_test(test_round_trip_no_leak),
+        cmocka_unit_test(test_round_trip_server_frames),
+        cmocka_unit_test(test_round_trip_client_frames),
+        cmocka_unit_test(test_each_side_refuses_its_own_frames),
+        cmocka_unit_test(test_decode_server_frame_errors),
+        cmocka_unit_test(test_decode_server_text_is_cut),
     };
 
     if (crypto_init() != 0)
