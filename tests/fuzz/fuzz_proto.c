@@ -1,10 +1,10 @@
 /*
- * libFuzzer target for the wssign.v1 client-frame decoder (wire_decode from a client).
- * Each input is one text frame. Besides ASan/UBSan, it checks the header's
- * contract: what a decoded frame may hold, what a refused frame leaves behind,
- * that accepted base64 was the one strict encoding of its bytes, that a
- * re-encoded frame decodes to the same struct, and that the server encoders
- * carry decoded values through unchanged.
+ * libFuzzer target for the daemon's decoder of the frames a client sends
+ * (wire_decode from WIRE_FROM_CLIENT). Each input is one text frame. Besides
+ * ASan/UBSan, it checks the header's contract: what a decoded frame may hold,
+ * what a refused frame leaves behind, that accepted base64 was the one strict
+ * encoding of its bytes, that a re-encoded frame decodes to the same struct,
+ * and that the server encoders carry decoded values through unchanged.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,121 +17,8 @@
 #include <wssignd/errors.h>
 
 #include "crypto.h"
+#include "fuzz_wire.h"
 #include "wire.h"
-
-/* The limit the codec cases in tests/proto use, so the seeds keep their meaning. */
-#define MAX_MESSAGE 1024
-/* Odd on purpose: encoders must leave exactly this much zeroed room. */
-#define HEADROOM 13
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "fuzz_proto: check failed at %s:%d: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                                \
-            abort();                                                                       \
-        }                                                                                  \
-    } while (0)
-
-static bool all_zero(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-
-    for (size_t i = 0; i < n; i++)
-        if (b[i])
-            return false;
-    return true;
-}
-
-/* Written apart from wire_is_request_id on purpose: it is the oracle the decoder is checked by. */
-static bool is_uuid(const char *s)
-{
-    if (strlen(s) != WIRE_REQUEST_ID_MAX)
-        return false;
-    for (size_t i = 0; i < WIRE_REQUEST_ID_MAX; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static json_t *b64_value(const uint8_t *bin, size_t len)
-{
-    size_t n = crypto_b64_len(len);
-    char *text = malloc(n);
-    json_t *v;
-
-    CHECK(text != NULL);
-    crypto_b64_encode(text, n, bin, len);
-    v = json_string(text);
-    free(text);
-    CHECK(v != NULL);
-    return v;
-}
-
-/* Decodes the base64 string field key of obj into a fresh buffer. */
-static uint8_t *b64_field(json_t *obj, const char *key, size_t *len)
-{
-    json_t *v = json_object_get(obj, key);
-    size_t n;
-    uint8_t *out;
-
-    CHECK(json_is_string(v));
-    n = json_string_length(v);
-    out = malloc(n + 1);
-    CHECK(out != NULL);
-    CHECK(crypto_b64_decode(out, n, len, json_string_value(v), n) == 0);
-    return out;
-}
-
-static const char *str_field(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-
-    CHECK(json_is_string(v));
-    return json_string_value(v);
-}
-
-/*
- * Strict base64 has one text per byte string: the field's text in the input
- * frame must be exactly the standard padded encoding of what was decoded.
- */
-static void check_canonical(json_t *frame, const char *key, const uint8_t *bin, size_t len)
-{
-    json_t *v = json_object_get(frame, key);
-    size_t n = crypto_b64_len(len);
-    char *text = malloc(n);
-
-    CHECK(text != NULL);
-    crypto_b64_encode(text, n, bin, len);
-    CHECK(json_is_string(v) && json_string_length(v) == n - 1 &&
-          memcmp(json_string_value(v), text, n - 1) == 0);
-    free(text);
-}
-
-/*
- * Checks an encoder's output: zeroed headroom, a NUL after the counted JSON,
- * a JSON object with the expected "type". Returns the parsed object.
- */
-static json_t *parse_encoded(char *buf, size_t len, const char *type)
-{
-    json_error_t jerr;
-    json_t *obj;
-
-    CHECK(buf != NULL);
-    CHECK(all_zero(buf, HEADROOM));
-    CHECK(buf[HEADROOM + len] == '\0');
-    CHECK(strlen(buf + HEADROOM) == len);
-    obj = json_loadb(buf + HEADROOM, len, JSON_REJECT_DUPLICATES, &jerr);
-    CHECK(obj != NULL && json_is_object(obj));
-    CHECK(strcmp(str_field(obj, "type"), type) == 0);
-    free(buf);
-    return obj;
-}
 
 /* A decoded frame holds only what wire.h allows. */
 static void check_decoded(const struct wire_msg *m, size_t max_message)
@@ -160,25 +47,6 @@ static void check_decoded(const struct wire_msg *m, size_t max_message)
     default:
         CHECK(!"unexpected type");
     }
-}
-
-/* A refused frame: a known code, bounded text, an echoed id only if well formed. */
-static void check_refused(const struct wire_msg *m, const struct wire_error *e)
-{
-    static const char *const codes[] = {"bad_json", "missing_field", "bad_field",
-                                        "unknown_type"};
-    bool known = false;
-
-    CHECK(all_zero(m, sizeof(*m)));
-    CHECK(e->code != NULL);
-    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-        known |= strcmp(e->code, codes[i]) == 0;
-    CHECK(known);
-    CHECK(memchr(e->message, '\0', sizeof(e->message)) != NULL && e->message[0] != '\0');
-    /* The message is built from fixed text and plain field names only. */
-    for (const char *p = e->message; *p; p++)
-        CHECK(*p >= 0x20 && *p < 0x7f);
-    CHECK(e->request_id[0] == '\0' || is_uuid(e->request_id));
 }
 
 /* Builds a client frame from a decoded struct, in canonical form. */
