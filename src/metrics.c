@@ -29,6 +29,9 @@ static const int sign_outcomes[] = {
     WSS_OK,           WSS_ERR_INVAL,     WSS_ERR_NOT_CONNECTED, WSS_ERR_TIMEOUT,
     WSS_ERR_BAD_SIG,  WSS_ERR_CONN_CLOSED, WSS_ERR_REJECTED,    WSS_ERR_CANCELLED,
     WSS_ERR_SHUTTING_DOWN, WSS_ERR_OVERLOADED,
+    /* refused by a controller before reaching the service */
+    WSS_ERR_UNAUTHORIZED, WSS_ERR_TOO_MANY_REQUESTS, WSS_ERR_UNSUPPORTED_MEDIA_TYPE,
+    WSS_ERR_PAYLOAD_TOO_LARGE,
 };
 
 void metrics_init(struct metrics *m)
