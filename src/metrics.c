@@ -117,6 +117,8 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     put(&o, "wssignd_process_start_time_seconds %.3f\n", m->start_time);
     family(&o, "wssignd_sockets", "gauge", "Accepted sockets on the signer listener.");
     put(&o, "wssignd_sockets %zu\n", g->sockets);
+    family(&o, "wssignd_control_sockets", "gauge", "Accepted sockets on the control listener.");
+    put(&o, "wssignd_control_sockets %llu\n", (unsigned long long)m->control_sockets);
     family(&o, "wssignd_connections_refused_total", "counter",
            "Sockets closed at accept by a connection cap.");
     put(&o, "wssignd_connections_refused_total %llu\n",

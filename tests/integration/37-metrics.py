@@ -33,6 +33,7 @@ FAMILIES = {
     "wssignd_build_info": "gauge",
     "wssignd_process_start_time_seconds": "gauge",
     "wssignd_connections": "gauge",
+    "wssignd_control_sockets": "gauge",
     "wssignd_introduced_keys": "gauge",
     "wssignd_pending_requests": "gauge",
     "wssignd_handshakes": "counter",
