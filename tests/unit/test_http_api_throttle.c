@@ -19,24 +19,27 @@
 
 #include "controllers/http_api_throttle.h"
 
-static struct http_api_client v4(const char *text)
+/* The client key of an address given as text (AF_INET or AF_INET6). */
+static struct http_api_client client_at(int family, const char *text)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET};
+    struct sockaddr_storage ss = {.ss_family = (sa_family_t)family};
+    void *addr = family == AF_INET ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
+                                   : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
     struct http_api_client c;
 
-    assert_int_equal(inet_pton(AF_INET, text, &sin.sin_addr), 1);
-    assert_true(http_api_client_of((struct sockaddr *)&sin, -1, &c));
+    assert_int_equal(inet_pton(family, text, addr), 1);
+    assert_true(http_api_client_of((struct sockaddr *)&ss, -1, &c));
     return c;
+}
+
+static struct http_api_client v4(const char *text)
+{
+    return client_at(AF_INET, text);
 }
 
 static struct http_api_client v6(const char *text)
 {
-    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
-    struct http_api_client c;
-
-    assert_int_equal(inet_pton(AF_INET6, text, &sin6.sin6_addr), 1);
-    assert_true(http_api_client_of((struct sockaddr *)&sin6, -1, &c));
-    return c;
+    return client_at(AF_INET6, text);
 }
 
 static bool same(struct http_api_client a, struct http_api_client b)
