@@ -294,35 +294,88 @@ static const struct lws_protocols signer_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* Sockets the control listener holds: TCP clients by address, Unix-socket clients besides. */
+static size_t control_sockets(const struct ws *ws)
+{
+    return peers_total(ws->control_peers) + ws->control_unix;
+}
+
+/* Accept-time admission on the control listener: a cap of its own, so idle
+ * sockets there cannot use up the descriptors (lws 4.1.6 spins on accept()
+ * failing with EMFILE). */
+static int admit_control(struct ws *ws, const struct lws_filter_network_conn_args *args)
+{
+    if (ws->svc->draining)
+        return -1;
+    if (control_sockets(ws) < ws->control_max)
+        return 0;
+    ws->svc->metrics.connections_refused++;
+    log_limited(&ws->control_refusals, WSS_LOG_WARN,
+                "event=connection_refused listener=control reason=limit sockets=%zu",
+                control_sockets(ws));
+    return -1;
+}
+
+/* Marks a Unix-socket client in the opaque user data, which peers cannot count. */
+static char unix_client;
+
+/*
+ * Counts a control socket from accept until lws destroys it, whatever
+ * protocol it is bound to meanwhile: the mark is lws's opaque user data,
+ * which protocol rebinding leaves alone, and WSI_DESTROY reaches this
+ * fallback protocol (protocols[0]) exactly once per socket.
+ */
+static void count_control_socket(struct ws *ws, struct lws *wsi)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = (int)lws_get_socket_fd(wsi);
+    void *mark = NULL;
+
+    if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_UNIX) {
+            ws->control_unix++;
+            mark = &unix_client;
+        } else {
+            mark = peers_add(ws->control_peers, (struct sockaddr *)&ss);
+        }
+    }
+    if (mark)
+        ws->svc->metrics.control_sockets++;
+    lws_set_opaque_user_data(wsi, mark);
+}
+
+static void uncount_control_socket(struct ws *ws, struct lws *wsi)
+{
+    void *mark = lws_get_opaque_user_data(wsi);
+
+    if (!mark)
+        return;
+    if (mark == &unix_client)
+        ws->control_unix--;
+    else
+        peers_release(ws->control_peers, mark);
+    ws->svc->metrics.control_sockets--;
+    lws_set_opaque_user_data(wsi, NULL);
+}
+
 /* The control listener's fallback: no upgrades, 404 for paths no controller owns. */
 static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                             void *in, size_t len)
 {
-    struct wss_service *svc = service_of(wsi);
-
     switch (reason) {
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
-        struct ws *ws = ws_of(wsi);
-        const struct lws_filter_network_conn_args *args = user;
-
-        /* A cap of its own, so idle sockets here cannot use up the descriptors
-         * (lws 4.1.6 spins on accept() failing with EMFILE). */
-        if (svc->draining || !peers_admit(ws->control_peers,
-                                          (const struct sockaddr *)&args->cli_addr,
-                                          ws->control_max, ws->control_max))
-            return -1;
-        return 0;
-    }
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return admit_control(ws_of(wsi), user);
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-        count_socket(ws_of(wsi)->control_peers, NULL, wsi);
+        count_control_socket(ws_of(wsi), wsi);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
-    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        /* Uncounted when lws hands the socket to a controller's protocol, or
-         * destroys it: both reach only this fallback protocol. */
-        uncount_socket(ws_of(wsi)->control_peers, NULL, wsi);
+        uncount_control_socket(ws_of(wsi), wsi);
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* Answer, then close: no WebSocket or h2c here. */
+        lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST,
+                               "the control listener does not upgrade connections");
         return -1;
     case LWS_CALLBACK_HTTP:
         return not_found(wsi);

@@ -11,6 +11,7 @@
 #include <libwebsockets.h>
 
 #include "config.h"
+#include "log.h"
 
 /* TLS 1.2 suites: ECDHE with AEAD only (TLS 1.3 suites keep OpenSSL's
  * defaults). bench/tls_floor uses the same list. */
@@ -37,8 +38,10 @@ struct ws {
     void *signer_tls;                        /* the wss vhost's SSL_CTX (owned by lws) */
     struct peers *peers;                     /* sockets per client address, signer listener */
     size_t max_connections;                  /* global cap in force (0: none) */
-    struct peers *control_peers;             /* sockets on the control listener */
-    size_t control_max;                      /* their cap */
+    struct peers *control_peers;             /* TCP sockets on the control listener */
+    size_t control_unix;                     /* Unix-socket ones (peers keys IP addresses only) */
+    size_t control_max;                      /* the cap on both together */
+    struct log_limit control_refusals;       /* its refusals are logged once a second */
     uint64_t refusal_logged_ms;              /* refusals are logged at most once a second */
     uint64_t refusals_unlogged;
 };
