@@ -19,6 +19,7 @@
 #include "service.h"
 #include "session.h"
 #include "timers.h"
+#include "tls.h"
 #include "util.h"
 #include "verifier.h"
 #include "version.h"
@@ -297,7 +298,7 @@ int daemon_check(const struct config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "libsodium failed to initialise");
         return WSS_ERR_IO;
     }
-    if (cfg->tls_cert && (rc = ws_check_tls_files(cfg->tls_cert, cfg->tls_key, err, errlen)) != 0)
+    if (cfg->tls_cert && (rc = tls_check_files(cfg->tls_cert, cfg->tls_key, err, errlen)) != 0)
         return rc;
     /* The addresses must exist on this host; the ports may be in use by a running daemon. */
     any = cfg->listen;
@@ -418,7 +419,7 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
         goto fail;
     if (ws_listen_signer(&d->ws, &d->cfg, err, errlen) != 0 || listen_control(d, err, errlen) != 0)
         goto fail;
-    d->svc.peers = d->ws.peers;
+    d->svc.peers = d->ws.signer_admission.peers;
     /* Port 0 asked for any free port: from now on the settings name the one bound. */
     d->cfg.listen.port = d->ws.signer_port;
     if (!d->cfg.control.is_unix)

@@ -15,8 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 #include "conn.h"
 #include "crypto.h"
@@ -24,6 +22,7 @@
 #include "log.h"
 #include "peers.h"
 #include "service.h"
+#include "tls.h"
 #include "util.h"
 
 #define SIGNER_PATH "/v1/ws"
@@ -113,64 +112,26 @@ static int filter_upgrade(struct wss_service *svc, struct lws *wsi)
     return 0;
 }
 
-/* Accept-time admission: per-address and global caps, so a flood from one source
- * is turned away before it holds descriptors that honest signers need. */
-static int admit_socket(struct ws *ws, const struct lws_filter_network_conn_args *args)
+/* Accept-time admission (peers.c): caps per address and in all, so a flood from
+ * one source is turned away before it holds descriptors that honest clients need. */
+static int admit(struct ws *ws, struct admission *a,
+                 const struct lws_filter_network_conn_args *args)
 {
-    const struct config *cfg = ws->svc->cfg;
-    const struct sockaddr *sa;
-    char host[64] = "?";
-    uint64_t now;
-
     if (ws->svc->draining)
         return -1;
-    if (peers_admit(ws->peers, (const struct sockaddr *)&args->cli_addr, ws->max_connections,
-                    cfg->max_connections_per_ip))
-        return 0;
-    ws->svc->metrics.connections_refused++;
-    /* A flood must not turn into a flood of log lines: one a second, with a count. */
-    now = util_now_ms();
-    if (now - ws->refusal_logged_ms < 1000) {
-        ws->refusals_unlogged++;
-        return -1;
-    }
-    sa = (const struct sockaddr *)&args->cli_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof host);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host);
-    log_warn("event=connection_refused reason=limit remote=%s sockets=%zu also_refused=%llu", host,
-             peers_total(ws->peers), (unsigned long long)ws->refusals_unlogged);
-    ws->refusal_logged_ms = now;
-    ws->refusals_unlogged = 0;
-    return -1;
+    return admission_accept(a, (const struct sockaddr *)&args->cli_addr) ? 0 : -1;
 }
 
-/* Counts an accepted socket in peers (and *sockets) until lws destroys it. */
-static void count_socket(struct peers *peers, size_t *sockets, struct lws *wsi)
+/* Counts an accepted socket until lws destroys it; the handle rides in lws's
+ * opaque user data, which protocol rebinding leaves alone. */
+static void count_socket(struct admission *a, struct lws *wsi)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    int fd = (int)lws_get_socket_fd(wsi);
-    struct peer *peer;
-
-    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
-        return;
-    peer = peers_add(peers, (struct sockaddr *)&ss);
-    if (peer && sockets)
-        (*sockets)++;
-    lws_set_opaque_user_data(wsi, peer);
+    lws_set_opaque_user_data(wsi, admission_count(a, (int)lws_get_socket_fd(wsi)));
 }
 
-static void uncount_socket(struct peers *peers, size_t *sockets, struct lws *wsi)
+static void uncount_socket(struct admission *a, struct lws *wsi)
 {
-    struct peer *peer = lws_get_opaque_user_data(wsi);
-
-    if (!peer)
-        return;
-    peers_release(peers, peer);
-    if (sockets)
-        (*sockets)--;
+    admission_release(a, lws_get_opaque_user_data(wsi));
     lws_set_opaque_user_data(wsi, NULL);
 }
 
@@ -237,17 +198,16 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
     switch (reason) {
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
         /* The wss vhost's SSL_CTX, kept so a reload can change its certificate. */
-        ((struct ws *)lws_context_user(lws_get_context(wsi)))->signer_tls = user;
-        /* Idle TLS connections give their read and write buffers back (about 34 KiB each). */
-        SSL_CTX_set_mode((SSL_CTX *)user, SSL_MODE_RELEASE_BUFFERS);
+        ws_of(wsi)->signer_tls = user;
+        tls_tune_context(user);
         return 0;
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        return admit_socket(ws_of(wsi), user);
+        return admit(ws_of(wsi), &ws_of(wsi)->signer_admission, user);
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-        count_socket(ws_of(wsi)->peers, &svc->sockets, wsi);
+        count_socket(&ws_of(wsi)->signer_admission, wsi);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
-        uncount_socket(ws_of(wsi)->peers, &svc->sockets, wsi);
+        uncount_socket(&ws_of(wsi)->signer_admission, wsi);
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* Only "websocket": no h2c. in is read as a C string and nothing beyond it. */
@@ -262,7 +222,8 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_ESTABLISHED:
         svc->metrics.handshakes_accepted++;
         conn_init(c, wsi, svc, svc->cfg->max_frame_bytes, svc->cfg->max_queued_bytes,
-                  &svc->metrics.tx_bytes, lws_get_opaque_user_data(wsi));
+                  &svc->metrics.tx_bytes,
+                  admission_peer(&ws_of(wsi)->signer_admission, lws_get_opaque_user_data(wsi)));
         session_on_open(&c->session);
         return 0;
     case LWS_CALLBACK_RECEIVE:
@@ -294,83 +255,20 @@ static const struct lws_protocols signer_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* Sockets the control listener holds: TCP clients by address, Unix-socket clients besides. */
-static size_t control_sockets(const struct ws *ws)
-{
-    return peers_total(ws->control_peers) + ws->control_unix;
-}
-
-/* Accept-time admission on the control listener: a cap of its own, so idle
- * sockets there cannot use up the descriptors (lws 4.1.6 spins on accept()
- * failing with EMFILE). */
-static int admit_control(struct ws *ws, const struct lws_filter_network_conn_args *args)
-{
-    if (ws->svc->draining)
-        return -1;
-    if (control_sockets(ws) < ws->control_max)
-        return 0;
-    ws->svc->metrics.connections_refused++;
-    log_limited(&ws->control_refusals, WSS_LOG_WARN,
-                "event=connection_refused listener=control reason=limit sockets=%zu",
-                control_sockets(ws));
-    return -1;
-}
-
-/* Marks a Unix-socket client in the opaque user data, which peers cannot count. */
-static char unix_client;
-
-/*
- * Counts a control socket from accept until lws destroys it, whatever
- * protocol it is bound to meanwhile: the mark is lws's opaque user data,
- * which protocol rebinding leaves alone, and WSI_DESTROY reaches this
- * fallback protocol (protocols[0]) exactly once per socket.
- */
-static void count_control_socket(struct ws *ws, struct lws *wsi)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    int fd = (int)lws_get_socket_fd(wsi);
-    void *mark = NULL;
-
-    if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_UNIX) {
-            ws->control_unix++;
-            mark = &unix_client;
-        } else {
-            mark = peers_add(ws->control_peers, (struct sockaddr *)&ss);
-        }
-    }
-    if (mark)
-        ws->svc->metrics.control_sockets++;
-    lws_set_opaque_user_data(wsi, mark);
-}
-
-static void uncount_control_socket(struct ws *ws, struct lws *wsi)
-{
-    void *mark = lws_get_opaque_user_data(wsi);
-
-    if (!mark)
-        return;
-    if (mark == &unix_client)
-        ws->control_unix--;
-    else
-        peers_release(ws->control_peers, mark);
-    ws->svc->metrics.control_sockets--;
-    lws_set_opaque_user_data(wsi, NULL);
-}
-
 /* The control listener's fallback: no upgrades, 404 for paths no controller owns. */
 static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                             void *in, size_t len)
 {
     switch (reason) {
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        return admit_control(ws_of(wsi), user);
+        return admit(ws_of(wsi), &ws_of(wsi)->control_admission, user);
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-        count_control_socket(ws_of(wsi), wsi);
+        /* Counted from accept until WSI_DESTROY, which reaches protocols[0] once per
+         * socket whatever protocol the socket was bound to meanwhile. */
+        count_socket(&ws_of(wsi)->control_admission, wsi);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
-        uncount_control_socket(ws_of(wsi), wsi);
+        uncount_socket(&ws_of(wsi)->control_admission, wsi);
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* Answer, then close: no WebSocket or h2c here. */
@@ -392,6 +290,10 @@ int ws_create_context(struct ws *ws, void *uv_loop, struct wss_service *svc, cha
 
     memset(ws, 0, sizeof *ws);
     ws->svc = svc;
+    admission_init(&ws->signer_admission, "signer", &svc->metrics.connections_refused,
+                   &svc->sockets);
+    admission_init(&ws->control_admission, "control", &svc->metrics.connections_refused,
+                   &svc->metrics.control_sockets);
     memset(&info, 0, sizeof info);
     /* lws 4.1.6 reads VALIDATE_UTF8 from the context only, whatever its header says. */
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
@@ -431,78 +333,15 @@ static void common_vhost_info(struct lws_context_creation_info *info)
     info->timeout_secs_ah_idle = 10;
 }
 
-/*
- * The TLS files at the paths the configuration resolved (a "credential:NAME"
- * setting is already $CREDENTIALS_DIRECTORY/NAME): regular files, checked
- * without blocking on a FIFO, and a private key readable by group or others
- * is refused, as sshd refuses one.
- */
-static int check_tls_paths(const char *cert, const char *key, char *err, size_t errlen)
-{
-    int fd;
-
-    if ((fd = files_open(cert, false, "tls.cert", err, errlen)) < 0)
-        return WSS_ERR_CONFIG;
-    close(fd);
-    if ((fd = files_open(key, true, "tls.key", err, errlen)) < 0)
-        return WSS_ERR_CONFIG;
-    close(fd);
-    return 0;
-}
-
-/* Loads cert and key into a scratch SSL_CTX: readable, private, and a matching pair. */
-int ws_check_tls_files(const char *cert, const char *key, char *err, size_t errlen)
-{
-    SSL_CTX *probe;
-    int rc = 0;
-
-    if (check_tls_paths(cert, key, err, errlen) != 0)
-        return WSS_ERR_CONFIG;
-    probe = SSL_CTX_new(TLS_server_method());
-    if (!probe) {
-        snprintf(err, errlen, "cannot create a TLS context");
-        return WSS_ERR_CONFIG;
-    }
-    if (SSL_CTX_use_certificate_chain_file(probe, cert) != 1) {
-        snprintf(err, errlen, "cannot load the certificate chain %s", cert);
-        rc = WSS_ERR_CONFIG;
-    } else if (SSL_CTX_use_PrivateKey_file(probe, key, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errlen, "cannot load the private key %s", key);
-        rc = WSS_ERR_CONFIG;
-    } else if (SSL_CTX_check_private_key(probe) != 1) {
-        snprintf(err, errlen, "the private key %s does not match the certificate %s", key, cert);
-        rc = WSS_ERR_CONFIG;
-    }
-    SSL_CTX_free(probe);
-    ERR_clear_error();
-    return rc;
-}
-
 int ws_reload_tls(struct ws *ws, const char *cert, const char *key, char *err, size_t errlen)
 {
-    SSL_CTX *live = ws->signer_tls;
-
-    if (!live) {
-        snprintf(err, errlen, "the signer listener has no TLS context");
-        return WSS_ERR_CONFIG;
-    }
-    if (ws_check_tls_files(cert, key, err, errlen) != 0)
-        return WSS_ERR_CONFIG;
-    /* Checked on a scratch context above, so these only fail on a race with the files. */
-    if (SSL_CTX_use_certificate_chain_file(live, cert) != 1 ||
-        SSL_CTX_use_PrivateKey_file(live, key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(live) != 1) {
-        ERR_clear_error();
-        snprintf(err, errlen, "the certificate or key changed while being loaded");
-        return WSS_ERR_CONFIG;
-    }
-    return 0;
+    return tls_reload(ws->signer_tls, cert, key, err, errlen);
 }
 
 void ws_apply_limits(struct ws *ws, const struct config *cfg)
 {
     struct rlimit rl;
-    size_t nofile = 0, budget;
+    size_t nofile = 0, budget, control_max, max_connections;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         nofile = (size_t)rl.rlim_cur;
@@ -511,21 +350,22 @@ void ws_apply_limits(struct ws *ws, const struct config *cfg)
      * up to a quarter (at most 256) for the control listener, the rest for
      * signers. A configured signer cap is kept within the same budget.
      */
-    ws->control_max = nofile ? nofile / 4 : CONTROL_SOCKETS_MAX;
-    if (ws->control_max > CONTROL_SOCKETS_MAX)
-        ws->control_max = CONTROL_SOCKETS_MAX;
-    budget = nofile > 64 + ws->control_max ? nofile - 64 - ws->control_max : nofile / 2;
-    ws->max_connections = cfg->max_connections;
-    if (nofile && (!ws->max_connections || ws->max_connections > budget))
-        ws->max_connections = budget;
+    control_max = nofile ? nofile / 4 : CONTROL_SOCKETS_MAX;
+    if (control_max > CONTROL_SOCKETS_MAX)
+        control_max = CONTROL_SOCKETS_MAX;
+    budget = nofile > 64 + control_max ? nofile - 64 - control_max : nofile / 2;
+    max_connections = cfg->max_connections;
+    if (nofile && (!max_connections || max_connections > budget))
+        max_connections = budget;
+    ws->control_admission.max_total = control_max;
+    ws->signer_admission.max_total = max_connections;
+    ws->signer_admission.max_unproven_per_ip = cfg->max_connections_per_ip;
 }
 
 int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t errlen)
 {
     struct lws_context_creation_info info;
 
-    ws->peers = peers_new();
-    ws->control_peers = peers_new();
     ws_apply_limits(ws, cfg);
     memset(&info, 0, sizeof info);
     info.vhost_name = "signer";
@@ -534,13 +374,13 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
     common_vhost_info(&info);
     bind_exactly(&info, &cfg->listen, &ws->signer_iface);
     if (cfg->tls_cert) {
-        if (ws_check_tls_files(cfg->tls_cert, cfg->tls_key, err, errlen) != 0)
+        if (tls_check_files(cfg->tls_cert, cfg->tls_key, err, errlen) != 0)
             return WSS_ERR_CONFIG;
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->tls_cert;
         info.ssl_private_key_filepath = cfg->tls_key;
-        info.ssl_cipher_list = WS_TLS12_CIPHERS;
-        info.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_RENEGOTIATION;
+        info.ssl_cipher_list = TLS12_CIPHERS;
+        info.ssl_options_set = (long)tls_server_options();
     }
     if (addr_probe_bind(&cfg->listen, err, errlen) != 0)
         return WSS_ERR_IO;
@@ -637,9 +477,8 @@ void ws_free_tables(struct ws *ws)
     free(ws->mounts);
     free(ws->signer_iface);
     free(ws->control_iface);
-    peers_free(ws->peers);
-    peers_free(ws->control_peers);
-    ws->peers = ws->control_peers = NULL;
+    admission_cleanup(&ws->signer_admission);
+    admission_cleanup(&ws->control_admission);
     ws->control_protocols = NULL;
     ws->mounts = NULL;
     ws->signer_iface = ws->control_iface = NULL;
