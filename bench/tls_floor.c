@@ -17,7 +17,7 @@
 
 #include <openssl/ssl.h>
 
-#include "ws.h"
+#include "tls.h"
 
 static size_t heap_in_use(void)
 {
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
         SSL_CTX_use_PrivateKey_file(sctx, key, SSL_FILETYPE_PEM) != 1)
         return fprintf(stderr, "tls_floor: cannot set up TLS with %s / %s\n", cert, key), 1;
     SSL_CTX_set_min_proto_version(sctx, TLS1_2_VERSION);
-    SSL_CTX_set_cipher_list(sctx, WS_TLS12_CIPHERS);
+    SSL_CTX_set_cipher_list(sctx, TLS12_CIPHERS);
     SSL_CTX_set_options(sctx, SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(sctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_mode(cctx, SSL_MODE_RELEASE_BUFFERS);

@@ -19,6 +19,7 @@
 #include "service.h"
 #include "session.h"
 #include "timers.h"
+#include "tls.h"
 #include "util.h"
 #include "verifier.h"
 #include "version.h"
@@ -127,15 +128,49 @@ static void begin_stop(struct wssd *d, int signum)
     timers_arm(&d->timers, &d->drain, d->drain_started_ms, on_drain_tick);
 }
 
+/* Installs (or discards) what each controller prepared for a reload; next[i] is the i-th's. */
+static void commit_controllers(struct wssd *d, void **next, size_t n, bool install)
+{
+    for (size_t i = 0; i < n; i++)
+        if (d->ctls[i].ctl->reload_commit)
+            d->ctls[i].ctl->reload_commit(d->ctls[i].state, next[i], install);
+}
+
+/* Offers each running controller its section of cfg. Returns 0 with next[] filled, or the
+ * first refusal (with its reason in err) having discarded what the others prepared. */
+static int prepare_controllers(struct wssd *d, const struct config *cfg, void **next, char *err,
+                               size_t errlen)
+{
+    for (size_t i = 0; i < d->n_ctls; i++) {
+        const struct wss_controller *ctl = d->ctls[i].ctl;
+        const struct config_controller *cc = config_controller(cfg, ctl->name);
+        char cerr[256] = "";
+        int rc;
+
+        if (!ctl->reload_prepare || !cc)
+            continue;
+        if ((rc = ctl->reload_prepare(d->ctls[i].state, cc->opts, &next[i], cerr, sizeof cerr))) {
+            snprintf(err, errlen, "controller %s: %s", ctl->name, cerr[0] ? cerr : wss_strerror(rc));
+            commit_controllers(d, next, i, false);
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /*
  * SIGHUP: a fresh configuration from main (file + command line), refused as a
- * whole if it does not load, changes what needs a restart, or names TLS files
- * that do not load; otherwise it replaces the running one.
+ * whole if it does not load, changes what needs a restart, names TLS files
+ * that do not load, or is refused by a controller (a token file that no
+ * longer reads, say); otherwise it replaces the running one and each
+ * controller installs what it prepared from it.
  */
 static void reload(struct wssd *d)
 {
     struct config next;
     char err[512] = "", quoted[600], status[96];
+    void **ctl_next = xcalloc(d->n_ctls ? d->n_ctls : 1, sizeof *ctl_next);
+    bool prepared = false;
     const char *key;
     int rc;
 
@@ -148,17 +183,26 @@ static void reload(struct wssd *d)
         if ((key = config_restart_key(&d->cfg, &next)) != NULL) {
             snprintf(err, sizeof err, "changing '%s' requires a restart", key);
             rc = -1;
-        } else if (next.tls_cert &&
-                   ws_reload_tls(&d->ws, next.tls_cert, next.tls_key, err, sizeof err) != 0) {
+        } else if (prepare_controllers(d, &next, ctl_next, err, sizeof err) != 0) {
             rc = -1;
+        } else {
+            prepared = true;
+            if (next.tls_cert && ws_reload_tls(&d->ws, next.tls_cert, next.tls_key, err,
+                                               sizeof err) != 0)
+                rc = -1;
         }
     }
     if (rc != 0) {
+        if (prepared)
+            commit_controllers(d, ctl_next, d->n_ctls, false);
+        free(ctl_next);
         config_cleanup(&next);
         log_err("event=reload outcome=refused msg=%s", log_quote(quoted, sizeof quoted, err));
         notify_ready(status_line(d, status, sizeof status));
         return;
     }
+    commit_controllers(d, ctl_next, d->n_ctls, true);
+    free(ctl_next);
     /* In place: the service and the listeners keep pointing at d->cfg. */
     config_cleanup(&d->cfg);
     d->cfg = next;
@@ -254,7 +298,7 @@ int daemon_check(const struct config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "libsodium failed to initialise");
         return WSS_ERR_IO;
     }
-    if (cfg->tls_cert && (rc = ws_check_tls_files(cfg->tls_cert, cfg->tls_key, err, errlen)) != 0)
+    if (cfg->tls_cert && (rc = tls_check_files(cfg->tls_cert, cfg->tls_key, err, errlen)) != 0)
         return rc;
     /* The addresses must exist on this host; the ports may be in use by a running daemon. */
     any = cfg->listen;
@@ -375,7 +419,7 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
         goto fail;
     if (ws_listen_signer(&d->ws, &d->cfg, err, errlen) != 0 || listen_control(d, err, errlen) != 0)
         goto fail;
-    d->svc.peers = d->ws.peers;
+    d->svc.peers = d->ws.signer_admission.peers;
     /* Port 0 asked for any free port: from now on the settings name the one bound. */
     d->cfg.listen.port = d->ws.signer_port;
     if (!d->cfg.control.is_unix)

@@ -29,6 +29,9 @@ static const int sign_outcomes[] = {
     WSS_OK,           WSS_ERR_INVAL,     WSS_ERR_NOT_CONNECTED, WSS_ERR_TIMEOUT,
     WSS_ERR_BAD_SIG,  WSS_ERR_CONN_CLOSED, WSS_ERR_REJECTED,    WSS_ERR_CANCELLED,
     WSS_ERR_SHUTTING_DOWN, WSS_ERR_OVERLOADED,
+    /* refused by a controller before reaching the service */
+    WSS_ERR_UNAUTHORIZED, WSS_ERR_TOO_MANY_REQUESTS, WSS_ERR_UNSUPPORTED_MEDIA_TYPE,
+    WSS_ERR_PAYLOAD_TOO_LARGE,
 };
 
 void metrics_init(struct metrics *m)
@@ -114,6 +117,8 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     put(&o, "wssignd_process_start_time_seconds %.3f\n", m->start_time);
     family(&o, "wssignd_sockets", "gauge", "Accepted sockets on the signer listener.");
     put(&o, "wssignd_sockets %zu\n", g->sockets);
+    family(&o, "wssignd_control_sockets", "gauge", "Accepted sockets on the control listener.");
+    put(&o, "wssignd_control_sockets %llu\n", (unsigned long long)m->control_sockets);
     family(&o, "wssignd_connections_refused_total", "counter",
            "Sockets closed at accept by a connection cap.");
     put(&o, "wssignd_connections_refused_total %llu\n",

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <wssignd/errors.h>
+
 /* Outcomes of an introduction attempt. */
 enum metrics_intro {
     METRICS_INTRO_OK = 0,
@@ -31,8 +33,9 @@ struct metrics {
     double start_time;                       /* unix seconds */
     uint64_t handshakes_accepted, handshakes_refused;
     uint64_t connections_refused;            /* turned away at accept by a cap */
+    uint64_t control_sockets;                /* gauge: accepted sockets on the control listener */
     uint64_t intro[METRICS_INTRO_N];
-    uint64_t sign[16];                       /* indexed by -enum wss_err (0 = ok) */
+    uint64_t sign[1 - WSS_ERR_MIN];          /* indexed by -enum wss_err (0 = ok) */
     uint64_t latency_buckets[METRICS_BUCKETS]; /* cumulative at render time */
     uint64_t latency_count;
     double latency_sum;

@@ -6,6 +6,7 @@
  */
 #include "peers.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -149,4 +150,90 @@ size_t peers_count_proven(const struct peers *p, const struct sockaddr *sa)
     const struct peer *e = find(p, sa);
 
     return e ? e->proven : 0;
+}
+
+/* ---- per-listener admission ---- */
+
+/* The handle of a Unix-socket client: peers cannot key it. */
+static char unix_client;
+
+void admission_init(struct admission *a, const char *listener, uint64_t *refused, size_t *gauge)
+{
+    memset(a, 0, sizeof *a);
+    a->peers = peers_new();
+    a->listener = listener;
+    a->refused = refused;
+    a->gauge = gauge;
+}
+
+void admission_cleanup(struct admission *a)
+{
+    peers_free(a->peers);
+    a->peers = NULL;
+}
+
+size_t admission_total(const struct admission *a)
+{
+    return peers_total(a->peers) + a->unix_clients;
+}
+
+bool admission_accept(struct admission *a, const struct sockaddr *sa)
+{
+    char host[INET6_ADDRSTRLEN] = "local";
+
+    if (sa->sa_family == AF_UNIX) {
+        if (!a->max_total || admission_total(a) < a->max_total)
+            return true;
+    } else if ((!a->max_total || admission_total(a) < a->max_total) &&
+               peers_admit(a->peers, sa, 0,
+                           a->max_unproven_per_ip ? a->max_unproven_per_ip : SIZE_MAX)) {
+        return true;
+    }
+    if (a->refused)
+        (*a->refused)++;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof host);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host);
+    /* A flood must not turn into a flood of log lines: one a second, with a count. */
+    log_limited(&a->refusal_log, WSS_LOG_WARN,
+                "event=connection_refused listener=%s reason=limit remote=%s sockets=%zu",
+                a->listener, host, admission_total(a));
+    return false;
+}
+
+void *admission_count(struct admission *a, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    void *handle = NULL;
+
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+        return NULL;
+    if (ss.ss_family == AF_UNIX) {
+        a->unix_clients++;
+        handle = &unix_client;
+    } else {
+        handle = peers_add(a->peers, (struct sockaddr *)&ss);
+    }
+    if (handle && a->gauge)
+        (*a->gauge)++;
+    return handle;
+}
+
+void admission_release(struct admission *a, void *handle)
+{
+    if (!handle)
+        return;
+    if (handle == &unix_client)
+        a->unix_clients--;
+    else
+        peers_release(a->peers, handle);
+    if (a->gauge)
+        (*a->gauge)--;
+}
+
+struct peer *admission_peer(const struct admission *a, void *handle)
+{
+    return handle == &unix_client ? NULL : handle;
 }

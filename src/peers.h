@@ -12,7 +12,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
+
+#include "log.h"
 
 struct peers;
 struct peer;
@@ -51,5 +54,47 @@ size_t peers_total(const struct peers *p);
 size_t peers_count(const struct peers *p, const struct sockaddr *sa);
 /* Connections from sa's address that introduced a key. */
 size_t peers_count_proven(const struct peers *p, const struct sockaddr *sa);
+
+/*
+ * Per listener: admission at accept. The peers table of its TCP clients, a
+ * count of Unix-socket clients (which have no address to key), the caps in
+ * force and the rate limit of the refusal log line. Embedded in the
+ * transport's state; set it up with admission_init.
+ */
+struct admission {
+    struct peers *peers;
+    size_t unix_clients;
+    size_t max_total;             /* all sockets (0: no cap) */
+    size_t max_unproven_per_ip;   /* unproven sockets per address (0: no cap) */
+    const char *listener;         /* "signer", "control": named in the refusal line */
+    uint64_t *refused;            /* counter of refusals to bump (a metric), or NULL */
+    size_t *gauge;                /* gauge of sockets held to keep, or NULL */
+    struct log_limit refusal_log;
+};
+
+void admission_init(struct admission *a, const char *listener, uint64_t *refused, size_t *gauge);
+void admission_cleanup(struct admission *a);
+
+/* Sockets the listener holds. */
+size_t admission_total(const struct admission *a);
+
+/*
+ * Accept-time check of a new socket from sa: true to keep it. A refusal is
+ * counted and logged (at most once a second, with the count of those not
+ * logged).
+ */
+bool admission_accept(struct admission *a, const struct sockaddr *sa);
+
+/*
+ * Counts the accepted socket fd (its peer address read with getpeername)
+ * until admission_release. Returns the handle to release it with, or NULL
+ * if it could not be counted.
+ */
+void *admission_count(struct admission *a, int fd);
+void admission_release(struct admission *a, void *handle);
+
+/* The peers entry behind a handle (NULL for a Unix-socket client): what
+ * peers_prove and peers_unprove take. */
+struct peer *admission_peer(const struct admission *a, void *handle);
 
 #endif

@@ -373,6 +373,12 @@ int wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLI
     return 0;
 }
 
+void wss_audit_refused(struct wss_service *svc, const uint8_t *public_key, const uint8_t *message,
+                       size_t len, int status, const char *requester)
+{
+    audit(svc, "-", public_key, message, len, status, 0, requester);
+}
+
 int wss_cancel(struct wss_service *svc, const char *request_id)
 {
     if (!pending_find(svc->pending, request_id))

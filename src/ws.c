@@ -15,8 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 #include "conn.h"
 #include "crypto.h"
@@ -24,6 +22,7 @@
 #include "log.h"
 #include "peers.h"
 #include "service.h"
+#include "tls.h"
 #include "util.h"
 
 #define SIGNER_PATH "/v1/ws"
@@ -113,64 +112,26 @@ static int filter_upgrade(struct wss_service *svc, struct lws *wsi)
     return 0;
 }
 
-/* Accept-time admission: per-address and global caps, so a flood from one source
- * is turned away before it holds descriptors that honest signers need. */
-static int admit_socket(struct ws *ws, const struct lws_filter_network_conn_args *args)
+/* Accept-time admission (peers.c): caps per address and in all, so a flood from
+ * one source is turned away before it holds descriptors that honest clients need. */
+static int admit(struct ws *ws, struct admission *a,
+                 const struct lws_filter_network_conn_args *args)
 {
-    const struct config *cfg = ws->svc->cfg;
-    const struct sockaddr *sa;
-    char host[64] = "?";
-    uint64_t now;
-
     if (ws->svc->draining)
         return -1;
-    if (peers_admit(ws->peers, (const struct sockaddr *)&args->cli_addr, ws->max_connections,
-                    cfg->max_connections_per_ip))
-        return 0;
-    ws->svc->metrics.connections_refused++;
-    /* A flood must not turn into a flood of log lines: one a second, with a count. */
-    now = util_now_ms();
-    if (now - ws->refusal_logged_ms < 1000) {
-        ws->refusals_unlogged++;
-        return -1;
-    }
-    sa = (const struct sockaddr *)&args->cli_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof host);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host);
-    log_warn("event=connection_refused reason=limit remote=%s sockets=%zu also_refused=%llu", host,
-             peers_total(ws->peers), (unsigned long long)ws->refusals_unlogged);
-    ws->refusal_logged_ms = now;
-    ws->refusals_unlogged = 0;
-    return -1;
+    return admission_accept(a, (const struct sockaddr *)&args->cli_addr) ? 0 : -1;
 }
 
-/* Counts an accepted socket in peers (and *sockets) until lws destroys it. */
-static void count_socket(struct peers *peers, size_t *sockets, struct lws *wsi)
+/* Counts an accepted socket until lws destroys it; the handle rides in lws's
+ * opaque user data, which protocol rebinding leaves alone. */
+static void count_socket(struct admission *a, struct lws *wsi)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    int fd = (int)lws_get_socket_fd(wsi);
-    struct peer *peer;
-
-    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
-        return;
-    peer = peers_add(peers, (struct sockaddr *)&ss);
-    if (peer && sockets)
-        (*sockets)++;
-    lws_set_opaque_user_data(wsi, peer);
+    lws_set_opaque_user_data(wsi, admission_count(a, (int)lws_get_socket_fd(wsi)));
 }
 
-static void uncount_socket(struct peers *peers, size_t *sockets, struct lws *wsi)
+static void uncount_socket(struct admission *a, struct lws *wsi)
 {
-    struct peer *peer = lws_get_opaque_user_data(wsi);
-
-    if (!peer)
-        return;
-    peers_release(peers, peer);
-    if (sockets)
-        (*sockets)--;
+    admission_release(a, lws_get_opaque_user_data(wsi));
     lws_set_opaque_user_data(wsi, NULL);
 }
 
@@ -237,17 +198,16 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
     switch (reason) {
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
         /* The wss vhost's SSL_CTX, kept so a reload can change its certificate. */
-        ((struct ws *)lws_context_user(lws_get_context(wsi)))->signer_tls = user;
-        /* Idle TLS connections give their read and write buffers back (about 34 KiB each). */
-        SSL_CTX_set_mode((SSL_CTX *)user, SSL_MODE_RELEASE_BUFFERS);
+        ws_of(wsi)->signer_tls = user;
+        tls_tune_context(user);
         return 0;
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        return admit_socket(ws_of(wsi), user);
+        return admit(ws_of(wsi), &ws_of(wsi)->signer_admission, user);
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-        count_socket(ws_of(wsi)->peers, &svc->sockets, wsi);
+        count_socket(&ws_of(wsi)->signer_admission, wsi);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
-        uncount_socket(ws_of(wsi)->peers, &svc->sockets, wsi);
+        uncount_socket(&ws_of(wsi)->signer_admission, wsi);
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* Only "websocket": no h2c. in is read as a C string and nothing beyond it. */
@@ -262,7 +222,8 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_ESTABLISHED:
         svc->metrics.handshakes_accepted++;
         conn_init(c, wsi, svc, svc->cfg->max_frame_bytes, svc->cfg->max_queued_bytes,
-                  &svc->metrics.tx_bytes, lws_get_opaque_user_data(wsi));
+                  &svc->metrics.tx_bytes,
+                  admission_peer(&ws_of(wsi)->signer_admission, lws_get_opaque_user_data(wsi)));
         session_on_open(&c->session);
         return 0;
     case LWS_CALLBACK_RECEIVE:
@@ -298,31 +259,21 @@ static const struct lws_protocols signer_protocols[] = {
 static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                             void *in, size_t len)
 {
-    struct wss_service *svc = service_of(wsi);
-
     switch (reason) {
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
-        struct ws *ws = ws_of(wsi);
-        const struct lws_filter_network_conn_args *args = user;
-
-        /* A cap of its own, so idle sockets here cannot use up the descriptors
-         * (lws 4.1.6 spins on accept() failing with EMFILE). */
-        if (svc->draining || !peers_admit(ws->control_peers,
-                                          (const struct sockaddr *)&args->cli_addr,
-                                          ws->control_max, ws->control_max))
-            return -1;
-        return 0;
-    }
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return admit(ws_of(wsi), &ws_of(wsi)->control_admission, user);
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-        count_socket(ws_of(wsi)->control_peers, NULL, wsi);
+        /* Counted from accept until WSI_DESTROY, which reaches protocols[0] once per
+         * socket whatever protocol the socket was bound to meanwhile. */
+        count_socket(&ws_of(wsi)->control_admission, wsi);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
-    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        /* Uncounted when lws hands the socket to a controller's protocol, or
-         * destroys it: both reach only this fallback protocol. */
-        uncount_socket(ws_of(wsi)->control_peers, NULL, wsi);
+        uncount_socket(&ws_of(wsi)->control_admission, wsi);
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* Answer, then close: no WebSocket or h2c here. */
+        lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST,
+                               "the control listener does not upgrade connections");
         return -1;
     case LWS_CALLBACK_HTTP:
         return not_found(wsi);
@@ -339,6 +290,10 @@ int ws_create_context(struct ws *ws, void *uv_loop, struct wss_service *svc, cha
 
     memset(ws, 0, sizeof *ws);
     ws->svc = svc;
+    admission_init(&ws->signer_admission, "signer", &svc->metrics.connections_refused,
+                   &svc->sockets);
+    admission_init(&ws->control_admission, "control", &svc->metrics.connections_refused,
+                   &svc->metrics.control_sockets);
     memset(&info, 0, sizeof info);
     /* lws 4.1.6 reads VALIDATE_UTF8 from the context only, whatever its header says. */
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
@@ -378,78 +333,15 @@ static void common_vhost_info(struct lws_context_creation_info *info)
     info->timeout_secs_ah_idle = 10;
 }
 
-/*
- * The TLS files at the paths the configuration resolved (a "credential:NAME"
- * setting is already $CREDENTIALS_DIRECTORY/NAME): regular files, checked
- * without blocking on a FIFO, and a private key readable by group or others
- * is refused, as sshd refuses one.
- */
-static int check_tls_paths(const char *cert, const char *key, char *err, size_t errlen)
-{
-    int fd;
-
-    if ((fd = files_open(cert, false, "tls.cert", err, errlen)) < 0)
-        return WSS_ERR_CONFIG;
-    close(fd);
-    if ((fd = files_open(key, true, "tls.key", err, errlen)) < 0)
-        return WSS_ERR_CONFIG;
-    close(fd);
-    return 0;
-}
-
-/* Loads cert and key into a scratch SSL_CTX: readable, private, and a matching pair. */
-int ws_check_tls_files(const char *cert, const char *key, char *err, size_t errlen)
-{
-    SSL_CTX *probe;
-    int rc = 0;
-
-    if (check_tls_paths(cert, key, err, errlen) != 0)
-        return WSS_ERR_CONFIG;
-    probe = SSL_CTX_new(TLS_server_method());
-    if (!probe) {
-        snprintf(err, errlen, "cannot create a TLS context");
-        return WSS_ERR_CONFIG;
-    }
-    if (SSL_CTX_use_certificate_chain_file(probe, cert) != 1) {
-        snprintf(err, errlen, "cannot load the certificate chain %s", cert);
-        rc = WSS_ERR_CONFIG;
-    } else if (SSL_CTX_use_PrivateKey_file(probe, key, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errlen, "cannot load the private key %s", key);
-        rc = WSS_ERR_CONFIG;
-    } else if (SSL_CTX_check_private_key(probe) != 1) {
-        snprintf(err, errlen, "the private key %s does not match the certificate %s", key, cert);
-        rc = WSS_ERR_CONFIG;
-    }
-    SSL_CTX_free(probe);
-    ERR_clear_error();
-    return rc;
-}
-
 int ws_reload_tls(struct ws *ws, const char *cert, const char *key, char *err, size_t errlen)
 {
-    SSL_CTX *live = ws->signer_tls;
-
-    if (!live) {
-        snprintf(err, errlen, "the signer listener has no TLS context");
-        return WSS_ERR_CONFIG;
-    }
-    if (ws_check_tls_files(cert, key, err, errlen) != 0)
-        return WSS_ERR_CONFIG;
-    /* Checked on a scratch context above, so these only fail on a race with the files. */
-    if (SSL_CTX_use_certificate_chain_file(live, cert) != 1 ||
-        SSL_CTX_use_PrivateKey_file(live, key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(live) != 1) {
-        ERR_clear_error();
-        snprintf(err, errlen, "the certificate or key changed while being loaded");
-        return WSS_ERR_CONFIG;
-    }
-    return 0;
+    return tls_reload(ws->signer_tls, cert, key, err, errlen);
 }
 
 void ws_apply_limits(struct ws *ws, const struct config *cfg)
 {
     struct rlimit rl;
-    size_t nofile = 0, budget;
+    size_t nofile = 0, budget, control_max, max_connections;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         nofile = (size_t)rl.rlim_cur;
@@ -458,21 +350,22 @@ void ws_apply_limits(struct ws *ws, const struct config *cfg)
      * up to a quarter (at most 256) for the control listener, the rest for
      * signers. A configured signer cap is kept within the same budget.
      */
-    ws->control_max = nofile ? nofile / 4 : CONTROL_SOCKETS_MAX;
-    if (ws->control_max > CONTROL_SOCKETS_MAX)
-        ws->control_max = CONTROL_SOCKETS_MAX;
-    budget = nofile > 64 + ws->control_max ? nofile - 64 - ws->control_max : nofile / 2;
-    ws->max_connections = cfg->max_connections;
-    if (nofile && (!ws->max_connections || ws->max_connections > budget))
-        ws->max_connections = budget;
+    control_max = nofile ? nofile / 4 : CONTROL_SOCKETS_MAX;
+    if (control_max > CONTROL_SOCKETS_MAX)
+        control_max = CONTROL_SOCKETS_MAX;
+    budget = nofile > 64 + control_max ? nofile - 64 - control_max : nofile / 2;
+    max_connections = cfg->max_connections;
+    if (nofile && (!max_connections || max_connections > budget))
+        max_connections = budget;
+    ws->control_admission.max_total = control_max;
+    ws->signer_admission.max_total = max_connections;
+    ws->signer_admission.max_unproven_per_ip = cfg->max_connections_per_ip;
 }
 
 int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t errlen)
 {
     struct lws_context_creation_info info;
 
-    ws->peers = peers_new();
-    ws->control_peers = peers_new();
     ws_apply_limits(ws, cfg);
     memset(&info, 0, sizeof info);
     info.vhost_name = "signer";
@@ -481,13 +374,13 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
     common_vhost_info(&info);
     bind_exactly(&info, &cfg->listen, &ws->signer_iface);
     if (cfg->tls_cert) {
-        if (ws_check_tls_files(cfg->tls_cert, cfg->tls_key, err, errlen) != 0)
+        if (tls_check_files(cfg->tls_cert, cfg->tls_key, err, errlen) != 0)
             return WSS_ERR_CONFIG;
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->tls_cert;
         info.ssl_private_key_filepath = cfg->tls_key;
-        info.ssl_cipher_list = WS_TLS12_CIPHERS;
-        info.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_RENEGOTIATION;
+        info.ssl_cipher_list = TLS12_CIPHERS;
+        info.ssl_options_set = (long)tls_server_options();
     }
     if (addr_probe_bind(&cfg->listen, err, errlen) != 0)
         return WSS_ERR_IO;
@@ -584,9 +477,8 @@ void ws_free_tables(struct ws *ws)
     free(ws->mounts);
     free(ws->signer_iface);
     free(ws->control_iface);
-    peers_free(ws->peers);
-    peers_free(ws->control_peers);
-    ws->peers = ws->control_peers = NULL;
+    admission_cleanup(&ws->signer_admission);
+    admission_cleanup(&ws->control_admission);
     ws->control_protocols = NULL;
     ws->mounts = NULL;
     ws->signer_iface = ws->control_iface = NULL;

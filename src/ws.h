@@ -11,16 +11,9 @@
 #include <libwebsockets.h>
 
 #include "config.h"
-
-/* TLS 1.2 suites: ECDHE with AEAD only (TLS 1.3 suites keep OpenSSL's
- * defaults). bench/tls_floor uses the same list. */
-#define WS_TLS12_CIPHERS                                                                              \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#include "peers.h"
 
 struct wss_service;
-struct peers;
 
 /* Per daemon: the lws objects and the tables they point into. */
 struct ws {
@@ -35,12 +28,8 @@ struct ws {
     size_t n_mounts;
     char *signer_iface, *control_iface;      /* owned copies: lws keeps the pointers */
     void *signer_tls;                        /* the wss vhost's SSL_CTX (owned by lws) */
-    struct peers *peers;                     /* sockets per client address, signer listener */
-    size_t max_connections;                  /* global cap in force (0: none) */
-    struct peers *control_peers;             /* sockets on the control listener */
-    size_t control_max;                      /* their cap */
-    uint64_t refusal_logged_ms;              /* refusals are logged at most once a second */
-    uint64_t refusals_unlogged;
+    struct admission signer_admission;       /* sockets per client address and caps, each */
+    struct admission control_admission;      /* listener (peers.c) */
 };
 
 /* Per control-listener protocol contributed by a controller. */
@@ -72,20 +61,7 @@ int ws_listen_control(struct ws *ws, const struct config *cfg,
 /* Applies the limits of cfg that take effect on running listeners (connection caps). */
 void ws_apply_limits(struct ws *ws, const struct config *cfg);
 
-/*
- * Checks a certificate chain and key without installing them: both load,
- * the key is private to its owner and matches the certificate. Returns 0,
- * or WSS_ERR_CONFIG with the reason in err.
- */
-int ws_check_tls_files(const char *cert, const char *key, char *err, size_t errlen);
-
-/*
- * Loads a new certificate chain and key for the wss listener: both files are
- * checked first (readable, key private to its owner, key matching the
- * certificate) and only then installed, so new handshakes present the new
- * certificate while open connections keep theirs. Returns 0, or
- * WSS_ERR_CONFIG with the reason in err (the old certificate stays).
- */
+/* Loads a new certificate chain and key into the wss listener (tls_reload). */
 int ws_reload_tls(struct ws *ws, const char *cert, const char *key, char *err, size_t errlen);
 
 /* Destroys the context, closing every connection. On the libuv loop the

@@ -3,9 +3,11 @@
  *
  * A controller is one constant struct wss_controller listed in the daemon's
  * compiled-in table (src/controllers/controllers.c). The daemon calls init for
- * each controller enabled in the config once the signing service exists, and
- * cleanup in reverse order at shutdown. A controller may serve HTTP on the
- * control listener by naming lws protocols and the URL prefixes they own.
+ * each controller enabled in the config once the signing service exists,
+ * offers each a reload's new configuration (reload_prepare/reload_commit),
+ * and calls cleanup in reverse order at shutdown. A controller may serve
+ * HTTP on the control listener by naming lws protocols and the URL prefixes
+ * they own.
  */
 #ifndef WSSIGND_CONTROLLER_H
 #define WSSIGND_CONTROLLER_H
@@ -64,6 +66,24 @@ struct wss_controller {
                 size_t errlen);
     /* Frees what init made. Called once, after every request has ended. */
     void (*cleanup)(void *state);
+    /*
+     * Optional, both or neither: a reload (SIGHUP) in two steps, so that a
+     * reload is taken or refused as a whole. Once the new configuration has
+     * loaded and passed the daemon's checks, reload_prepare reads the
+     * controller's section of it (opts, borrowed for the call) and anything
+     * it names (a token file, say) without changing the running state. It
+     * returns 0 with *next set to what it would install (NULL if nothing),
+     * or a negative enum wss_err with the reason in err: the daemon then
+     * refuses the whole reload and everything keeps running as before. When
+     * every part of the reload is ready, the daemon calls
+     * reload_commit(state, next, true) to install next; if another part
+     * failed, reload_commit(state, next, false) to discard it. reload_commit
+     * takes ownership of next and cannot fail. Not called for a controller
+     * the new configuration disables (that needs a restart).
+     */
+    int (*reload_prepare)(void *state, const struct wss_opts *opts, void **next, char *err,
+                          size_t errlen);
+    void (*reload_commit)(void *state, void *next, bool install);
     /* Optional: HTTP protocols joined to the control listener, and the
      * URL prefixes they own; both terminated by a zeroed entry. */
     const struct lws_protocols *protocols;

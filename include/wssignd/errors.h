@@ -24,9 +24,15 @@ enum wss_err {
     WSS_ERR_PROTO = -12,        /* protocol_error: a peer broke the protocol */
     WSS_ERR_CONFIG = -13,       /* config_error: a setting is invalid */
     WSS_ERR_IO = -14,           /* io_error: a system call failed */
+    /* Refusals of a request before it reaches the service (the HTTP API's
+     * 401, 429, 415 and 413), for the audit line and the metrics. */
+    WSS_ERR_UNAUTHORIZED = -15,           /* unauthorized: no valid credential */
+    WSS_ERR_TOO_MANY_REQUESTS = -16,      /* too_many_requests: too many failed authentications */
+    WSS_ERR_UNSUPPORTED_MEDIA_TYPE = -17, /* unsupported_media_type: the body is not JSON */
+    WSS_ERR_PAYLOAD_TOO_LARGE = -18,      /* payload_too_large: the body or message is too big */
 };
 
-#define WSS_ERR_MIN WSS_ERR_IO
+#define WSS_ERR_MIN WSS_ERR_PAYLOAD_TOO_LARGE
 
 /*
  * Returns a short human-readable description of err ("signer did not answer

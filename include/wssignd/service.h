@@ -70,6 +70,20 @@ wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KE
                  wss_sign_cb cb, void *user, char request_id[WSS_REQUEST_ID_BYTES]);
 
 /*
+ * Records a sign request that a controller refused before calling
+ * wss_send_to_sign() (a bad request body, a missing token, a throttled
+ * client): writes its audit line (request_id=-) and counts status in
+ * wssignd_sign_requests_total, as the service does for the requests it
+ * refuses itself. public_key (WSS_PUBLIC_KEY_BYTES) and message (len bytes)
+ * may be NULL when the request did not carry them in a usable form; only
+ * their fingerprint, length and SHA-256 are logged. status is a negative
+ * enum wss_err (WSS_ERR_INVAL, WSS_ERR_UNAUTHORIZED, ...); requester as in
+ * struct wss_sign_opts (may be NULL). Borrows every pointer.
+ */
+void wss_audit_refused(struct wss_service *svc, const uint8_t *public_key, const uint8_t *message,
+                       size_t len, int status, const char *requester);
+
+/*
  * Withdraws a pending request. Its callback runs once, with
  * WSS_ERR_CANCELLED, before this function returns, and the signer is sent a
  * "cancel" frame. Returns 0, or WSS_ERR_NOT_FOUND if the request has already

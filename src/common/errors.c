@@ -23,6 +23,10 @@ static const struct {
     [-WSS_ERR_PROTO] = {"protocol_error", "protocol error"},
     [-WSS_ERR_CONFIG] = {"config_error", "invalid configuration"},
     [-WSS_ERR_IO] = {"io_error", "input/output error"},
+    [-WSS_ERR_UNAUTHORIZED] = {"unauthorized", "a valid bearer token is required"},
+    [-WSS_ERR_TOO_MANY_REQUESTS] = {"too_many_requests", "too many failed authentications"},
+    [-WSS_ERR_UNSUPPORTED_MEDIA_TYPE] = {"unsupported_media_type", "body is not JSON"},
+    [-WSS_ERR_PAYLOAD_TOO_LARGE] = {"payload_too_large", "request too large"},
 };
 
 const char *wss_strerror(int err)

@@ -9,7 +9,9 @@
 /*
  * Receives one line of lws's log (lws_set_log_level's emit callback) and
  * writes it as "level=<mapped> event=lws msg=\"...\"". lws_level is an LLL_*
- * bit; the text is escaped and its trailing newline dropped.
+ * bit; the text is escaped and its trailing newline dropped. Errors and
+ * warnings are written at most once a second per kind (the text with its
+ * digits left out), with "suppressed=N" as log_limited does.
  */
 void log_lws(int lws_level, const char *line);
 

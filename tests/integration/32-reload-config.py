@@ -14,7 +14,6 @@ import asyncio
 import copy
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,32 +22,15 @@ import uuid
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_util import OpsDaemon, all_503, port_accepts, stuck_signer
+from ops_util import OpsDaemon, all_503, port_accepts, reload_expect, stuck_signer
 from wssd_test import (TestFailure, check, check_eq, check_error_body, current_tmpdir, free_port,
                        make_cert, run_tests, unb64, verify)
-
-OK_RE = r"level=notice event=reload outcome=ok"
-REFUSED_RE = r"level=err event=reload outcome=refused msg=.*"
-
 
 async def roundtrip(d, s, what):
     msg = b"after reload " + os.urandom(8)
     status, body, _ = await d.sign(s.pk, msg, timeout_ms=10000)
     check_eq(status, 200, "%s: POST /v1/sign (body %r)" % (what, body))
     check(verify(s.pk, msg, unb64(body["signature"])), "%s: signature verifies" % what)
-
-
-async def reload_expect(d, outcome, since=None):
-    """SIGHUP, then waits for one more reload line with this outcome; returns it."""
-    mark = d.log_mark() if since is None else since
-    d.reload()
-    rx = OK_RE if outcome == "ok" else REFUSED_RE
-    await d.await_log(rx, 5.0, since=mark)
-    await asyncio.sleep(0.2)
-    lines = [l for l in d.log_lines(mark) if re.search(r"event=reload( |$)", l)]
-    check_eq(len(lines), 1, "event=reload lines after one SIGHUP (%r)" % lines)
-    check(re.search(rx, lines[0]), "reload line %r, expected outcome=%s" % (lines[0], outcome))
-    return lines[0]
 
 
 async def test_signer_survives_reload():

@@ -10,38 +10,21 @@ it, a missing key file, or turning TLS off is refused with one
 import asyncio
 import copy
 import os
-import re
 import shutil
 import ssl
 import sys
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_util import OpsDaemon, cert_fingerprint, pem_fingerprint
+from ops_util import OpsDaemon, cert_fingerprint, pem_fingerprint, reload_expect
 from wssd_test import (Signer, check, check_eq, current_tmpdir, make_cert,
                        run_tests, unb64, verify)
-
-OK_RE = r"level=notice event=reload outcome=ok"
-REFUSED_RE = r"level=err event=reload outcome=refused msg=.*"
-
 
 async def roundtrip(d, s, what):
     msg = b"tls reload " + os.urandom(8)
     status, body, _ = await d.sign(s.pk, msg, timeout_ms=10000)
     check_eq(status, 200, "%s: POST /v1/sign (body %r)" % (what, body))
     check(verify(s.pk, msg, unb64(body["signature"])), "%s: signature verifies" % what)
-
-
-async def reload_expect(d, outcome):
-    mark = d.log_mark()
-    d.reload()
-    rx = OK_RE if outcome == "ok" else REFUSED_RE
-    await d.await_log(rx, 5.0, since=mark)
-    await asyncio.sleep(0.2)
-    lines = [l for l in d.log_lines(mark) if re.search(r"event=reload( |$)", l)]
-    check_eq(len(lines), 1, "event=reload lines after one SIGHUP (%r)" % lines)
-    check(re.search(rx, lines[0]), "reload line %r, expected outcome=%s" % (lines[0], outcome))
-    return lines[0]
 
 
 def new_pair(name):

@@ -23,7 +23,9 @@ from wssd_test import (TestFailure, b64, check, check_eq, check_error_body, curr
 TOKEN = "tok-metrics-5d1e9a7c3b"
 
 SIGN_OUTCOMES = ("ok", "bad_request", "not_connected", "timeout", "invalid_signature",
-                 "connection_closed", "rejected", "cancelled", "shutting_down", "overloaded")
+                 "connection_closed", "rejected", "cancelled", "shutting_down", "overloaded",
+                 "unauthorized", "too_many_requests", "unsupported_media_type",
+                 "payload_too_large")
 INTRO_OUTCOMES = ("ok", "bad_host", "bad_key", "bad_proof", "missing_proof", "timeout",
                   "address_limit")
 
@@ -31,6 +33,7 @@ FAMILIES = {
     "wssignd_build_info": "gauge",
     "wssignd_process_start_time_seconds": "gauge",
     "wssignd_connections": "gauge",
+    "wssignd_control_sockets": "gauge",
     "wssignd_introduced_keys": "gauge",
     "wssignd_pending_requests": "gauge",
     "wssignd_handshakes": "counter",

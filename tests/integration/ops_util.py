@@ -10,6 +10,7 @@ Pieces:
                               variables (NOTIFY_SOCKET, WATCHDOG_USEC,
                               JOURNAL_STREAM), optionally without waiting
                               for event=ready; reload() sends SIGHUP
+  reload_expect(d, outcome)   SIGHUP and the one event=reload line it gives
   raw_post()                  one HTTP request over asyncio streams, so that
                               dozens can be in flight at once
   RawSigner                   a minimal WebSocket client on a plain socket
@@ -36,7 +37,8 @@ import threading
 import time
 
 import wssd_test
-from wssd_test import BIN, Daemon, TestFailure, b64, check, check_error_body, current_tmpdir
+from wssd_test import (BIN, Daemon, TestFailure, b64, check, check_eq, check_error_body,
+                       current_tmpdir)
 
 READY_TIMEOUT = wssd_test.READY_TIMEOUT
 
@@ -223,6 +225,24 @@ class OpsDaemon(Daemon):
 
     def signal(self, signum):
         self.proc.send_signal(signum)
+
+
+RELOAD_OK_RE = r"level=notice event=reload outcome=ok"
+RELOAD_REFUSED_RE = r"level=err event=reload outcome=refused msg=.*"
+
+
+async def reload_expect(d, outcome, since=None):
+    """SIGHUP to the OpsDaemon d, then waits for one more event=reload line,
+    which must have this outcome ("ok" or "refused"); returns it."""
+    mark = d.log_mark() if since is None else since
+    d.reload()
+    rx = RELOAD_OK_RE if outcome == "ok" else RELOAD_REFUSED_RE
+    await d.await_log(rx, 5.0, since=mark)
+    await asyncio.sleep(0.2)
+    lines = [l for l in d.log_lines(mark) if re.search(r"event=reload( |$)", l)]
+    check_eq(len(lines), 1, "event=reload lines after one SIGHUP (%r)" % lines)
+    check(re.search(rx, lines[0]), "reload line %r, expected outcome=%s" % (lines[0], outcome))
+    return lines[0]
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,94 @@
+/*
+ * TLS files and the live context: OpenSSL on scratch contexts for the
+ * checks, then on the live one for a reload.
+ */
+#include "tls.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <wssignd/errors.h>
+
+#include "files.h"
+
+unsigned long tls_server_options(void)
+{
+    return SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_RENEGOTIATION;
+}
+
+void tls_tune_context(void *ctx)
+{
+    /* Idle TLS connections give their read and write buffers back (about 34 KiB each). */
+    SSL_CTX_set_mode((SSL_CTX *)ctx, SSL_MODE_RELEASE_BUFFERS);
+}
+
+/*
+ * The TLS files at the paths the configuration resolved (a "credential:NAME"
+ * setting is already $CREDENTIALS_DIRECTORY/NAME): regular files, checked
+ * without blocking on a FIFO, and a private key readable by group or others
+ * is refused, as sshd refuses one.
+ */
+static int check_tls_paths(const char *cert, const char *key, char *err, size_t errlen)
+{
+    int fd;
+
+    if ((fd = files_open(cert, false, "tls.cert", err, errlen)) < 0)
+        return WSS_ERR_CONFIG;
+    close(fd);
+    if ((fd = files_open(key, true, "tls.key", err, errlen)) < 0)
+        return WSS_ERR_CONFIG;
+    close(fd);
+    return 0;
+}
+
+/* Loads cert and key into a scratch SSL_CTX: readable, private, and a matching pair. */
+int tls_check_files(const char *cert, const char *key, char *err, size_t errlen)
+{
+    SSL_CTX *probe;
+    int rc = 0;
+
+    if (check_tls_paths(cert, key, err, errlen) != 0)
+        return WSS_ERR_CONFIG;
+    probe = SSL_CTX_new(TLS_server_method());
+    if (!probe) {
+        snprintf(err, errlen, "cannot create a TLS context");
+        return WSS_ERR_CONFIG;
+    }
+    if (SSL_CTX_use_certificate_chain_file(probe, cert) != 1) {
+        snprintf(err, errlen, "cannot load the certificate chain %s", cert);
+        rc = WSS_ERR_CONFIG;
+    } else if (SSL_CTX_use_PrivateKey_file(probe, key, SSL_FILETYPE_PEM) != 1) {
+        snprintf(err, errlen, "cannot load the private key %s", key);
+        rc = WSS_ERR_CONFIG;
+    } else if (SSL_CTX_check_private_key(probe) != 1) {
+        snprintf(err, errlen, "the private key %s does not match the certificate %s", key, cert);
+        rc = WSS_ERR_CONFIG;
+    }
+    SSL_CTX_free(probe);
+    ERR_clear_error();
+    return rc;
+}
+
+int tls_reload(void *ctx, const char *cert, const char *key, char *err, size_t errlen)
+{
+    SSL_CTX *live = ctx;
+
+    if (!live) {
+        snprintf(err, errlen, "the signer listener has no TLS context");
+        return WSS_ERR_CONFIG;
+    }
+    if (tls_check_files(cert, key, err, errlen) != 0)
+        return WSS_ERR_CONFIG;
+    /* Checked on a scratch context above, so these only fail on a race with the files. */
+    if (SSL_CTX_use_certificate_chain_file(live, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(live, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(live) != 1) {
+        ERR_clear_error();
+        snprintf(err, errlen, "the certificate or key changed while being loaded");
+        return WSS_ERR_CONFIG;
+    }
+    return 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * The signer listener's TLS: the policy (TLS 1.2+ with AEAD suites), the
+ * checks of a certificate and key before they are used, and their reload
+ * into the live context. OpenSSL only; no lws.
+ */
+#ifndef WSSIGND_TLS_H
+#define WSSIGND_TLS_H
+
+#include <stddef.h>
+
+/* TLS 1.2 suites: ECDHE with AEAD only (TLS 1.3 suites keep OpenSSL's
+ * defaults). bench/tls_floor uses the same list. */
+#define TLS12_CIPHERS                                                                              \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+/* SSL_OP_* options every server context gets: no TLS 1.0/1.1, no renegotiation. */
+unsigned long tls_server_options(void);
+
+/* What a live server context is set up with beyond lws's defaults (idle
+ * connections give their buffers back). ctx is an SSL_CTX *. */
+void tls_tune_context(void *ctx);
+
+/*
+ * Checks a certificate chain and key without installing them: regular files
+ * (opened without blocking), the key readable by its owner only, both load,
+ * and the key matches the certificate. Returns 0, or WSS_ERR_CONFIG with the
+ * reason in err.
+ */
+int tls_check_files(const char *cert, const char *key, char *err, size_t errlen);
+
+/*
+ * Loads a new certificate chain and key into the live context ctx (an
+ * SSL_CTX *): both files are checked first and only then installed, so new
+ * handshakes present the new certificate while open connections keep
+ * theirs. Returns 0, or WSS_ERR_CONFIG with the reason in err (the old
+ * certificate stays).
+ */
+int tls_reload(void *ctx, const char *cert, const char *key, char *err, size_t errlen);
+
+#endif
