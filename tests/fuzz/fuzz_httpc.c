@@ -16,16 +16,8 @@
 
 #include <wssignd/errors.h>
 
+#include "fuzz_check.h"
 #include "httpc_parse.h"
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "fuzz_httpc: check failed at %s:%d: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                                \
-            abort();                                                                       \
-        }                                                                                  \
-    } while (0)
 
 /* Per parse: its outcome; body points into buf (freed by the caller). */
 struct outcome {

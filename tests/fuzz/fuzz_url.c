@@ -15,16 +15,8 @@
 #include <wssignd/errors.h>
 
 #include "addr.h"
+#include "fuzz_check.h"
 #include "url.h"
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "fuzz_url: check failed at %s:%d: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                                \
-            abort();                                                                       \
-        }                                                                                  \
-    } while (0)
 
 /* Longest input tried as a URL (a host and a path at their limits fit). */
 #define TEXT_MAX 2048

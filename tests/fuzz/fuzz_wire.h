@@ -1,8 +1,9 @@
 /*
  * What the two wire-codec fuzz targets share (fuzz_proto.c, the frames a
  * client sends; fuzz_server_frames.c, the frames a server sends): the
- * abort-on-failure check, oracles written apart from the code under test,
- * and checks of an encoder's output. Included by those two files only.
+ * oracles written apart from the code under test, checks of an encoder's
+ * output and of a decoder's bounds, and the start-up. Included by those two
+ * files only (it defines LLVMFuzzerInitialize).
  */
 #ifndef WSSIGND_FUZZ_WIRE_H
 #define WSSIGND_FUZZ_WIRE_H
@@ -15,7 +16,10 @@
 
 #include <jansson.h>
 
+#include <wssignd/errors.h>
+
 #include "crypto.h"
+#include "fuzz_check.h"
 #include "wire.h"
 
 /* The limit the codec cases in tests/proto use, so the seeds keep their meaning. */
@@ -25,15 +29,6 @@
 
 /* Each target uses only some of these. */
 #define FUZZ_HELPER static __attribute__((unused))
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "fuzz: check failed at %s:%d: %s\n", __FILE__, __LINE__,       \
-                    #cond);                                                                \
-            abort();                                                                       \
-        }                                                                                  \
-    } while (0)
 
 FUZZ_HELPER bool all_zero(const void *p, size_t n)
 {
@@ -136,9 +131,20 @@ FUZZ_HELPER json_t *parse_encoded(char *buf, size_t len, const char *type)
     return obj;
 }
 
-/* A refused frame: a known code, bounded text, an echoed id only if well formed. */
-FUZZ_HELPER void check_refused(const struct wire_msg *m, const struct wire_error *e)
+/* The decoder under test: wire_decode from one side. */
+typedef int (*fuzz_decode_fn)(const char *buf, size_t len, size_t max_message,
+                              struct wire_msg *out, struct wire_error *err);
+/* The target's comparison of two decoded frames. */
+typedef bool (*fuzz_same_fn)(const struct wire_msg *a, const struct wire_msg *b);
+
+/*
+ * A refused frame (data, size): nothing left in m, a known code, bounded
+ * text, an echoed id only if well formed, and the same refusal with err NULL.
+ */
+FUZZ_HELPER void check_refused(fuzz_decode_fn decode, const uint8_t *data, size_t size,
+                               const struct wire_msg *m, const struct wire_error *e)
 {
+    struct wire_msg again;
     static const char *const codes[] = {"bad_json", "missing_field", "bad_field",
                                         "unknown_type"};
     bool known = false;
@@ -153,6 +159,44 @@ FUZZ_HELPER void check_refused(const struct wire_msg *m, const struct wire_error
     for (const char *p = e->message; *p; p++)
         CHECK(*p >= 0x20 && *p < 0x7f);
     CHECK(e->request_id[0] == '\0' || is_uuid(e->request_id));
+    CHECK(decode((const char *)data, size, MAX_MESSAGE, &again, NULL) == WSS_ERR_PROTO);
+}
+
+/* buf decodes (with err NULL) to the same values as m. */
+FUZZ_HELPER void check_decodes_to(fuzz_decode_fn decode, fuzz_same_fn same, const char *buf,
+                                  size_t len, const struct wire_msg *m)
+{
+    struct wire_msg again;
+
+    CHECK(decode(buf, len, MAX_MESSAGE, &again, NULL) == 0);
+    CHECK(same(m, &again));
+    wire_msg_cleanup(&again);
+}
+
+/* max_message is an inclusive bound on the decoded size of m's message. */
+FUZZ_HELPER void check_message_bound(fuzz_decode_fn decode, const uint8_t *data, size_t size,
+                                     const struct wire_msg *m)
+{
+    struct wire_msg again;
+    struct wire_error e;
+
+    CHECK(decode((const char *)data, size, m->message_len, &again, NULL) == 0);
+    wire_msg_cleanup(&again);
+    if (m->message_len > 0) {
+        CHECK(decode((const char *)data, size, m->message_len - 1, &again, &e) == WSS_ERR_PROTO);
+        CHECK(strcmp(e.code, "bad_field") == 0);
+        CHECK(strcmp(e.request_id, m->request_id) == 0);
+        CHECK(again.message == NULL);
+    }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    if (crypto_init() != 0)
+        abort();
+    return 0;
 }
 
 #endif

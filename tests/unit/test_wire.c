@@ -581,6 +581,29 @@ static void peer_decode(enum wire_from from, const char *buf, size_t headroom, s
     assert_null(e.code);
 }
 
+/* An encoder of a frame that carries a request id and a reason. */
+typedef char *(*reason_encoder)(size_t headroom, size_t *len, const char *request_id,
+                                const char *reason);
+
+/* Each reason, encoded with enc, decodes on the peer (from) to a type frame with it. */
+static void round_trip_reasons(reason_encoder enc, enum wire_from from, enum wire_type type,
+                               const char *const *reasons, size_t n)
+{
+    struct wire_msg m;
+    size_t i, len;
+    char *buf;
+
+    for (i = 0; i < n; i++) {
+        buf = enc(HEADROOM, &len, RID, reasons[i]);
+        peer_decode(from, buf, HEADROOM, len, &m);
+        assert_int_equal(m.type, type);
+        assert_string_equal(m.request_id, RID);
+        assert_string_equal(m.reason, reasons[i]);
+        wire_msg_cleanup(&m);
+        free(buf);
+    }
+}
+
 static void test_round_trip_server_frames(void **state)
 {
     static const uint64_t stamps[] = {0, 1, 1767225600123ULL, (uint64_t)INT64_MAX, UINT64_MAX};
@@ -631,15 +654,8 @@ static void test_round_trip_server_frames(void **state)
         }
     }
 
-    for (i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
-        buf = wire_encode_cancel(HEADROOM, &len, RID, reasons[i]);
-        peer_decode(WIRE_FROM_SERVER, buf, HEADROOM, len, &m);
-        assert_int_equal(m.type, WIRE_CANCEL);
-        assert_string_equal(m.request_id, RID);
-        assert_string_equal(m.reason, reasons[i]);
-        wire_msg_cleanup(&m);
-        free(buf);
-    }
+    round_trip_reasons(wire_encode_cancel, WIRE_FROM_SERVER, WIRE_CANCEL, reasons,
+                       sizeof reasons / sizeof reasons[0]);
 
     buf = wire_encode_error(HEADROOM, &len, "unknown_request",
                             "no such request pending on this connection", RID);
@@ -699,15 +715,8 @@ static void test_round_trip_client_frames(void **state)
 
     memset(long_reason, 'r', WIRE_REASON_MAX);
     long_reason[WIRE_REASON_MAX] = '\0';
-    for (i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
-        buf = wire_encode_sign_reject(HEADROOM, &len, RID, reasons[i]);
-        peer_decode(WIRE_FROM_CLIENT, buf, HEADROOM, len, &m);
-        assert_int_equal(m.type, WIRE_SIGN_REJECT);
-        assert_string_equal(m.request_id, RID);
-        assert_string_equal(m.reason, reasons[i]);
-        wire_msg_cleanup(&m);
-        free(buf);
-    }
+    round_trip_reasons(wire_encode_sign_reject, WIRE_FROM_CLIENT, WIRE_SIGN_REJECT, reasons,
+                       sizeof reasons / sizeof reasons[0]);
 }
 
 /* Each side accepts only the other side's frames: a frame of its own kind is unknown. */
