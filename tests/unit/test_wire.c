@@ -575,7 +575,7 @@ static void peer_decode(enum wire_from from, const char *buf, size_t headroom, s
 {
     struct wire_error e;
 
-    parse_frame(buf, headroom, len) /* layout checks */;
+    json_decref(parse_frame(buf, headroom, len)); /* the layout checks */
     if (wire_decode(from, buf + headroom, len, MAX_MSG, m, &e) != 0)
         print_error("frame %s\n  refused %s: %s\n", buf + headroom, e.code, e.message);
     assert_null(e.code);
