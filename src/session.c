@@ -143,8 +143,7 @@ static bool host_allowed(const struct config *cfg, const char *host)
     return false;
 }
 
-/* The older link for the key is told and closed; its requests were moved. */
-static void supersede(struct session *old, struct session *s)
+void session_supersede(struct session *old, struct session *s)
 {
     char fpr[UTIL_FPR_BYTES];
 
@@ -212,7 +211,7 @@ static void introduce(struct session *s, const struct wire_msg *m)
              m->has_proof ? "yes" : "legacy");
     old = service_register(svc, s);
     if (old)
-        supersede(old, s);
+        session_supersede(old, s);
 }
 
 /*
@@ -270,7 +269,8 @@ int session_on_message(struct session *s, const char *buf, size_t len)
     default: /* wire_decode gives only the frames a client sends */
         break;
     }
-    if (rc == WSS_ERR_NOT_FOUND)
+    /* Not ours: a request of another node of the cluster, or unknown. */
+    if (rc == WSS_ERR_NOT_FOUND && !service_relay(s->svc, s, m.request_id, buf, len))
         unknown_answer(s, m.request_id);
     wire_msg_cleanup(&m);
     return 0;

@@ -25,7 +25,7 @@ TOKEN = "tok-metrics-5d1e9a7c3b"
 SIGN_OUTCOMES = ("ok", "bad_request", "not_connected", "timeout", "invalid_signature",
                  "connection_closed", "rejected", "cancelled", "shutting_down", "overloaded",
                  "unauthorized", "too_many_requests", "unsupported_media_type",
-                 "payload_too_large")
+                 "payload_too_large", "cluster_unavailable")
 INTRO_OUTCOMES = ("ok", "bad_host", "bad_key", "bad_proof", "missing_proof", "timeout",
                   "address_limit")
 
