@@ -6,7 +6,7 @@ answer a Prometheus server would refuse fails the test.
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from .base import TestFailure
+from .base import TestFailure, scaled
 from .httpc import ahttp, http
 
 
@@ -60,14 +60,18 @@ def _metrics(status, raw, headers):
 def scrape(target, token=None):
     """GET /metrics of a Daemon (or a control port); a Metrics. Fails unless 200."""
     status, _, raw, headers = http("GET", _port(target), "/metrics", token=token, raw=True,
-                                   timeout=10)
+                                   timeout=scaled(10))
     return _metrics(status, raw, headers)
 
 
-async def ascrape(target, token=None):
-    """scrape() from a coroutine."""
+async def ascrape(target=None, token=None, client=None):
+    """scrape() from a coroutine; over the AsyncHttp connection client when
+    given (a connection opened before the listener filled up)."""
+    if client is not None:
+        r = await client.request("GET", "/metrics", token=token, timeout=scaled(10))
+        return _metrics(r.status, r.body, r.headers)
     status, _, raw, headers = await ahttp("GET", _port(target), "/metrics", token=token,
-                                          raw=True, timeout=10)
+                                          raw=True, timeout=scaled(10))
     return _metrics(status, raw, headers)
 
 
