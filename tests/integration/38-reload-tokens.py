@@ -14,8 +14,8 @@ import sys
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_util import OpsDaemon, reload_expect as ops_reload_expect  # noqa: E402
-from wssd_test import (check, check_eq, check_error_body, current_tmpdir,  # noqa: E402
+from ops_util import reload_expect as ops_reload_expect  # noqa: E402
+from wssd_test import (Daemon, check, check_eq, check_error_body, current_tmpdir,  # noqa: E402
                        run_cli, run_tests, write_json)
 
 TOKEN_A = "token-A-0f1e2d3c4b5a6978"
@@ -58,7 +58,7 @@ async def reload_expect(d, outcome):
 
 async def test_revocation_without_restart():
     path = write_tokens(os.path.join(current_tmpdir(), "tokens"), ["# api", TOKEN_A, TOKEN_B])
-    async with OpsDaemon(config(path)) as d:
+    async with Daemon(config(path)) as d:
         pid = d.proc.pid
         await expect_tokens(d, [TOKEN_A, TOKEN_B], [TOKEN_C], "at start")
 
@@ -77,7 +77,7 @@ async def test_revocation_without_restart():
 
 async def test_bad_token_file_refuses_the_reload():
     path = write_tokens(os.path.join(current_tmpdir(), "tokens"), [TOKEN_A, TOKEN_B])
-    async with OpsDaemon(config(path)) as d:
+    async with Daemon(config(path)) as d:
         for what, lines, mode in (("a token of 15 characters", [TOKEN_B, "x" * 15], 0o600),
                                   ("no token", ["# all revoked"], 0o600),
                                   ("mode 0644", [TOKEN_B], 0o644),
@@ -104,7 +104,7 @@ async def test_token_file_as_systemd_credential():
     os.mkdir(creds, 0o700)
     path = write_tokens(os.path.join(creds, "api-tokens"), [TOKEN_A], mode=0o400)
     cfg = config("credential:api-tokens")
-    async with OpsDaemon(cfg, env={"CREDENTIALS_DIRECTORY": creds}) as d:
+    async with Daemon(cfg, env={"CREDENTIALS_DIRECTORY": creds}) as d:
         await expect_tokens(d, [TOKEN_A], [TOKEN_B], "token from the credential")
         write_tokens(path, [TOKEN_B], mode=0o400)
         await reload_expect(d, "ok")
