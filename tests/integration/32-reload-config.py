@@ -24,7 +24,7 @@ sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ops_util import all_503, reload_expect, stuck_signer
 from wssd_test import (Daemon, TestFailure, check, check_eq, check_error_body, current_tmpdir,
-                       free_port, make_cert, port_accepts, run_tests)
+                       free_port, make_cert, port_accepts, run_tests, write_lines)
 
 async def test_signer_survives_reload():
     async with Daemon() as d:
@@ -177,10 +177,7 @@ async def test_broken_config_refused():
 
 
 async def test_restart_only_settings_refused():
-    tokens = os.path.join(current_tmpdir(), "tokens")
-    with open(tokens, "w") as f:
-        f.write("tok-reload-0123456789\n")
-    os.chmod(tokens, 0o600)
+    tokens = write_lines("tokens", ["tok-reload-0123456789"])
     async with Daemon() as d:
         good = copy.deepcopy(d.config)
         cert, key = make_cert(current_tmpdir(), "later")

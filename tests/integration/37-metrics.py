@@ -16,7 +16,7 @@ sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websockets
 from wssd_test import (AsyncHttp, Daemon, TestFailure, ascrape, b64, check, check_eq,
-                       check_error_body, current_tmpdir, http_request, run_tests, unb64)
+                       check_error_body, http_request, run_tests, unb64, write_lines)
 
 TOKEN = "tok-metrics-5d1e9a7c3b"
 
@@ -45,10 +45,7 @@ FAMILIES = {
 
 
 def token_config():
-    path = os.path.join(current_tmpdir(), "tokens")
-    with open(path, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(path, 0o600)
+    path = write_lines("tokens", [TOKEN])
     return {"controllers": {"http_api": {"enabled": True, "token_file": path}}}
 
 

@@ -17,7 +17,7 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wssd_test import (Daemon, SignerProcess, ascrape, b64url, check, check_eq,  # noqa: E402
+from wssd_test import (Daemon, SignerProcess, ascrape, check, check_eq,  # noqa: E402
                        check_error_body, run_tests, scaled)
 
 PING_MS = 1000
@@ -25,16 +25,11 @@ IDLE_MS = 2000
 CONFIG = {"limits": {"ping_interval_ms": PING_MS, "idle_timeout_ms": IDLE_MS}}
 
 
-async def key_status(d, pk):
-    status, _ = await d.ahttp("GET", "/v1/keys/" + b64url(pk))
-    return status
-
-
 async def wait_key_gone(d, pk, limit):
     """Seconds until GET /v1/keys/<pk> answers 404, polled every 50 ms; fails after limit."""
     t0 = time.monotonic()
     while True:
-        status = await key_status(d, pk)
+        status, _ = await d.key_status(pk)
         if status == 404:
             return time.monotonic() - t0
         check_eq(status, 200, "GET /v1/keys while the key is held")
@@ -52,7 +47,7 @@ async def test_stopped_signer_times_out_then_is_hung_up():
         await sp.wait_line("introduced", timeout=10)
         # Both hold their keys across several ping intervals while they answer pings.
         await asyncio.sleep(2.5 * PING_MS / 1000)
-        check_eq(await key_status(d, sp.pk), 200, "signer process connected after pings")
+        check_eq((await d.key_status(sp.pk))[0], 200, "signer process connected after pings")
         before = await ascrape(d)
         check_eq(before.value("wssignd_connections"), 2, "wssignd_connections with two signers")
 
@@ -88,7 +83,7 @@ async def test_stopped_signer_times_out_then_is_hung_up():
         check_eq(after.value("wssignd_pending_requests"), 0, "wssignd_pending_requests")
 
         # The live signer answered every ping and still holds its key.
-        check_eq(await key_status(d, live.pk), 200, "live signer still connected")
+        check_eq((await d.key_status(live.pk))[0], 200, "live signer still connected")
         check(live.is_open, "live signer's connection is open")
         await d.check_sign(live, timeout_ms=5000, what="live signer after the hang-up")
 
@@ -102,7 +97,7 @@ async def test_stopped_signer_without_requests_is_hung_up():
     async with Daemon(CONFIG) as d:
         sp = SignerProcess(d.url(), policy="sign")
         await sp.wait_line("introduced", timeout=10)
-        check_eq(await key_status(d, sp.pk), 200, "signer process connected")
+        check_eq((await d.key_status(sp.pk))[0], 200, "signer process connected")
         os.kill(sp.proc.pid, signal.SIGSTOP)
         t_stop = time.monotonic()
         await wait_key_gone(d, sp.pk, (IDLE_MS + PING_MS) / 1000 + scaled(1.5))

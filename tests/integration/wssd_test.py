@@ -44,7 +44,8 @@ from harness.base import (_current, BIN, BUILD_DIR, HERE, INTRO_DOMAIN, PROTOCOL
                           TestFailure, b64, b64url, check, check_eq, check_error_body,
                           current_tmpdir, die_with_parent, error_code, intro_frame, intro_proof,
                           intro_transcript, is_uuid, is_uuid4, make_cert, now_ms, run_cli,
-                          run_program, scaled, track, unb64, verify, with_fields, write_json)
+                          run_program, scaled, track, unb64, verify, with_fields, write_json,
+                          write_lines)
 from harness.daemon import Daemon  # noqa: E402,F401
 from harness.httpc import (AsyncHttp, NoData, PeerClosed, RawHTTP, Response,  # noqa: E402,F401
                            ahttp, http, http_exchange, http_request, parse_head, take_body)

@@ -206,6 +206,19 @@ def run_cli(args, timeout=10.0, env=None):
 # ---------------------------------------------------------------------------
 # Files
 
+def write_lines(path, lines, mode=0o600):
+    """Writes lines, one a line, to path (a bare name: in the test's temporary
+    directory) with mode, replacing any file there at once; returns the path."""
+    if not os.path.isabs(path):
+        path = os.path.join(current_tmpdir(), path)
+    tmp = path + ".new"
+    with open(tmp, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    return path
+
+
 def write_json(path, obj, mode=0o600):
     with open(path, "w") as f:
         json.dump(obj, f, indent=2)

@@ -10,8 +10,9 @@ import subprocess
 import time
 
 from . import base
-from .base import (BIN, READY_TIMEOUT, STOP_TIMEOUT, WRAPPER, TestFailure, b64, check, check_eq,
-                   current_tmpdir, die_with_parent, make_cert, unb64, verify, write_json)
+from .base import (BIN, READY_TIMEOUT, STOP_TIMEOUT, WRAPPER, TestFailure, b64, b64url, check,
+                   check_eq, current_tmpdir, die_with_parent, make_cert, unb64, verify,
+                   write_json)
 from .httpc import ahttp, http
 from .signer import Signer
 
@@ -301,6 +302,20 @@ class Daemon:
         t0 = time.monotonic()
         status, resp = await self.ahttp("POST", "/v1/sign", body, token=token, **kw)
         return status, resp, time.monotonic() - t0
+
+    async def key_status(self, public_key: bytes, token=None):
+        """GET /v1/keys/<key>; returns (status, body)."""
+        return await self.ahttp("GET", "/v1/keys/" + b64url(public_key), token=token)
+
+    async def wait_key_gone(self, public_key: bytes, within=2.0, token=None):
+        """Polls GET /v1/keys/<key> every 50 ms until it answers 404 or
+        `within` seconds have passed; returns the last (status, body)."""
+        deadline = time.monotonic() + within
+        while True:
+            status, body = await self.key_status(public_key, token)
+            if status == 404 or time.monotonic() > deadline:
+                return status, body
+            await asyncio.sleep(0.05)
 
     async def check_sign(self, signer, message=None, timeout_ms=10000, token=None,
                          what="round trip"):

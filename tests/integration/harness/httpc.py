@@ -94,8 +94,8 @@ def _api_request(method, path, body, token, headers, port):
 def parse_head(buf):
     """
     Pops a complete response head off the bytearray buf: (status, {lower-case
-    name: value}; the first of repeated names). None while the head is
-    incomplete.
+    name: value} (the first of repeated names), status line). None while the
+    head is incomplete.
     """
     i = buf.find(b"\r\n\r\n")
     if i < 0:
@@ -110,7 +110,7 @@ def parse_head(buf):
         if ":" in line:
             k, v = line.split(":", 1)
             hdrs.setdefault(k.strip().lower(), v.strip())
-    return int(m.group(1)), hdrs
+    return int(m.group(1)), hdrs, lines[0]
 
 
 def _chunks(buf):
@@ -181,7 +181,19 @@ def _parsed(body):
 # ---------------------------------------------------------------------------
 # A blocking connection
 
-class RawHTTP:
+class _Received:
+    """What both connections keep of what came in: buf, and eof once it ended."""
+
+    def _took(self, data) -> bool:
+        """Appends data; an empty read marks the end. True if data came."""
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+
+class RawHTTP(_Received):
     """One TCP (optionally TLS) connection that sends raw bytes and parses what
     comes back. source binds the client side (e.g. "127.0.0.2"); rcvbuf sets
     SO_RCVBUF before connecting; sock, instead of connecting, takes an
@@ -193,6 +205,7 @@ class RawHTTP:
         self.host = host
         self.buf = bytearray()
         self.eof = False
+        self.status_line = None   # of the last response head read
         if sock is None:
             sock = socket.socket(family, socket.SOCK_STREAM)
             if rcvbuf:
@@ -264,11 +277,7 @@ class RawHTTP:
                 self.sock.settimeout(None)
             except OSError:
                 pass
-        if not data:
-            self.eof = True
-            return False
-        self.buf += data
-        return True
+        return self._took(data)
 
     def read_head(self, timeout=5.0):
         """
@@ -280,7 +289,8 @@ class RawHTTP:
         while True:
             head = parse_head(self.buf)
             if head is not None:
-                return head
+                self.status_line = head[2]
+                return head[:2]
             if not self._fill(deadline):
                 if self.eof:
                     return None, {}
@@ -384,7 +394,7 @@ def http(method, port, path, body=None, token=None, timeout=70, headers=None, ra
 # ---------------------------------------------------------------------------
 # An asyncio connection
 
-class AsyncHttp:
+class AsyncHttp(_Received):
     """
     One keep-alive HTTP/1.1 connection to host:port over asyncio streams.
     request() sends one request and reads exactly one response; the
@@ -403,6 +413,7 @@ class AsyncHttp:
         self.buf = bytearray()
         self.eof = False
         self.opened = 0
+        self.status_line = None   # of the last response head read
 
     async def connect(self):
         kw = {"local_addr": (self.source, 0)} if self.source else {}
@@ -432,11 +443,7 @@ class AsyncHttp:
             data = await self.reader.read(65536)
         except (ConnectionError, OSError):
             data = b""
-        if not data:
-            self.eof = True
-            return False
-        self.buf += data
-        return True
+        return self._took(data)
 
     async def _response(self, head_request):
         while True:
@@ -445,7 +452,7 @@ class AsyncHttp:
                 break
             if not await self._fill():
                 raise PeerClosed("connection closed before a response")
-        status, hdrs = head
+        status, hdrs, self.status_line = head
         while True:
             got = take_body(self.buf, hdrs, status, final=self.eof, head_request=head_request)
             if got is not None:
