@@ -39,7 +39,7 @@ import sys
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness.base import (_current, BIN, BUILD_DIR, HERE, INTRO_DOMAIN, PROTOCOL, PYTHON,  # noqa: E402,F401
+from harness.base import (BIN, BUILD_DIR, HERE, INTRO_DOMAIN, PROTOCOL, PYTHON,  # noqa: E402,F401
                           READY_TIMEOUT, REPO, STOP_TIMEOUT, TEST_TIMEOUT, TIME_SCALE, WRAPPER,
                           TestFailure, b64, b64url, check, check_eq, check_error_body,
                           current_tmpdir, die_with_parent, error_code, intro_frame, intro_proof,
