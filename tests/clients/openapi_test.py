@@ -17,8 +17,6 @@ import json
 import os
 import socket
 import sys
-import threading
-import time
 
 import jsonschema
 import yaml
@@ -26,7 +24,8 @@ import yaml
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.environ.get("WSSIGND_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+sys.path.insert(0, os.path.join(HERE, "python"))
+from common import token_file  # noqa: E402  (also puts tests/integration on the path)
 from wssd_test import (Daemon, TestFailure, b64, b64url, check, check_eq,  # noqa: E402
                        current_tmpdir, run_tests)
 
@@ -145,14 +144,6 @@ async def acall(d, where, method, path, status, what="", **kw):
     return await asyncio.to_thread(call, d, where, method, path, status, what, **kw)
 
 
-def token_file():
-    path = os.path.join(current_tmpdir(), "tokens")
-    with open(path, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(path, 0o600)
-    return path
-
-
 def sign_body(pk, message=b"openapi", **extra):
     return dict({"public_key": b64(pk), "message": b64(message)}, **extra)
 
@@ -201,7 +192,7 @@ def test_description_is_consistent():
 
 async def test_every_status():
     """The daemon with a token file: every documented status of every path."""
-    cfg = {"controllers": {"http_api": {"token_file": token_file(), "auth_failures_burst": 1000}},
+    cfg = {"controllers": {"http_api": {"token_file": token_file(TOKEN), "auth_failures_burst": 1000}},
            "requests": {"max_message_bytes": 64, "max_pending_per_key": 2}}
     seed = bytes.fromhex(SEED_HEX)
     async with Daemon(cfg) as d:
@@ -317,7 +308,7 @@ async def test_every_status():
 
 async def test_throttle():
     """429 on every authenticated path once a client has used up its failures."""
-    cfg = {"controllers": {"http_api": {"token_file": token_file(), "auth_failures_burst": 1}}}
+    cfg = {"controllers": {"http_api": {"token_file": token_file(TOKEN), "auth_failures_burst": 1}}}
     async with Daemon(cfg) as d:
         await acall(d, "/v1/sign", "POST", "/v1/sign", 401, body={})
         path = "/v1/keys/" + b64url(bytes(32))

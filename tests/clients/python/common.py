@@ -32,6 +32,16 @@ def protocol_vectors():
     return vectors, [l for l in frames[-1].strip().splitlines()] if frames else []
 
 
+def token_file(token):
+    """A token file holding token, mode 0600, in the running test's directory."""
+    from wssd_test import current_tmpdir
+    path = os.path.join(current_tmpdir(), "tokens")
+    with open(path, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
 async def until(pred, timeout=5.0, what="condition"):
     """Polls pred() until it is true."""
     loop = asyncio.get_running_loop()

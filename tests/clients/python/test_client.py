@@ -11,20 +11,12 @@ import socket
 
 import yaml
 
-from common import REPO, SEED, until, wssign
+from common import REPO, SEED, token_file, until, wssign
 from wssd_test import Daemon, check, check_eq, current_tmpdir, run_tests
 from wssign.client import _check, sign_body
 
 TOKEN = "client-test-token-0123456789"
 KEY = wssign.Key.from_seed(SEED)
-
-
-def token_file():
-    path = os.path.join(current_tmpdir(), "tokens")
-    with open(path, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(path, 0o600)
-    return path
 
 
 async def expect(cls, call, status, what):
@@ -170,7 +162,7 @@ async def test_signer_outcomes():
 
 
 async def test_auth_errors():
-    cfg = {"controllers": {"http_api": {"token_file": token_file(), "auth_failures_burst": 2}}}
+    cfg = {"controllers": {"http_api": {"token_file": token_file(TOKEN), "auth_failures_burst": 2}}}
     async with Daemon(cfg) as d:
         url = "http://127.0.0.1:%d" % d.control_port
         check(await wssign.AsyncClient(url).health(), "healthz needs no token")

@@ -17,6 +17,20 @@ def approve_all(req):
     return True
 
 
+def hanging():
+    """A policy that never decides: (asked event, cancel reasons seen, policy)."""
+    started, cancelled = asyncio.Event(), []
+
+    async def policy(req):
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.append(req.cancel_reason)
+            raise
+    return started, cancelled, policy
+
+
 async def test_sign():
     seen = []
 
@@ -78,16 +92,7 @@ async def test_reject():
 
 
 async def test_timeout_cancels_the_policy():
-    started, cancelled = asyncio.Event(), []
-
-    async def policy(req):
-        started.set()
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            cancelled.append(req.cancel_reason)
-            raise
-
+    started, cancelled, policy = hanging()
     async with Daemon() as d:
         async with wssign.Signer(d.url(), wssign.Key.from_seed(SEED), policy=policy,
                                  **FAST) as s:
@@ -107,16 +112,7 @@ async def test_timeout_cancels_the_policy():
 
 
 async def test_requester_cancel():
-    started, cancelled = asyncio.Event(), []
-
-    async def policy(req):
-        started.set()
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            cancelled.append(req.cancel_reason)
-            raise
-
+    started, cancelled, policy = hanging()
     async with Daemon() as d:
         async with wssign.Signer(d.url(), wssign.Key.from_seed(SEED), policy=policy,
                                  **FAST) as s:
