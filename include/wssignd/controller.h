@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include <wssignd/errors.h>
+#include <wssignd/log.h>
 #include <wssignd/service.h>
 
 struct lws_protocols;

@@ -120,20 +120,4 @@ void wss_timer_start(struct wss_timer *t, uint32_t delay_ms);
 /* Stops and frees the timer. NULL is a no-op. */
 void wss_timer_free(struct wss_timer *t);
 
-/* Log levels for wss_log(); the same as the daemon's own. */
-enum wss_log_level {
-    WSS_LOG_ERR = 0,
-    WSS_LOG_WARN = 1,
-    WSS_LOG_NOTICE = 2,
-    WSS_LOG_INFO = 3,
-    WSS_LOG_DEBUG = 4,
-};
-
-/*
- * Writes one logfmt line through the daemon's log sink. fmt should produce
- * key=value pairs ("event=http_request path=/v1/sign"); never pass a message
- * body or a secret.
- */
-void wss_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 #endif
