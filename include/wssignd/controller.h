@@ -18,35 +18,10 @@
 
 #include <wssignd/errors.h>
 #include <wssignd/log.h>
+#include <wssignd/opts.h>
 #include <wssignd/service.h>
 
 struct lws_protocols;
-
-/* A controller's config section; owned by the daemon, borrowed by init. */
-struct wss_opts;
-
-/*
- * Reads one option of the controller's section. Each returns def when the key
- * is absent. A present key of the wrong type is reported by wss_opts_check().
- * Returned strings are borrowed: valid until init returns; copy to keep.
- */
-const char *wss_opts_string(const struct wss_opts *opts, const char *key, const char *def);
-long long wss_opts_int(const struct wss_opts *opts, const char *key, long long def);
-bool wss_opts_bool(const struct wss_opts *opts, const char *key, bool def);
-
-/* Per option: one entry of the list of keys a controller accepts. */
-struct wss_opt_spec {
-    const char *key;
-    char type; /* 's' string, 'i' integer, 'b' boolean */
-};
-
-/*
- * Checks that every key of the section is listed in spec (terminated by an
- * entry with key NULL) with the right type. Returns 0, or WSS_ERR_CONFIG with
- * a message naming the key in err.
- */
-int wss_opts_check(const struct wss_opts *opts, const struct wss_opt_spec *spec, char *err,
-                   size_t errlen);
 
 /* Per URL prefix: a path on the control listener served by a protocol. */
 struct wss_mount {

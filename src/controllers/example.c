@@ -60,18 +60,19 @@ static void tick(void *user)
 }
 
 static const struct wss_opt_spec example_opts[] = {
-    {"public_key", 's'},
-    {"interval_ms", 'i'},
-    {"message", 's'},
-    {NULL, 0},
+    {.key = "public_key", .type = WSS_OPT_STRING, .required = true},
+    {.key = "interval_ms", .type = WSS_OPT_INTEGER, .min = 10, .max = 86400000,
+     .def.i = INTERVAL_DEFAULT_MS},
+    {.key = "message", .type = WSS_OPT_STRING, .max = 400, .def.s = "wssignd example"},
+    {0},
 };
 
 static int example_init(struct wss_service *svc, const struct wss_opts *opts, void **state,
                         char *err, size_t errlen)
 {
-    const char *key_b64 = wss_opts_string(opts, "public_key", NULL);
-    const char *message = wss_opts_string(opts, "message", "wssignd example");
-    long long interval = wss_opts_int(opts, "interval_ms", INTERVAL_DEFAULT_MS);
+    const char *key_b64 = wss_opts_string(opts, example_opts, "public_key");
+    const char *message = wss_opts_string(opts, example_opts, "message");
+    long long interval = wss_opts_int(opts, example_opts, "interval_ms");
     struct example *ex;
     char canon[sodium_base64_ENCODED_LEN(WSS_PUBLIC_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
     size_t keylen = 0;
@@ -80,14 +81,6 @@ static int example_init(struct wss_service *svc, const struct wss_opts *opts, vo
 
     if ((rc = wss_opts_check(opts, example_opts, err, errlen)) != 0)
         return rc;
-    if (interval < 10 || interval > 86400000) {
-        snprintf(err, errlen, "key 'controllers.example.interval_ms' must be 10..86400000");
-        return WSS_ERR_CONFIG;
-    }
-    if (strlen(message) > 400) {
-        snprintf(err, errlen, "key 'controllers.example.message' must be at most 400 bytes");
-        return WSS_ERR_CONFIG;
-    }
     ex = calloc(1, sizeof *ex);
     if (!ex)
         abort();

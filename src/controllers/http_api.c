@@ -824,10 +824,12 @@ static int load_tokens(struct api_settings *s, const char *setting, char *err, s
 }
 
 static const struct wss_opt_spec api_opts[] = {
-    {"token_file", 's'},
-    {"max_body_bytes", 'i'},
-    {"auth_failures_burst", 'i'},
-    {NULL, 0},
+    {.key = "token_file", .type = WSS_OPT_STRING},
+    {.key = "max_body_bytes", .type = WSS_OPT_INTEGER, .min = 1024, .max = 16 * 1024 * 1024,
+     .def.i = BODY_MAX_DEFAULT},
+    {.key = "auth_failures_burst", .type = WSS_OPT_INTEGER, .min = 1, .max = 100000,
+     .def.i = AUTH_BURST_DEFAULT},
+    {0},
 };
 
 /* Reads the controller's section (and the token file it names) into *s. */
@@ -835,31 +837,20 @@ static int read_settings(struct wss_service *svc, const struct wss_opts *opts,
                          struct api_settings *s, char *err, size_t errlen)
 {
     const char *token_file;
-    long long body_max, burst;
     int rc;
 
     memset(s, 0, sizeof *s);
     if ((rc = wss_opts_check(opts, api_opts, err, errlen)) != 0)
         return rc;
-    body_max = wss_opts_int(opts, "max_body_bytes", BODY_MAX_DEFAULT);
-    if (body_max < 1024 || body_max > 16 * 1024 * 1024) {
-        snprintf(err, errlen, "key 'controllers.http_api.max_body_bytes' must be 1024..16777216");
-        return WSS_ERR_CONFIG;
-    }
-    burst = wss_opts_int(opts, "auth_failures_burst", AUTH_BURST_DEFAULT);
-    if (burst < 1 || burst > 100000) {
-        snprintf(err, errlen, "key 'controllers.http_api.auth_failures_burst' must be 1..100000");
-        return WSS_ERR_CONFIG;
-    }
-    token_file = wss_opts_string(opts, "token_file", NULL);
+    token_file = wss_opts_string(opts, api_opts, "token_file");
     /* Without tokens anyone who reaches the listener can ask for signatures. */
     if (!token_file && !wss_control_is_local(svc)) {
         snprintf(err, errlen, "the control listener is not loopback-only: set "
                  "controllers.http_api.token_file");
         return WSS_ERR_CONFIG;
     }
-    s->body_max = (size_t)body_max;
-    s->auth_burst = (unsigned)burst;
+    s->body_max = (size_t)wss_opts_int(opts, api_opts, "max_body_bytes");
+    s->auth_burst = (unsigned)wss_opts_int(opts, api_opts, "auth_failures_burst");
     return token_file ? load_tokens(s, token_file, err, errlen) : 0;
 }
 
