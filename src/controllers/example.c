@@ -8,9 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include <wssignd/controller.h>
+#include <wssignd/util.h>
 
 #define INTERVAL_DEFAULT_MS 1000
 
@@ -74,33 +73,19 @@ static int example_init(struct wss_service *svc, const struct wss_opts *opts, vo
     const char *message = wss_opts_string(opts, example_opts, "message");
     long long interval = wss_opts_int(opts, example_opts, "interval_ms");
     struct example *ex;
-    char canon[sodium_base64_ENCODED_LEN(WSS_PUBLIC_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
-    size_t keylen = 0;
-    const char *end = NULL;
     int rc;
 
     if ((rc = wss_opts_check(opts, example_opts, err, errlen)) != 0)
         return rc;
-    ex = calloc(1, sizeof *ex);
-    if (!ex)
-        abort();
-    /* Re-encoding must give the text back: only the one strict form of the key is taken. */
-    if (!key_b64 ||
-        sodium_base642bin(ex->key, sizeof ex->key, key_b64, strlen(key_b64), NULL, &keylen, &end,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        keylen != sizeof ex->key || *end ||
-        strcmp(sodium_bin2base64(canon, sizeof canon, ex->key, sizeof ex->key,
-                                 sodium_base64_VARIANT_ORIGINAL),
-               key_b64)) {
+    ex = wss_calloc(1, sizeof *ex);
+    if (wss_key_decode(ex->key, key_b64, strlen(key_b64)) != 0) {
         snprintf(err, errlen, "key 'controllers.example.public_key' must be base64 of 32 bytes");
         free(ex);
         return WSS_ERR_CONFIG;
     }
     ex->svc = svc;
     ex->interval_ms = (uint32_t)interval;
-    ex->message = strdup(message);
-    if (!ex->message)
-        abort();
+    ex->message = wss_strdup(message);
     ex->timer = wss_timer_new(svc, tick, ex);
     wss_timer_start(ex->timer, ex->interval_ms);
     *state = ex;
