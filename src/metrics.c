@@ -72,10 +72,10 @@ void metrics_proto_error(struct metrics *m, const char *code)
     m->proto_counts[i]++;
 }
 
-/* Per render: a growing text buffer with headroom. */
+/* Per render: a growing text buffer. */
 struct out {
     char *buf;
-    size_t len, cap, headroom;
+    size_t len, cap;
 };
 
 static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -87,9 +87,9 @@ static void put(struct out *o, const char *fmt, ...)
 
     for (;;) {
         va_start(ap, fmt);
-        n = vsnprintf(o->buf + o->headroom + o->len, o->cap - o->headroom - o->len, fmt, ap);
+        n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
         va_end(ap);
-        if (n >= 0 && (size_t)n < o->cap - o->headroom - o->len)
+        if (n >= 0 && (size_t)n < o->cap - o->len)
             break;
         o->cap *= 2;
         o->buf = xrealloc(o->buf, o->cap);
@@ -102,10 +102,9 @@ static void family(struct out *o, const char *name, const char *type, const char
     put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t headroom,
-                     size_t *len)
+char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *len)
 {
-    struct out o = {.cap = headroom + 8192, .headroom = headroom};
+    struct out o = {.cap = 8192};
     uint64_t cum = 0;
     size_t i;
 
@@ -169,6 +168,7 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
         put(&o, "wssignd_protocol_errors_total{code=\"%s\"} %llu\n", m->proto_codes[i],
             (unsigned long long)m->proto_counts[i]);
 
-    *len = o.len;
+    if (len)
+        *len = o.len;
     return o.buf;
 }

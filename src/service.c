@@ -409,7 +409,7 @@ size_t wss_max_message_bytes(struct wss_service *svc)
     return svc->cfg->max_message_bytes;
 }
 
-char *wss_metrics_render(struct wss_service *svc, size_t headroom, size_t *len)
+char *wss_metrics_render(struct wss_service *svc, size_t *len)
 {
     struct metrics_gauges g = {
         .sockets = svc->sockets,
@@ -418,7 +418,7 @@ char *wss_metrics_render(struct wss_service *svc, size_t headroom, size_t *len)
         .pending = pending_count(svc->pending),
     };
 
-    return metrics_render(&svc->metrics, &g, headroom, len);
+    return metrics_render(&svc->metrics, &g, len);
 }
 
 bool wss_control_is_local(struct wss_service *svc)

@@ -68,10 +68,10 @@ struct wss_controller {
 
 /*
  * Renders the daemon's metrics in the Prometheus text exposition format
- * (version 0.0.4). Returns a malloc'd buffer whose first headroom bytes are
- * free, followed by *len bytes of text; the caller frees it.
+ * (version 0.0.4). Returns a malloc'd NUL-terminated buffer of *len bytes of
+ * text (len may be NULL); the caller frees it with free(). Never NULL.
  */
-char *wss_metrics_render(struct wss_service *svc, size_t headroom, size_t *len);
+char *wss_metrics_render(struct wss_service *svc, size_t *len);
 
 /* True when the control listener is bound to loopback or a Unix socket only. */
 bool wss_control_is_local(struct wss_service *svc);

@@ -520,14 +520,19 @@ static int on_http(struct http_req *r, struct lws *wsi)
     }
     if (!strcmp(uri, "/metrics")) {
         size_t len;
-        char *text;
+        char *text, *buf;
 
         if (method != LWSHUMETH_GET) {
             respond_error(r, 405, "method_not_allowed", "use GET", NULL);
             return 0;
         }
-        text = wss_metrics_render(r->api->svc, RESP_HEAD, &len);
-        respond_buf_take(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+        text = wss_metrics_render(r->api->svc, &len);
+        buf = malloc(RESP_HEAD + len);
+        if (!buf)
+            abort();
+        memcpy(buf + RESP_HEAD, text, len);
+        free(text);
+        respond_buf_take(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
         return 0;
     }
     if (!strncmp(uri, KEY_PATH, strlen(KEY_PATH))) {
