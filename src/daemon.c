@@ -260,6 +260,10 @@ static int init_controller(struct wss_service *svc, const struct config_controll
         *ctl = NULL;
         return 0;
     }
+    if ((rc = controllers_check(*ctl, err, errlen)) != 0) {
+        *ctl = NULL;
+        return rc;
+    }
     if ((rc = (*ctl)->init(svc, cc->opts, state, cerr, sizeof cerr)) != 0) {
         snprintf(err, errlen, "controller %s: %s", cc->name, cerr[0] ? cerr : wss_strerror(rc));
         *ctl = NULL;

@@ -29,8 +29,18 @@ struct wss_mount {
     const char *protocol; /* name of one of the controller's protocols */
 };
 
+/*
+ * The version of this interface. A controller sets api_version to the value
+ * of the headers it was built with; the daemon refuses to start a
+ * controller whose version differs from its own, with an error naming both.
+ * It changes whenever a struct, a prototype or a documented rule of
+ * include/wssignd/ changes in a way a built controller would notice.
+ */
+#define WSS_CONTROLLER_API_VERSION 2
+
 /* Per controller type: constant, compiled in. */
 struct wss_controller {
+    int api_version;  /* WSS_CONTROLLER_API_VERSION */
     const char *name; /* matches its section under "controllers" in the config */
     /*
      * Sets the controller up. *state receives the controller's private

@@ -104,6 +104,7 @@ static void example_cleanup(void *state)
 }
 
 const struct wss_controller example_controller = {
+    .api_version = WSS_CONTROLLER_API_VERSION,
     .name = "example",
     .init = example_init,
     .cleanup = example_cleanup,

@@ -936,6 +936,7 @@ static const struct wss_mount api_mounts[] = {
 };
 
 const struct wss_controller http_api_controller = {
+    .api_version = WSS_CONTROLLER_API_VERSION,
     .name = "http_api",
     .init = api_init,
     .cleanup = api_cleanup,
