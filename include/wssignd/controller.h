@@ -1,13 +1,19 @@
 /*
  * The controller interface: in-process modules that ask for signatures.
+ * docs/CONTROLLERS.md is the guide; this header is the contract.
  *
- * A controller is one constant struct wss_controller listed in the daemon's
- * compiled-in table (src/controllers/controllers.c). The daemon calls init for
- * each controller enabled in the config once the signing service exists,
- * offers each a reload's new configuration (reload_prepare/reload_commit),
- * and calls cleanup in reverse order at shutdown. A controller may serve
- * HTTP on the control listener by naming lws protocols and the URL prefixes
- * they own.
+ * A controller is one constant struct wss_controller, compiled in and named
+ * in the CMake list WSSIGND_CONTROLLERS. The daemon checks its API version,
+ * calls init for each controller enabled in the config once the signing
+ * service exists and before any signer can connect, offers each a reload's
+ * new configuration (reload_prepare/reload_commit), and calls cleanup in
+ * reverse order at shutdown. A controller may serve HTTP on the control
+ * listener by listing the URL prefixes it owns (<wssignd/http.h>).
+ *
+ * Every function of include/wssignd/ runs on the daemon's loop thread only
+ * (the helpers of <wssignd/util.h> excepted), and so does every callback
+ * the daemon makes into a controller; none of them blocks. Allocation
+ * failures abort the process (<wssignd/util.h>).
  */
 #ifndef WSSIGND_CONTROLLER_H
 #define WSSIGND_CONTROLLER_H
@@ -17,17 +23,10 @@
 #include <stdint.h>
 
 #include <wssignd/errors.h>
+#include <wssignd/http.h>
 #include <wssignd/log.h>
 #include <wssignd/opts.h>
 #include <wssignd/service.h>
-
-struct lws_protocols;
-
-/* Per URL prefix: a path on the control listener served by a protocol. */
-struct wss_mount {
-    const char *prefix;   /* "/v1", "/healthz"; matched on whole path segments */
-    const char *protocol; /* name of one of the controller's protocols */
-};
 
 /*
  * The version of this interface. A controller sets api_version to the value
@@ -43,14 +42,19 @@ struct wss_controller {
     int api_version;  /* WSS_CONTROLLER_API_VERSION */
     const char *name; /* matches its section under "controllers" in the config */
     /*
-     * Sets the controller up. *state receives the controller's private
-     * state; it is passed to cleanup and, for each of the controller's
-     * protocols, stored in struct lws_protocols.user. Returns 0, or a negative
-     * enum wss_err with a message in err; the daemon then does not start.
+     * Sets the controller up: checks opts (wss_opts_check), and may start
+     * timers, subscribe to key events and ask for signatures. *state
+     * receives the controller's private state; it is passed to cleanup, to
+     * the reload hooks and to its HTTP handlers. Returns 0, or a negative
+     * enum wss_err with a message in err (errlen bytes); the daemon then
+     * does not start. --check-config runs init and cleanup on a scratch
+     * service that is never served: timers never fire there.
      */
     int (*init)(struct wss_service *svc, const struct wss_opts *opts, void **state, char *err,
                 size_t errlen);
-    /* Frees what init made. Called once, after every request has ended. */
+    /* Frees what init made. Called once, after every sign request has ended,
+     * every HTTP connection has closed and presence lookups have been
+     * answered; may be NULL. */
     void (*cleanup)(void *state);
     /*
      * Optional, both or neither: a reload (SIGHUP) in two steps, so that a
@@ -70,10 +74,10 @@ struct wss_controller {
     int (*reload_prepare)(void *state, const struct wss_opts *opts, void **next, char *err,
                           size_t errlen);
     void (*reload_commit)(void *state, void *next, bool install);
-    /* Optional: HTTP protocols joined to the control listener, and the
-     * URL prefixes they own; both terminated by a zeroed entry. */
-    const struct lws_protocols *protocols;
-    const struct wss_mount *mounts;
+    /* Optional: the URL prefixes the controller serves on the control
+     * listener (<wssignd/http.h>), ending with {0}; each handler receives
+     * the state init made. */
+    const struct wss_http_route *http_routes;
 };
 
 /*
