@@ -613,11 +613,16 @@ void wss_timer_start(struct wss_timer *t, uint32_t delay_ms)
     timers_arm(t->svc->timers, &t->t, util_now_ms() + delay_ms, on_timer);
 }
 
+void wss_timer_stop(struct wss_timer *t)
+{
+    if (t->svc->timers)
+        timers_disarm(t->svc->timers, &t->t);
+}
+
 void wss_timer_free(struct wss_timer *t)
 {
     if (!t)
         return;
-    if (t->svc->timers)
-        timers_disarm(t->svc->timers, &t->t);
+    wss_timer_stop(t);
     free(t);
 }

@@ -180,10 +180,15 @@ int wss_key_events_unsubscribe(struct wss_service *svc, wss_key_event_cb cb, voi
 struct wss_timer;
 typedef void (*wss_timer_cb)(void *user);
 
-/* Creates a stopped timer that will call fn(user). Never NULL. */
+/* Creates a stopped timer that will call fn(user) on the loop thread.
+ * Never NULL; free with wss_timer_free. */
 struct wss_timer *wss_timer_new(struct wss_service *svc, wss_timer_cb fn, void *user);
-/* (Re)arms the timer to fire once, delay_ms from now. */
+/* (Re)arms the timer to fire once, delay_ms from now (a timer fires once per
+ * start; fn may start it again). Does nothing when the loop is not running
+ * (a configuration check, or the end of shutdown). */
 void wss_timer_start(struct wss_timer *t, uint32_t delay_ms);
+/* Disarms the timer if it is armed; it can be started again. */
+void wss_timer_stop(struct wss_timer *t);
 /* Stops and frees the timer. NULL is a no-op. */
 void wss_timer_free(struct wss_timer *t);
 
