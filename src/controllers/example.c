@@ -4,7 +4,8 @@
  * named in its config is connected, it asks that key every interval_ms to
  * sign "<message> #<n>" and logs each outcome; it learns that the key came
  * or went from key events, not by polling. GET /example answers with the
- * key's presence (an asynchronous lookup) and its own counts. It shows the
+ * key's presence (an asynchronous lookup) and its own counts, on a
+ * loopback-only control listener. It shows the
  * whole contract in one file: typed options, a timer, key events, one sign
  * request at a time with exactly one callback each, and an HTTP route
  * answered later. docs/CONTROLLERS.md walks through it.
@@ -120,7 +121,10 @@ static void handle_http(struct wss_http_request *req, void *state)
                                     "endpoint\"}}";
     struct status_query *q;
 
-    if (strcmp(wss_http_path(req), "/example") || strcmp(wss_http_method(req), "GET")) {
+    /* It asks for no token: it exists only where no token is needed, on a
+     * loopback-only control listener. */
+    if (strcmp(wss_http_path(req), "/example") || strcmp(wss_http_method(req), "GET") ||
+        !wss_control_is_local(((struct example *)state)->svc)) {
         wss_http_respond(req, 404, "application/json", not_found, sizeof not_found - 1);
         return;
     }
