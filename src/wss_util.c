@@ -45,23 +45,27 @@ char *wss_base64_encode(char *out, size_t outlen, const uint8_t *bin, size_t len
     return crypto_b64_encode(out, outlen, bin, len);
 }
 
+typedef int (*decode_fn)(uint8_t *out, size_t outmax, size_t *outlen, const char *b64,
+                         size_t b64len);
+
 /* The strict decoders leave a shorter text shorter: a key must fill all its bytes. */
-int wss_key_decode(uint8_t key[WSS_PUBLIC_KEY_BYTES], const char *text, size_t len)
+static int key_decode(decode_fn decode, uint8_t key[WSS_PUBLIC_KEY_BYTES], const char *text,
+                      size_t len)
 {
     size_t n = 0;
 
-    if (!text || crypto_b64_decode(key, WSS_PUBLIC_KEY_BYTES, &n, text, len) != 0 ||
+    if (!text || decode(key, WSS_PUBLIC_KEY_BYTES, &n, text, len) != 0 ||
         n != WSS_PUBLIC_KEY_BYTES)
         return WSS_ERR_INVAL;
     return 0;
 }
 
+int wss_key_decode(uint8_t key[WSS_PUBLIC_KEY_BYTES], const char *text, size_t len)
+{
+    return key_decode(crypto_b64_decode, key, text, len);
+}
+
 int wss_key_decode_url(uint8_t key[WSS_PUBLIC_KEY_BYTES], const char *text, size_t len)
 {
-    size_t n = 0;
-
-    if (!text || crypto_b64url_decode(key, WSS_PUBLIC_KEY_BYTES, &n, text, len) != 0 ||
-        n != WSS_PUBLIC_KEY_BYTES)
-        return WSS_ERR_INVAL;
-    return 0;
+    return key_decode(crypto_b64url_decode, key, text, len);
 }
