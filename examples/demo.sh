@@ -47,7 +47,7 @@ if [ "$(id -u)" = 0 ] && [ -z "${WSSIGND_SKIP_INSTALL:-}" ]; then
     quiet "apt-get install" apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config ca-certificates curl \
         libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libsodium-dev libjansson-dev \
-        uuid-dev uthash-dev libssl-dev libsystemd-dev
+        uuid-dev uthash-dev libssl-dev libhiredis-dev libsystemd-dev
 fi
 echo "demo: building wssignd and wssign"
 quiet "cmake (configure)" cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo

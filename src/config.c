@@ -131,6 +131,11 @@ void config_cleanup(struct config *cfg)
     free(cfg->path);
     free(cfg->tls_cert);
     free(cfg->tls_key);
+    free(cfg->cluster.redis);
+    free(cfg->cluster.password_file);
+    free(cfg->cluster.node_id);
+    free(cfg->cluster.secret_file);
+    free(cfg->cluster.channel_prefix);
     free_server_names(cfg->server_names, cfg->n_server_names);
     free_server_names(cfg->origins, cfg->n_origins);
     for (size_t i = 0; i < cfg->n_controllers; i++) {
@@ -153,6 +158,11 @@ static void config_copy(struct config *dst, const struct config *src)
     dst->path = dup_or_null(src->path);
     dst->tls_cert = dup_or_null(src->tls_cert);
     dst->tls_key = dup_or_null(src->tls_key);
+    dst->cluster.redis = dup_or_null(src->cluster.redis);
+    dst->cluster.password_file = dup_or_null(src->cluster.password_file);
+    dst->cluster.node_id = dup_or_null(src->cluster.node_id);
+    dst->cluster.secret_file = dup_or_null(src->cluster.secret_file);
+    dst->cluster.channel_prefix = dup_or_null(src->cluster.channel_prefix);
     dst->server_names = NULL;
     if (src->n_server_names) {
         dst->server_names = xcalloc(src->n_server_names, sizeof *dst->server_names);
@@ -424,6 +434,40 @@ static int load_tls(const struct loader *ld, json_t *obj)
             return unknown(ld, key);
         }
     }
+    return 0;
+}
+
+/* The cluster section: names and files here; the URL, the secret and the node id
+ * are checked when the cluster starts (and by --check-config). */
+static int load_cluster(const struct loader *ld, json_t *obj)
+{
+    struct config_cluster *c = &ld->cfg->cluster;
+    char key[KEY_BUF];
+    const char *k, *s;
+    json_t *v;
+    int rc;
+
+    c->enabled = true;
+    json_object_foreach(obj, k, v) {
+        opts_key_name(key, sizeof key, "cluster", k);
+        if (!strcmp(k, "password_file")) {
+            rc = want_file(ld, key, v, &c->password_file);
+        } else if (!strcmp(k, "secret_file")) {
+            rc = want_file(ld, key, v, &c->secret_file);
+        } else if (!strcmp(k, "redis") || !strcmp(k, "node_id") || !strcmp(k, "channel_prefix")) {
+            if ((rc = want_string(ld, key, v, &s)) == 0)
+                replace_string(!strcmp(k, "redis") ? &c->redis
+                               : !strcmp(k, "node_id") ? &c->node_id : &c->channel_prefix, s);
+        } else {
+            rc = unknown(ld, key);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    if (!c->redis)
+        return fail(ld, "key 'cluster.redis' is required in a cluster section");
+    if (!c->secret_file)
+        return fail(ld, "key 'cluster.secret_file' is required in a cluster section");
     return 0;
 }
 
@@ -704,6 +748,9 @@ static int load_root(const struct loader *ld, json_t *root)
         } else if (!strcmp(k, "controllers")) {
             if ((rc = want_object(ld, key, v)) == 0)
                 rc = load_controllers(ld, v);
+        } else if (!strcmp(k, "cluster")) {
+            if ((rc = want_object(ld, key, v)) == 0)
+                rc = load_cluster(ld, v);
         } else {
             rc = unknown(ld, key);
         }
@@ -877,6 +924,13 @@ const char *config_restart_key(const struct config *a, const struct config *b)
         return "tls";
     if (a->insecure != b->insecure)
         return "insecure";
+    /* A cluster's Redis address and secret reload by reconnecting; these do not. */
+    if (a->cluster.enabled != b->cluster.enabled)
+        return "cluster";
+    if (!same_string(a->cluster.node_id, b->cluster.node_id))
+        return "cluster.node_id";
+    if (!same_string(a->cluster.channel_prefix, b->cluster.channel_prefix))
+        return "cluster.channel_prefix";
     if (a->n_controllers != b->n_controllers)
         return "controllers";
     for (size_t i = 0; i < a->n_controllers; i++) {

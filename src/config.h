@@ -21,6 +21,16 @@ struct config_controller {
     struct wss_opts *opts; /* the section without "enabled"; owned */
 };
 
+/* "cluster": several daemons sharing one key space through Redis (docs/CLUSTER.md). */
+struct config_cluster {
+    bool enabled;         /* a "cluster" section is present; else a single node */
+    char *redis;          /* "cluster.redis": redis://[user:password@]host:port[/db] or unix:/path */
+    char *password_file;  /* "cluster.password_file": resolved path, or NULL */
+    char *node_id;        /* "cluster.node_id": NULL: the host name and a random suffix */
+    char *secret_file;    /* "cluster.secret_file": resolved path (required) */
+    char *channel_prefix; /* "cluster.channel_prefix": default "wssign:" */
+};
+
 /* Per daemon: every setting. Embedded in struct wssd. */
 struct config {
     char *path; /* the file loaded, or NULL for built-in defaults */
@@ -61,6 +71,8 @@ struct config {
     uint32_t drain_ms;            /* "shutdown.drain_ms": SIGTERM drain bound, default 5000 */
 
     int log_level;                /* "log_level": default "info" */
+
+    struct config_cluster cluster;
 
     struct config_controller *controllers; /* "controllers": {name: {enabled, ...}} */
     size_t n_controllers;

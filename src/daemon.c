@@ -21,6 +21,7 @@
 #include "session.h"
 #include "timers.h"
 #include "tls.h"
+#include "cluster/cluster.h"
 #include "util.h"
 #include "verifier.h"
 #include "version.h"
@@ -46,6 +47,7 @@ struct wssd {
     struct ws ws;
     struct wss_service svc;
     struct http_server *http; /* the controllers' routes on the control listener */
+    struct cluster *cluster; /* NULL on a single node */
     struct ctl_instance *ctls;
     size_t n_ctls;
     uv_signal_t sig_term, sig_int, sig_hup;
@@ -78,8 +80,12 @@ static void close_handle(uv_handle_t *h)
 
 static const char *status_line(struct wssd *d, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s: %u signers, %zu pending", d->stopping ? "draining" : "serving",
-             d->svc.signers, service_pending_count(&d->svc));
+    int n = snprintf(buf, len, "%s: %u signers, %zu pending", d->stopping ? "draining" : "serving",
+                     d->svc.signers, service_pending_count(&d->svc));
+
+    if (d->cluster && n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, ", cluster %s (%zu nodes)",
+                 cluster_is_up(d->cluster) ? "up" : "down", cluster_nodes_alive(d->cluster));
     return buf;
 }
 
@@ -88,6 +94,8 @@ static void finish(struct wssd *d)
 {
     ws_destroy(&d->ws);
     http_server_stop(d->http);
+    cluster_free(d->cluster);
+    d->cluster = NULL;
     service_attach(&d->svc, NULL); /* no more deadlines: the loop is ending */
     /* Every request has ended; the pool's async handle must close for the loop to end. */
     verifier_free(d->svc.verifier);
@@ -126,6 +134,8 @@ static void begin_stop(struct wssd *d, int signum)
     log_notice("event=shutdown signal=%d pending=%zu signers=%u drain_ms=%u", signum,
                service_pending_count(&d->svc), d->svc.signers, d->cfg.drain_ms);
     service_drain(&d->svc);
+    /* After the drain, so that the cancels of requests sent through other nodes go out. */
+    cluster_stop(d->cluster);
     service_foreach_session(&d->svc, close_signer, NULL);
     d->drain_started_ms = util_now_ms();
     timers_arm(&d->timers, &d->drain, d->drain_started_ms, on_drain_tick);
@@ -171,6 +181,7 @@ static int prepare_controllers(struct wssd *d, const struct config *cfg, void **
 static void reload(struct wssd *d)
 {
     struct config next;
+    struct cluster_settings cs;
     char err[512] = "", quoted[600], status[96];
     void **ctl_next = xcalloc(d->n_ctls ? d->n_ctls : 1, sizeof *ctl_next);
     bool prepared = false;
@@ -179,12 +190,16 @@ static void reload(struct wssd *d)
 
     notify_reloading();
     memset(&next, 0, sizeof next);
+    memset(&cs, 0, sizeof cs);
     if (!d->load) {
         snprintf(err, sizeof err, "no configuration to reload");
         rc = -1;
     } else if ((rc = d->load(&next, err, sizeof err, d->load_arg)) == 0) {
         if ((key = config_restart_key(&d->cfg, &next)) != NULL) {
             snprintf(err, sizeof err, "changing '%s' requires a restart", key);
+            rc = -1;
+        } else if (next.cluster.enabled &&
+                   cluster_settings_load(&next.cluster, &cs, err, sizeof err) != 0) {
             rc = -1;
         } else if (prepare_controllers(d, &next, ctl_next, err, sizeof err) != 0) {
             rc = -1;
@@ -196,6 +211,7 @@ static void reload(struct wssd *d)
         }
     }
     if (rc != 0) {
+        cluster_settings_wipe(&cs);
         if (prepared)
             commit_controllers(d, ctl_next, d->n_ctls, false);
         free(ctl_next);
@@ -206,6 +222,14 @@ static void reload(struct wssd *d)
     }
     commit_controllers(d, ctl_next, d->n_ctls, true);
     free(ctl_next);
+    /* A changed Redis address or secret: the cluster reconnects. */
+    if (d->cluster)
+        cluster_reload(d->cluster, &cs);
+    cluster_settings_wipe(&cs);
+    /* The listeners keep the ports bound at start-up (port 0 asked for any). */
+    next.listen.port = d->ws.signer_port;
+    if (!next.control.is_unix)
+        next.control.port = d->ws.control_port;
     /* In place: the service and the listeners keep pointing at d->cfg. */
     config_cleanup(&d->cfg);
     d->cfg = next;
@@ -316,6 +340,14 @@ int daemon_check(const struct config *cfg, char *err, size_t errlen)
     any.port = 0;
     if ((rc = addr_probe_bind(&any, err, errlen)) != 0)
         return rc;
+    if (cfg->cluster.enabled) {
+        struct cluster_settings cs;
+
+        rc = cluster_settings_load(&cfg->cluster, &cs, err, errlen);
+        cluster_settings_wipe(&cs);
+        if (rc != 0)
+            return rc;
+    }
     service_init(&svc, cfg);
     svc.control_local = control_is_local(cfg);
     for (size_t i = 0; i < cfg->n_controllers && rc == 0; i++) {
@@ -407,6 +439,15 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
             snprintf(err, errlen, "cannot start %u verification threads", d->cfg.verify_threads);
             goto fail;
         }
+    }
+    if (d->cfg.cluster.enabled) {
+        struct cluster_settings cs;
+
+        if (cluster_settings_load(&d->cfg.cluster, &cs, err, errlen) != 0)
+            goto fail;
+        d->svc.metrics.cluster_enabled = true;
+        d->cluster = cluster_new(&d->loop, &d->svc, &d->timers, &cs);
+        cluster_settings_wipe(&cs);
     }
     if (start_controllers(d, err, errlen) != 0)
         goto fail;

@@ -5,14 +5,14 @@
 #include "link.h"
 
 #include "metrics.h"
-#include "proto.h"
 #include "session.h"
+#include "wire.h"
 
 void link_send_error(struct session *s, struct metrics *m, const char *code, const char *message,
                      const char *request_id)
 {
     size_t len;
-    char *buf = proto_encode_error(s->ops->headroom, &len, code, message, request_id);
+    char *buf = wire_encode_error(s->ops->headroom, &len, code, message, request_id);
 
     metrics_proto_error(m, code);
     s->ops->send(s, buf, len);
@@ -21,7 +21,7 @@ void link_send_error(struct session *s, struct metrics *m, const char *code, con
 void link_send_challenge(struct session *s)
 {
     size_t len;
-    char *buf = proto_encode_challenge(s->ops->headroom, &len, s->nonce_b64);
+    char *buf = wire_encode_challenge(s->ops->headroom, &len, s->nonce_b64);
 
     s->ops->send(s, buf, len);
 }
@@ -29,7 +29,7 @@ void link_send_challenge(struct session *s)
 void link_send_introduced(struct session *s)
 {
     size_t len;
-    char *buf = proto_encode_introduced(s->ops->headroom, &len, s->key, s->session_id);
+    char *buf = wire_encode_introduced(s->ops->headroom, &len, s->key, s->session_id);
 
     s->ops->send(s, buf, len);
 }
@@ -38,8 +38,8 @@ void link_send_sign_request(struct session *s, const char *request_id, const uin
                             size_t message_len, uint64_t expires_at_ms)
 {
     size_t len;
-    char *buf = proto_encode_sign_request(s->ops->headroom, &len, request_id, message, message_len,
-                                          expires_at_ms);
+    char *buf = wire_encode_sign_request(s->ops->headroom, &len, request_id, message, message_len,
+                                         expires_at_ms);
 
     s->ops->send(s, buf, len);
 }
@@ -47,7 +47,7 @@ void link_send_sign_request(struct session *s, const char *request_id, const uin
 void link_send_cancel(struct session *s, const char *request_id, const char *reason)
 {
     size_t len;
-    char *buf = proto_encode_cancel(s->ops->headroom, &len, request_id, reason);
+    char *buf = wire_encode_cancel(s->ops->headroom, &len, request_id, reason);
 
     s->ops->send(s, buf, len);
 }

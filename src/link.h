@@ -12,6 +12,7 @@
 #ifndef WSSIGND_LINK_H
 #define WSSIGND_LINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,7 @@ struct metrics;
 struct link_ops {
     const char *kind; /* "ws", "cluster", "fake": for logs */
     size_t headroom;  /* bytes the transport wants free in front of each frame */
+    bool remote;      /* the connection lives on another node (the cluster's proxies) */
     /*
      * Sends one text frame: buf holds headroom bytes, then len bytes of JSON.
      * Takes buf (free()) in every case. Frames sent after close or drop are

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "log_lws.h"
 #include "version.h"
 
 #define EXIT_USAGE 2

@@ -31,7 +31,7 @@ static const int sign_outcomes[] = {
     WSS_ERR_SHUTTING_DOWN, WSS_ERR_OVERLOADED,
     /* refused by a controller before reaching the service */
     WSS_ERR_UNAUTHORIZED, WSS_ERR_TOO_MANY_REQUESTS, WSS_ERR_UNSUPPORTED_MEDIA_TYPE,
-    WSS_ERR_PAYLOAD_TOO_LARGE,
+    WSS_ERR_PAYLOAD_TOO_LARGE, WSS_ERR_CLUSTER_UNAVAILABLE,
 };
 
 void metrics_init(struct metrics *m)
@@ -40,21 +40,36 @@ void metrics_init(struct metrics *m)
     m->start_time = (double)util_unix_ms() / 1000.0;
 }
 
+static void observe(struct metrics_histogram *h, uint64_t ms)
+{
+    double s = (double)ms / 1000.0;
+
+    for (int i = 0; i < METRICS_BUCKETS; i++)
+        if (s <= bucket_le[i]) {
+            h->buckets[i]++;
+            break;
+        }
+    h->count++;
+    h->sum += s;
+}
+
 void metrics_sign(struct metrics *m, int status, uint64_t latency_ms)
 {
     if (status <= 0 && -status < (int)(sizeof m->sign / sizeof m->sign[0]))
         m->sign[-status]++;
-    if (status != WSS_OK)
-        return;
-    double s = (double)latency_ms / 1000.0;
+    if (status == WSS_OK)
+        observe(&m->latency, latency_ms);
+}
 
-    for (int i = 0; i < METRICS_BUCKETS; i++)
-        if (s <= bucket_le[i]) {
-            m->latency_buckets[i]++;
-            break;
-        }
-    m->latency_count++;
-    m->latency_sum += s;
+void metrics_remote_sign(struct metrics *m, int status)
+{
+    if (status <= 0 && -status < (int)(sizeof m->remote_sign / sizeof m->remote_sign[0]))
+        m->remote_sign[-status]++;
+}
+
+void metrics_cluster_round_trip(struct metrics *m, uint64_t ms)
+{
+    observe(&m->rtt, ms);
 }
 
 void metrics_proto_error(struct metrics *m, const char *code)
@@ -102,10 +117,48 @@ static void family(struct out *o, const char *name, const char *type, const char
     put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static void histogram(struct out *o, const char *name, const char *help,
+                      const struct metrics_histogram *h)
+{
+    uint64_t cum = 0;
+
+    family(o, name, "histogram", help);
+    for (size_t i = 0; i < METRICS_BUCKETS; i++) {
+        cum += h->buckets[i];
+        put(o, "%s_bucket{le=\"%g\"} %llu\n", name, bucket_le[i], (unsigned long long)cum);
+    }
+    put(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
+    put(o, "%s_sum %.6f\n", name, h->sum);
+    put(o, "%s_count %llu\n", name, (unsigned long long)h->count);
+}
+
+/* The cluster's families: state, remote outcomes, round trips, dropped messages. */
+static void render_cluster(struct out *o, const struct metrics *m)
+{
+    static const char *const dropped[] = {"bad_tag", "bad_format", "replay"};
+    size_t i;
+
+    family(o, "wssignd_cluster_up", "gauge", "1 while this node reaches the cluster's Redis.");
+    put(o, "wssignd_cluster_up %llu\n", (unsigned long long)m->cluster_up);
+    family(o, "wssignd_cluster_nodes", "gauge", "Nodes heard from, this one included.");
+    put(o, "wssignd_cluster_nodes %llu\n", (unsigned long long)m->cluster_nodes);
+    family(o, "wssignd_cluster_remote_requests_total", "counter",
+           "Sign requests answered through another node, by outcome.");
+    for (i = 0; i < sizeof sign_outcomes / sizeof sign_outcomes[0]; i++)
+        put(o, "wssignd_cluster_remote_requests_total{outcome=\"%s\"} %llu\n",
+            wss_err_code(sign_outcomes[i]), (unsigned long long)m->remote_sign[-sign_outcomes[i]]);
+    histogram(o, "wssignd_cluster_round_trip_seconds",
+              "From a request published to another node to its answer back.", &m->rtt);
+    family(o, "wssignd_cluster_dropped_messages_total", "counter",
+           "Messages from the cluster's channels dropped: no valid tag, malformed, replayed.");
+    for (i = 0; i < 3; i++)
+        put(o, "wssignd_cluster_dropped_messages_total{reason=\"%s\"} %llu\n", dropped[i],
+            (unsigned long long)m->cluster_dropped[i]);
+}
+
 char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *len)
 {
     struct out o = {.cap = 8192};
-    uint64_t cum = 0;
     size_t i;
 
     o.buf = xmalloc(o.cap);
@@ -145,17 +198,8 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
         put(&o, "wssignd_sign_requests_total{outcome=\"%s\"} %llu\n",
             wss_err_code(sign_outcomes[i]), (unsigned long long)m->sign[-sign_outcomes[i]]);
 
-    family(&o, "wssignd_sign_duration_seconds", "histogram",
-           "Time from request to verified signature.");
-    for (i = 0; i < METRICS_BUCKETS; i++) {
-        cum += m->latency_buckets[i];
-        put(&o, "wssignd_sign_duration_seconds_bucket{le=\"%g\"} %llu\n", bucket_le[i],
-            (unsigned long long)cum);
-    }
-    put(&o, "wssignd_sign_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-        (unsigned long long)m->latency_count);
-    put(&o, "wssignd_sign_duration_seconds_sum %.6f\n", m->latency_sum);
-    put(&o, "wssignd_sign_duration_seconds_count %llu\n", (unsigned long long)m->latency_count);
+    histogram(&o, "wssignd_sign_duration_seconds", "Time from request to verified signature.",
+              &m->latency);
 
     family(&o, "wssignd_received_bytes_total", "counter",
            "WebSocket message bytes received from signers.");
@@ -167,6 +211,8 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     for (i = 0; i < METRICS_PROTO_CODES_MAX && m->proto_codes[i]; i++)
         put(&o, "wssignd_protocol_errors_total{code=\"%s\"} %llu\n", m->proto_codes[i],
             (unsigned long long)m->proto_counts[i]);
+    if (m->cluster_enabled)
+        render_cluster(&o, m);
 
     if (len)
         *len = o.len;

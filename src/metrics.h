@@ -6,6 +6,7 @@
 #ifndef WSSIGND_METRICS_H
 #define WSSIGND_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,13 @@ enum metrics_intro {
 /* Upper bounds (seconds) of the latency histogram's buckets, +Inf implied. */
 #define METRICS_BUCKETS 15
 
+/* Per histogram of durations in seconds (buckets METRICS_BUCKETS, +Inf implied). */
+struct metrics_histogram {
+    uint64_t buckets[METRICS_BUCKETS]; /* not cumulative: summed at render time */
+    uint64_t count;
+    double sum;
+};
+
 /* Per daemon: every exported number. Zero-initialise, then metrics_init. */
 struct metrics {
     double start_time;                       /* unix seconds */
@@ -36,12 +44,17 @@ struct metrics {
     uint64_t control_sockets;                /* gauge: accepted sockets on the control listener */
     uint64_t intro[METRICS_INTRO_N];
     uint64_t sign[1 - WSS_ERR_MIN];          /* indexed by -enum wss_err (0 = ok) */
-    uint64_t latency_buckets[METRICS_BUCKETS]; /* cumulative at render time */
-    uint64_t latency_count;
-    double latency_sum;
+    struct metrics_histogram latency;        /* request to verified signature */
     uint64_t rx_bytes, tx_bytes;
     const char *proto_codes[METRICS_PROTO_CODES_MAX];
     uint64_t proto_counts[METRICS_PROTO_CODES_MAX];
+    /* The cluster (rendered only when it is configured). */
+    bool cluster_enabled;
+    uint64_t cluster_up;                      /* gauge: 1 while Redis is reachable */
+    uint64_t cluster_nodes;                   /* gauge: nodes heard from, this one included */
+    uint64_t cluster_dropped[3];              /* bad_tag, bad_format, replay */
+    uint64_t remote_sign[1 - WSS_ERR_MIN];    /* requests through another node, by outcome */
+    struct metrics_histogram rtt;             /* cross-node round trip, publish to answer */
 };
 
 /* Gauges read from the live state when rendering. */
@@ -53,6 +66,12 @@ struct metrics_gauges {
 };
 
 void metrics_init(struct metrics *m);
+
+/* Counts a request that went through another node, by its outcome. */
+void metrics_remote_sign(struct metrics *m, int status);
+
+/* Records one cross-node round trip (a request published, its answer back). */
+void metrics_cluster_round_trip(struct metrics *m, uint64_t ms);
 
 /* Counts one sign request ended with status (WSS_OK or a negative enum wss_err);
  * latency_ms is recorded in the histogram when status is WSS_OK. */

@@ -35,6 +35,7 @@ struct pending_req {
     void *user;
     char requester[64];                   /* for the audit log */
     bool verifying;                       /* an answer is with the verifier pool */
+    bool remote;                          /* last sent through another node */
     uint8_t signature[WSS_SIGNATURE_BYTES]; /* that answer's signature */
 
     /* Owned by the table; callers do not touch these. */

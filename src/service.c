@@ -90,12 +90,25 @@ size_t service_pending_count(const struct wss_service *svc)
     return pending_count(svc->pending);
 }
 
-/* The session holding key, if it is usable for requests. */
+/* The session holding key, if it is usable for requests (local or another node's). */
 static struct session *holder(struct wss_service *svc, const uint8_t *key)
 {
     struct session *s = registry_find(svc->registry, key, NULL);
 
     return s && s->state == SESSION_INTRODUCED ? s : NULL;
+}
+
+struct session *service_holder(struct wss_service *svc, const uint8_t key[WSS_PUBLIC_KEY_BYTES])
+{
+    struct session *s = holder(svc, key);
+
+    return s && !s->ops->remote ? s : NULL;
+}
+
+size_t service_pending_for_key(const struct wss_service *svc,
+                               const uint8_t key[WSS_PUBLIC_KEY_BYTES])
+{
+    return pending_count_key(svc->pending, key);
 }
 
 /* The session a request was sent to, if it still holds the request's key. */
@@ -186,6 +199,8 @@ static void complete(struct wss_service *svc, struct pending_req *req, int statu
     }
 
     audit(svc, req->id, req->key, req->message, req->message_len, status, latency, req->requester);
+    if (req->remote)
+        metrics_remote_sign(&svc->metrics, status);
     memset(&res, 0, sizeof res);
     res.status = status;
     res.request_id = req->id;
@@ -229,6 +244,7 @@ static void on_expiry(struct timers *ts, struct timer *t, uint64_t now_ms)
 static void send_request(struct session *s, struct pending_req *req)
 {
     req->conn_id = s->id;
+    req->remote = s->ops->remote;
     link_send_sign_request(s, req->id, req->message, req->message_len, req->expires_at_unix_ms);
 }
 
@@ -296,11 +312,6 @@ int wss_key_events_unsubscribe(struct wss_service *svc, wss_key_event_cb cb, voi
     return WSS_ERR_NOT_FOUND;
 }
 
-/*
- * Every session here is a local link; a key held on another node (a link
- * whose transport reaches it remotely) would register here too but is not
- * an event of this daemon: that is where such links would be told apart.
- */
 struct session *service_register(struct wss_service *svc, struct session *s)
 {
     struct session *old = NULL;
@@ -308,13 +319,24 @@ struct session *service_register(struct wss_service *svc, struct session *s)
     uint64_t at = util_unix_ms();
 
     registry_add(svc->registry, s->key, s, at, &old);
+    if (s->ops->remote)
+        svc->remote_sessions++;
+    if (old && old->ops->remote)
+        svc->remote_sessions--;
+    if (!s->ops->remote && svc->cluster.key_event)
+        svc->cluster.key_event(svc->cluster.arg, s, true);
     if (old) {
         /* The newest introduction wins: the key's requests follow it, with their ids. */
         for (req = pending_first_for_key(svc->pending, s->key); req; req = req->key_next)
             if (!req->verifying) /* already answered: its verdict is on the way */
                 send_request(s, req);
     }
-    key_event(svc, WSS_KEY_CONNECTED, s, at, old != NULL);
+    /* Key events are this daemon's: a key held on another node (a remote link)
+     * is none, and taking a key over from one is a plain arrival. */
+    if (!s->ops->remote)
+        key_event(svc, WSS_KEY_CONNECTED, s, at, old && !old->ops->remote);
+    else if (old && !old->ops->remote)
+        key_event(svc, WSS_KEY_DISCONNECTED, old, at, false);
     return old;
 }
 
@@ -324,10 +346,17 @@ bool service_unregister(struct wss_service *svc, struct session *s)
 
     if (registry_remove(svc->registry, s->key, s) != 0)
         return false;
-    log_info("event=disconnected key=%s conn=%llu remote=%s", util_key_fpr(fpr, s->key),
-             (unsigned long long)s->id, s->remote);
+    if (s->ops->remote) {
+        svc->remote_sessions--;
+    } else {
+        log_info("event=disconnected key=%s conn=%llu remote=%s", util_key_fpr(fpr, s->key),
+                 (unsigned long long)s->id, s->remote);
+        if (svc->cluster.key_event)
+            svc->cluster.key_event(svc->cluster.arg, s, false);
+    }
     complete_all(svc, pending_take_key(svc->pending, s->key), WSS_ERR_CONN_CLOSED);
-    key_event(svc, WSS_KEY_DISCONNECTED, s, util_unix_ms(), false);
+    if (!s->ops->remote)
+        key_event(svc, WSS_KEY_DISCONNECTED, s, util_unix_ms(), false);
     return true;
 }
 
@@ -411,6 +440,33 @@ int service_on_reject(struct wss_service *svc, struct session *s, const char *re
     return 0;
 }
 
+bool service_relay(struct wss_service *svc, struct session *s, const char *request_id,
+                   const char *frame, size_t len)
+{
+    return svc->cluster.relay && svc->cluster.relay(svc->cluster.arg, s, request_id, frame, len);
+}
+
+int service_end_request(struct wss_service *svc, struct session *s, const char *request_id,
+                        int status)
+{
+    struct pending_req *req = pending_find(svc->pending, request_id);
+
+    if (!req || req->conn_id != s->id)
+        return WSS_ERR_NOT_FOUND;
+    finish(svc, request_id, status, NULL, NULL);
+    return 0;
+}
+
+int service_resend(struct wss_service *svc, struct session *s, const char *request_id)
+{
+    struct pending_req *req = pending_find(svc->pending, request_id);
+
+    if (!req || req->conn_id != s->id || req->verifying)
+        return WSS_ERR_NOT_FOUND;
+    send_request(s, req);
+    return 0;
+}
+
 /* Decides whether a request can be queued: 0, or the outcome it is refused with. */
 static int admit(struct wss_service *svc, const uint8_t *public_key, const uint8_t *message,
                  size_t message_len, uint32_t timeout, wss_sign_cb cb, struct session **out)
@@ -426,8 +482,13 @@ static int admit(struct wss_service *svc, const uint8_t *public_key, const uint8
     /* Domain separation: the signing oracle never produces introduction proofs. */
     if (crypto_has_reserved_prefix(message, message_len))
         return WSS_ERR_INVAL;
-    if (!(s = holder(svc, public_key)))
-        return WSS_ERR_NOT_CONNECTED;
+    if (!(s = holder(svc, public_key))) {
+        int status = WSS_ERR_NOT_CONNECTED;
+
+        /* Not held here: another node of a cluster may hold it. */
+        if (!svc->cluster.reach || !(s = svc->cluster.reach(svc->cluster.arg, public_key, &status)))
+            return status;
+    }
     if (pending_count(svc->pending) >= cfg->max_pending ||
         pending_count_key(svc->pending, public_key) >= cfg->max_pending_per_key)
         return WSS_ERR_OVERLOADED;
@@ -489,7 +550,7 @@ bool wss_lookup_key(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC
     uint64_t at = 0;
     struct session *s = registry_find(svc->registry, public_key, &at);
 
-    if (!s || s->state != SESSION_INTRODUCED)
+    if (!s || s->state != SESSION_INTRODUCED || s->ops->remote)
         return false;
     if (out) {
         out->connected = true;
@@ -571,7 +632,7 @@ char *wss_metrics_render(struct wss_service *svc, size_t *len)
     struct metrics_gauges g = {
         .sockets = svc->sockets,
         .connections = svc->signers,
-        .introduced_keys = registry_count(svc->registry),
+        .introduced_keys = registry_count(svc->registry) - svc->remote_sessions,
         .pending = pending_count(svc->pending),
     };
 

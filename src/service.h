@@ -35,6 +35,23 @@ struct service_listener {
 
 struct service_lookup;
 
+/*
+ * The cluster's hooks into the service, filled in by the cluster link
+ * (cluster/cluster.c); all NULL on a single node.
+ */
+struct service_cluster {
+    void *arg;
+    /* A session that reaches key on another node, made and registered on demand;
+     * NULL with *status set (WSS_ERR_CLUSTER_UNAVAILABLE) when it cannot be asked. */
+    struct session *(*reach)(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES], int *status);
+    /* An answer (its raw frame) on local session s to a request this node does not
+     * hold: true if it was a request of another node, relayed back to it. */
+    bool (*relay)(void *arg, struct session *s, const char *request_id, const char *frame,
+                  size_t len);
+    /* Local session s holds its key here from now on (held), or no longer. */
+    void (*key_event)(void *arg, struct session *s, bool held);
+};
+
 /* Per daemon: the state every sign request and signer session works on. */
 struct wss_service {
     const struct config *cfg;      /* borrowed from the daemon */
@@ -55,6 +72,8 @@ struct wss_service {
     size_t n_listeners, cap_listeners;
     unsigned delivering;           /* events being delivered (nested calls count) */
     struct service_lookup *lookups; /* wss_lookup_key_async answers still due (owned) */
+    struct service_cluster cluster;
+    size_t remote_sessions;        /* registered sessions that are other nodes' (proxies) */
 };
 
 /* Sets up svc over cfg. Returns 0. */
@@ -115,6 +134,34 @@ int service_on_answer(struct wss_service *svc, struct session *s, const char *re
  * not empty) or WSS_ERR_NOT_FOUND as for service_on_answer. */
 int service_on_reject(struct wss_service *svc, struct session *s, const char *request_id,
                       const char *reason);
+
+/*
+ * An answer on local session s that no request here is waiting for: true if
+ * the cluster relayed it to the node whose request it answers. frame is the
+ * message as received.
+ */
+bool service_relay(struct wss_service *svc, struct session *s, const char *request_id,
+                   const char *frame, size_t len);
+
+/* The local session holding key (not another node's), or NULL. */
+struct session *service_holder(struct wss_service *svc, const uint8_t key[WSS_PUBLIC_KEY_BYTES]);
+
+/* Requests pending for key. */
+size_t service_pending_for_key(const struct wss_service *svc,
+                               const uint8_t key[WSS_PUBLIC_KEY_BYTES]);
+
+/*
+ * Ends the request id with status if it was sent to s: the cluster's way to
+ * end a request its path lost (not_connected when nobody holds the key,
+ * connection_closed when the node holding it went away). Returns 0 or
+ * WSS_ERR_NOT_FOUND.
+ */
+int service_end_request(struct wss_service *svc, struct session *s, const char *request_id,
+                        int status);
+
+/* Sends the request id to s again (the key moved between nodes). Returns 0 or
+ * WSS_ERR_NOT_FOUND when it is not pending on s. */
+int service_resend(struct wss_service *svc, struct session *s, const char *request_id);
 
 /* A verdict from the verifier pool (a verifier_done_cb; arg is svc). */
 void service_on_verdict(const char *request_id, int verdict, void *arg);

@@ -1,7 +1,7 @@
 /*
  * The signer side of wssign.v1: challenge, proof-of-possession introduction,
  * superseding, keep-alive, refused frames, and the dispatch of sign_response
- * / sign_reject to the signing service. Decoding is proto.c's, verification
+ * / sign_reject to the signing service. Decoding is wire.c's, verification
  * crypto.c's; requests and the registry are service.c's.
  */
 #include "session.h"
@@ -10,9 +10,9 @@
 
 #include "log.h"
 #include "peers.h"
-#include "proto.h"
 #include "service.h"
 #include "util.h"
+#include "wire.h"
 
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
@@ -143,8 +143,7 @@ static bool host_allowed(const struct config *cfg, const char *host)
     return false;
 }
 
-/* The older link for the key is told and closed; its requests were moved. */
-static void supersede(struct session *old, struct session *s)
+void session_supersede(struct session *old, struct session *s)
 {
     char fpr[UTIL_FPR_BYTES];
 
@@ -156,7 +155,7 @@ static void supersede(struct session *old, struct session *s)
     close_link(old, LINK_CLOSE_SUPERSEDED, "superseded");
 }
 
-static void introduce(struct session *s, const struct proto_msg *m)
+static void introduce(struct session *s, const struct wire_msg *m)
 {
     struct wss_service *svc = s->svc;
     const struct config *cfg = svc->cfg;
@@ -212,7 +211,7 @@ static void introduce(struct session *s, const struct proto_msg *m)
              m->has_proof ? "yes" : "legacy");
     old = service_register(svc, s);
     if (old)
-        supersede(old, s);
+        session_supersede(old, s);
 }
 
 /*
@@ -241,36 +240,39 @@ static void unknown_answer(struct session *s, const char *request_id)
 
 int session_on_message(struct session *s, const char *buf, size_t len)
 {
-    struct proto_msg m;
-    struct proto_error e;
+    struct wire_msg m;
+    struct wire_error e;
     int rc = 0;
 
     if (s->state == SESSION_CLOSING)
         return 0;
-    if (proto_decode(buf, len, s->svc->cfg->max_message_bytes, &m, &e) != 0) {
+    if (wire_decode(WIRE_FROM_CLIENT, buf, len, s->svc->cfg->max_message_bytes, &m, &e) != 0) {
         log_debug("event=bad_frame code=%s conn=%llu", e.code, (unsigned long long)s->id);
         refuse_frame(s, e.code, e.message, e.request_id);
         return 0;
     }
-    if (m.type != PROTO_INTRODUCTION && s->state != SESSION_INTRODUCED) {
+    if (m.type != WIRE_INTRODUCTION && s->state != SESSION_INTRODUCED) {
         refuse_frame(s, "not_introduced", "introduce a key first", m.request_id);
-        proto_msg_cleanup(&m);
+        wire_msg_cleanup(&m);
         return 0;
     }
     switch (m.type) {
-    case PROTO_INTRODUCTION:
+    case WIRE_INTRODUCTION:
         introduce(s, &m);
         break;
-    case PROTO_SIGN_RESPONSE:
+    case WIRE_SIGN_RESPONSE:
         rc = service_on_answer(s->svc, s, m.request_id, m.message, m.message_len, m.signature);
         break;
-    case PROTO_SIGN_REJECT:
+    case WIRE_SIGN_REJECT:
         rc = service_on_reject(s->svc, s, m.request_id, m.reason);
         break;
+    default: /* wire_decode gives only the frames a client sends */
+        break;
     }
-    if (rc == WSS_ERR_NOT_FOUND)
+    /* Not ours: a request of another node of the cluster, or unknown. */
+    if (rc == WSS_ERR_NOT_FOUND && !service_relay(s->svc, s, m.request_id, buf, len))
         unknown_answer(s, m.request_id);
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
     return 0;
 }
 

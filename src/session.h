@@ -74,6 +74,10 @@ int session_on_message(struct session *s, const char *buf, size_t len);
 /* A frame or a pong arrived: the peer is alive. */
 void session_on_activity(struct session *s);
 
+/* A newer session (by, local or on another node) holds old's key: old is told
+ * with an error frame "superseded" and closed with 4001. */
+void session_supersede(struct session *old, struct session *by);
+
 /* The link is gone: its timer stops, and if it held its key, the key is
  * unregistered and its requests end connection_closed. Call once. */
 void session_on_close(struct session *s);

@@ -30,9 +30,11 @@ enum wss_err {
     WSS_ERR_TOO_MANY_REQUESTS = -16,      /* too_many_requests: too many failed authentications */
     WSS_ERR_UNSUPPORTED_MEDIA_TYPE = -17, /* unsupported_media_type: the body is not JSON */
     WSS_ERR_PAYLOAD_TOO_LARGE = -18,      /* payload_too_large: the body or message is too big */
+    /* A key not held on this node could not be asked for: Redis is unreachable. */
+    WSS_ERR_CLUSTER_UNAVAILABLE = -19,    /* cluster_unavailable */
 };
 
-#define WSS_ERR_MIN WSS_ERR_PAYLOAD_TOO_LARGE
+#define WSS_ERR_MIN WSS_ERR_CLUSTER_UNAVAILABLE
 
 /*
  * Returns a short human-readable description of err ("signer did not answer

@@ -63,6 +63,8 @@ typedef void (*wss_sign_cb)(const struct wss_sign_result *result, void *user);
  *   WSS_ERR_NOT_CONNECTED  no introduced connection holds public_key
  *   WSS_ERR_OVERLOADED     the per-key or global in-flight cap is reached
  *   WSS_ERR_SHUTTING_DOWN  the daemon is draining
+ *   WSS_ERR_CLUSTER_UNAVAILABLE  the key is not held here and the cluster
+ *                          cannot be asked (its Redis is unreachable)
  */
 __attribute__((warn_unused_result)) int
 wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KEY_BYTES],
@@ -121,9 +123,10 @@ typedef void (*wss_presence_cb)(int status, const struct wss_presence *presence,
 
 /*
  * Asks whether public_key is connected, and answers later: cb runs exactly
- * once, on the loop thread, never from inside this call. For a key held on
- * this daemon the answer comes from the registry on the next turn of the
- * loop, so it reflects the state at that time. The key is copied; user must
+ * once, on the loop thread, never from inside this call. The answer comes
+ * from this daemon's registry on the next turn of the loop, so it reflects
+ * the state at that time (a key held on another node of a cluster reads as
+ * not connected, as for wss_lookup_key). The key is copied; user must
  * stay valid until cb has run.
  *
  * Returns 0, or (nothing queued, cb never runs):

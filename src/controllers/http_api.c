@@ -66,6 +66,7 @@ static unsigned status_for(int err)
     case WSS_ERR_CONN_CLOSED: return 502;
     case WSS_ERR_SHUTTING_DOWN: return 503;
     case WSS_ERR_OVERLOADED: return 503;
+    case WSS_ERR_CLUSTER_UNAVAILABLE: return 503;
     case WSS_ERR_TIMEOUT: return 504;
     case WSS_ERR_UNAUTHORIZED: return 401;
     case WSS_ERR_TOO_MANY_REQUESTS: return 429;

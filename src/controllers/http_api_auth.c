@@ -14,8 +14,8 @@
 #include <wssignd/errors.h>
 #include <wssignd/util.h>
 
-#include "../files.h"
-#include "../log.h"
+#include "files.h"
+#include "log.h"
 #include "http_api_throttle.h"
 
 #define TOKEN_MIN_CHARS 16

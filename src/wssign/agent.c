@@ -1,8 +1,8 @@
 /*
- * The agent subcommand: the lws client context, one WebSocket connection to
- * the daemon at a time, reconnects with backoff, keep-alive pings, frame
- * reassembly and the outgoing queue. Everything the frames mean is in
- * signer.c; the lws callbacks below only hand off to it.
+ * The agent subcommand: its options and help, the key (loaded into protected
+ * memory), the process hardening, and the loop until a signal stops it. The
+ * connection is agent_conn.c's, what the frames mean signer.c's; this file
+ * joins the two.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,31 +14,21 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <libwebsockets.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
 #include <wssignd/errors.h>
 
-#include "backoff.h"
+#include "addr.h"
+#include "agent_conn.h"
 #include "cli.h"
 #include "commands.h"
 #include "confirm.h"
-#include "crypto.h"
 #include "files.h"
 #include "keyfile.h"
 #include "log.h"
 #include "policy.h"
-#include "proto.h"
 #include "signer.h"
 #include "url.h"
 #include "util.h"
 
-/* The WebSocket subprotocol asked for: the protocol version itself. */
-#define AGENT_PROTOCOL PROTO_VERSION
-#define DEFAULT_PATH "/v1/ws"
-/* Largest frame reassembled: a sign_request for the largest message, plus slack. */
-#define AGENT_RX_MAX (4 * (CLI_MESSAGE_MAX / 3 + 1) + 4096)
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_MAX_DEFAULT_MS 30000
 #define CONFIRM_TIMEOUT_DEFAULT_MS 30000
@@ -48,23 +38,6 @@
 #define QUEUE_DEFAULT_BYTES 4194304
 #define QUEUE_MIN_BYTES 4096
 #define QUEUE_MAX_BYTES 268435456
-/* How often the stop flag is looked at, and confirmations polled while running. */
-#define HOUSEKEEPING_MS 100
-#define CONFIRM_POLL_MS 10
-/* How long an orderly close may take on SIGINT/SIGTERM. */
-#define STOP_GRACE_MS 2000
-/* How long a close frame may wait for a server that does not read. */
-#define CLOSE_GRACE_S 5
-/* Close codes the daemon uses for its own reasons. */
-#define CLOSE_SUPERSEDED 4001
-#define CLOSE_INTRO_TIMEOUT 4002
-
-/* Per message: one queued outgoing frame (LWS_PRE headroom, then len bytes). */
-struct txbuf {
-    struct txbuf *next;
-    char *buf;
-    size_t len;
-};
 
 /* Per process: the agent's settings from the command line. */
 struct agent_opts {
@@ -81,525 +54,78 @@ struct agent_opts {
     uint64_t max_queued_bytes;
 };
 
-/* Per process: the agent, reachable from lws through lws_context_user(). */
+/* Per process: the agent. */
 struct agent {
     struct agent_opts opts;
     struct url url;
-    char host_header[CRYPTO_HOST_MAX + 16];
     struct keypair *key; /* sodium_malloc'ed, read-only once loaded */
     struct policy policy;
     struct signer *signer;
-    struct backoff backoff;
-    lws_retry_bo_t keepalive;
-    struct lws_context *ctx;
-    struct lws *wsi; /* the connection, NULL between connections */
-    bool established;
-    bool introduced;  /* the daemon accepted this connection's introduction */
-    lws_sorted_usec_list_t sul_connect;
-    bool connect_scheduled;
-    lws_sorted_usec_list_t sul_handshake; /* deadline for connect + introduction */
-    lws_sorted_usec_list_t sul_housekeeping;
-    lws_sorted_usec_list_t sul_confirm;
-    char *rx; /* the message being reassembled */
-    size_t rx_len, rx_cap;
-    struct txbuf *tx_head, **tx_tail;
-    size_t tx_bytes;       /* queued in tx_head..., not yet handed to lws */
-    int close_code;        /* from the peer's close frame, 0 if none */
-    char close_reason[128];
-    const char *local_close; /* why we closed, NULL if the peer did */
-    int closing_code;        /* close decided: the code to send, 0 if none */
-    const char *closing_text; /* and its reason text */
-    char tls_error[160];     /* certificate check failure of this attempt, "" if none */
-    volatile sig_atomic_t *stop;
-    bool stopping;
-    uint64_t stop_deadline_ms;
-    bool done;
-    unsigned long attempts; /* connection attempts since start (for logs) */
+    struct agent_conn *conn;
 };
 
-static void schedule_connect(struct agent *a, const char *why);
+/* ---- the signer's hooks: frames out, introduction accepted ---- */
 
-/* ---- outgoing queue ---- */
-
-static void tx_clear(struct agent *a)
-{
-    while (a->tx_head) {
-        struct txbuf *t = a->tx_head;
-
-        a->tx_head = t->next;
-        free(t->buf);
-        free(t);
-    }
-    a->tx_tail = &a->tx_head;
-    a->tx_bytes = 0;
-}
-
-static void rx_clear(struct agent *a)
-{
-    free(a->rx);
-    a->rx = NULL;
-    a->rx_len = a->rx_cap = 0;
-}
-
-/*
- * Ends the connection for a reason of ours, from anywhere (the receive path
- * included): nothing more is read or sent on it, and the close frame (code,
- * text) goes out from the next writable callback. A server that does not
- * read never makes the connection writable: lws drops it after
- * CLOSE_GRACE_S. With polite false it is dropped at once, without a close
- * frame (there is no point queueing one behind what the server did not read).
- *
- * Why not return -1 from the receive callback: lws 4.1.6's client parser
- * (lws_ws_client_rx_sm) skips resetting its buffer index when the callback
- * returns non-zero, and goes on reading the connection during the close
- * handshake; the rest of a frame larger than the receive buffer is then
- * written past the end of the buffer.
- */
-static void close_connection(struct agent *a, int code, const char *text, const char *why,
-                             bool polite)
-{
-    if (!a->wsi || a->closing_code)
-        return;
-    a->closing_code = code;
-    a->closing_text = text;
-    a->local_close = why;
-    rx_clear(a);
-    tx_clear(a);
-    if (polite) {
-        lws_callback_on_writable(a->wsi);
-        lws_set_timeout(a->wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_GRACE_S);
-    } else {
-        lws_set_timeout(a->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-    }
-}
-
-/* signer hook: queue a frame and ask for a writable callback. */
-static void agent_send(void *user, char *buf, size_t len)
+static void on_signer_send(void *user, char *buf, size_t len)
 {
     struct agent *a = user;
-    struct txbuf *t;
 
-    if (!a->wsi || !a->established || a->closing_code) {
-        free(buf);
-        return;
-    }
-    /* Bounded: a server that sends requests and never reads the answers
-     * would otherwise grow the queue without limit. One frame is always
-     * accepted into an empty queue, whatever its size. */
-    if (a->tx_bytes && a->tx_bytes + len > a->opts.max_queued_bytes) {
-        free(buf);
-        log_warn("event=queue_full queued_bytes=%zu frame_bytes=%zu max_queued_bytes=%llu "
-                 "message=\"the server does not read the answers\"",
-                 a->tx_bytes, len, (unsigned long long)a->opts.max_queued_bytes);
-        close_connection(a, LWS_CLOSE_STATUS_POLICY_VIOLATION, "queue full", "queue full",
-                         false);
-        return;
-    }
-    t = xcalloc(1, sizeof *t);
-    t->buf = buf;
-    t->len = len;
-    *a->tx_tail = t;
-    a->tx_tail = &t->next;
-    a->tx_bytes += len;
-    lws_callback_on_writable(a->wsi);
+    agent_conn_send(a->conn, buf, len);
 }
 
-/* signer hook: a successful introduction ends the run of failures. */
-static void agent_introduced(void *user, const char *session_id)
+/* A successful introduction ends the run of failures. */
+static void on_signer_introduced(void *user, const char *session_id)
 {
     struct agent *a = user;
 
     (void)session_id;
-    a->introduced = true;
-    lws_sul_cancel(&a->sul_handshake);
-    backoff_reset(&a->backoff);
+    agent_conn_introduced(a->conn);
 }
 
-/* ---- timers ---- */
+/* ---- the connection's hooks: to and from the signer ---- */
 
-static void confirm_tick(lws_sorted_usec_list_t *sul)
+static void on_conn_open(void *user)
 {
-    struct agent *a = lws_container_of(sul, struct agent, sul_confirm);
+    struct agent *a = user;
 
-    signer_tick(a->signer, util_now_ms());
-    if (signer_busy(a->signer))
-        lws_sul_schedule(a->ctx, 0, &a->sul_confirm, confirm_tick,
-                         (lws_usec_t)CONFIRM_POLL_MS * 1000);
-}
-
-static void begin_stop(struct agent *a)
-{
-    a->stopping = true;
-    a->stop_deadline_ms = util_now_ms() + STOP_GRACE_MS;
-    lws_sul_cancel(&a->sul_connect);
-    a->connect_scheduled = false;
-    log_notice("event=stopping");
-    if (a->wsi && a->established) {
-        /* Answer what is still waiting for a confirmation, then close with
-         * 1001 from the writable callback once the queue has drained. */
-        signer_reject_pending(a->signer, "agent_stopping");
-        a->local_close = "agent stopping";
-        lws_callback_on_writable(a->wsi);
-    } else {
-        /* Not connected, or still connecting: nothing to close politely;
-         * lws_context_destroy drops a half-open connection. */
-        a->done = true;
-    }
-}
-
-static void housekeeping(lws_sorted_usec_list_t *sul)
-{
-    struct agent *a = lws_container_of(sul, struct agent, sul_housekeeping);
-
-    /* The signal handler only sets a flag; a signal that lands just before
-     * poll() would otherwise wait for the next network event. */
-    if (*a->stop && !a->stopping)
-        begin_stop(a);
-    if (a->stopping && util_now_ms() >= a->stop_deadline_ms)
-        a->done = true;
-    lws_sul_schedule(a->ctx, 0, &a->sul_housekeeping, housekeeping,
-                     (lws_usec_t)HOUSEKEEPING_MS * 1000);
-}
-
-/* A server that accepts the connection but never completes the handshake or
- * the introduction would otherwise hold the agent forever. */
-static void handshake_expired(lws_sorted_usec_list_t *sul)
-{
-    struct agent *a = lws_container_of(sul, struct agent, sul_handshake);
-
-    if (!a->wsi || a->introduced)
-        return;
-    log_warn("event=handshake_timeout url=%s timeout_ms=%u", a->opts.url,
-             (unsigned)a->opts.connect_timeout_ms);
-    a->local_close = "handshake timeout";
-    /* Closed by lws on its next pass; the close callback schedules the retry. */
-    lws_set_timeout(a->wsi, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE, LWS_TO_KILL_ASYNC);
-}
-
-static void connect_now(lws_sorted_usec_list_t *sul)
-{
-    struct agent *a = lws_container_of(sul, struct agent, sul_connect);
-    struct lws_client_connect_info i;
-
-    a->connect_scheduled = false;
-    if (a->stopping || a->wsi)
-        return;
-    memset(&i, 0, sizeof i);
-    i.context = a->ctx;
-    i.address = a->url.host;
-    i.port = a->url.port;
-    i.path = a->url.path[0] ? a->url.path : DEFAULT_PATH;
-    i.host = a->host_header;
-    /* No Origin header: it is what browsers send, and the daemon refuses
-     * WebSocket handshakes that carry one (cross-site WebSocket hijacking). */
-    i.origin = NULL;
-    i.protocol = AGENT_PROTOCOL;
-    i.local_protocol_name = AGENT_PROTOCOL;
-    i.pwsi = &a->wsi;
-    i.retry_and_idle_policy = &a->keepalive;
-    if (!strcmp(a->url.scheme, "wss")) {
-        i.ssl_connection = LCCSCF_USE_SSL;
-        if (a->opts.insecure)
-            i.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
-                                LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
-    }
-    a->established = false;
-    a->introduced = false;
-    a->close_code = 0;
-    a->close_reason[0] = '\0';
-    a->local_close = NULL;
-    a->closing_code = 0;
-    a->closing_text = NULL;
-    a->tls_error[0] = '\0';
-    a->attempts++;
-    log_info("event=connecting url=%s attempt=%lu", a->opts.url, a->attempts);
-    /* On an immediate failure lws may already have called CONNECTION_ERROR
-     * (which schedules the retry); schedule_connect ignores a second call. */
-    if (!lws_client_connect_via_info(&i)) {
-        a->wsi = NULL;
-        schedule_connect(a, "connect failed");
-        return;
-    }
-    if (a->wsi)
-        lws_sul_schedule(a->ctx, 0, &a->sul_handshake, handshake_expired,
-                         (lws_usec_t)a->opts.connect_timeout_ms * 1000);
-}
-
-static void schedule_connect(struct agent *a, const char *why)
-{
-    uint32_t delay, ceiling;
-
-    if (a->stopping) {
-        if (!a->wsi)
-            a->done = true;
-        return;
-    }
-    if (a->connect_scheduled)
-        return;
-    ceiling = backoff_ceiling(&a->backoff);
-    delay = backoff_next(&a->backoff);
-    a->connect_scheduled = true;
-    log_info("event=reconnect_scheduled delay_ms=%u ceiling_ms=%u after=\"%s\"", delay, ceiling,
-             why);
-    lws_sul_schedule(a->ctx, 0, &a->sul_connect, connect_now, (lws_usec_t)delay * 1000);
-}
-
-/* ---- connection events (called from the lws callback) ---- */
-
-static void reset_connection(struct agent *a)
-{
-    a->wsi = NULL;
-    a->established = false;
-    rx_clear(a);
-    tx_clear(a);
-    signer_on_close(a->signer);
-    lws_sul_cancel(&a->sul_confirm);
-    lws_sul_cancel(&a->sul_handshake);
-}
-
-static void agent_on_connection_error(struct agent *a, const char *why)
-{
-    char q[300], t[200];
-
-    /* lws's own text for TLS failures is an opaque OpenSSL code; the
-     * certificate check result recorded during the handshake says why. */
-    if (a->tls_error[0])
-        log_warn("event=connect_failed url=%s error=%s tls_error=%s hint=%s", a->opts.url,
-                 log_quote(q, sizeof q, why && *why ? why : "unknown"),
-                 log_quote(t, sizeof t, a->tls_error),
-                 a->opts.ca ? "\"is the server certificate issued by --ca?\""
-                            : "\"use --ca FILE to trust a private CA\"");
-    else
-        log_warn("event=connect_failed url=%s error=%s", a->opts.url,
-                 log_quote(q, sizeof q, why && *why ? why : "unknown"));
-    reset_connection(a);
-    schedule_connect(a, "connect failed");
-}
-
-static void agent_on_established(struct agent *a, struct lws *wsi)
-{
-    a->wsi = wsi;
-    a->established = true;
-    log_info("event=connected url=%s", a->opts.url);
     signer_on_open(a->signer);
 }
 
-static void agent_on_peer_close(struct agent *a, const uint8_t *in, size_t len)
+static int on_conn_message(void *user, const char *buf, size_t len, char *err, size_t errlen)
 {
-    char text[sizeof a->close_reason];
+    struct agent *a = user;
 
-    if (len >= 2) {
-        size_t n = len - 2 < sizeof text - 1 ? len - 2 : sizeof text - 1;
-
-        a->close_code = (in[0] << 8) | in[1];
-        memcpy(text, in + 2, n);
-        text[n] = '\0';
-        log_quote(a->close_reason, sizeof a->close_reason, text);
-    }
+    return signer_on_frame(a->signer, buf, len, err, errlen);
 }
 
-static void agent_on_closed(struct agent *a)
+static void on_conn_close(void *user)
 {
-    const char *why = "closed";
+    struct agent *a = user;
 
-    if (a->close_code == CLOSE_SUPERSEDED) {
-        /* Another connection introduced this key. Reconnecting at once would
-         * take the key back and the two would push each other out in a loop:
-         * wait a full backoff window instead. */
-        log_warn("event=superseded close_code=%d message=\"another connection introduced the "
-                 "same key; reconnecting after up to %u ms\"",
-                 a->close_code, (unsigned)a->opts.backoff_max_ms);
-        backoff_saturate(&a->backoff);
-        why = "superseded";
-    } else if (a->close_code == CLOSE_INTRO_TIMEOUT) {
-        log_warn("event=disconnected close_code=%d reason=introduction_timeout", a->close_code);
-    } else if (a->close_code && !a->introduced) {
-        /* Closed before "introduced": the daemon refused the key or the
-         * proof. Retrying will not help until its configuration changes,
-         * so say what usually causes it. */
-        log_warn("event=introduction_refused close_code=%d reason=%s host=%s hint=\"the URL "
-                 "host must be in the daemon's server_names\"",
-                 a->close_code, a->close_reason[0] ? a->close_reason : "\"\"", a->url.host);
-        why = "introduction refused";
-    } else if (a->close_code) {
-        log_notice("event=disconnected close_code=%d reason=%s", a->close_code,
-                   a->close_reason[0] ? a->close_reason : "\"\"");
-    } else {
-        log_notice("event=disconnected reason=\"%s\"",
-                   a->local_close ? a->local_close : "connection lost");
-    }
-    reset_connection(a);
-    if (a->stopping)
-        a->done = true;
-    else
-        schedule_connect(a, why);
+    signer_on_close(a->signer);
 }
 
-/*
- * The connection's wsi is being freed and neither CONNECTION_ERROR nor
- * CLIENT_CLOSED accounted for it: lws 4.1 closes a client that times out
- * during the HTTP upgrade without calling either. Retry as after a failure.
- */
-static void agent_on_lost(struct agent *a)
+static bool on_conn_busy(void *user)
 {
-    log_warn("event=connect_failed url=%s error=\"%s\"", a->opts.url,
-             a->local_close ? a->local_close : "connection dropped during the handshake");
-    reset_connection(a);
-    schedule_connect(a, "connect failed");
+    struct agent *a = user;
+
+    return signer_busy(a->signer);
 }
 
-/*
- * One piece of a message: in bytes, remaining more bytes of this frame to
- * come, last when the message ends with it. Always returns 0 (see
- * close_connection): a message that is refused is dropped piece by piece and
- * the connection closed from the writable callback.
- */
-static int agent_on_rx(struct agent *a, const void *in, size_t len, size_t remaining, bool last,
-                       bool binary)
+static void on_conn_tick(void *user, uint64_t now_ms)
 {
-    char err[300], q[320];
+    struct agent *a = user;
 
-    /* Once a close is decided, nothing else the server sends is looked at. */
-    if (a->closing_code)
-        return 0;
-    if (binary) {
-        log_warn("event=frame_refused reason=binary close_code=%d",
-                 LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE);
-        close_connection(a, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "text only", "binary frame",
-                         true);
-        return 0;
-    }
-    /* The frame header gives its length: refuse it before buffering any of it. */
-    if (len > AGENT_RX_MAX - a->rx_len || remaining > AGENT_RX_MAX - a->rx_len - len) {
-        log_warn("event=frame_refused reason=too_large limit=%d close_code=%d", AGENT_RX_MAX,
-                 LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
-        close_connection(a, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "too big", "frame too large",
-                         true);
-        return 0;
-    }
-    if (a->rx_len + len + 1 > a->rx_cap) {
-        size_t cap = a->rx_cap ? a->rx_cap : 4096;
-
-        while (cap < a->rx_len + len + 1)
-            cap *= 2;
-        if (cap > AGENT_RX_MAX + 1)
-            cap = AGENT_RX_MAX + 1;
-        a->rx = xrealloc(a->rx, cap);
-        a->rx_cap = cap;
-    }
-    memcpy(a->rx + a->rx_len, in, len);
-    a->rx_len += len;
-    if (!last)
-        return 0;
-    if (signer_on_frame(a->signer, a->rx, a->rx_len, err, sizeof err) != 0) {
-        log_warn("event=protocol_error error=%s", log_quote(q, sizeof q, err));
-        close_connection(a, LWS_CLOSE_STATUS_PROTOCOL_ERR, "protocol error", "protocol error",
-                         true);
-        return 0;
-    }
-    /* An idle connection holds no receive buffer. */
-    rx_clear(a);
-    /* A confirmation may have started: poll it soon. */
-    if (signer_busy(a->signer))
-        lws_sul_schedule(a->ctx, 0, &a->sul_confirm, confirm_tick,
-                         (lws_usec_t)CONFIRM_POLL_MS * 1000);
-    return 0;
+    signer_tick(a->signer, now_ms);
 }
 
-/* One lws_write per writable callback. Returns -1 to close. */
-static int agent_on_writable(struct agent *a, struct lws *wsi)
+/* Answers what is still waiting for a confirmation before the close. */
+static void on_conn_stopping(void *user)
 {
-    struct txbuf *t = a->tx_head;
+    struct agent *a = user;
 
-    if (a->closing_code) {
-        /* Returning -1 here, outside the receive path, is safe: lws resets
-         * its parser buffer and ignores data frames while it closes. */
-        lws_close_reason(wsi, (enum lws_close_status)a->closing_code,
-                         (unsigned char *)a->closing_text, strlen(a->closing_text));
-        return -1;
-    }
-    if (!t) {
-        if (a->stopping) {
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)"agent stopping",
-                             14);
-            return -1;
-        }
-        return 0;
-    }
-    a->tx_head = t->next;
-    if (!a->tx_head)
-        a->tx_tail = &a->tx_head;
-    a->tx_bytes -= t->len;
-    if (lws_write(wsi, (unsigned char *)t->buf + LWS_PRE, t->len, LWS_WRITE_TEXT) < (int)t->len) {
-        free(t->buf);
-        free(t);
-        a->local_close = "write failed";
-        return -1;
-    }
-    free(t->buf);
-    free(t);
-    if (a->tx_head || a->stopping)
-        lws_callback_on_writable(wsi);
-    return 0;
+    signer_reject_pending(a->signer, "agent_stopping");
 }
-
-static void agent_on_cert_error(struct agent *a, X509_STORE_CTX *store)
-{
-    int err = X509_STORE_CTX_get_error(store);
-
-    if (err != X509_V_OK && !a->tls_error[0])
-        snprintf(a->tls_error, sizeof a->tls_error, "%s (depth %d)",
-                 X509_verify_cert_error_string(err), X509_STORE_CTX_get_error_depth(store));
-}
-
-static int callback_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                          void *in, size_t len)
-{
-    struct agent *a = lws_context_user(lws_get_context(wsi));
-
-    switch (reason) {
-    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
-        /* Without --ca, trust the system's CA store. */
-        if (a && !a->opts.ca && user)
-            SSL_CTX_set_default_verify_paths((SSL_CTX *)user);
-        return 0;
-    case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
-        /* user: the X509_STORE_CTX, len: OpenSSL's verdict. Only recorded;
-         * returning 0 leaves the decision to OpenSSL. */
-        if (a && !len && user)
-            agent_on_cert_error(a, (X509_STORE_CTX *)user);
-        return 0;
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        agent_on_connection_error(a, in ? (const char *)in : NULL);
-        return 0;
-    case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        agent_on_established(a, wsi);
-        return 0;
-    case LWS_CALLBACK_CLIENT_RECEIVE:
-        return agent_on_rx(a, in, len, lws_remaining_packet_payload(wsi),
-                           lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi),
-                           lws_frame_is_binary(wsi));
-    case LWS_CALLBACK_CLIENT_WRITEABLE:
-        return agent_on_writable(a, wsi);
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        agent_on_peer_close(a, in, len);
-        return 0;
-    case LWS_CALLBACK_CLIENT_CLOSED:
-        agent_on_closed(a);
-        return 0;
-    case LWS_CALLBACK_WSI_DESTROY:
-        if (a && wsi == a->wsi)
-            agent_on_lost(a);
-        return 0;
-    default:
-        return 0;
-    }
-}
-
-static const struct lws_protocols agent_protocols[] = {
-    {AGENT_PROTOCOL, callback_agent, 0, 4096, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
 
 /* ---- command line ---- */
 
@@ -777,7 +303,7 @@ static int parse_args(struct agent *a, int argc, char **argv)
         return cli_usage("agent", "--url: %s", err);
     if (strcmp(a->url.scheme, "ws") && strcmp(a->url.scheme, "wss"))
         return cli_usage("agent", "--url must start with ws:// or wss://");
-    if (!strcmp(a->url.scheme, "ws") && !url_host_is_loopback(&a->url) && !o->insecure)
+    if (!strcmp(a->url.scheme, "ws") && !addr_host_is_loopback(a->url.host) && !o->insecure)
         return cli_usage("agent", "refusing plain ws:// to %s: use wss://, or --insecure to "
                                   "send keys and messages in clear text",
                          a->url.host);
@@ -796,11 +322,6 @@ static int parse_args(struct agent *a, int argc, char **argv)
         close(fd);
     }
     return 0;
-}
-
-static void lws_log_emit(int level, const char *line)
-{
-    log_lws(level, line);
 }
 
 /*
@@ -846,15 +367,17 @@ static int load_key(struct agent *a, char *err, size_t errlen)
 
 int agent_main(int argc, char **argv, volatile sig_atomic_t *stop)
 {
-    struct lws_context_creation_info info;
+    static const struct signer_hooks signer_hooks = {on_signer_send, on_signer_introduced};
+    static const struct agent_conn_hooks conn_hooks = {
+        on_conn_open, on_conn_message, on_conn_close, on_conn_busy, on_conn_tick,
+        on_conn_stopping,
+    };
     struct agent *a = xcalloc(1, sizeof *a);
-    struct signer_hooks hooks = {agent_send, agent_introduced};
+    struct agent_conn_cfg ccfg;
     struct signer_cfg scfg;
     char err[512], pub[KEYFILE_PUB_B64_BYTES];
-    int rc = CLI_EXIT_OK, lws_mask;
+    int rc = CLI_EXIT_OK;
 
-    a->stop = stop;
-    a->tx_tail = &a->tx_head;
     policy_init(&a->policy, CLI_MESSAGE_MAX);
     if ((rc = parse_args(a, argc, argv)) != 0) {
         rc = rc < 0 ? CLI_EXIT_OK : rc;
@@ -866,34 +389,21 @@ int agent_main(int argc, char **argv, volatile sig_atomic_t *stop)
         rc = CLI_EXIT_FAIL;
         goto out;
     }
-    if (a->url.ipv6)
-        snprintf(a->host_header, sizeof a->host_header, "[%s]:%d", a->url.host, a->url.port);
-    else
-        snprintf(a->host_header, sizeof a->host_header, "%s:%d", a->url.host, a->url.port);
 
-    /* The daemon's idle checks and ours: lws pings after ping_s idle seconds
-     * and hangs up when nothing valid (a pong) came back in time. */
-    a->keepalive.secs_since_valid_ping = (uint16_t)a->opts.ping_s;
-    a->keepalive.secs_since_valid_hangup = (uint16_t)(2 * a->opts.ping_s + 10);
-    backoff_init(&a->backoff, BACKOFF_BASE_MS, (uint32_t)a->opts.backoff_max_ms);
-
-    lws_mask = LLL_ERR | LLL_WARN;
-    if (log_enabled(WSS_LOG_DEBUG))
-        lws_mask |= LLL_NOTICE | LLL_INFO;
-    lws_set_log_level(lws_mask, lws_log_emit);
-
-    memset(&info, 0, sizeof info);
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = agent_protocols;
-    info.user = a;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.client_ssl_ca_filepath = a->opts.ca;
-    info.fd_limit_per_thread = 16;
-    info.connect_timeout_secs = 20;
-    a->ctx = lws_create_context(&info);
-    if (!a->ctx) {
-        cli_error("agent", "cannot create the WebSocket client context%s",
-                  a->opts.ca ? " (is --ca a readable PEM file?)" : "");
+    memset(&ccfg, 0, sizeof ccfg);
+    ccfg.url_text = a->opts.url;
+    ccfg.url = &a->url;
+    ccfg.ca = a->opts.ca;
+    ccfg.insecure = a->opts.insecure;
+    ccfg.backoff_base_ms = BACKOFF_BASE_MS;
+    ccfg.backoff_max_ms = (uint32_t)a->opts.backoff_max_ms;
+    ccfg.ping_s = (uint32_t)a->opts.ping_s;
+    ccfg.connect_timeout_ms = (uint32_t)a->opts.connect_timeout_ms;
+    ccfg.max_queued_bytes = (size_t)a->opts.max_queued_bytes;
+    ccfg.max_message = CLI_MESSAGE_MAX;
+    a->conn = agent_conn_new(&ccfg, &conn_hooks, a, err, sizeof err);
+    if (!a->conn) {
+        cli_error("agent", "%s%s", err, a->opts.ca ? " (is --ca a readable PEM file?)" : "");
         rc = CLI_EXIT_FAIL;
         goto out;
     }
@@ -903,9 +413,9 @@ int agent_main(int argc, char **argv, volatile sig_atomic_t *stop)
     scfg.confirm_cmd = a->opts.confirm_cmd;
     scfg.confirm_timeout_ms = (uint32_t)a->opts.confirm_timeout_ms;
     scfg.host = a->url.host;
-    scfg.headroom = LWS_PRE;
+    scfg.headroom = agent_conn_headroom();
     scfg.max_message = CLI_MESSAGE_MAX;
-    a->signer = signer_new(&scfg, &hooks, a);
+    a->signer = signer_new(&scfg, &signer_hooks, a);
 
     log_notice("event=start public_key=%s url=%s tls=%s allow_prefixes=%zu max_bytes=%zu "
                "confirm=%s backoff_max_ms=%u",
@@ -921,27 +431,19 @@ int agent_main(int argc, char **argv, volatile sig_atomic_t *stop)
                  "restarts) gets signatures within the policy, and messages and answers travel "
                  "in clear text; use wss:// with --ca\"");
 
-    lws_sul_schedule(a->ctx, 0, &a->sul_connect, connect_now, 1);
-    a->connect_scheduled = true;
-    lws_sul_schedule(a->ctx, 0, &a->sul_housekeeping, housekeeping,
-                     (lws_usec_t)HOUSEKEEPING_MS * 1000);
-
-    while (!a->done) {
-        if (*stop && !a->stopping)
-            begin_stop(a);
-        if (a->done || lws_service(a->ctx, 0) < 0)
-            break;
-    }
+    /* The signal handler only sets the flag; the connection's loop wakes at
+     * least every 100 ms, so it is seen without a network event. */
+    agent_conn_start(a->conn);
+    do {
+        if (*stop)
+            agent_conn_stop(a->conn);
+    } while (agent_conn_service(a->conn));
     log_notice("event=stopped");
-    /* Connections that lws_context_destroy closes must not schedule a reconnect. */
-    a->stopping = true;
     rc = CLI_EXIT_OK;
 out:
-    if (a->ctx)
-        lws_context_destroy(a->ctx);
+    /* The connection first: closing it may still call into the signer. */
+    agent_conn_free(a->conn);
     signer_free(a->signer);
-    tx_clear(a);
-    free(a->rx);
     policy_cleanup(&a->policy);
     keyfile_keypair_free(a->key);
     free(a);

@@ -9,11 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "httpc_parse.h" /* HTTPC_RESPONSE_MAX */
 #include "url.h"
-
-/* Largest response accepted: a signed 1 MiB message echoed back in base64,
- * with room to spare. */
-#define HTTPC_RESPONSE_MAX (4 * 1024 * 1024)
 
 /* Per call: the answer. */
 struct httpc_response {

@@ -2,7 +2,7 @@
  * The request subcommand: asks the daemon's control API (POST /v1/sign) for
  * a signature by a connected key, checks the answer locally, prints it and
  * turns the outcome into an exit code. HTTP transport in httpc.c, JSON in
- * client_proto.c.
+ * api.c.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -12,8 +12,9 @@
 #include <wssignd/errors.h>
 #include <wssignd/service.h>
 
+#include "addr.h"
+#include "api.h"
 #include "cli.h"
-#include "client_proto.h"
 #include "commands.h"
 #include "crypto.h"
 #include "files.h"
@@ -182,10 +183,10 @@ static int exit_for_status(int status)
 
 static int report_error(const struct httpc_response *r)
 {
-    struct client_proto_api_error e;
+    struct api_error e;
     char q[300];
 
-    if (client_proto_decode_api_error(r->body, r->body_len, &e) != 0) {
+    if (api_decode_error(r->body, r->body_len, &e) != 0) {
         cli_error("request", "the daemon answered HTTP %d without an error body", r->status);
         return exit_for_status(r->status);
     }
@@ -198,13 +199,13 @@ static int report_error(const struct httpc_response *r)
 static int check_result(const struct httpc_response *r, const uint8_t *pk, const uint8_t *msg,
                         size_t msg_len, bool signature_only)
 {
-    struct client_proto_sign_result res;
-    char err[300], sig_b64[crypto_sign_BYTES * 2];
+    struct api_sign_result res;
+    struct wire_error err;
+    char sig_b64[crypto_sign_BYTES * 2];
     int rc = REQ_EXIT_OK;
 
-    if (client_proto_decode_sign_result(r->body, r->body_len, CLI_MESSAGE_MAX, &res, err,
-                                        sizeof err) != 0) {
-        cli_error("request", "malformed answer from the daemon: %s", err);
+    if (api_decode_sign_result(r->body, r->body_len, CLI_MESSAGE_MAX, &res, &err) != 0) {
+        cli_error("request", "malformed answer from the daemon: %s", err.message);
         return REQ_EXIT_OTHER;
     }
     /* The daemon verified the signature already; checking again here means a
@@ -227,7 +228,7 @@ static int check_result(const struct httpc_response *r, const uint8_t *pk, const
         fwrite(r->body, 1, r->body_len, stdout);
         fputc('\n', stdout);
     }
-    client_proto_sign_result_cleanup(&res);
+    api_sign_result_cleanup(&res);
     if (fflush(stdout) != 0)
         rc = REQ_EXIT_OTHER;
     return rc;
@@ -296,7 +297,7 @@ int request_main(int argc, char **argv)
     /* Plain HTTP to another machine shows the bearer token and the message to
      * anyone on the path, and lets them change the answer: the same rule as
      * the agent's ws:// URLs. */
-    if (!url_host_is_loopback(&url) && !insecure)
+    if (!addr_host_is_loopback(url.host) && !insecure)
         return cli_usage("request", "refusing plain http:// to %s: the token and the message "
                                     "would cross the network in clear text; reach the control "
                                     "API on loopback (e.g. through an SSH tunnel), or pass "
@@ -317,7 +318,7 @@ int request_main(int argc, char **argv)
             url.path[--n] = '\0';
         snprintf(path, sizeof path, "%s%s", url.path, SIGN_PATH);
     }
-    body = client_proto_encode_sign_call(&body_len, pk, msg, msg_len, (uint32_t)timeout_ms);
+    body = api_encode_sign_call(&body_len, pk, msg, msg_len, (uint32_t)timeout_ms);
     rc = httpc_post_json(&url, path, token_file ? token : NULL, body, body_len,
                          (timeout_ms ? timeout_ms : WSS_TIMEOUT_MAX_MS) + HTTP_SLACK_MS, &resp,
                          err, sizeof err);

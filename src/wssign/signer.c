@@ -1,7 +1,7 @@
 /*
  * Per-connection protocol state of the agent and the signing decisions.
  * Owns the pending confirmations (each with a copy of its message); borrows
- * the key and the policy. Frames are decoded by client_proto.c and sent
+ * the key and the policy. Frames are decoded by wire.c and sent
  * through the transport's hook; no lws here.
  */
 #include "signer.h"
@@ -13,11 +13,11 @@
 #include <wssignd/errors.h>
 #include <wssignd/service.h>
 
-#include "client_proto.h"
 #include "confirm.h"
 #include "crypto.h"
 #include "log.h"
 #include "util.h"
+#include "wire.h"
 
 /* Longest transcript: tag, host, '\n', nonce text. */
 #define TRANSCRIPT_MAX (sizeof(WSS_INTRODUCTION_PREFIX) + CRYPTO_HOST_MAX + CRYPTO_NONCE_B64_BYTES)
@@ -32,7 +32,7 @@ enum signer_state {
 /* Per request waiting for its --confirm command. */
 struct pending {
     struct pending *next;
-    char request_id[PROTO_REQUEST_ID_MAX + 1];
+    char request_id[WIRE_REQUEST_ID_MAX + 1];
     int64_t expires_at; /* unix ms, from the request */
     uint8_t *msg;
     size_t len;
@@ -51,7 +51,7 @@ struct signer {
     size_t n_pending;
     /* The ids this connection's requests were answered under, oldest
      * overwritten first: a repeated id is refused, not signed again. */
-    char answered[SIGNER_ANSWERED_MAX][PROTO_REQUEST_ID_MAX + 1];
+    char answered[SIGNER_ANSWERED_MAX][WIRE_REQUEST_ID_MAX + 1];
     size_t n_answered; /* answers so far on this connection */
     /* Lines a server can repeat at will without any decision being made. */
     struct log_limit lim_duplicate, lim_cancel, lim_error;
@@ -183,7 +183,7 @@ static void remember_answered(struct signer *s, const char *request_id)
 static void queue_reject(struct signer *s, const char *request_id, const char *reason)
 {
     size_t len;
-    char *buf = client_proto_encode_sign_reject(s->cfg.headroom, &len, request_id, reason);
+    char *buf = wire_encode_sign_reject(s->cfg.headroom, &len, request_id, reason);
 
     s->hooks.send(s->user, buf, len);
 }
@@ -202,7 +202,7 @@ static void send_signature(struct signer *s, const char *request_id, const uint8
     char *buf;
 
     crypto_sign_detached(sig, NULL, msg, len, s->cfg.key->sk);
-    buf = client_proto_encode_sign_response(s->cfg.headroom, &n, request_id, msg, len, sig);
+    buf = wire_encode_sign_response(s->cfg.headroom, &n, request_id, msg, len, sig);
     remember_answered(s, request_id);
     s->hooks.send(s->user, buf, n);
 }
@@ -214,7 +214,7 @@ static bool has_expired(int64_t expires_at)
     return expires_at <= 0 || (uint64_t)expires_at <= util_unix_ms();
 }
 
-static int on_challenge(struct signer *s, const struct client_proto_msg *m, char *err,
+static int on_challenge(struct signer *s, const struct wire_msg *m, char *err,
                         size_t errlen)
 {
     uint8_t transcript[TRANSCRIPT_MAX], proof[crypto_sign_BYTES];
@@ -233,7 +233,7 @@ static int on_challenge(struct signer *s, const struct client_proto_msg *m, char
         return WSS_ERR_PROTO;
     }
     crypto_sign_detached(proof, NULL, transcript, n, s->cfg.key->sk);
-    buf = client_proto_encode_introduction(s->cfg.headroom, &len, s->cfg.key->pk, s->cfg.host,
+    buf = wire_encode_introduction(s->cfg.headroom, &len, s->cfg.key->pk, s->cfg.host,
                                            proof);
     s->hooks.send(s->user, buf, len);
     s->state = STATE_AWAIT_INTRODUCED;
@@ -241,7 +241,7 @@ static int on_challenge(struct signer *s, const struct client_proto_msg *m, char
     return 0;
 }
 
-static int on_introduced(struct signer *s, const struct client_proto_msg *m, char *err,
+static int on_introduced(struct signer *s, const struct wire_msg *m, char *err,
                          size_t errlen)
 {
     if (s->state != STATE_AWAIT_INTRODUCED) {
@@ -267,7 +267,7 @@ static struct pending *find_pending(struct signer *s, const char *request_id)
     return NULL;
 }
 
-static void start_confirm(struct signer *s, const struct client_proto_msg *m, const char *digest)
+static void start_confirm(struct signer *s, const struct wire_msg *m, const char *digest)
 {
     char err[256];
     struct pending *p;
@@ -302,7 +302,7 @@ static void start_confirm(struct signer *s, const struct client_proto_msg *m, co
     s->n_pending++;
 }
 
-static int on_sign_request(struct signer *s, const struct client_proto_msg *m, char *err,
+static int on_sign_request(struct signer *s, const struct wire_msg *m, char *err,
                            size_t errlen)
 {
     char digest[2 * crypto_hash_sha256_BYTES + 1];
@@ -347,7 +347,7 @@ static int on_sign_request(struct signer *s, const struct client_proto_msg *m, c
     return 0;
 }
 
-static void on_cancel(struct signer *s, const struct client_proto_msg *m)
+static void on_cancel(struct signer *s, const struct wire_msg *m)
 {
     struct pending *p = find_pending(s, m->request_id);
     char q[300];
@@ -368,27 +368,30 @@ static void on_cancel(struct signer *s, const struct client_proto_msg *m)
 
 int signer_on_frame(struct signer *s, const char *buf, size_t len, char *err, size_t errlen)
 {
-    struct client_proto_msg m;
+    struct wire_msg m;
+    struct wire_error e;
     char q1[300], q2[300];
     int rc;
 
-    if (client_proto_decode(buf, len, s->cfg.max_message, &m, err, errlen) != 0)
+    if (wire_decode(WIRE_FROM_SERVER, buf, len, s->cfg.max_message, &m, &e) != 0) {
+        snprintf(err, errlen, "%s", e.message);
         return WSS_ERR_PROTO;
+    }
     switch (m.type) {
-    case CLIENT_PROTO_CHALLENGE:
+    case WIRE_CHALLENGE:
         rc = on_challenge(s, &m, err, errlen);
         break;
-    case CLIENT_PROTO_INTRODUCED:
+    case WIRE_INTRODUCED:
         rc = on_introduced(s, &m, err, errlen);
         break;
-    case CLIENT_PROTO_SIGN_REQUEST:
+    case WIRE_SIGN_REQUEST:
         rc = on_sign_request(s, &m, err, errlen);
         break;
-    case CLIENT_PROTO_CANCEL:
+    case WIRE_CANCEL:
         on_cancel(s, &m);
         rc = 0;
         break;
-    case CLIENT_PROTO_ERROR:
+    case WIRE_ERROR:
         /* Reported, not acted on: when the error is fatal the daemon closes
          * the connection and the reconnect logic takes over. */
         log_limited(&s->lim_error, WSS_LOG_WARN, "event=server_error code=%s message=%s%s%s",
@@ -400,7 +403,7 @@ int signer_on_frame(struct signer *s, const char *buf, size_t len, char *err, si
         rc = 0;
         break;
     }
-    client_proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
     return rc;
 }
 

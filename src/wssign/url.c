@@ -106,20 +106,3 @@ int url_parse(const char *text, struct url *out, char *err, size_t errlen)
     out->path[n] = '\0';
     return 0;
 }
-
-bool url_host_is_loopback(const struct url *u)
-{
-    unsigned char a[16];
-
-    if (!strcmp(u->host, "localhost"))
-        return true;
-    if (!u->ipv6 && inet_pton(AF_INET, u->host, a) == 1)
-        return a[0] == 127;
-    if (u->ipv6 && inet_pton(AF_INET6, u->host, a) == 1) {
-        static const unsigned char v6_loop[16] = {[15] = 1};
-        static const unsigned char v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
-
-        return !memcmp(a, v6_loop, 16) || (!memcmp(a, v4_mapped, 12) && a[12] == 127);
-    }
-    return false;
-}

@@ -27,11 +27,8 @@ struct url {
  * a zone id; it is lowercased. User info, fragments, empty hosts, port 0 and
  * control characters are refused. Any scheme is parsed; callers check it.
  * Default ports: ws/http 80, wss/https 443. Returns 0, or WSS_ERR_INVAL with a
- * reason in err.
+ * reason in err. (Whether the host is loopback: addr_host_is_loopback(u->host).)
  */
 int url_parse(const char *text, struct url *out, char *err, size_t errlen);
-
-/* True if the host is "localhost", an address in 127.0.0.0/8 or ::1. */
-bool url_host_is_loopback(const struct url *u);
 
 #endif

@@ -15,20 +15,12 @@
 #include <wssignd/errors.h>
 
 #include "crypto.h"
+#include "fuzz_check.h"
 #include "util.h"
 
 /* flags bit 0: the URL-safe decoder; bit 1: the size byte is the output limit. */
 #define F_URL 0x01
 #define F_LIMIT 0x02
-
-#define CHECK(cond)                                                                       \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            fprintf(stderr, "fuzz_b64: check failed at %s:%d: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                               \
-            abort();                                                                      \
-        }                                                                                 \
-    } while (0)
 
 static int sextet(char c, bool url)
 {

@@ -21,15 +21,7 @@
 #include <wssignd/errors.h>
 
 #include "config.h"
-
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "fuzz_config: check failed at %s:%d: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                                  \
-            abort();                                                                         \
-        }                                                                                    \
-    } while (0)
+#include "fuzz_check.h"
 
 /* The memfd the inputs are written to, and the path config_load() opens. */
 static int fd = -1;

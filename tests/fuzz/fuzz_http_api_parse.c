@@ -17,18 +17,10 @@
 #include <sodium.h>
 
 #include "controllers/http_api_parse.h"
+#include "fuzz_check.h"
 
 /* Small enough that bodies within -max_len can exceed it. */
 #define MAX_MESSAGE 1024
-
-#define CHECK(cond)                                                                       \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            fprintf(stderr, "fuzz_http_api_parse: check failed at %s:%d: %s\n", __FILE__, \
-                    __LINE__, #cond);                                                     \
-            abort();                                                                      \
-        }                                                                                 \
-    } while (0)
 
 static char *b64(const uint8_t *bin, size_t len, int variant)
 {

@@ -1,10 +1,10 @@
 /*
- * libFuzzer target for the wssign.v1 client-frame decoder (proto_decode).
- * Each input is one text frame. Besides ASan/UBSan, it checks the header's
- * contract: what a decoded frame may hold, what a refused frame leaves behind,
- * that accepted base64 was the one strict encoding of its bytes, that a
- * re-encoded frame decodes to the same struct, and that the server encoders
- * carry decoded values through unchanged.
+ * libFuzzer target for the daemon's decoder of the frames a client sends
+ * (wire_decode from WIRE_FROM_CLIENT). Each input is one text frame. Besides
+ * ASan/UBSan, it checks the header's contract: what a decoded frame may hold,
+ * what a refused frame leaves behind, that accepted base64 was the one strict
+ * encoding of its bytes, that a re-encoded frame decodes to the same struct,
+ * and that the server encoders carry decoded values through unchanged.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,129 +17,16 @@
 #include <wssignd/errors.h>
 
 #include "crypto.h"
-#include "proto.h"
+#include "fuzz_wire.h"
+#include "wire.h"
 
-/* The limit the codec cases in tests/proto use, so the seeds keep their meaning. */
-#define MAX_MESSAGE 1024
-/* Odd on purpose: encoders must leave exactly this much zeroed room. */
-#define HEADROOM 13
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "fuzz_proto: check failed at %s:%d: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                                \
-            abort();                                                                       \
-        }                                                                                  \
-    } while (0)
-
-static bool all_zero(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-
-    for (size_t i = 0; i < n; i++)
-        if (b[i])
-            return false;
-    return true;
-}
-
-/* Written apart from proto_is_request_id on purpose: it is the oracle the decoder is checked by. */
-static bool is_uuid(const char *s)
-{
-    if (strlen(s) != PROTO_REQUEST_ID_MAX)
-        return false;
-    for (size_t i = 0; i < PROTO_REQUEST_ID_MAX; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static json_t *b64_value(const uint8_t *bin, size_t len)
-{
-    size_t n = crypto_b64_len(len);
-    char *text = malloc(n);
-    json_t *v;
-
-    CHECK(text != NULL);
-    crypto_b64_encode(text, n, bin, len);
-    v = json_string(text);
-    free(text);
-    CHECK(v != NULL);
-    return v;
-}
-
-/* Decodes the base64 string field key of obj into a fresh buffer. */
-static uint8_t *b64_field(json_t *obj, const char *key, size_t *len)
-{
-    json_t *v = json_object_get(obj, key);
-    size_t n;
-    uint8_t *out;
-
-    CHECK(json_is_string(v));
-    n = json_string_length(v);
-    out = malloc(n + 1);
-    CHECK(out != NULL);
-    CHECK(crypto_b64_decode(out, n, len, json_string_value(v), n) == 0);
-    return out;
-}
-
-static const char *str_field(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-
-    CHECK(json_is_string(v));
-    return json_string_value(v);
-}
-
-/*
- * Strict base64 has one text per byte string: the field's text in the input
- * frame must be exactly the standard padded encoding of what was decoded.
- */
-static void check_canonical(json_t *frame, const char *key, const uint8_t *bin, size_t len)
-{
-    json_t *v = json_object_get(frame, key);
-    size_t n = crypto_b64_len(len);
-    char *text = malloc(n);
-
-    CHECK(text != NULL);
-    crypto_b64_encode(text, n, bin, len);
-    CHECK(json_is_string(v) && json_string_length(v) == n - 1 &&
-          memcmp(json_string_value(v), text, n - 1) == 0);
-    free(text);
-}
-
-/*
- * Checks an encoder's output: zeroed headroom, a NUL after the counted JSON,
- * a JSON object with the expected "type". Returns the parsed object.
- */
-static json_t *parse_encoded(char *buf, size_t len, const char *type)
-{
-    json_error_t jerr;
-    json_t *obj;
-
-    CHECK(buf != NULL);
-    CHECK(all_zero(buf, HEADROOM));
-    CHECK(buf[HEADROOM + len] == '\0');
-    CHECK(strlen(buf + HEADROOM) == len);
-    obj = json_loadb(buf + HEADROOM, len, JSON_REJECT_DUPLICATES, &jerr);
-    CHECK(obj != NULL && json_is_object(obj));
-    CHECK(strcmp(str_field(obj, "type"), type) == 0);
-    free(buf);
-    return obj;
-}
-
-/* A decoded frame holds only what proto.h allows. */
-static void check_decoded(const struct proto_msg *m, size_t max_message)
+/* A decoded frame holds only what wire.h allows. */
+static void check_decoded(const struct wire_msg *m, size_t max_message)
 {
     size_t hostlen;
 
     switch (m->type) {
-    case PROTO_INTRODUCTION:
+    case WIRE_INTRODUCTION:
         hostlen = strnlen(m->host, sizeof(m->host));
         CHECK(hostlen >= 1 && hostlen <= CRYPTO_HOST_MAX);
         for (size_t i = 0; i < hostlen; i++)
@@ -147,14 +34,14 @@ static void check_decoded(const struct proto_msg *m, size_t max_message)
         CHECK(m->has_proof || all_zero(m->proof, sizeof(m->proof)));
         CHECK(m->request_id[0] == '\0' && m->message == NULL && m->reason[0] == '\0');
         break;
-    case PROTO_SIGN_RESPONSE:
+    case WIRE_SIGN_RESPONSE:
         CHECK(is_uuid(m->request_id));
         CHECK(m->message != NULL && m->message_len <= max_message);
         CHECK(m->host[0] == '\0' && !m->has_proof && m->reason[0] == '\0');
         break;
-    case PROTO_SIGN_REJECT:
+    case WIRE_SIGN_REJECT:
         CHECK(is_uuid(m->request_id));
-        CHECK(strnlen(m->reason, sizeof(m->reason)) <= PROTO_REASON_MAX);
+        CHECK(strnlen(m->reason, sizeof(m->reason)) <= WIRE_REASON_MAX);
         CHECK(m->message == NULL && m->host[0] == '\0' && !m->has_proof);
         break;
     default:
@@ -162,53 +49,36 @@ static void check_decoded(const struct proto_msg *m, size_t max_message)
     }
 }
 
-/* A refused frame: a known code, bounded text, an echoed id only if well formed. */
-static void check_refused(const struct proto_msg *m, const struct proto_error *e)
-{
-    static const char *const codes[] = {"bad_json", "missing_field", "bad_field",
-                                        "unknown_type"};
-    bool known = false;
-
-    CHECK(all_zero(m, sizeof(*m)));
-    CHECK(e->code != NULL);
-    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-        known |= strcmp(e->code, codes[i]) == 0;
-    CHECK(known);
-    CHECK(memchr(e->message, '\0', sizeof(e->message)) != NULL && e->message[0] != '\0');
-    /* The message is built from fixed text and plain field names only. */
-    for (const char *p = e->message; *p; p++)
-        CHECK(*p >= 0x20 && *p < 0x7f);
-    CHECK(e->request_id[0] == '\0' || is_uuid(e->request_id));
-}
-
 /* Builds a client frame from a decoded struct, in canonical form. */
-static char *reencode(const struct proto_msg *m, size_t *len)
+static char *reencode(const struct wire_msg *m, size_t *len)
 {
     json_t *obj = json_object();
     char *text;
 
     CHECK(obj != NULL);
     switch (m->type) {
-    case PROTO_INTRODUCTION:
+    case WIRE_INTRODUCTION:
         json_object_set_new(obj, "type", json_string("introduction"));
         json_object_set_new(obj, "public_key", b64_value(m->public_key, sizeof(m->public_key)));
         json_object_set_new(obj, "host", json_string(m->host));
         if (m->has_proof)
             json_object_set_new(obj, "proof", b64_value(m->proof, sizeof(m->proof)));
         break;
-    case PROTO_SIGN_RESPONSE:
+    case WIRE_SIGN_RESPONSE:
         json_object_set_new(obj, "type", json_string("sign_response"));
         json_object_set_new(obj, "request_id", json_string(m->request_id));
         json_object_set_new(obj, "message", b64_value(m->message, m->message_len));
         json_object_set_new(obj, "signature", b64_value(m->signature, sizeof(m->signature)));
         break;
-    case PROTO_SIGN_REJECT:
+    case WIRE_SIGN_REJECT:
         json_object_set_new(obj, "type", json_string("sign_reject"));
         json_object_set_new(obj, "request_id", json_string(m->request_id));
         /* An empty reason and an absent one decode the same. */
         if (m->reason[0])
             json_object_set_new(obj, "reason", json_string(m->reason));
         break;
+    default:
+        CHECK(!"unexpected type");
     }
     text = json_dumps(obj, JSON_COMPACT);
     CHECK(text != NULL);
@@ -217,7 +87,7 @@ static char *reencode(const struct proto_msg *m, size_t *len)
     return text;
 }
 
-static bool same_msg(const struct proto_msg *a, const struct proto_msg *b)
+static bool same_msg(const struct wire_msg *a, const struct wire_msg *b)
 {
     return a->type == b->type && !memcmp(a->public_key, b->public_key, sizeof(a->public_key)) &&
            !strcmp(a->host, b->host) && a->has_proof == b->has_proof &&
@@ -229,7 +99,7 @@ static bool same_msg(const struct proto_msg *a, const struct proto_msg *b)
 }
 
 /* The server encoders, fed with decoded values, must carry them through unchanged. */
-static void check_encoders(const struct proto_msg *m)
+static void check_encoders(const struct wire_msg *m)
 {
     json_t *obj;
     uint8_t *bytes;
@@ -237,23 +107,23 @@ static void check_encoders(const struct proto_msg *m)
     char *buf;
 
     switch (m->type) {
-    case PROTO_INTRODUCTION:
-        buf = proto_encode_introduced(HEADROOM, &len, m->public_key, m->host);
+    case WIRE_INTRODUCTION:
+        buf = wire_encode_introduced(HEADROOM, &len, m->public_key, m->host);
         obj = parse_encoded(buf, len, "introduced");
         bytes = b64_field(obj, "public_key", &n);
         CHECK(n == sizeof(m->public_key) && !memcmp(bytes, m->public_key, n));
         CHECK(strcmp(str_field(obj, "session_id"), m->host) == 0);
         free(bytes);
         json_decref(obj);
-        buf = proto_encode_challenge(HEADROOM, &len, m->host);
+        buf = wire_encode_challenge(HEADROOM, &len, m->host);
         obj = parse_encoded(buf, len, "challenge");
         CHECK(strcmp(str_field(obj, "nonce"), m->host) == 0);
-        CHECK(strcmp(str_field(obj, "protocol"), PROTO_VERSION) == 0);
+        CHECK(strcmp(str_field(obj, "protocol"), WIRE_VERSION) == 0);
         json_decref(obj);
         break;
-    case PROTO_SIGN_RESPONSE:
-        buf = proto_encode_sign_request(HEADROOM, &len, m->request_id, m->message,
-                                        m->message_len, m->message_len ? UINT64_MAX : 0);
+    case WIRE_SIGN_RESPONSE:
+        buf = wire_encode_sign_request(HEADROOM, &len, m->request_id, m->message,
+                                       m->message_len, m->message_len ? UINT64_MAX : 0);
         obj = parse_encoded(buf, len, "sign_request");
         CHECK(strcmp(str_field(obj, "request_id"), m->request_id) == 0);
         bytes = b64_field(obj, "message", &n);
@@ -264,49 +134,41 @@ static void check_encoders(const struct proto_msg *m)
         free(bytes);
         json_decref(obj);
         break;
-    case PROTO_SIGN_REJECT:
+    case WIRE_SIGN_REJECT:
         /* reason is valid UTF-8 (jansson checked it), so it must come back byte for byte. */
-        buf = proto_encode_cancel(HEADROOM, &len, m->request_id, m->reason);
+        buf = wire_encode_cancel(HEADROOM, &len, m->request_id, m->reason);
         obj = parse_encoded(buf, len, "cancel");
         CHECK(strcmp(str_field(obj, "request_id"), m->request_id) == 0);
         CHECK(strcmp(str_field(obj, "reason"), m->reason) == 0);
         json_decref(obj);
         break;
+    default:
+        CHECK(!"unexpected type");
     }
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+/* The daemon's decoder: frames a client sends. */
+static int decode(const char *buf, size_t len, size_t max_message, struct wire_msg *out,
+                  struct wire_error *err)
 {
-    (void)argc;
-    (void)argv;
-    if (crypto_init() != 0)
-        abort();
-    return 0;
+    return wire_decode(WIRE_FROM_CLIENT, buf, len, max_message, out, err);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct proto_msg m, again;
-    struct proto_error e, e2;
+    struct wire_msg m;
+    struct wire_error e;
     size_t len;
     char *text, *buf;
     json_t *obj;
     int rc;
 
-    rc = proto_decode((const char *)data, size, MAX_MESSAGE, &m, &e);
-    CHECK(rc == 0 || rc == WSS_ERR_PROTO);
-
-    /* Decoding is a pure function of its input: err == NULL must not change it. */
-    CHECK(proto_decode((const char *)data, size, MAX_MESSAGE, &again, NULL) == rc);
-    if (rc == 0) {
-        CHECK(same_msg(&m, &again));
-        proto_msg_cleanup(&again);
-    }
-
+    rc = decode((const char *)data, size, MAX_MESSAGE, &m, &e);
     if (rc != 0) {
-        check_refused(&m, &e);
+        CHECK(rc == WSS_ERR_PROTO);
+        check_refused(decode, data, size, &m, &e);
         /* The error frame sent back for it must carry the same text and id. */
-        buf = proto_encode_error(HEADROOM, &len, e.code, e.message, e.request_id);
+        buf = wire_encode_error(HEADROOM, &len, e.code, e.message, e.request_id);
         obj = parse_encoded(buf, len, "error");
         CHECK(strcmp(str_field(obj, "code"), e.code) == 0);
         CHECK(strcmp(str_field(obj, "message"), e.message) == 0);
@@ -315,52 +177,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         else
             CHECK(json_object_get(obj, "request_id") == NULL);
         json_decref(obj);
-        proto_msg_cleanup(&m);
+        wire_msg_cleanup(&m);
         return 0;
     }
 
     CHECK(e.code == NULL);
+    /* Decoding is a pure function of its input: err == NULL must not change it. */
+    check_decodes_to(decode, same_msg, (const char *)data, size, &m);
     check_decoded(&m, MAX_MESSAGE);
 
     obj = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
     CHECK(obj != NULL);
     switch (m.type) {
-    case PROTO_INTRODUCTION:
+    case WIRE_INTRODUCTION:
         check_canonical(obj, "public_key", m.public_key, sizeof(m.public_key));
         if (m.has_proof)
             check_canonical(obj, "proof", m.proof, sizeof(m.proof));
         break;
-    case PROTO_SIGN_RESPONSE:
+    case WIRE_SIGN_RESPONSE:
         check_canonical(obj, "message", m.message, m.message_len);
         check_canonical(obj, "signature", m.signature, sizeof(m.signature));
         break;
-    case PROTO_SIGN_REJECT:
+    default:
         break;
     }
     json_decref(obj);
 
     /* The canonical re-encoding decodes to the same struct. */
     text = reencode(&m, &len);
-    rc = proto_decode(text, len, MAX_MESSAGE, &again, &e2);
-    CHECK(rc == 0);
-    CHECK(same_msg(&m, &again));
-    proto_msg_cleanup(&again);
+    check_decodes_to(decode, same_msg, text, len, &m);
     free(text);
 
-    /* max_message is an inclusive bound on the decoded size. */
-    if (m.type == PROTO_SIGN_RESPONSE) {
-        CHECK(proto_decode((const char *)data, size, m.message_len, &again, NULL) == 0);
-        proto_msg_cleanup(&again);
-        if (m.message_len > 0) {
-            CHECK(proto_decode((const char *)data, size, m.message_len - 1, &again, &e2) ==
-                  WSS_ERR_PROTO);
-            CHECK(strcmp(e2.code, "bad_field") == 0);
-            CHECK(strcmp(e2.request_id, m.request_id) == 0);
-        }
-    }
+    if (m.type == WIRE_SIGN_RESPONSE)
+        check_message_bound(decode, data, size, &m);
 
     check_encoders(&m);
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
     CHECK(all_zero(&m, sizeof(m)));
     return 0;
 }

@@ -26,7 +26,7 @@
 
 #include <wssignd/errors.h>
 
-#include "proto.h"
+#include "wire.h"
 #include "util.h"
 
 #define MAX_MESSAGE 1024
@@ -122,13 +122,13 @@ static void put_quoted(struct text *t, const char *s)
     puts_(t, "\"");
 }
 
-static char *render(const struct proto_msg *m)
+static char *render(const struct wire_msg *m)
 {
     struct text t = {NULL, 0, 0};
     char num[32];
 
     switch (m->type) {
-    case PROTO_INTRODUCTION:
+    case WIRE_INTRODUCTION:
         puts_(&t, "type=introduction public_key=");
         put_hex(&t, m->public_key, sizeof(m->public_key));
         puts_(&t, " host=");
@@ -139,7 +139,7 @@ static char *render(const struct proto_msg *m)
         else
             puts_(&t, "-");
         break;
-    case PROTO_SIGN_RESPONSE:
+    case WIRE_SIGN_RESPONSE:
         puts_(&t, "type=sign_response request_id=");
         puts_(&t, m->request_id);
         snprintf(num, sizeof(num), " message_len=%zu", m->message_len);
@@ -149,7 +149,7 @@ static char *render(const struct proto_msg *m)
         puts_(&t, " signature=");
         put_hex(&t, m->signature, sizeof(m->signature));
         break;
-    case PROTO_SIGN_REJECT:
+    case WIRE_SIGN_REJECT:
         puts_(&t, "type=sign_reject request_id=");
         puts_(&t, m->request_id);
         puts_(&t, " reason=");
@@ -166,8 +166,8 @@ int main(int argc, char **argv)
 {
     const char *dir;
     char *input, *expected, *error, *request_id, *got = NULL;
-    struct proto_msg msg;
-    struct proto_error err;
+    struct wire_msg msg;
+    struct wire_error err;
     size_t len = 0;
     int rc, status = 1;
 
@@ -188,7 +188,7 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    rc = proto_decode(input, len, MAX_MESSAGE, &msg, &err);
+    rc = wire_decode(WIRE_FROM_CLIENT, input, len, MAX_MESSAGE, &msg, &err);
     if (expected) {
         trim(expected);
         if (rc != 0) {
@@ -196,7 +196,7 @@ int main(int argc, char **argv)
             goto out;
         }
         got = render(&msg);
-        proto_msg_cleanup(&msg);
+        wire_msg_cleanup(&msg);
         if (strcmp(got, expected) != 0) {
             fprintf(stderr, "%s: rendering differs\n  expected: %s\n  got:      %s\n", dir,
                     expected, got);
@@ -206,7 +206,7 @@ int main(int argc, char **argv)
         trim(error);
         if (rc == 0) {
             got = render(&msg);
-            proto_msg_cleanup(&msg);
+            wire_msg_cleanup(&msg);
             fprintf(stderr, "%s: expected error %s, decoded: %s\n", dir, error, got);
             goto out;
         }

@@ -13,6 +13,7 @@
 #include <libwebsockets.h>
 
 #include "log.h"
+#include "log_lws.h"
 
 static void test_limit_one_line_per_interval(void **state)
 {

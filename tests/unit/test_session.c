@@ -705,6 +705,63 @@ static void test_key_events_change_listeners_inside(void **state)
     assert_int_equal(w->svc.n_listeners, 2);
 }
 
+/* A key held on another node, as the cluster registers it: a remote link. */
+static const struct link_ops remote_ops = {
+    .kind = "fake-remote",
+    .remote = true,
+    .headroom = 16,
+    .send = fake_send,
+    .close = fake_close,
+    .drop = fake_drop,
+};
+
+static struct fake *remote_holder(struct world *w, const uint8_t *key, struct session **old)
+{
+    struct fake *r = calloc(1, sizeof *r);
+
+    session_init(&r->s, &w->svc, &remote_ops, "cluster", NULL);
+    memcpy(r->s.key, key, WSS_PUBLIC_KEY_BYTES);
+    r->s.state = SESSION_INTRODUCED;
+    *old = service_register(&w->svc, &r->s);
+    return r;
+}
+
+static void test_key_events_are_this_daemons(void **state)
+{
+    struct world *w = *state;
+    struct listener a = {.w = w};
+    struct session *old;
+    struct fake *remote, *local;
+    uint8_t seed[32];
+
+    assert_int_equal(wss_key_events_subscribe(&w->svc, on_key_event, &a), 0);
+    randombytes_buf(seed, sizeof seed);
+    local = open_link(w, seed);
+    /* A key held elsewhere is no event, coming or going. */
+    remote = remote_holder(w, local->pk, &old);
+    assert_null(old);
+    assert_int_equal(a.n, 0);
+    /* Proved here, it is an arrival, not a takeover. */
+    introduce(local);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.ev[0].type, WSS_KEY_CONNECTED);
+    assert_false(a.ev[0].replaced);
+    session_on_close(&remote->s);
+    assert_int_equal(a.n, 1);
+    /* A remote link taking the key over from this daemon's closing holder: it left here. */
+    local->s.state = SESSION_CLOSING;
+    free(remote);
+    remote = remote_holder(w, local->pk, &old);
+    assert_ptr_equal(old, &local->s);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(a.ev[1].type, WSS_KEY_DISCONNECTED);
+    assert_string_equal(a.ev[1].session_id, local->s.session_id);
+    close_link(local);
+    assert_true(service_unregister(&w->svc, &remote->s));
+    assert_int_equal(a.n, 2);
+    free(remote);
+}
+
 /* ---- asynchronous presence lookups ---- */
 
 /* Per lookup: what its callback was told. */
@@ -805,6 +862,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drain_ends_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_events_change_listeners_inside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_events_are_this_daemons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_async, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_async_at_the_end, setup, teardown),
     };

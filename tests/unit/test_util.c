@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "proto.h"
+#include "wire.h"
 #include "util.h"
 
 #define IDS 1000 /* many pool refills (16 ids each) */
@@ -30,7 +30,7 @@ static void test_uuid_v4_format(void **state)
         memset(id, 'x', sizeof id);
         util_uuid(id);
         assert_int_equal(strlen(id), 36);
-        assert_true(proto_is_request_id(id, strlen(id)));
+        assert_true(wire_is_request_id(id, strlen(id)));
         assert_int_equal(id[14], '4');               /* version */
         assert_non_null(strchr("89ab", id[19]));     /* variant */
     }

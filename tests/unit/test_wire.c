@@ -1,8 +1,10 @@
 /*
- * Unit tests for proto.c: every encoder parsed back with jansson, headroom
+ * Unit tests for wire.c: every encoder parsed back with jansson, headroom
  * placement, decoding of each client frame type, error codes, messages and
- * request_id echo, and proto_msg_cleanup. The data-driven edge cases live in
- * tests/proto/{valid,invalid}.
+ * request_id echo, and wire_msg_cleanup; then both directions: every frame
+ * type encoded by one side and decoded by the other, each side refusing its
+ * own frame types, and wssign's decoding of server frames with its refusals.
+ * The data-driven edge cases of client frames live in tests/proto/{valid,invalid}.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +20,7 @@
 #include <wssignd/errors.h>
 
 #include "crypto.h"
-#include "proto.h"
+#include "wire.h"
 
 #define HEADROOM 16 /* LWS_PRE on Debian's lws 4.1.6 */
 #define MAX_MSG 1024
@@ -68,7 +70,7 @@ static void test_encode_challenge(void **state)
     size_t i, len = 0;
 
     for (i = 0; i < sizeof(headrooms) / sizeof(headrooms[0]); i++) {
-        char *buf = proto_encode_challenge(headrooms[i], &len, nonce);
+        char *buf = wire_encode_challenge(headrooms[i], &len, nonce);
         json_t *obj = parse_frame(buf, headrooms[i], len);
 
         assert_int_equal(json_object_size(obj), 3);
@@ -92,7 +94,7 @@ static void test_encode_introduced(void **state)
 
     for (i = 0; i < sizeof(pk); i++)
         pk[i] = (uint8_t)(0xf0 + i);
-    buf = proto_encode_introduced(HEADROOM, &len, pk, RID);
+    buf = wire_encode_introduced(HEADROOM, &len, pk, RID);
     obj = parse_frame(buf, HEADROOM, len);
     assert_int_equal(json_object_size(obj), 3);
     expect_str(obj, "type", "introduced");
@@ -115,7 +117,7 @@ static void test_encode_sign_request(void **state)
     char *buf;
     json_t *obj, *v;
 
-    buf = proto_encode_sign_request(HEADROOM, &len, RID, msg, sizeof(msg), 1767225600123ULL);
+    buf = wire_encode_sign_request(HEADROOM, &len, RID, msg, sizeof(msg), 1767225600123ULL);
     obj = parse_frame(buf, HEADROOM, len);
     assert_int_equal(json_object_size(obj), 4);
     expect_str(obj, "type", "sign_request");
@@ -134,7 +136,7 @@ static void test_encode_sign_request(void **state)
     free(buf);
 
     /* an empty message is the empty string */
-    buf = proto_encode_sign_request(0, &len, RID, NULL, 0, 0);
+    buf = wire_encode_sign_request(0, &len, RID, NULL, 0, 0);
     obj = parse_frame(buf, 0, len);
     expect_str(obj, "message", "");
     assert_int_equal(json_integer_value(json_object_get(obj, "expires_at")), 0);
@@ -171,7 +173,7 @@ static void test_encode_sign_request_matches_jansson(void **state)
                                 json_integer(stamps[k] > INT64_MAX ? INT64_MAX
                                                                    : (json_int_t)stamps[k]));
             want = json_dumps(obj, JSON_COMPACT);
-            got = proto_encode_sign_request(HEADROOM, &len, RID, n ? msg : NULL, n, stamps[k]);
+            got = wire_encode_sign_request(HEADROOM, &len, RID, n ? msg : NULL, n, stamps[k]);
             assert_int_equal(len, strlen(want));
             assert_memory_equal(got + HEADROOM, want, len);
             assert_int_equal(got[HEADROOM + len], '\0');
@@ -191,7 +193,7 @@ static void test_encode_sign_request_odd_id(void **state)
     json_t *obj;
 
     (void)state;
-    buf = proto_encode_sign_request(0, &len, "\"},\"type\":\"x", msg, sizeof msg, 5);
+    buf = wire_encode_sign_request(0, &len, "\"},\"type\":\"x", msg, sizeof msg, 5);
     obj = parse_frame(buf, 0, len);
     assert_int_equal(json_object_size(obj), 4);
     expect_str(obj, "type", "sign_request");
@@ -206,7 +208,7 @@ static void test_encode_cancel(void **state)
     size_t i, len;
 
     for (i = 0; i < 3; i++) {
-        char *buf = proto_encode_cancel(HEADROOM, &len, RID, reasons[i]);
+        char *buf = wire_encode_cancel(HEADROOM, &len, RID, reasons[i]);
         json_t *obj = parse_frame(buf, HEADROOM, len);
 
         assert_int_equal(json_object_size(obj), 3);
@@ -224,8 +226,8 @@ static void test_encode_error(void **state)
     char *buf;
     json_t *obj;
 
-    buf = proto_encode_error(HEADROOM, &len, "bad_field",
-                             "field 'signature' must decode to 64 bytes", RID);
+    buf = wire_encode_error(HEADROOM, &len, "bad_field",
+                            "field 'signature' must decode to 64 bytes", RID);
     obj = parse_frame(buf, HEADROOM, len);
     assert_int_equal(json_object_size(obj), 4);
     expect_str(obj, "type", "error");
@@ -236,21 +238,21 @@ static void test_encode_error(void **state)
     free(buf);
 
     /* no request id: the field is omitted, for NULL and for "" */
-    buf = proto_encode_error(HEADROOM, &len, "bad_json", "frame is not valid JSON", NULL);
+    buf = wire_encode_error(HEADROOM, &len, "bad_json", "frame is not valid JSON", NULL);
     obj = parse_frame(buf, HEADROOM, len);
     assert_int_equal(json_object_size(obj), 3);
     assert_null(json_object_get(obj, "request_id"));
     json_decref(obj);
     free(buf);
-    buf = proto_encode_error(HEADROOM, &len, "bad_json", "x", "");
+    buf = wire_encode_error(HEADROOM, &len, "bad_json", "x", "");
     obj = parse_frame(buf, HEADROOM, len);
     assert_null(json_object_get(obj, "request_id"));
     json_decref(obj);
     free(buf);
 
     /* text needing escapes, and bytes that are not UTF-8, still give valid JSON */
-    buf = proto_encode_error(HEADROOM, &len, "bad_field", "quote \" backslash \\ nl \n \xff end",
-                             NULL);
+    buf = wire_encode_error(HEADROOM, &len, "bad_field", "quote \" backslash \\ nl \n \xff end",
+                            NULL);
     obj = parse_frame(buf, HEADROOM, len);
     expect_str(obj, "message", "quote \" backslash \\ nl \n ? end");
     json_decref(obj);
@@ -270,9 +272,16 @@ static const char *frame(const char *fmt, ...)
     return buf;
 }
 
-static int decode(const char *text, struct proto_msg *m, struct proto_error *e)
+/* The daemon's decoder: frames a client sends. */
+static int decode_n(const char *buf, size_t len, size_t max, struct wire_msg *m,
+                    struct wire_error *e)
 {
-    return proto_decode(text, strlen(text), MAX_MSG, m, e);
+    return wire_decode(WIRE_FROM_CLIENT, buf, len, max, m, e);
+}
+
+static int decode(const char *text, struct wire_msg *m, struct wire_error *e)
+{
+    return decode_n(text, strlen(text), MAX_MSG, m, e);
 }
 
 /* Base64 of 32 bytes 0x01..0x20 and of 64 bytes 0x40..0x7f. */
@@ -282,15 +291,15 @@ static int decode(const char *text, struct proto_msg *m, struct proto_error *e)
 
 static void test_decode_introduction(void **state)
 {
-    struct proto_msg m;
-    struct proto_error e;
+    struct wire_msg m;
+    struct wire_error e;
     size_t i;
 
     assert_int_equal(decode("{\"type\":\"introduction\",\"public_key\":\"" KEY_B64
                             "\",\"host\":\"signer.example.com\",\"proof\":\"" SIG_B64 "\"}",
                             &m, &e),
                      0);
-    assert_int_equal(m.type, PROTO_INTRODUCTION);
+    assert_int_equal(m.type, WIRE_INTRODUCTION);
     for (i = 0; i < 32; i++)
         assert_int_equal(m.public_key[i], i + 1);
     assert_string_equal(m.host, "signer.example.com");
@@ -299,45 +308,45 @@ static void test_decode_introduction(void **state)
         assert_int_equal(m.proof[i], 0x40 + i);
     assert_null(m.message);
     assert_string_equal(m.request_id, "");
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
 
     /* without proof; field order does not matter */
     assert_int_equal(decode("{\"host\":\"h\",\"public_key\":\"" KEY_B64
                             "\",\"type\":\"introduction\"}",
                             &m, &e),
                      0);
-    assert_int_equal(m.type, PROTO_INTRODUCTION);
+    assert_int_equal(m.type, WIRE_INTRODUCTION);
     assert_false(m.has_proof);
     assert_string_equal(m.host, "h");
     for (i = 0; i < 64; i++)
         assert_int_equal(m.proof[i], 0);
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
 }
 
 static void test_decode_sign_response(void **state)
 {
-    struct proto_msg m;
-    struct proto_error e;
+    struct wire_msg m;
+    struct wire_error e;
     size_t i;
 
     assert_int_equal(decode("{\"type\":\"sign_response\",\"request_id\":\"" RID
                             "\",\"message\":\"aGVsbG8=\",\"signature\":\"" SIG_B64 "\"}",
                             &m, &e),
                      0);
-    assert_int_equal(m.type, PROTO_SIGN_RESPONSE);
+    assert_int_equal(m.type, WIRE_SIGN_RESPONSE);
     assert_string_equal(m.request_id, RID);
     assert_non_null(m.message);
     assert_int_equal(m.message_len, 5);
     assert_memory_equal(m.message, "hello", 5);
     for (i = 0; i < 64; i++)
         assert_int_equal(m.signature[i], 0x40 + i);
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
     /* cleanup zeroes the struct, and a second cleanup is harmless */
     assert_null(m.message);
     assert_int_equal(m.message_len, 0);
     assert_string_equal(m.request_id, "");
-    proto_msg_cleanup(&m);
-    proto_msg_cleanup(NULL);
+    wire_msg_cleanup(&m);
+    wire_msg_cleanup(NULL);
 
     /* empty message */
     assert_int_equal(decode("{\"type\":\"sign_response\",\"request_id\":\"" RID
@@ -345,15 +354,15 @@ static void test_decode_sign_response(void **state)
                             &m, &e),
                      0);
     assert_int_equal(m.message_len, 0);
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
 }
 
 static void test_decode_message_limit(void **state)
 {
     static char b64[2048];
     uint8_t bin[MAX_MSG + 1];
-    struct proto_msg m;
-    struct proto_error e;
+    struct wire_msg m;
+    struct wire_error e;
 
     memset(bin, 0x5a, sizeof(bin));
     /* exactly max_message */
@@ -365,7 +374,7 @@ static void test_decode_message_limit(void **state)
                      0);
     assert_int_equal(m.message_len, MAX_MSG);
     assert_memory_equal(m.message, bin, MAX_MSG);
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
 
     /* one byte over */
     crypto_b64_encode(b64, sizeof(b64), bin, MAX_MSG + 1);
@@ -386,38 +395,38 @@ static void test_decode_message_limit(void **state)
         static const char none[] = "{\"type\":\"sign_response\",\"request_id\":\"" RID
                                    "\",\"message\":\"\",\"signature\":\"" SIG_B64 "\"}";
 
-        assert_int_equal(proto_decode(one, sizeof(one) - 1, 0, &m, &e), WSS_ERR_PROTO);
+        assert_int_equal(decode_n(one, sizeof(one) - 1, 0, &m, &e), WSS_ERR_PROTO);
         assert_string_equal(e.code, "bad_field");
-        assert_int_equal(proto_decode(none, sizeof(none) - 1, 0, &m, &e), 0);
-        proto_msg_cleanup(&m);
+        assert_int_equal(decode_n(none, sizeof(none) - 1, 0, &m, &e), 0);
+        wire_msg_cleanup(&m);
     }
 }
 
 static void test_decode_sign_reject(void **state)
 {
-    struct proto_msg m;
-    struct proto_error e;
+    struct wire_msg m;
+    struct wire_error e;
 
     assert_int_equal(decode("{\"type\":\"sign_reject\",\"request_id\":\"" RID
                             "\",\"reason\":\"user said no \\u00e9\"}",
                             &m, &e),
                      0);
-    assert_int_equal(m.type, PROTO_SIGN_REJECT);
+    assert_int_equal(m.type, WIRE_SIGN_REJECT);
     assert_string_equal(m.request_id, RID);
     assert_string_equal(m.reason, "user said no \xc3\xa9");
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
 
     assert_int_equal(decode("{\"type\":\"sign_reject\",\"request_id\":\"" RID "\"}", &m, &e), 0);
     assert_string_equal(m.reason, "");
-    proto_msg_cleanup(&m);
+    wire_msg_cleanup(&m);
 }
 
 /* One failing frame: the code, the exact message, and the echoed id. */
 static void expect_error(const char *text, const char *code, const char *message,
                          const char *request_id)
 {
-    struct proto_msg m;
-    struct proto_error e;
+    struct wire_msg m;
+    struct wire_error e;
 
     memset(&m, 0x5a, sizeof(m));
     assert_int_equal(decode(text, &m, &e), WSS_ERR_PROTO);
@@ -514,15 +523,15 @@ static void test_request_id_echo(void **state)
 
 static void test_decode_null_err(void **state)
 {
-    struct proto_msg m;
+    struct wire_msg m;
     static const char bad[] = "{\"type\":1}";
     static const char good[] = "{\"type\":\"sign_reject\",\"request_id\":\"" RID "\"}";
 
-    assert_int_equal(proto_decode(bad, sizeof(bad) - 1, MAX_MSG, &m, NULL), WSS_ERR_PROTO);
-    assert_int_equal(proto_decode(good, sizeof(good) - 1, MAX_MSG, &m, NULL), 0);
-    proto_msg_cleanup(&m);
+    assert_int_equal(decode_n(bad, sizeof(bad) - 1, MAX_MSG, &m, NULL), WSS_ERR_PROTO);
+    assert_int_equal(decode_n(good, sizeof(good) - 1, MAX_MSG, &m, NULL), 0);
+    wire_msg_cleanup(&m);
     /* len is honoured: the frame is not read up to a NUL */
-    assert_int_equal(proto_decode(good, sizeof(good) - 2, MAX_MSG, &m, NULL), WSS_ERR_PROTO);
+    assert_int_equal(decode_n(good, sizeof(good) - 2, MAX_MSG, &m, NULL), WSS_ERR_PROTO);
 }
 
 /* Encoders and decoder agree: a sign_request's message decodes the same way a
@@ -535,27 +544,316 @@ static void test_round_trip_no_leak(void **state)
     for (i = 0; i < sizeof(msg); i++)
         msg[i] = (uint8_t)(i * 7);
     for (i = 0; i < 50; i++) {
-        struct proto_msg m;
-        struct proto_error e;
-        char *req = proto_encode_sign_request(HEADROOM, &len, RID, msg, i * 6, 1);
+        struct wire_msg m;
+        struct wire_error e;
+        char *req = wire_encode_sign_request(HEADROOM, &len, RID, msg, i * 6, 1);
         json_t *obj = parse_frame(req, HEADROOM, len);
         const char *text = frame("{\"type\":\"sign_response\",\"request_id\":\"" RID
                                  "\",\"message\":\"%s\",\"signature\":\"" SIG_B64 "\"}",
                                  json_string_value(json_object_get(obj, "message")));
 
-        assert_int_equal(proto_decode(text, strlen(text), MAX_MSG, &m, &e), 0);
+        assert_int_equal(decode_n(text, strlen(text), MAX_MSG, &m, &e), 0);
         assert_int_equal(m.message_len, i * 6);
         assert_memory_equal(m.message, msg, i * 6);
-        proto_msg_cleanup(&m);
+        wire_msg_cleanup(&m);
         /* the failing path after the message was allocated frees it too */
         text = frame("{\"type\":\"sign_response\",\"request_id\":\"" RID
                      "\",\"message\":\"%s\",\"signature\":\"AAAA\"}",
                      json_string_value(json_object_get(obj, "message")));
-        assert_int_equal(proto_decode(text, strlen(text), MAX_MSG, &m, &e), WSS_ERR_PROTO);
+        assert_int_equal(decode_n(text, strlen(text), MAX_MSG, &m, &e), WSS_ERR_PROTO);
         assert_null(m.message);
         json_decref(obj);
         free(req);
     }
+}
+
+/* ---- both directions: every frame type encoded, then decoded by the other side ---- */
+
+/* Decodes what an encoder wrote (after its headroom), as the peer would. */
+static void peer_decode(enum wire_from from, const char *buf, size_t headroom, size_t len,
+                        struct wire_msg *m)
+{
+    struct wire_error e;
+
+    json_decref(parse_frame(buf, headroom, len)); /* the layout checks */
+    if (wire_decode(from, buf + headroom, len, MAX_MSG, m, &e) != 0)
+        print_error("frame %s\n  refused %s: %s\n", buf + headroom, e.code, e.message);
+    assert_null(e.code);
+}
+
+/* An encoder of a frame that carries a request id and a reason. */
+typedef char *(*reason_encoder)(size_t headroom, size_t *len, const char *request_id,
+                                const char *reason);
+
+/* Each reason, encoded with enc, decodes on the peer (from) to a type frame with it. */
+static void round_trip_reasons(reason_encoder enc, enum wire_from from, enum wire_type type,
+                               const char *const *reasons, size_t n)
+{
+    struct wire_msg m;
+    size_t i, len;
+    char *buf;
+
+    for (i = 0; i < n; i++) {
+        buf = enc(HEADROOM, &len, RID, reasons[i]);
+        peer_decode(from, buf, HEADROOM, len, &m);
+        assert_int_equal(m.type, type);
+        assert_string_equal(m.request_id, RID);
+        assert_string_equal(m.reason, reasons[i]);
+        wire_msg_cleanup(&m);
+        free(buf);
+    }
+}
+
+static void test_round_trip_server_frames(void **state)
+{
+    static const uint64_t stamps[] = {0, 1, 1767225600123ULL, (uint64_t)INT64_MAX, UINT64_MAX};
+    static const char *const reasons[] = {"timeout", "requester_cancelled", "shutting_down"};
+    uint8_t nonce[CRYPTO_NONCE_BYTES], pk[crypto_sign_PUBLICKEYBYTES], msg[MAX_MSG];
+    char nonce_b64[CRYPTO_NONCE_B64_BYTES];
+    struct wire_msg m;
+    size_t i, n, len;
+    char *buf;
+
+    (void)state;
+    crypto_new_nonce(nonce, nonce_b64);
+    buf = wire_encode_challenge(HEADROOM, &len, nonce_b64);
+    peer_decode(WIRE_FROM_SERVER, buf, HEADROOM, len, &m);
+    assert_int_equal(m.type, WIRE_CHALLENGE);
+    assert_string_equal(m.nonce_b64, nonce_b64);
+    wire_msg_cleanup(&m);
+    free(buf);
+
+    for (i = 0; i < sizeof pk; i++)
+        pk[i] = (uint8_t)(0xa0 + i);
+    buf = wire_encode_introduced(HEADROOM, &len, pk, RID);
+    peer_decode(WIRE_FROM_SERVER, buf, HEADROOM, len, &m);
+    assert_int_equal(m.type, WIRE_INTRODUCED);
+    assert_memory_equal(m.public_key, pk, sizeof pk);
+    assert_string_equal(m.session_id, RID);
+    wire_msg_cleanup(&m);
+    free(buf);
+
+    for (i = 0; i < sizeof msg; i++)
+        msg[i] = (uint8_t)(i * 13 + 5);
+    for (n = 0; n <= sizeof msg; n += 97) {
+        for (i = 0; i < sizeof stamps / sizeof stamps[0]; i++) {
+            buf = wire_encode_sign_request(HEADROOM, &len, RID, n ? msg : NULL, n, stamps[i]);
+            peer_decode(WIRE_FROM_SERVER, buf, HEADROOM, len, &m);
+            assert_int_equal(m.type, WIRE_SIGN_REQUEST);
+            assert_string_equal(m.request_id, RID);
+            assert_int_equal(m.message_len, n);
+            assert_non_null(m.message);
+            if (n)
+                assert_memory_equal(m.message, msg, n);
+            /* past INT64_MAX the stamp is clamped */
+            assert_true(m.expires_at ==
+                        (stamps[i] > INT64_MAX ? INT64_MAX : (int64_t)stamps[i]));
+            wire_msg_cleanup(&m);
+            assert_null(m.message);
+            free(buf);
+        }
+    }
+
+    round_trip_reasons(wire_encode_cancel, WIRE_FROM_SERVER, WIRE_CANCEL, reasons,
+                       sizeof reasons / sizeof reasons[0]);
+
+    buf = wire_encode_error(HEADROOM, &len, "unknown_request",
+                            "no such request pending on this connection", RID);
+    peer_decode(WIRE_FROM_SERVER, buf, HEADROOM, len, &m);
+    assert_int_equal(m.type, WIRE_ERROR);
+    assert_string_equal(m.code, "unknown_request");
+    assert_string_equal(m.text, "no such request pending on this connection");
+    assert_string_equal(m.request_id, RID);
+    wire_msg_cleanup(&m);
+    free(buf);
+    buf = wire_encode_error(0, &len, "superseded", "a newer connection proved the same key", NULL);
+    peer_decode(WIRE_FROM_SERVER, buf, 0, len, &m);
+    assert_int_equal(m.type, WIRE_ERROR);
+    assert_string_equal(m.request_id, "");
+    wire_msg_cleanup(&m);
+    free(buf);
+}
+
+static void test_round_trip_client_frames(void **state)
+{
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], proof[crypto_sign_BYTES], msg[MAX_MSG];
+    char long_reason[WIRE_REASON_MAX + 1];
+    const char *reasons[] = {"declined", "", long_reason};
+    struct wire_msg m;
+    size_t i, n, len;
+    char *buf;
+
+    (void)state;
+    for (i = 0; i < sizeof pk; i++)
+        pk[i] = (uint8_t)(0x10 + i);
+    for (i = 0; i < sizeof proof; i++)
+        proof[i] = (uint8_t)(0x90 + i);
+    buf = wire_encode_introduction(HEADROOM, &len, pk, "signer.example.com", proof);
+    peer_decode(WIRE_FROM_CLIENT, buf, HEADROOM, len, &m);
+    assert_int_equal(m.type, WIRE_INTRODUCTION);
+    assert_memory_equal(m.public_key, pk, sizeof pk);
+    assert_string_equal(m.host, "signer.example.com");
+    assert_true(m.has_proof);
+    assert_memory_equal(m.proof, proof, sizeof proof);
+    wire_msg_cleanup(&m);
+    free(buf);
+
+    for (i = 0; i < sizeof msg; i++)
+        msg[i] = (uint8_t)(i * 7 + 3);
+    for (n = 0; n <= sizeof msg; n += 31) {
+        buf = wire_encode_sign_response(HEADROOM, &len, RID, n ? msg : NULL, n, proof);
+        peer_decode(WIRE_FROM_CLIENT, buf, HEADROOM, len, &m);
+        assert_int_equal(m.type, WIRE_SIGN_RESPONSE);
+        assert_string_equal(m.request_id, RID);
+        assert_int_equal(m.message_len, n);
+        if (n)
+            assert_memory_equal(m.message, msg, n);
+        assert_memory_equal(m.signature, proof, sizeof proof);
+        wire_msg_cleanup(&m);
+        free(buf);
+    }
+
+    memset(long_reason, 'r', WIRE_REASON_MAX);
+    long_reason[WIRE_REASON_MAX] = '\0';
+    round_trip_reasons(wire_encode_sign_reject, WIRE_FROM_CLIENT, WIRE_SIGN_REJECT, reasons,
+                       sizeof reasons / sizeof reasons[0]);
+}
+
+/* Each side accepts only the other side's frames: a frame of its own kind is unknown. */
+static void test_each_side_refuses_its_own_frames(void **state)
+{
+    uint8_t key[32] = {1}, sig[64] = {2};
+    char *frames[8];
+    size_t lens[8], i;
+    struct wire_msg m;
+    struct wire_error e;
+
+    (void)state;
+    frames[0] = wire_encode_challenge(0, &lens[0], NONCE);
+    frames[1] = wire_encode_introduced(0, &lens[1], key, RID);
+    frames[2] = wire_encode_sign_request(0, &lens[2], RID, key, 3, 5);
+    frames[3] = wire_encode_cancel(0, &lens[3], RID, "timeout");
+    frames[4] = wire_encode_error(0, &lens[4], "bad_json", "x", NULL);
+    frames[5] = wire_encode_introduction(0, &lens[5], key, "h", sig);
+    frames[6] = wire_encode_sign_response(0, &lens[6], RID, key, 3, sig);
+    frames[7] = wire_encode_sign_reject(0, &lens[7], RID, "declined");
+    for (i = 0; i < 8; i++) {
+        enum wire_from own = i < 5 ? WIRE_FROM_CLIENT : WIRE_FROM_SERVER;
+
+        assert_int_equal(wire_decode(own, frames[i], lens[i], MAX_MSG, &m, &e), WSS_ERR_PROTO);
+        assert_string_equal(e.code, "unknown_type");
+        assert_non_null(strstr(e.message, "unknown frame type '"));
+        assert_int_equal(wire_decode(!own, frames[i], lens[i], MAX_MSG, &m, &e), 0);
+        wire_msg_cleanup(&m);
+        free(frames[i]);
+    }
+}
+
+/* One server frame that wssign must refuse: the code and the exact message. */
+static void expect_server_error(const char *text, const char *code, const char *message)
+{
+    struct wire_msg m;
+    struct wire_error e;
+
+    memset(&m, 0x5a, sizeof m);
+    if (wire_decode(WIRE_FROM_SERVER, text, strlen(text), MAX_MSG, &m, &e) == 0)
+        print_error("frame %s\n  decoded\n", text);
+    assert_null(m.message);
+    assert_non_null(e.code);
+    if (strcmp(e.code, code) != 0 || strcmp(e.message, message) != 0)
+        print_error("frame %s\n  got %s: %s\n", text, e.code, e.message);
+    assert_string_equal(e.code, code);
+    assert_string_equal(e.message, message);
+    assert_null(m.message);
+    assert_int_equal(m.type, 0);
+}
+
+#define CHALLENGE(nonce, protocol)                                                                 \
+    "{\"type\":\"challenge\",\"nonce\":\"" nonce "\",\"protocol\":\"" protocol "\"}"
+
+static void test_decode_server_frame_errors(void **state)
+{
+    char text[2048];
+
+    (void)state;
+    expect_server_error("{\"type\":", "bad_json", "frame is not valid JSON");
+    expect_server_error("[]", "bad_json", "frame must be a JSON object");
+    expect_server_error("{\"type\":\"cancel\",\"type\":\"cancel\"}", "bad_json",
+                        "frame has a duplicate key");
+    expect_server_error("{}", "missing_field", "field 'type' is missing");
+    expect_server_error(CHALLENGE(NONCE, "wssign.v2"), "bad_field",
+                        "unsupported protocol (this client speaks wssign.v1)");
+    expect_server_error(CHALLENGE("AAAA", "wssign.v1"), "bad_field",
+                        "field 'nonce' must decode to 32 bytes");
+    expect_server_error("{\"type\":\"challenge\",\"nonce\":\"" NONCE "\"}", "missing_field",
+                        "field 'protocol' is missing");
+    expect_server_error("{\"type\":\"challenge\",\"nonce\":\"" NONCE
+                        "\",\"protocol\":\"wssign.v1\",\"x\":1}",
+                        "bad_field", "unknown field 'x' in challenge");
+    expect_server_error("{\"type\":\"introduced\",\"public_key\":\"" KEY_B64
+                        "\",\"session_id\":\"\"}",
+                        "bad_field", "field 'session_id' must be 1..64 visible ASCII characters");
+    expect_server_error("{\"type\":\"introduced\",\"public_key\":\"" KEY_B64
+                        "\",\"session_id\":\"a b\"}",
+                        "bad_field", "field 'session_id' must be 1..64 visible ASCII characters");
+    expect_server_error("{\"type\":\"introduced\",\"public_key\":\"" KEY_B64
+                        "\",\"session_id\":\"0123456789012345678901234567890123456789012345678901"
+                        "2345678901234\"}",
+                        "bad_field", "field 'session_id' must be 1..64 visible ASCII characters");
+    expect_server_error("{\"type\":\"sign_request\",\"request_id\":\"" RID
+                        "\",\"message\":\"eA==\"}",
+                        "missing_field", "field 'expires_at' is missing");
+    expect_server_error("{\"type\":\"sign_request\",\"request_id\":\"" RID
+                        "\",\"message\":\"eA==\",\"expires_at\":-1}",
+                        "bad_field", "field 'expires_at' must be a non-negative integer");
+    expect_server_error("{\"type\":\"sign_request\",\"request_id\":\"" RID
+                        "\",\"message\":\"eA==\",\"expires_at\":1.5}",
+                        "bad_field", "field 'expires_at' must be a non-negative integer");
+    expect_server_error("{\"type\":\"sign_request\",\"request_id\":\"" RID
+                        "\",\"message\":\"eA==\",\"expires_at\":\"5\"}",
+                        "bad_field", "field 'expires_at' must be a non-negative integer");
+    expect_server_error("{\"type\":\"sign_request\",\"request_id\":\"ABC\",\"message\":\"eA==\","
+                        "\"expires_at\":5}",
+                        "bad_field", "field 'request_id' must be a lowercase UUID");
+    /* a message over max_message (1026 bytes of "AAAA") is refused before it is decoded */
+    snprintf(text, sizeof text,
+             "{\"type\":\"sign_request\",\"request_id\":\"" RID "\",\"expires_at\":5,"
+             "\"message\":\"%0*d\"}",
+             4 * (MAX_MSG + 2) / 3, 0);
+    memset(strstr(text, "\"message\":\"") + 11, 'A', 4 * (MAX_MSG + 2) / 3);
+    expect_server_error(text, "bad_field", "field 'message' must decode to at most 1024 bytes");
+    expect_server_error("{\"type\":\"cancel\",\"request_id\":\"" RID "\"}", "missing_field",
+                        "field 'reason' is missing");
+    expect_server_error("{\"type\":\"error\",\"code\":\"bad code\",\"message\":\"m\"}",
+                        "bad_field", "field 'code' must be 1..64 visible ASCII characters");
+    expect_server_error("{\"type\":\"error\",\"code\":\"x\"}", "missing_field",
+                        "field 'message' is missing");
+    expect_server_error("{\"type\":\"error\",\"code\":\"x\",\"message\":\"m\",\"request_id\":7}",
+                        "bad_field", "field 'request_id' must be a string");
+}
+
+/* Free text from the server (cancel reasons, error messages) is cut, not refused. */
+static void test_decode_server_text_is_cut(void **state)
+{
+    char text[1024], big[301];
+    struct wire_msg m;
+
+    (void)state;
+    memset(big, 'w', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    snprintf(text, sizeof text,
+             "{\"type\":\"cancel\",\"request_id\":\"" RID "\",\"reason\":\"%s\"}", big);
+    assert_int_equal(wire_decode(WIRE_FROM_SERVER, text, strlen(text), MAX_MSG, &m, NULL), 0);
+    assert_int_equal(strlen(m.reason), WIRE_REASON_MAX);
+    wire_msg_cleanup(&m);
+    snprintf(text, sizeof text, "{\"type\":\"error\",\"code\":\"x\",\"message\":\"%s\"}", big);
+    assert_int_equal(wire_decode(WIRE_FROM_SERVER, text, strlen(text), MAX_MSG, &m, NULL), 0);
+    assert_int_equal(strlen(m.text), WIRE_TEXT_MAX);
+    wire_msg_cleanup(&m);
+    /* the same length in a client's sign_reject is refused */
+    snprintf(text, sizeof text,
+             "{\"type\":\"sign_reject\",\"request_id\":\"" RID "\",\"reason\":\"%s\"}", big);
+    assert_int_equal(decode(text, &m, NULL), WSS_ERR_PROTO);
 }
 
 int main(void)
@@ -576,6 +874,11 @@ int main(void)
         cmocka_unit_test(test_request_id_echo),
         cmocka_unit_test(test_decode_null_err),
         cmocka_unit_test(test_round_trip_no_leak),
+        cmocka_unit_test(test_round_trip_server_frames),
+        cmocka_unit_test(test_round_trip_client_frames),
+        cmocka_unit_test(test_each_side_refuses_its_own_frames),
+        cmocka_unit_test(test_decode_server_frame_errors),
+        cmocka_unit_test(test_decode_server_text_is_cut),
     };
 
     if (crypto_init() != 0)

@@ -1,6 +1,6 @@
 /*
  * The one log sink: logfmt lines on stderr ("level=info event=... key=...").
- * lws's own log output is routed here too. The level is process-wide.
+ * lws's own log output is routed here by log_lws.h. The level is process-wide.
  */
 #ifndef WSSIGND_LOG_H
 #define WSSIGND_LOG_H
@@ -61,13 +61,6 @@ bool log_limit_allow(struct log_limit *l, uint64_t now_ms, unsigned long long *s
         if (log_enabled(level) && log_limit_allow((l), util_now_ms(), &log_sup_))                \
             log_emit(level, fmt " suppressed=%llu", __VA_ARGS__, log_sup_);                      \
     } while (0)
-
-/*
- * Receives one line of lws's log (lws_set_log_level's emit callback) and
- * writes it as "level=<mapped> event=lws msg=\"...\"". lws_level is an LLL_*
- * bit; the text is escaped and its trailing newline dropped.
- */
-void log_lws(int lws_level, const char *line);
 
 /*
  * Writes s as a logfmt value into out: bare if it has only safe characters,

@@ -27,6 +27,9 @@ static const struct {
     [-WSS_ERR_TOO_MANY_REQUESTS] = {"too_many_requests", "too many failed authentications"},
     [-WSS_ERR_UNSUPPORTED_MEDIA_TYPE] = {"unsupported_media_type", "body is not JSON"},
     [-WSS_ERR_PAYLOAD_TOO_LARGE] = {"payload_too_large", "request too large"},
+    [-WSS_ERR_CLUSTER_UNAVAILABLE] = {"cluster_unavailable",
+                                      "the key is not held on this node and the cluster cannot "
+                                      "be reached"},
 };
 
 const char *wss_strerror(int err)
