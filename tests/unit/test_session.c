@@ -750,6 +750,7 @@ static void test_key_events_are_this_daemons(void **state)
     assert_int_equal(a.n, 1);
     /* A remote link taking the key over from this daemon's closing holder: it left here. */
     local->s.state = SESSION_CLOSING;
+    fake_free_frames(remote);
     free(remote);
     remote = remote_holder(w, local->pk, &old);
     assert_ptr_equal(old, &local->s);
@@ -759,6 +760,7 @@ static void test_key_events_are_this_daemons(void **state)
     close_link(local);
     assert_true(service_unregister(&w->svc, &remote->s));
     assert_int_equal(a.n, 2);
+    fake_free_frames(remote);
     free(remote);
 }
 
