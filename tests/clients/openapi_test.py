@@ -216,6 +216,39 @@ async def test_every_status():
             return data
         slow = asyncio.create_task(asyncio.to_thread(slow_body))
 
+        # A body that trickles in, a byte every 3 s: 408 after 10 s, then a close.
+        def trickle_body():
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(("POST /v1/sign HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                       "Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{"
+                       % TOKEN).encode())
+            s.settimeout(3)
+            data = b""
+            for _ in range(10):
+                try:
+                    chunk = s.recv(4096)
+                except socket.timeout:
+                    s.sendall(b" ")
+                    continue
+                if not chunk:
+                    break
+                data += chunk
+                while True:
+                    try:
+                        more = s.recv(4096)
+                    except socket.timeout:
+                        break
+                    if not more:
+                        break
+                    data += more
+                break
+            s.close()
+            head, _, raw = data.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            hdrs = dict(l.split(":", 1) for l in lines[1:] if ":" in l)
+            return int(lines[0].split()[1]), {k.strip(): v.strip() for k, v in hdrs.items()}, raw
+        trickle = asyncio.create_task(asyncio.to_thread(trickle_body))
+
         await acall(d, "/healthz", "GET", "/healthz", 200)
         await acall(d, "/healthz", "POST", "/healthz", 405, body={})
         await acall(d, "/metrics", "GET", "/metrics", 200, token=TOKEN)
@@ -298,6 +331,9 @@ async def test_every_status():
         pending = asyncio.create_task(arequest(port, "POST", sign, sign_body(s2.pk), token=TOKEN))
         await s2.wait_request(0)
         check_eq(await slow, b"", "answer to a body that stalls")
+        status, headers, raw = await trickle
+        check_eq(status, 408, "answer to a body that trickles (%r)" % raw)
+        REC.check(sign, "POST", status, headers, raw, "a body that trickles")
         await d.astop()
         status, headers, raw = await pending
         check_eq(status, 503, "pending request at shutdown (%r)" % raw)
