@@ -11,8 +11,10 @@ on top of the harness (wssd_test). The pieces live in harness/cluster.py:
                             0600 secret file, each up in the cluster; node(i),
                             connect(i) (a signer on node i, announced),
                             sign(j, ...), kill(i), restart(i), log(i)
-  RedisWatch(port)          every message on the cluster's channels, as the
-                            nodes see them (tag and JSON)
+  RedisWatch(port)          every message the nodes publish on the cluster's
+                            channels (tag and JSON), seen through MONITOR
+  seal(key, obj)            a message tagged as a node would (c.key is the
+                            cluster's key)
   Balancer(ports)           a TCP balancer: new connections go to a live node
   SignerSwarm(urls, ...)    many honest signers in one child process, moving
                             to another node when theirs goes
@@ -29,9 +31,9 @@ sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness.cluster import (PREFIX, TAG_BYTES, Balancer, Cluster, Redis,  # noqa: E402,F401
-                             RedisError, RedisWatch, SignerSwarm, cluster_message, key_channel,
-                             key_hex, node_channel, redis_command, resp_encode, swarm_key,
-                             swarm_main, swarm_seed)
+                             RedisError, RedisWatch, SignerSwarm, cluster_key, cluster_message,
+                             key_channel, key_hex, node_channel, redis_command, resp_encode,
+                             seal, swarm_key, swarm_main, swarm_seed)
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "swarm":

@@ -14,6 +14,7 @@ and the asyncio pieces (RedisWatch, Balancer) live in the test's own loop.
 import argparse
 import asyncio
 import hashlib
+import hmac
 import json
 import os
 import random
@@ -106,6 +107,21 @@ def redis_command(port, *args, timeout=5.0):
     if isinstance(v, RedisError):
         raise v
     return v
+
+
+def cluster_key(secret: bytes) -> bytes:
+    """The key that tags cluster messages, from the secret file's bytes (as
+    the daemon derives it: BLAKE2b-256 keyed with "wssignd-cluster-v1" of the
+    bytes less trailing line ends)."""
+    return hashlib.blake2b(secret.rstrip(b"\r\n"), digest_size=32,
+                           key=b"wssignd-cluster-v1").digest()
+
+
+def seal(key: bytes, obj) -> bytes:
+    """A cluster message: the HMAC-SHA-512-256 tag of the compact JSON of obj
+    under key, then the JSON."""
+    text = json.dumps(obj, separators=(",", ":")).encode()
+    return hmac.new(key, text, hashlib.sha512).digest()[:TAG_BYTES] + text
 
 
 def cluster_message(payload: bytes):
@@ -353,6 +369,14 @@ class Redis:
         return base.run_program([REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.port)]
                                 + list(args), input=input, timeout=scaled(timeout))
 
+    def cli_publish(self, channel, payload: bytes) -> int:
+        """`redis-cli -x PUBLISH channel` with payload (any bytes) on stdin; the
+        number of subscribers that received it."""
+        rc, out, err = self.cli("-x", "PUBLISH", channel, input=payload)
+        if rc != 0 or not out.strip().isdigit():
+            raise TestFailure("redis-cli PUBLISH failed (%d): %r %r" % (rc, out, err))
+        return int(out)
+
     def log_text(self):
         try:
             with open(self.log_path, "rb") as f:
@@ -560,6 +584,11 @@ class Cluster:
     async def metrics(self, j):
         return await ascrape(self.node(j))
 
+    @property
+    def key(self) -> bytes:
+        """The key every node tags its messages with (from the shared secret)."""
+        return cluster_key(self.secret.encode())
+
 
 # ---------------------------------------------------------------------------
 # A TCP balancer
@@ -760,5 +789,6 @@ async def swarm_main(argv):
 
 
 __all__ = ["Balancer", "Cluster", "PREFIX", "Redis", "RedisError", "RedisWatch", "SignerSwarm",
-           "TAG_BYTES", "cluster_message", "key_channel", "key_hex", "node_channel",
-           "redis_command", "resp_encode", "swarm_key", "swarm_main", "swarm_seed"]
+           "TAG_BYTES", "cluster_key", "cluster_message", "key_channel", "key_hex",
+           "node_channel", "redis_command", "resp_encode", "seal", "swarm_key", "swarm_main",
+           "swarm_seed"]
