@@ -153,6 +153,21 @@ async def test_bad_signature_caught_by_requesting_node():
         check(s.is_open, "the signer's connection stays open")
 
 
+async def test_second_answer_is_refused():
+    async def twice(signer, req):
+        await signer.answer(req, signer.response(req))
+        await signer.answer(req, signer.rejection(req))
+
+    async with Cluster(2) as c:
+        s = await c.connect(1, policy=twice)
+        status, body, _ = await c.sign(2, s.pk, b"answered twice", timeout_ms=10000)
+        check_eq(status, 200, "the first answer decides (body %r)" % (body,))
+        await s.expect_error("unknown_request", timeout=scaled(2),
+                             request_id=body["request_id"])
+        await outcome_logged(c, 2, body["request_id"], "ok")
+        check(s.is_open, "the signer's connection stays open")
+
+
 async def test_answer_from_another_connection_changes_nothing():
     async with Cluster(3) as c:
         a = await c.connect(1, policy="silent")

@@ -110,4 +110,27 @@ async def test_node_killed():
         for a in agents:
             check_eq(await asyncio.to_thread(a.stop), 0, "agent exit status")
 
+async def test_node_killed_and_restarted_at_once():
+    # A supervisor restarts a crashed node within a fraction of a second
+    # (systemd's RestartSec defaults to 100 ms), sooner than the other nodes
+    # notice its silence: requests that were in flight through the old
+    # process must still end connection_closed within 3 s, not at their
+    # deadline.
+    async with Cluster(3) as c:
+        s = await c.connect(1, policy="silent")
+        inflight = [asyncio.ensure_future(c.sign(j, s.pk, b"in flight via node1",
+                                                 timeout_ms=10000)) for j in (2, 3)]
+        await s.wait_request(1, timeout=scaled(3))
+        t_kill = time.monotonic()
+        c.kill(1)
+        await c.restart(1)
+        for j, task in zip((2, 3), inflight):
+            status, body, _ = await asyncio.wait_for(task, scaled(15))
+            took = time.monotonic() - t_kill
+            check_error_body(status, body, 502, "connection_closed",
+                             "request in flight via the killed node1, asked on node%d" % j)
+            check(took < scaled(3.0), "node%d: connection_closed %.2f s after the kill"
+                  % (j, took))
+
+
 run_tests(globals())

@@ -571,6 +571,15 @@ class Cluster:
         """How many nodes are subscribed to key pk's channel."""
         return self.redis.numsub(key_channel(pk))
 
+    def holders_of(self, pks):
+        """holders() of each key of pks, in one PUBSUB NUMSUB per 500 keys."""
+        out = []
+        for i in range(0, len(pks), 500):
+            reply = self.redis.command("PUBSUB", "NUMSUB",
+                                       *[key_channel(pk) for pk in pks[i:i + 500]])
+            out += [int(n) for n in reply[1::2]]
+        return out
+
     async def wait_holders(self, pk, count, timeout=5.0):
         deadline = time.monotonic() + scaled(timeout)
         while True:
@@ -684,7 +693,7 @@ class SignerSwarm:
     of the swarm `tag`, each an honest signer that connects to one of `urls`
     (signer n starts at urls[n % len(urls)]), answers every sign_request with
     a signature, and after any disconnection reconnects (after 20 to 200 ms)
-    to the next URL that takes it. It prints "ready" once every signer has
+    to another URL, picked at random, until one takes it. It prints "ready" once every signer has
     been introduced once. kill() is kill -9.
     """
 
@@ -758,8 +767,8 @@ async def _swarm_member(sk, urls, start, introduced, rng):
         except (OSError, asyncio.TimeoutError, ValueError, KeyError, ConnectionError,
                 websockets.exceptions.WebSocketException):
             pass
-        # The node went away (or refused): try the next one, as a balancer would.
-        idx += 1
+        # The node went away (or refused): try another one, as a balancer would.
+        idx += 1 + rng.randrange(max(1, len(urls) - 1))
         await asyncio.sleep(0.02 + rng.random() * 0.18)
 
 
