@@ -79,6 +79,9 @@ struct relay {
     uint64_t exp;      /* unix ms */
     char *frame;       /* the sign_request, kept to send again to a new connection */
     size_t frame_len;
+    /* unix ms the signer's answer went back; 0: not answered. An answered relay is
+     * kept a while for the requesting node's verdict (an invalid_signature error). */
+    uint64_t answered_ms;
 };
 
 /* Per key held here: announced on its channel. */
@@ -534,7 +537,7 @@ static void forward(struct session *s, const char *frame, size_t len)
 /* Cancels a relayed request at the signer (its requester is gone). */
 static void cancel_relay(struct cluster *c, struct relay *r)
 {
-    struct session *s = service_holder(c->svc, r->key);
+    struct session *s = r->answered_ms ? NULL : service_holder(c->svc, r->key);
 
     if (s) {
         s->late_answers++;
@@ -552,7 +555,8 @@ static bool relay_answer(void *arg, struct session *s, const char *id, const cha
     struct cmsg m = {.type = CMSG_ANS, .has_key = true};
     char ch[CHANNEL_MAX];
 
-    if (!r || memcmp(r->key, s->key, sizeof r->key) != 0)
+    /* One answer per request: a second one is refused here, as for a local request. */
+    if (!r || r->answered_ms || memcmp(r->key, s->key, sizeof r->key) != 0)
         return false;
     memcpy(m.key, r->key, sizeof m.key);
     snprintf(m.id, sizeof m.id, "%s", id);
@@ -560,7 +564,11 @@ static bool relay_answer(void *arg, struct session *s, const char *id, const cha
     m.frame_len = len;
     node_channel(c, ch, r->origin);
     publish(c, ch, &m, NULL, NULL);
-    forget_relay(c, r);
+    /* The requesting node verifies the answer and may send its verdict back (fwd). */
+    r->answered_ms = util_unix_ms();
+    free(r->frame);
+    r->frame = NULL;
+    r->frame_len = 0;
     return true;
 }
 
@@ -616,7 +624,7 @@ static void key_event(void *arg, struct session *s, bool held)
             announce(c, s->key);
         }
         HASH_ITER(hh, c->relays, r, tmp) {
-            if (!memcmp(r->key, s->key, sizeof r->key))
+            if (!r->answered_ms && !memcmp(r->key, s->key, sizeof r->key))
                 forward(s, r->frame, r->frame_len);
         }
         return;
@@ -629,7 +637,8 @@ static void key_event(void *arg, struct session *s, bool held)
     /* The key's connection is gone: the requesting nodes end their requests now. */
     HASH_ITER(hh, c->relays, r, tmp) {
         if (!memcmp(r->key, s->key, sizeof r->key)) {
-            tell(c, r->origin, CMSG_CLOSED, r->key, r->id);
+            if (!r->answered_ms)
+                tell(c, r->origin, CMSG_CLOSED, r->key, r->id);
             forget_relay(c, r);
         }
     }
@@ -660,7 +669,8 @@ static void yield_key(struct cluster *c, const uint8_t *key, const char *to)
         session_supersede(old, &p->s);
     HASH_ITER(hh, c->relays, r, tmp) {
         if (!memcmp(r->key, key, sizeof r->key)) {
-            tell(c, r->origin, CMSG_MOVED, r->key, r->id);
+            if (!r->answered_ms)
+                tell(c, r->origin, CMSG_MOVED, r->key, r->id);
             forget_relay(c, r);
         }
     }
@@ -747,8 +757,11 @@ static void on_fwd(struct cluster *c, const struct cmsg *m)
         return;
     forward(s, m->frame, m->frame_len);
     if (!strcmp(type, "cancel")) {
-        s->late_answers++;
+        if (!r->answered_ms)
+            s->late_answers++;
         forget_relay(c, r);
+    } else if (r->answered_ms) {
+        forget_relay(c, r); /* the verdict on its answer: nothing more to come */
     }
 }
 
@@ -896,7 +909,8 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
             forget_outreq(c, o);
     }
     HASH_ITER(hh, c->relays, r, rtmp) {
-        if (r->exp + ACK_TIMEOUT_MS < now_unix)
+        if (r->exp + ACK_TIMEOUT_MS < now_unix ||
+            (r->answered_ms && r->answered_ms + ACK_TIMEOUT_MS < now_unix))
             forget_relay(c, r);
     }
     HASH_ITER(hh, c->proxies, p, ptmp) {
