@@ -11,6 +11,7 @@ nothing. A key held on the asked node never touches Redis.
 """
 
 import asyncio
+import json
 import os
 import sys
 
@@ -151,6 +152,27 @@ async def test_bad_signature_caught_by_requesting_node():
         await s.expect_error("invalid_signature", timeout=scaled(2),
                              request_id=s.requests[1]["request_id"])
         check(s.is_open, "the signer's connection stays open")
+
+
+async def test_largest_answer_across_nodes():
+    # The largest message (requests.max_message_bytes, 32768), answered with a
+    # frame of almost limits.max_frame_bytes (65536): whitespace between the
+    # JSON tokens, as any JSON writer may put. One node takes it; so must the
+    # cluster, which carries the frame as received inside its own message.
+    message = os.urandom(32768)
+
+    async def padded(signer, req):
+        frame = json.dumps(signer.response(req), indent=None)
+        pad = 65536 - 64 - len(frame)
+        text = "{\n" + "\n" * pad + frame[1:]
+        await signer.send_text(text)
+
+    async with Cluster(2) as c:
+        s = await c.connect(1, policy=padded)
+        for j in (1, 2):
+            status, body, _ = await c.sign(j, s.pk, message, timeout_ms=5000)
+            check_eq(status, 200, "the largest answer, asked on node%d (body %r)" % (j, body))
+            check(verify(s.pk, message, unb64(body["signature"])), "signature verifies")
 
 
 async def test_second_answer_is_refused():
