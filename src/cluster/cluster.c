@@ -785,7 +785,13 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
                        size_t len)
 {
     struct cluster *c = arg;
-    size_t max = c->svc->cfg->max_message_bytes * 2 + 8192;
+    const struct config *cfg = c->svc->cfg;
+    /* A frame travels inside a JSON string, where its whitespace escapes to twice its
+     * size: a signer's answer (up to limits.max_frame_bytes, relayed as received) or a
+     * sign_request (the message in base64), plus the envelope. */
+    size_t max = 2 * (cfg->max_frame_bytes > cfg->max_message_bytes ? cfg->max_frame_bytes
+                                                                     : cfg->max_message_bytes) +
+                 8192;
     struct cmsg m;
     const char *why;
     struct outreq *o;
