@@ -10,6 +10,7 @@ the node of the old connection (the request leaves through a proxy).
 """
 
 import asyncio
+import json
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_util import Cluster  # noqa: E402
-from wssd_test import check, check_eq, run_tests, scaled, unb64, verify  # noqa: E402
+from wssd_test import check, check_eq, free_port, run_tests, scaled, unb64, verify  # noqa: E402
 
 
 async def supersede_in_flight(old_node, new_node, asking_node):
@@ -103,6 +104,71 @@ async def test_newest_wins_back_and_forth():
             check_eq(status, 200, "node%d asks (body %r)" % (j, body))
         check_eq(len(a2.requests), 2, "requests on the newest connection")
         await a2.close()
+
+
+async def older_yields(a, b, within=3.0):
+    """Of two connections for one key, on two nodes that could not hear each
+    other, the older (a) is superseded and the newer (b) stays."""
+    deadline = asyncio.get_running_loop().time() + scaled(within)
+    while a.is_open and b.is_open and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    check(b.is_open, "the newer connection (node2) was closed with %r: the older one's "
+          "node announced the key again and won" % (b.close_code,))
+    await a.expect_error("superseded", timeout=scaled(1))
+    check_eq(await a.wait_closed(scaled(1.0)), 4001, "older connection's close code")
+
+
+async def test_newest_wins_after_a_redis_outage():
+    # The key is introduced again on another node while Redis is away: when Redis
+    # is back, both nodes announce the key again, and the newest introduction
+    # still wins, whichever node reaches Redis first.
+    async with Cluster(2, watch=False) as c:
+        seed = os.urandom(32)
+        a = await c.signer(1, seed=seed).start()
+        await c.wait_holders(a.pk, 1)
+        await asyncio.to_thread(c.redis.stop)
+        await asyncio.sleep(0.5)  # both nodes see Redis gone
+        b = await c.signer(2, seed=seed).start()  # the newest: node1 cannot tell yet
+        await asyncio.to_thread(c.redis.start)
+        await older_yields(a, b)
+        await c.wait_holders(b.pk, 1)
+        for j in c.numbers():
+            status, body, _ = await c.sign(j, b.pk, b"newest wins", timeout_ms=10000)
+            check_eq(status, 200, "node%d asks (body %r)" % (j, body))
+        check_eq(len(b.requests), 2, "requests on the newest connection")
+
+
+
+async def test_newest_wins_after_a_node_was_cut_off():
+    # node1 alone loses Redis (here: a reload points it at an address where
+    # nothing listens, and a second one points it back); meanwhile its key is
+    # introduced on node2. Back in the cluster, node1 announces the key again:
+    # the newer connection, on node2, must still win.
+    async with Cluster(2, watch=False) as c:
+        seed = os.urandom(32)
+        a = await c.signer(1, seed=seed).start()
+        await c.wait_holders(a.pk, 1)
+        d = c.node(1)
+        good = json.loads(json.dumps(d.config))
+        cut = json.loads(json.dumps(good))
+        cut["cluster"]["redis"] = "redis://127.0.0.1:%d" % free_port()
+        mark = d.log_mark()
+        d.rewrite_config(cut)
+        d.reload()
+        await d.await_log(r"event=cluster_down node=node1", timeout=scaled(3), since=mark)
+        await c.wait_holders(a.pk, 0)
+        b = await c.signer(2, seed=seed).start()
+        await c.wait_holders(b.pk, 1)
+        mark = d.log_mark()
+        d.rewrite_config(good)
+        d.reload()
+        await c.wait_cluster_up(1, since=mark)
+        await older_yields(a, b)
+        await c.wait_holders(b.pk, 1)
+        for j in c.numbers():
+            status, body, _ = await c.sign(j, b.pk, b"newest wins", timeout_ms=10000)
+            check_eq(status, 200, "node%d asks (body %r)" % (j, body))
 
 
 run_tests(globals())
