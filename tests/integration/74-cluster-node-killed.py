@@ -133,4 +133,34 @@ async def test_node_killed_and_restarted_at_once():
                   % (j, took))
 
 
+
+async def test_node_frozen_then_resumes():
+    # node1 stops answering (SIGSTOP) with requests for its key on their way:
+    # they end connection_closed within 3 s at node2. When node1 resumes, it
+    # finds those requests in its input and its signer answers them: the answers
+    # change nothing, and the key signs again for node2.
+    async with Cluster(2) as c:
+        s = await c.connect(1)
+        d = c.node(1)
+        d.signal(19)  # SIGSTOP
+        try:
+            t0 = time.monotonic()
+            results = await asyncio.gather(*(c.sign(2, s.pk, b"while frozen %d" % n,
+                                                    timeout_ms=DEADLINE_MS) for n in range(6)))
+            took = time.monotonic() - t0
+        finally:
+            d.signal(18)  # SIGCONT
+        for status, body, _ in results:
+            check_error_body(status, body, 502, "connection_closed", "asked while node1 froze")
+        check(took < scaled(3.0), "connection_closed after %.2f s" % took)
+        await c.wait_nodes(2)
+        await asyncio.sleep(0.5)  # node1 has answered what it found on resuming
+        for n in range(3):
+            msg = b"after the freeze %d" % n
+            status, body, _ = await c.sign(2, s.pk, msg, timeout_ms=10000)
+            check_eq(status, 200, "node2 asks after node1 resumed (body %r)" % (body,))
+            check(verify(s.pk, msg, unb64(body["signature"])), "signature verifies")
+        check(s.is_open, "the signer stays connected")
+
+
 run_tests(globals())
