@@ -324,16 +324,19 @@ static void free_proxy(struct cluster *c, struct proxy *p)
     free(p);
 }
 
-/* A request sent through a proxy ends here with status, if it is still pending there. */
+/* A request sent through a proxy ends here with status, if it is still pending there.
+ * key and id may point into the request's outreq, which this frees. */
 static void end_request(struct cluster *c, const uint8_t *key, const char *id, int status)
 {
     struct proxy *p = find_proxy(c, key);
     struct outreq *o = find_outreq(c, id);
+    char rid[WSS_REQUEST_ID_BYTES];
 
+    snprintf(rid, sizeof rid, "%s", id);
     if (o)
         forget_outreq(c, o);
     if (p && !p->closed)
-        service_end_request(c->svc, &p->s, id, status);
+        service_end_request(c->svc, &p->s, rid, status);
 }
 
 static void on_req_published(void *arg, long long receivers)
@@ -440,9 +443,10 @@ static void proxy_close(struct session *s, int code, const char *reason)
 {
     struct proxy *p = container_of(s, struct proxy, s);
 
-    /* Superseded by a local connection (whose node tells the old owner), or shutdown. */
-    p->closed = true;
-    s->state = SESSION_CLOSING;
+    /* Superseded by a local connection (which holds the key in the registry already:
+     * its node tells the old owner), too many refused answers, or shutdown. Out of the
+     * registry now: the tick frees a closed proxy. */
+    close_proxy(p->c, p);
 }
 
 static void proxy_drop(struct session *s)
