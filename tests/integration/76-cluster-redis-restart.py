@@ -62,7 +62,7 @@ async def test_redis_restart_mid_traffic():
         await asyncio.sleep(DOWN_S)
         await asyncio.to_thread(c.redis.start)
         t_up = c.redis.started_at  # it answered PING: it accepts connections
-        await asyncio.sleep(BACK_WITHIN_S + AFTER_S)
+        await asyncio.sleep(scaled(BACK_WITHIN_S) + AFTER_S)
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks), scaled(30))
         for cl in clients:
