@@ -22,6 +22,16 @@ from wssd_test import (AsyncHttp, b64, check, check_eq, check_error_body,  # noq
                        http_request, run_tests, scaled, unb64, verify)
 
 
+async def late_answer_forgiven(c, s, req):
+    """s answers req after it ended: refused (unknown_request) and forgiven,
+    and the key keeps signing for node2."""
+    await s.send_json(s.response(req))
+    await s.expect_error("unknown_request", request_id=req["request_id"])
+    check(s.is_open, "connection closed after one late answer")
+    s.policy = "sign"
+    await c.check_sign(2, s, what="the next request")
+
+
 async def outcome_logged(c, j, request_id, outcome):
     """Node j's audit line for request_id names the outcome (and appears once)."""
     lines = await c.node(j).await_log(r"event=sign_outcome request_id=%s key=\S+ outcome=(\S+)"
@@ -89,13 +99,7 @@ async def test_timeout_is_the_requesting_nodes():
         await s.expect_frame("cancel", timeout=scaled(2), request_id=rid, reason="timeout")
         await outcome_logged(c, 2, rid, "timeout")
         # An answer that crossed the cancel is refused, forgiven, and changes nothing.
-        await s.send_json(s.response(s.requests[0]))
-        await s.expect_error("unknown_request", request_id=rid)
-        check(s.is_open, "connection closed after one late answer")
-        s.policy = "sign"
-        status, body, _ = await c.sign(2, s.pk, b"after the timeout", timeout_ms=10000)
-        check_eq(status, 200, "next request (body %r)" % (body,))
-        check(verify(s.pk, b"after the timeout", unb64(body["signature"])), "signature verifies")
+        await late_answer_forgiven(c, s, s.requests[0])
 
 
 async def test_reject_across_nodes():
@@ -108,8 +112,7 @@ async def test_reject_across_nodes():
         await s.no_frame(0.3)  # no error or cancel for a valid rejection
         await outcome_logged(c, 2, s.requests[0]["request_id"], "rejected")
         s.policy = "sign"
-        status, body, _ = await c.sign(2, s.pk, b"now sign it", timeout_ms=10000)
-        check_eq(status, 200, "sign after a rejection (body %r)" % (body,))
+        await c.check_sign(2, s, what="after a rejection")
 
 
 async def test_requester_leaves_signer_gets_cancel():
@@ -127,11 +130,7 @@ async def test_requester_leaves_signer_gets_cancel():
         check_eq(cancel.get("reason"), "requester_cancelled", "cancel reason")
         await outcome_logged(c, 2, req["request_id"], "cancelled")
         # Its late answer is refused and forgiven; the key keeps signing.
-        await s.send_json(s.response(req))
-        await s.expect_error("unknown_request", request_id=req["request_id"])
-        s.policy = "sign"
-        status, body, _ = await c.sign(2, s.pk, b"still here", timeout_ms=10000)
-        check_eq(status, 200, "next request (body %r)" % (body,))
+        await late_answer_forgiven(c, s, req)
 
 
 async def test_bad_signature_caught_by_requesting_node():
@@ -170,9 +169,7 @@ async def test_largest_answer_across_nodes():
     async with Cluster(2) as c:
         s = await c.connect(1, policy=padded)
         for j in (1, 2):
-            status, body, _ = await c.sign(j, s.pk, message, timeout_ms=5000)
-            check_eq(status, 200, "the largest answer, asked on node%d (body %r)" % (j, body))
-            check(verify(s.pk, message, unb64(body["signature"])), "signature verifies")
+            await c.check_sign(j, s, message, what="the largest answer")
 
 
 async def test_second_answer_is_refused():

@@ -49,9 +49,7 @@ async def supersede_in_flight(old_node, new_node, asking_node):
 
         # The key now lives on the new node alone, and every node reaches it there.
         await c.wait_holders(b.pk, 1)
-        for j in c.numbers():
-            status, body, _ = await c.sign(j, b.pk, b"after the move", timeout_ms=10000)
-            check_eq(status, 200, "node%d asks after the move (body %r)" % (j, body))
+        await c.signs_everywhere(b, "after the move")
         check_eq(len(b.requests), 4, "requests on the new connection")
         await b.close()
 
@@ -99,9 +97,7 @@ async def test_newest_wins_back_and_forth():
         await b.expect_error("superseded", timeout=scaled(1.0))
         check_eq(await b.wait_closed(scaled(1.0)), 4001, "second connection's close code")
         await c.wait_holders(a2.pk, 1)
-        for j in c.numbers():
-            status, body, _ = await c.sign(j, a2.pk, b"back on node1", timeout_ms=10000)
-            check_eq(status, 200, "node%d asks (body %r)" % (j, body))
+        await c.signs_everywhere(a2, "back on node1")
         check_eq(len(a2.requests), 2, "requests on the newest connection")
         await a2.close()
 
@@ -125,17 +121,14 @@ async def test_newest_wins_after_a_redis_outage():
     # still wins, whichever node reaches Redis first.
     async with Cluster(2, watch=False) as c:
         seed = os.urandom(32)
-        a = await c.signer(1, seed=seed).start()
-        await c.wait_holders(a.pk, 1)
+        a = await c.connect(1, seed=seed)
         await asyncio.to_thread(c.redis.stop)
         await asyncio.sleep(0.5)  # both nodes see Redis gone
         b = await c.signer(2, seed=seed).start()  # the newest: node1 cannot tell yet
         await asyncio.to_thread(c.redis.start)
         await older_yields(a, b)
         await c.wait_holders(b.pk, 1)
-        for j in c.numbers():
-            status, body, _ = await c.sign(j, b.pk, b"newest wins", timeout_ms=10000)
-            check_eq(status, 200, "node%d asks (body %r)" % (j, body))
+        await c.signs_everywhere(b, "newest wins")
         check_eq(len(b.requests), 2, "requests on the newest connection")
 
 
@@ -147,8 +140,7 @@ async def test_newest_wins_after_a_node_was_cut_off():
     # the newer connection, on node2, must still win.
     async with Cluster(2, watch=False) as c:
         seed = os.urandom(32)
-        a = await c.signer(1, seed=seed).start()
-        await c.wait_holders(a.pk, 1)
+        a = await c.connect(1, seed=seed)
         d = c.node(1)
         good = json.loads(json.dumps(d.config))
         cut = json.loads(json.dumps(good))
@@ -158,17 +150,14 @@ async def test_newest_wins_after_a_node_was_cut_off():
         d.reload()
         await d.await_log(r"event=cluster_down node=node1", timeout=scaled(3), since=mark)
         await c.wait_holders(a.pk, 0)
-        b = await c.signer(2, seed=seed).start()
-        await c.wait_holders(b.pk, 1)
+        b = await c.connect(2, seed=seed)
         mark = d.log_mark()
         d.rewrite_config(good)
         d.reload()
         await c.wait_cluster_up(1, since=mark)
         await older_yields(a, b)
         await c.wait_holders(b.pk, 1)
-        for j in c.numbers():
-            status, body, _ = await c.sign(j, b.pk, b"newest wins", timeout_ms=10000)
-            check_eq(status, 200, "node%d asks (body %r)" % (j, body))
+        await c.signs_everywhere(b, "newest wins")
 
 
 run_tests(globals())

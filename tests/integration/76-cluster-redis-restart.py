@@ -43,10 +43,8 @@ async def requester(client, pk, stop, log):
 
 async def test_redis_restart_mid_traffic():
     async with Cluster(2, watch=False) as c:
-        a = await c.signer(1).start()
-        b = await c.signer(2).start()
-        await c.wait_holders(a.pk, 1)
-        await c.wait_holders(b.pk, 1)
+        a = await c.connect(1)
+        b = await c.connect(2)
         stop = asyncio.Event()
         log = []
         clients, tasks = [], []

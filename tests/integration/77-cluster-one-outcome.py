@@ -30,8 +30,8 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_util import Cluster, SignerSwarm, swarm_key  # noqa: E402
-from wssd_test import (AsyncHttp, TestFailure, b64, check, check_eq, run_tests,  # noqa: E402
-                       scaled, unb64, verify)
+from wssd_test import (AsyncHttp, b64, check, check_eq, run_tests, scaled, unb64,  # noqa: E402
+                       verify)
 
 NODES = 3
 SWARMS, PER_SWARM = 4, 250

@@ -15,6 +15,7 @@ on top of the harness (wssd_test). The pieces live in harness/cluster.py:
                             channels (tag and JSON), seen through MONITOR
   seal(key, obj)            a message tagged as a node would (c.key is the
                             cluster's key)
+  ends_with(task, ...)      a sign request's error outcome, within a bound
   Balancer(ports)           a TCP balancer: new connections go to a live node
   SignerSwarm(urls, ...)    many honest signers in one child process, moving
                             to another node when theirs goes
@@ -32,8 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness.cluster import (PREFIX, TAG_BYTES, Balancer, Cluster, Redis,  # noqa: E402,F401
                              RedisError, RedisWatch, SignerSwarm, cluster_key, cluster_message,
-                             key_channel, key_hex, node_channel, redis_command, resp_encode,
-                             seal, swarm_key, swarm_main, swarm_seed)
+                             ends_with, key_channel, key_hex, node_channel, redis_command,
+                             resp_encode, seal, swarm_key, swarm_main, swarm_seed)
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "swarm":

@@ -26,8 +26,8 @@ import time
 import nacl.signing
 
 from . import base
-from .base import (HERE, PYTHON, TestFailure, b64, current_tmpdir, die_with_parent, scaled,
-                   track, unb64, write_lines)
+from .base import (HERE, PYTHON, TestFailure, b64, check, check_error_body, current_tmpdir,
+                   die_with_parent, scaled, track, unb64, write_lines)
 from .daemon import Daemon
 from .metrics import ascrape
 from .net import free_port
@@ -378,11 +378,7 @@ class Redis:
         return int(out)
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        return base.read_text(self.log_path)
 
 
 # ---------------------------------------------------------------------------
@@ -425,6 +421,8 @@ class Cluster:
       await c.connect(i,...) a Signer introduced on node i whose key the
                              cluster has heard announced
       await c.sign(j, pk, msg, timeout_ms)   POST /v1/sign on node j
+      await c.check_sign(j, signer)          ... which must be signed
+      await c.signs_everywhere(signer)       ... asked on every node
       c.kill(i), c.restart(i), c.stop_node(i)
       c.log(i)               node i's log, across restarts
     """
@@ -553,15 +551,31 @@ class Cluster:
                               from_=self.node_id(i))
 
     async def connect(self, i, **kw):
-        """A Signer introduced on node i, its key announced to the cluster."""
+        """A Signer introduced on node i, its key announced to the cluster
+        (without a watch: once Redis counts a holder of the key)."""
         since = len(self.watch.messages) if self.watch else 0
         s = await self.signer(i, **kw).start()
-        await self.announced(s.pk, i, since=since)
+        if self.watch is not None:
+            await self.announced(s.pk, i, since=since)
+        else:
+            await self.wait_holders(s.pk, 1)
         return s
 
     async def sign(self, j, pk, message, timeout_ms=None, **kw):
         """POST /v1/sign on node j: (status, body, elapsed seconds)."""
         return await self.node(j).sign(pk, message, timeout_ms=timeout_ms, **kw)
+
+    async def check_sign(self, j, signer, message=None, what="round trip"):
+        """POST /v1/sign on node j for signer's key must give 200 and a
+        signature that verifies; returns the body."""
+        return await self.node(j).check_sign(signer, message, timeout_ms=10000,
+                                             what="%s, asked on node%d" % (what, j))
+
+    async def signs_everywhere(self, signer, what="round trip"):
+        """check_sign() on every running node."""
+        for j in self.numbers():
+            if self.node(j).alive():
+                await self.check_sign(j, signer, what=what)
 
     async def key_status(self, j, pk):
         """GET /v1/keys/<pk> on node j: (status, body)."""
@@ -597,6 +611,18 @@ class Cluster:
     def key(self) -> bytes:
         """The key every node tags its messages with (from the shared secret)."""
         return cluster_key(self.secret.encode())
+
+
+async def ends_with(task, status, code, since, within, what):
+    """The outcome of a sign task (a c.sign() future) must be HTTP `status`
+    with error `code`, within `within` seconds (scaled) of `since` (a
+    time.monotonic() reading). Returns the error object."""
+    st, body, _ = await asyncio.wait_for(task, scaled(within) + 60)
+    took = time.monotonic() - since
+    err = check_error_body(st, body, status, code, what)
+    check(took < scaled(within), "%s: %s after %.2f s, not within %.1f s"
+          % (what, code, took, within))
+    return err
 
 
 # ---------------------------------------------------------------------------
@@ -798,6 +824,6 @@ async def swarm_main(argv):
 
 
 __all__ = ["Balancer", "Cluster", "PREFIX", "Redis", "RedisError", "RedisWatch", "SignerSwarm",
-           "TAG_BYTES", "cluster_key", "cluster_message", "key_channel", "key_hex",
+           "TAG_BYTES", "cluster_key", "cluster_message", "ends_with", "key_channel", "key_hex",
            "node_channel", "redis_command", "resp_encode", "seal", "swarm_key", "swarm_main",
            "swarm_seed"]
