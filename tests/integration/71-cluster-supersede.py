@@ -125,7 +125,7 @@ async def test_newest_wins_after_a_redis_outage():
         await asyncio.to_thread(c.redis.stop)
         await asyncio.sleep(0.5)  # both nodes see Redis gone
         b = await c.signer(2, seed=seed).start()  # the newest: node1 cannot tell yet
-        await asyncio.to_thread(c.redis.start)
+        await c.redis.astart()
         await older_yields(a, b)
         await c.wait_holders(b.pk, 1)
         await c.signs_everywhere(b, "newest wins")

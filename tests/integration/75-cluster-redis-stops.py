@@ -39,7 +39,7 @@ async def wait_metric(c, j, name, want, within):
 async def redis_gone(c, stop_redis, start_redis, detect_s):
     """Two nodes, a signer on each and a silent one on node1 holding a
     request from node2; Redis goes away by stop_redis() (the nodes notice
-    within detect_s) and comes back by start_redis(); checks the contract
+    within detect_s) and comes back by `await start_redis()`; checks the contract
     while it is away and after it is back."""
     a = await c.connect(1)
     b = await c.connect(2)
@@ -83,7 +83,7 @@ async def redis_gone(c, stop_redis, start_redis, detect_s):
     # Redis back: both nodes reconnect, announce their keys again, and serve each
     # other's keys.
     marks = {j: c.node(j).log_mark() for j in c.numbers()}
-    await asyncio.to_thread(start_redis)
+    await start_redis()
     for j in c.numbers():
         await c.wait_cluster_up(j, since=marks[j])
         await wait_metric(c, j, "wssignd_cluster_up", 1.0, 5)
@@ -96,18 +96,20 @@ async def redis_gone(c, stop_redis, start_redis, detect_s):
 
 async def test_redis_stops():
     async with Cluster(2) as c:
-        await redis_gone(c, c.redis.stop, c.redis.start, detect_s=1)
+        await redis_gone(c, c.redis.stop, c.redis.astart, detect_s=1)
 
 
 async def test_redis_killed():
     async with Cluster(2) as c:
-        await redis_gone(c, c.redis.kill, c.redis.start, detect_s=1)
+        await redis_gone(c, c.redis.kill, c.redis.astart, detect_s=1)
 
 
 async def test_redis_stops_answering():
     # SIGSTOP: the connections stay open and nothing answers; pings find it out.
     async with Cluster(2) as c:
-        await redis_gone(c, c.redis.pause, c.redis.resume, detect_s=3)
+        async def resume():
+            c.redis.resume()
+        await redis_gone(c, c.redis.pause, resume, detect_s=3)
 
 
 async def test_healthz_and_metrics_show_redis_state():
@@ -134,7 +136,7 @@ async def test_healthz_and_metrics_show_redis_state():
         await asyncio.to_thread(c.redis.stop)
         for j in c.numbers():
             await wait_state(j, "down", 0.0, 3)
-        await asyncio.to_thread(c.redis.start)
+        await c.redis.astart()
         for j in c.numbers():
             await wait_state(j, "up", 1.0, 3)
 

@@ -108,7 +108,7 @@ async def restart_redis(run):
     redis = run.c.redis
     await asyncio.to_thread(redis.stop)
     await asyncio.sleep(0.3 + run.rng.random() * 0.5)
-    await asyncio.to_thread(redis.start)
+    await redis.astart()
 
 
 async def kill_signers(run, swarms, s):

@@ -131,7 +131,7 @@ async def test_reload_moves_to_a_new_redis():
     async with Cluster(2, watch=False) as c:
         a = await c.connect(1)
         b = await c.connect(2)
-        r2 = await asyncio.to_thread(Redis(name="redis2").start)
+        r2 = await Redis(name="redis2").astart()
         for j in c.numbers():
             mark = await reload(c, j, with_cluster(c.node(j), redis=r2.url), "ok")
             await c.node(j).await_log(r"event=cluster_reconnect node=node%d reason=reload" % j,

@@ -33,8 +33,8 @@ from .metrics import ascrape
 from .net import free_port
 from .signer import readline_within
 
-REDIS_SERVER = os.environ.get("WSSIGND_REDIS_SERVER") or "redis-server"
-REDIS_CLI = os.environ.get("WSSIGND_REDIS_CLI") or "redis-cli"
+REDIS_SERVER = "redis-server"
+REDIS_CLI = "redis-cli"
 TAG_BYTES = 32  # the HMAC tag in front of every cluster message
 PREFIX = "wssign:"
 
@@ -311,6 +311,15 @@ class Redis:
     def start(self, timeout=10.0):
         """Starts it and waits until it answers PING."""
         self.spawn()
+        return self.wait_ready(timeout)
+
+    async def astart(self, timeout=10.0):
+        """start() from a coroutine. Spawned from the loop's thread, as
+        Daemon.astart() does: the child dies with the thread that forked it."""
+        self.spawn()
+        return await asyncio.to_thread(self.wait_ready, timeout)
+
+    def wait_ready(self, timeout=10.0):
         deadline = time.monotonic() + scaled(timeout)
         while True:
             try:
@@ -460,7 +469,7 @@ class Cluster:
 
     async def start(self):
         if not self.redis.alive():
-            await asyncio.to_thread(self.redis.start)
+            await self.redis.astart()
         for d in self.nodes:
             d.spawn()
         for i in self.numbers():
