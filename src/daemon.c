@@ -217,6 +217,7 @@ static void reload(struct wssd *d)
         free(ctl_next);
         config_cleanup(&next);
         log_err("event=reload outcome=refused msg=%s", log_quote(quoted, sizeof quoted, err));
+        metrics_reload(&d->svc.metrics, false, (double)util_unix_ms() / 1000.0);
         notify_ready(status_line(d, status, sizeof status));
         return;
     }
@@ -236,6 +237,8 @@ static void reload(struct wssd *d)
     log_set_level(d->cfg.log_level);
     log_set_timestamps((enum log_timestamps)d->cfg.log_timestamps);
     ws_apply_limits(&d->ws, &d->cfg);
+    metrics_reload(&d->svc.metrics, true, (double)util_unix_ms() / 1000.0);
+    d->svc.metrics.tls_expiry = d->cfg.tls_cert ? tls_cert_expiry(d->cfg.tls_cert) : 0;
     log_notice("event=reload outcome=ok log_level=%s tls=%s", log_level_name(d->cfg.log_level),
                d->cfg.tls_cert ? "reloaded" : "no");
     notify_ready(status_line(d, status, sizeof status));
@@ -452,6 +455,7 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
     }
     if (start_controllers(d, err, errlen) != 0)
         goto fail;
+    d->svc.metrics.tls_expiry = d->cfg.tls_cert ? tls_cert_expiry(d->cfg.tls_cert) : 0;
     if (ws_listen_signer(&d->ws, &d->cfg, err, errlen) != 0 || listen_control(d, err, errlen) != 0)
         goto fail;
     d->svc.peers = d->ws.signer_admission.peers;

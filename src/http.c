@@ -295,6 +295,7 @@ static enum written write_answer(struct http_txn *txn)
     /* Keep-alive: the answer waits until lws has read the whole body. */
     if (txn->body_expected && !txn->body_done && !close_after)
         return WRITTEN_NOTHING;
+    metrics_http(&txn->srv->svc->metrics, txn->status);
     n = snprintf(clen, sizeof clen, "%zu", txn->resp_len);
     if (lws_add_http_header_status(wsi, txn->status, &p, end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
