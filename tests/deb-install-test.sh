@@ -33,15 +33,18 @@ scratch=$(mktemp -d)
 daemon= agent=
 cleanup() {
     local rc=$?
-    for p in $agent $daemon; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    set +e
+    for p in $agent $daemon; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     rm -rf "$scratch"
     exit "$rc"
 }
 trap cleanup EXIT
 
 # ---- fetch and install
+# apt fetches (and reads local packages) as its own user, _apt
 mkdir -p "$scratch/debs"
-chmod 0755 "$scratch" "$scratch/debs"
+chmod 0755 "$scratch"
+chown _apt "$scratch/debs"
 for deb in "$@"; do
     /usr/lib/apt/apt-helper -o Acquire::http::Proxy=DIRECT download-file \
         "$base/$deb" "$scratch/debs/$deb" >/dev/null || fail "cannot fetch $base/$deb"
@@ -93,7 +96,9 @@ ok "files in place, /etc/wssignd/wssignd.json a conffile"
 # ---- the unit, enabled through deb-systemd-helper (no systemd runs here)
 link=/etc/systemd/system/multi-user.target.wants/wssignd.service
 [ "$(readlink "$link")" = /lib/systemd/system/wssignd.service ] || fail "$link: not enabled"
-deb-systemd-helper --quiet was-enabled wssignd.service || fail "deb-systemd-helper: not enabled"
+# deb-systemd-helper's record, from which purge removes the link
+[ -e /var/lib/systemd/deb-systemd-helper-enabled/wssignd.service.dsh-also ] ||
+    fail "deb-systemd-helper has no record of enabling wssignd.service"
 ls /etc/systemd/system/multi-user.target.wants/ | grep -q '^wssign-agent@' &&
     fail "the agent template was enabled"
 ok "wssignd.service enabled, the agent template not"

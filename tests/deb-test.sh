@@ -47,6 +47,7 @@ work=$(mktemp -d "${TMPDIR:-/var/tmp}/wssignd-deb-test.XXXXXX")
 kept= server=
 cleanup() {
     local rc=$?
+    set +e
     [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
     [ -n "$kept" ] && rm -rf --one-file-system "$kept"
     rm -rf "$work"
