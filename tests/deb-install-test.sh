@@ -147,7 +147,9 @@ echo '{"log_level": "debug"}' >/etc/wssignd/wssignd.json
 (cd "$scratch/debs" && apt-get install -y -qq --reinstall ./wssignd_*.deb) || fail "reinstall"
 [ "$(cat /etc/wssignd/wssignd.json)" = '{"log_level": "debug"}' ] ||
     fail "a reinstall replaced the edited conffile"
-dpkg-query -L wssignd wssign | sort -u >"$scratch/files"
+dpkg-query -L wssignd wssign | sort -u | while read -r f; do
+    [ -d "$f" ] || echo "$f"    # the packages' files and links, not the directories
+done >"$scratch/files"
 apt-get remove -y -qq wssignd wssign || fail "apt-get remove"
 [ -f /etc/wssignd/wssignd.json ] || fail "remove deleted the conffile"
 apt-get purge -y -qq wssignd wssign || fail "apt-get purge"
