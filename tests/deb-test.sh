@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds the Debian packages and tests them as a user's fresh machine would
-# get them (as root; needs mmdebstrap, lintian and python3; .ci/run runs it):
+# get them (as root; needs mmdebstrap and python3; .ci/run runs it):
 #
 #   1. in a brand-new Debian 12 root (tests/fresh-root.sh), `apt-get build-dep`
 #      installs debian/control's Build-Depends and nothing else, and
 #      `dpkg-buildpackage -us -uc` builds the source package and the .debs:
 #      a build dependency missing from debian/control cannot land;
-#   2. lintian checks them here (--pedantic, info tags included); every tag
-#      left must be overridden, with its reason, in debian/;
+#   2. lintian, installed in that root after the build, checks them
+#      (--pedantic, info tags included); every tag left must be overridden,
+#      with its reason, in debian/;
 #   3. in another brand-new root, tests/deb-install-test.sh installs them with
 #      `apt-get install ./wssignd_*.deb ./wssign_*.deb` and checks the
 #      dependencies it pulled in, the installed files, the enabled unit, the
@@ -33,15 +34,13 @@ out=
 while [ $# -gt 0 ]; do
     case $1 in
     --out) out=${2:?--out needs a directory}; shift ;;
-    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
 done
 [ "$(id -u)" = 0 ] || die "must run as root (tests/fresh-root.sh needs it)"
-for tool in lintian python3; do
-    command -v "$tool" >/dev/null || die "$tool not found (apt-get install $tool)"
-done
+command -v python3 >/dev/null || die "python3 not found (apt-get install python3)"
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/wssignd-deb-test.XXXXXX")
 kept= server=
@@ -59,33 +58,33 @@ mkdir -p "$out"
 
 step() { printf '\n--- deb-test: %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
-# ---- 1. build in a new root; the root is kept (--keep) to copy the results out
-step "build in a brand-new Debian 12 root"
+# ---- 1. and 2. build and lintian in a new root, kept (--keep) to copy the results out
+step "build and lintian in a brand-new Debian 12 root"
 t0=$SECONDS
-build='export DEBIAN_FRONTEND=noninteractive
+build='set -e
+export DEBIAN_FRONTEND=noninteractive
+step() { printf "\n--- deb-test: %s (%s)\n" "$1" "$(date -u +%H:%M:%S)"; }
 apt-get update -qq
 apt-get build-dep -y -qq --no-install-recommends ./ >/dev/null
 dpkg-buildpackage -us -uc
-mkdir /deb-out && mv ../*.deb ../*.dsc ../*.tar.* ../*.buildinfo ../*.changes /deb-out/'
+mkdir /deb-out && mv ../*.deb ../*.dsc ../*.tar.* ../*.buildinfo ../*.changes /deb-out/
+step lintian
+apt-get install -y -qq --no-install-recommends lintian >/dev/null
+lintian --pedantic --display-info --display-experimental --fail-on error,warning,info,pedantic \
+    /deb-out/wssignd_*.changes
+echo "deb-test: lintian clean (overrides: debian/*lintian-overrides)"'
 set +e
 tests/fresh-root.sh --keep "$build" 2>&1 | tee "$work/build.log"
 rc=${PIPESTATUS[0]}
 set -e
 kept=$(sed -n 's/^fresh-root: root kept at //p' "$work/build.log" | tail -n 1)
-[ "$rc" = 0 ] || { echo "deb-test: the package build failed (exit $rc)" >&2; exit "$rc"; }
+[ "$rc" = 0 ] || { echo "deb-test: the package build or lintian failed (exit $rc)" >&2; exit "$rc"; }
 [ -n "$kept" ] && [ -d "$kept/deb-out" ] || die "no packages in the build root"
 cp "$kept"/deb-out/* "$out"/
 rm -rf --one-file-system "$kept"
 kept=
-echo "deb-test: built in $((SECONDS - t0)) s:"
+echo "deb-test: built and checked in $((SECONDS - t0)) s:"
 ls -l "$out"
-
-# ---- 2. lintian, overrides (with their comments) in debian/
-step "lintian"
-changes=$(ls "$out"/wssignd_*.changes)
-lintian --pedantic --display-info --display-experimental --fail-on error,warning,info,pedantic \
-    "$changes"
-echo "deb-test: lintian clean (overrides: debian/*lintian-overrides)"
 
 # ---- 3. install test in another new root, the .debs served over loopback
 step "install in a brand-new Debian 12 root"
