@@ -12,7 +12,8 @@ Building and installing from the source tree as a user or a package does.
   /etc/wssignd/wssignd.json (not /usr/etc), the units (the daemon's and
   the agent template) in /usr/lib/systemd/system naming exactly those
   paths, the production example and the tokens template under the doc
-  directory, the agent's settings example under wssign's.
+  directory, the agent's settings example under wssign's, and the man
+  pages when scdoc is installed.
 - The installed default configuration passes --check-config and the
   installed daemon starts on it and stops cleanly; installing again keeps a
   configuration the operator edited.
@@ -59,8 +60,16 @@ def test_configure_without_cmocka():
     check(not os.path.exists(os.path.join(BUILD, "tests")), "the tests were configured")
 
 
+def with_man_pages():
+    """True when configure found scdoc: the build then makes and installs the man pages."""
+    with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+        m = re.search(r"^SCDOC:FILEPATH=(.+)$", f.read(), re.M)
+    return bool(m) and not m.group(1).endswith("-NOTFOUND")
+
+
 def test_build_daemon_and_tool():
-    rc, out = cmake(["--build", BUILD, "-j2", "--target", "wssignd", "wssign"],
+    targets = ["wssignd", "wssign"] + (["man"] if with_man_pages() else [])
+    rc, out = cmake(["--build", BUILD, "-j2", "--target"] + targets,
                     {"PKG_CONFIG_LIBDIR": os.path.join(WORK, "pkgconfig")})
     check_eq(rc, 0, "cmake --build (output:\n%s)" % out[-4000:])
     for exe in ("wssignd", "src/wssign/wssign"):
@@ -89,6 +98,10 @@ def test_install_layout():
                        ("/usr/share/doc/wssignd/CONFIG.md", 0o644)):
         check(os.path.isfile(installed(path)), "%s not installed" % path)
         check_eq(stat.S_IMODE(os.stat(installed(path)).st_mode), mode, "mode of %s" % path)
+    if with_man_pages():
+        for page in ("man8/wssignd.8", "man5/wssignd.json.5", "man1/wssign.1"):
+            path = "/usr/share/man/" + page
+            check(os.path.isfile(installed(path)), "%s not installed" % path)
     for wrong in ("/usr/etc", "/usr/bin/wssignd", "/etc/wssignd/tokens.example"):
         check(not os.path.exists(installed(wrong)), "%s installed" % wrong)
 
