@@ -252,6 +252,28 @@ def expand_syscall_group(name, seen=None):
     return calls
 
 
+def filter_sets(unit):
+    allow, deny = set(), set()
+    for _, key, value in unit_settings(unit):
+        if key != "SystemCallFilter":
+            continue
+        target = deny if value.startswith("~") else allow
+        for item in value.lstrip("~").split():
+            target |= expand_syscall_group(item) if item.startswith("@") else {item}
+    check(allow, "no allow list in SystemCallFilter= of %s" % unit)
+    return allow, deny
+
+
+def strace_summary(path):
+    used = set()
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if parts and parts[0][0].isdigit() and parts[-1] != "total":
+                used.add(parts[-1])
+    return used
+
+
 class TracedDaemon(OpsDaemon):
     """The daemon under strace -f -c; signals go to the daemon, not to strace."""
 
@@ -276,15 +298,7 @@ async def test_syscalls_within_filter():
     if shutil.which("strace") is None:
         print("  skipped: strace not found", flush=True)
         return
-    allow, deny = set(), set()
-    for _, key, value in unit_settings(UNIT):
-        if key != "SystemCallFilter":
-            continue
-        target = deny if value.startswith("~") else allow
-        for item in value.lstrip("~").split():
-            target |= expand_syscall_group(item) if item.startswith("@") else {item}
-    check(allow, "no allow list in SystemCallFilter=")
-
+    allow, deny = filter_sets(UNIT)
     ns = NotifySocket()
     out = os.path.join(current_tmpdir(), "strace.out")
     d = TracedDaemon(out, config={"requests": {"verify_threads": 2}}, tls=True, journal=True,
@@ -308,12 +322,7 @@ async def test_syscalls_within_filter():
         os.kill(pid, signal.SIGKILL)
         d.returncode = await asyncio.to_thread(d.proc.wait, 10)
     ns.close()
-    used = set()
-    with open(out) as f:
-        for line in f:
-            parts = line.split()
-            if parts and parts[0][0].isdigit() and parts[-1] != "total":
-                used.add(parts[-1])
+    used = strace_summary(out)
     check(len(used) > 20, "strace summary lists only %r" % sorted(used))
     check_eq(sorted(used - allow), [], "system calls outside the allow list")
     check_eq(sorted(used & deny), [], "system calls in the deny list")
@@ -432,28 +441,6 @@ def test_agent_unit_command_signs():
         rc, out, err = request(d, pk, "--message", "pay bob 10")
         check_eq(rc, 5, "refused by its policy (stderr %r)" % err)
         check_eq(agent.stop(), 0, "agent exit status after SIGTERM")
-
-
-def filter_sets(unit):
-    allow, deny = set(), set()
-    for _, key, value in unit_settings(unit):
-        if key != "SystemCallFilter":
-            continue
-        target = deny if value.startswith("~") else allow
-        for item in value.lstrip("~").split():
-            target |= expand_syscall_group(item) if item.startswith("@") else {item}
-    check(allow, "no allow list in SystemCallFilter= of %s" % unit)
-    return allow, deny
-
-
-def strace_summary(path):
-    used = set()
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if parts and parts[0][0].isdigit() and parts[-1] != "total":
-                used.add(parts[-1])
-    return used
 
 
 def test_agent_syscalls_within_filter():
