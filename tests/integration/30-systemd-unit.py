@@ -253,6 +253,7 @@ def expand_syscall_group(name, seen=None):
 
 
 def filter_sets(unit):
+    """(allowed, denied): the system calls of a unit's SystemCallFilter= lines, groups expanded."""
     allow, deny = set(), set()
     for _, key, value in unit_settings(unit):
         if key != "SystemCallFilter":
@@ -265,6 +266,7 @@ def filter_sets(unit):
 
 
 def strace_summary(path):
+    """The system calls named in an `strace -c` summary."""
     used = set()
     with open(path) as f:
         for line in f:
