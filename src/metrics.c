@@ -87,10 +87,10 @@ void metrics_proto_error(struct metrics *m, const char *code)
     m->proto_counts[i]++;
 }
 
-/* Per render: a growing text buffer with headroom. */
+/* Per render: a growing text buffer. */
 struct out {
     char *buf;
-    size_t len, cap, headroom;
+    size_t len, cap;
 };
 
 static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -102,9 +102,9 @@ static void put(struct out *o, const char *fmt, ...)
 
     for (;;) {
         va_start(ap, fmt);
-        n = vsnprintf(o->buf + o->headroom + o->len, o->cap - o->headroom - o->len, fmt, ap);
+        n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
         va_end(ap);
-        if (n >= 0 && (size_t)n < o->cap - o->headroom - o->len)
+        if (n >= 0 && (size_t)n < o->cap - o->len)
             break;
         o->cap *= 2;
         o->buf = xrealloc(o->buf, o->cap);
@@ -156,10 +156,9 @@ static void render_cluster(struct out *o, const struct metrics *m)
             (unsigned long long)m->cluster_dropped[i]);
 }
 
-char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t headroom,
-                     size_t *len)
+char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *len)
 {
-    struct out o = {.cap = headroom + 8192, .headroom = headroom};
+    struct out o = {.cap = 8192};
     size_t i;
 
     o.buf = xmalloc(o.cap);
@@ -215,6 +214,7 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     if (m->cluster_enabled)
         render_cluster(&o, m);
 
-    *len = o.len;
+    if (len)
+        *len = o.len;
     return o.buf;
 }

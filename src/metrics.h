@@ -81,9 +81,7 @@ void metrics_sign(struct metrics *m, int status, uint64_t latency_ms);
 void metrics_proto_error(struct metrics *m, const char *code);
 
 /* Renders the Prometheus text exposition (format 0.0.4). Returns a malloc'd
- * NUL-terminated buffer with headroom bytes free at its front; *len is the
- * text length. The caller frees it. */
-char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t headroom,
-                     size_t *len);
+ * NUL-terminated buffer; *len is the text length. The caller frees it. */
+char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *len);
 
 #endif

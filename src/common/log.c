@@ -96,7 +96,7 @@ void log_emit(int level, const char *fmt, ...)
     va_end(ap);
 }
 
-void wss_log(int level, const char *fmt, ...)
+void wss_log(enum wss_log_level level, const char *fmt, ...)
 {
     va_list ap;
 

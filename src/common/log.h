@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <wssignd/service.h> /* enum wss_log_level */
+#include <wssignd/log.h> /* enum wss_log_level, wss_log */
 
 #include "util.h" /* util_now_ms, for log_limited */
 

@@ -38,9 +38,9 @@ import sys
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from build_util import BUILD_DIR, configure
-from ops_util import NotifySocket, OpsDaemon, ascrape
-from wssd_test import (BIN, REPO, Daemon, TestFailure, check, check_eq, current_tmpdir,
-                       run_tests)
+from ops_util import NotifySocket
+from wssd_test import (BIN, REPO, Daemon, TestFailure, ascrape, check, check_eq,
+                       current_tmpdir, run_tests)
 from wssign_util import WSSIGN, Agent, keygen, request
 
 UNIT = os.path.join(BUILD_DIR, "wssignd.service")
@@ -276,7 +276,7 @@ def strace_summary(path):
     return used
 
 
-class TracedDaemon(OpsDaemon):
+class TracedDaemon(Daemon):
     """The daemon under strace -f -c; signals go to the daemon, not to strace."""
 
     def __init__(self, trace_out, **kw):
