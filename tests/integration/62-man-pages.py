@@ -170,7 +170,7 @@ def code_keys():
             continue
         name = re.search(r'\.name = "([a-z0-9_-]+)"', text)
         check(name is not None, "%s: an option table but no .name" % path)
-        for opt in re.findall(r'\{"([a-z_]+)", \'[sib]\'\}', table.group(1)):
+        for opt in re.findall(r'\{\.key = "([a-z_]+)"', table.group(1)):
             keys.add("controllers.%s.%s" % (name.group(1), opt))
     return keys
 
