@@ -571,32 +571,57 @@ static void lookup_unlink(struct wss_service *svc, struct service_lookup *l)
         l->next->prev = l->prev;
 }
 
-/* Unlinks and frees l, then calls its callback (which may ask again). */
-static void lookup_answer(struct wss_service *svc, struct service_lookup *l, int status)
+/* Unlinks and frees l, then calls its callback (which may ask again) with p
+ * (or, when p is NULL, what this daemon's registry says). */
+static void lookup_answer(struct wss_service *svc, struct service_lookup *l, int status,
+                          const struct wss_presence *p)
 {
-    struct wss_presence p = {0};
+    struct wss_presence local = {0};
     wss_presence_cb cb = l->cb;
     void *user = l->user;
 
-    if (status == WSS_OK)
-        wss_lookup_key(svc, l->key, &p);
+    if (status == WSS_OK && !p && wss_lookup_key(svc, l->key, &local) && svc->cluster.node_id)
+        snprintf(local.node, sizeof local.node, "%s", svc->cluster.node_id);
     lookup_unlink(svc, l);
     free(l);
-    cb(status, &p, user);
+    cb(status, p ? p : &local, user);
+}
+
+/* The cluster's answer for a key held on another node (or nowhere). */
+static void on_remote_presence(void *user, const struct wss_presence *p, const char *node)
+{
+    struct service_lookup *l = user;
+    struct wss_presence copy = *p;
+
+    if (node)
+        snprintf(copy.node, sizeof copy.node, "%s", node);
+    lookup_answer(l->svc, l, WSS_OK, &copy);
 }
 
 static void on_lookup(struct timers *ts, struct timer *t, uint64_t now_ms)
 {
     struct service_lookup *l = container_of(t, struct service_lookup, t);
+    struct wss_service *svc = l->svc;
 
-    lookup_answer(l->svc, l, WSS_OK);
+    /* Not held here: in a cluster, the node that holds it answers (l waits for it). */
+    if (!service_holder(svc, l->key) && svc->cluster.lookup &&
+        svc->cluster.lookup(svc->cluster.arg, l->key, on_remote_presence, l) == 0)
+        return;
+    lookup_answer(svc, l, WSS_OK, NULL);
+}
+
+const char *wss_cluster_state(struct wss_service *svc)
+{
+    if (!svc->cluster.up)
+        return NULL;
+    return svc->cluster.up(svc->cluster.arg) ? "up" : "down";
 }
 
 /* Answers every lookup still due with status, their timers disarmed (the loop is gone). */
 static void answer_lookups(struct wss_service *svc, int status)
 {
     while (svc->lookups)
-        lookup_answer(svc, svc->lookups, status);
+        lookup_answer(svc, svc->lookups, status, NULL);
 }
 
 int wss_lookup_key_async(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KEY_BYTES],

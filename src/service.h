@@ -50,6 +50,15 @@ struct service_cluster {
                   size_t len);
     /* Local session s holds its key here from now on (held), or no longer. */
     void (*key_event)(void *arg, struct session *s, bool held);
+    /* Which node holds key (not held here): 0, and cb runs once later with the
+     * answer and the holder's node id (NULL when nobody holds it); or an error
+     * (cb does not run). */
+    int (*lookup)(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
+                  void (*cb)(void *user, const struct wss_presence *p, const char *node),
+                  void *user);
+    /* True while the cluster's Redis is reachable. */
+    bool (*up)(const void *arg);
+    const char *node_id;           /* this node's id */
 };
 
 /* Per daemon: the state every sign request and signer session works on. */

@@ -96,12 +96,16 @@ int wss_cancel(struct wss_service *svc, const char *request_id);
 /* The largest message wss_send_to_sign() accepts (requests.max_message_bytes). */
 size_t wss_max_message_bytes(struct wss_service *svc);
 
+/* Longest node id of a cluster (docs/CLUSTER.md). */
+#define WSS_NODE_ID_MAX 64
+
 /* Per lookup: what wss_lookup_key() reports about one key. */
 struct wss_presence {
     bool connected;
     uint64_t connected_at_ms; /* unix time in ms at which the key was introduced */
     char session_id[WSS_REQUEST_ID_BYTES];
-    unsigned pending;         /* requests in flight for the key */
+    unsigned pending;         /* requests in flight for the key (on the node holding it) */
+    char node[WSS_NODE_ID_MAX + 1]; /* the cluster node holding the key; "" on a single node */
 };
 
 /*
@@ -123,11 +127,12 @@ typedef void (*wss_presence_cb)(int status, const struct wss_presence *presence,
 
 /*
  * Asks whether public_key is connected, and answers later: cb runs exactly
- * once, on the loop thread, never from inside this call. The answer comes
- * from this daemon's registry on the next turn of the loop, so it reflects
- * the state at that time (a key held on another node of a cluster reads as
- * not connected, as for wss_lookup_key). The key is copied; user must
- * stay valid until cb has run.
+ * once, on the loop thread, never from inside this call. A key held on this
+ * daemon is answered from its registry on the next turn of the loop; in a
+ * cluster, a key held on another node is answered by that node (presence
+ * names it in node) within a Redis round trip, and a key held nowhere reads
+ * as not connected (also when the cluster cannot be reached). The key is
+ * copied; user must stay valid until cb has run.
  *
  * Returns 0, or (nothing queued, cb never runs):
  *   WSS_ERR_INVAL          public_key or cb NULL
@@ -136,6 +141,12 @@ typedef void (*wss_presence_cb)(int status, const struct wss_presence *presence,
  */
 int wss_lookup_key_async(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KEY_BYTES],
                          wss_presence_cb cb, void *user);
+
+/*
+ * The cluster this daemon belongs to: "up" or "down" (Redis reachable or
+ * not), or NULL on a single node. For health checks.
+ */
+const char *wss_cluster_state(struct wss_service *svc);
 
 /* What a key event reports. */
 enum wss_key_event_type {

@@ -1077,6 +1077,18 @@ static void on_down(void *arg, const char *why)
 
 /* ---- life cycle ---- */
 
+/* The service's hooks take the cluster as a void pointer. */
+static int lookup_hook(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES], cluster_lookup_cb cb,
+                       void *user)
+{
+    return cluster_lookup(arg, key, cb, user);
+}
+
+static bool up_hook(const void *arg)
+{
+    return cluster_is_up(arg);
+}
+
 struct cluster *cluster_new(void *uv_loop, struct wss_service *svc, struct timers *timers,
                             const struct cluster_settings *s)
 {
@@ -1094,6 +1106,9 @@ struct cluster *cluster_new(void *uv_loop, struct wss_service *svc, struct timer
     svc->cluster.reach = reach;
     svc->cluster.relay = relay_answer;
     svc->cluster.key_event = key_event;
+    svc->cluster.lookup = lookup_hook;
+    svc->cluster.up = up_hook;
+    svc->cluster.node_id = c->set.node_id;
     c->redis = redis_new(uv_loop, timers, &c->set.target, &ev, c);
     redis_subscribe(c->redis, c->inbox, NULL, NULL);
     redis_subscribe(c->redis, c->nodes_channel, NULL, NULL);
@@ -1126,9 +1141,10 @@ void cluster_free(struct cluster *c)
     c->stopping = true;
     timers_disarm(c->timers, &c->tick);
     redis_free(c->redis);
-    c->svc->cluster.reach = NULL;
-    c->svc->cluster.relay = NULL;
-    c->svc->cluster.key_event = NULL;
+    /* Lookups still waiting for another node get their answer (not connected) first. */
+    while (c->queries)
+        answer_query(c, c->queries, NULL);
+    memset(&c->svc->cluster, 0, sizeof c->svc->cluster);
     HASH_ITER(hh, c->proxies, p, ptmp) {
         close_proxy(c, p);
         free_proxy(c, p);

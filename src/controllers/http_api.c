@@ -324,6 +324,7 @@ static void on_presence(int status, const struct wss_presence *p, void *user)
     struct key_wait *kw = user;
     struct wss_http_request *r = kw->r;
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
+    json_t *body;
 
     memcpy(key, kw->key, sizeof key);
     free(kw);
@@ -335,10 +336,13 @@ static void on_presence(int status, const struct wss_presence *p, void *user)
         respond_error(r, 404, "not_connected", "no signer holding this key is connected", NULL);
         return;
     }
-    respond_json(r, 200, json_pack("{s:o, s:b, s:I, s:s, s:I}", "public_key",
-                                   b64_string(key, sizeof key), "connected", 1, "connected_at",
-                                   (json_int_t)p->connected_at_ms, "session_id", p->session_id,
-                                   "pending", (json_int_t)p->pending));
+    body = json_pack("{s:o, s:b, s:I, s:s, s:I}", "public_key", b64_string(key, sizeof key),
+                     "connected", 1, "connected_at", (json_int_t)p->connected_at_ms,
+                     "session_id", p->session_id, "pending", (json_int_t)p->pending);
+    /* In a cluster: the node that holds the key. */
+    if (p->node[0])
+        json_object_set_new(body, "node", json_string(p->node));
+    respond_json(r, 200, body);
 }
 
 static void handle_key(struct api *api, struct wss_http_request *r, const char *text)
@@ -389,6 +393,9 @@ static void api_handle(struct wss_http_request *r, void *state)
     if (!strcmp(path, "/healthz")) {
         if (strcmp(wss_http_method(r), "GET"))
             respond_error(r, 405, "method_not_allowed", "use GET", NULL);
+        else if (wss_cluster_state(api->svc))
+            respond_json(r, 200, json_pack("{s:s, s:s}", "status", "ok", "cluster",
+                                           wss_cluster_state(api->svc)));
         else
             respond_json(r, 200, json_pack("{s:s}", "status", "ok"));
         return;

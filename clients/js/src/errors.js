@@ -56,6 +56,7 @@ export const UnauthorizedError = apiError("unauthorized");
 export const NotConnectedError = apiError("not_connected", true);
 export const NotFoundError = apiError("not_found");
 export const MethodNotAllowedError = apiError("method_not_allowed");
+export const RequestTimeoutError = apiError("request_timeout", true);
 export const PayloadTooLargeError = apiError("payload_too_large");
 export const UnsupportedMediaTypeError = apiError("unsupported_media_type");
 export const RejectedError = apiError("rejected");
@@ -69,7 +70,7 @@ export const TimeoutError = apiError("timeout", true);
 
 const classes = {
   BadRequestError, UnauthorizedError, NotConnectedError, NotFoundError, MethodNotAllowedError,
-  PayloadTooLargeError, UnsupportedMediaTypeError, RejectedError, TooManyRequestsError,
+  RequestTimeoutError, PayloadTooLargeError, UnsupportedMediaTypeError, RejectedError, TooManyRequestsError,
   InvalidSignatureError, ConnectionClosedError, ShuttingDownError, OverloadedError,
   ClusterUnavailableError, TimeoutError,
 };

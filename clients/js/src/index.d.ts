@@ -47,6 +47,7 @@ export class UnauthorizedError extends ApiError {}
 export class NotConnectedError extends ApiError {}
 export class NotFoundError extends ApiError {}
 export class MethodNotAllowedError extends ApiError {}
+export class RequestTimeoutError extends ApiError {}
 export class PayloadTooLargeError extends ApiError {}
 export class UnsupportedMediaTypeError extends ApiError {}
 export class RejectedError extends ApiError {}

@@ -6,7 +6,8 @@ export { hasWebCryptoEd25519, verify } from "./ed25519.js";
 export {
   ApiError, BadRequestError, ClusterUnavailableError, ConnectionClosedError, IntroductionRefused,
   InvalidSignatureError, KeyError, MethodNotAllowedError, NotConnectedError, NotFoundError,
-  OverloadedError, PayloadTooLargeError, ProtocolError, RejectedError, ShuttingDownError,
+  OverloadedError, PayloadTooLargeError, ProtocolError, RejectedError, RequestTimeoutError,
+  ShuttingDownError,
   TimeoutError, TooManyRequestsError, TransportError, UnauthorizedError, UnsupportedMediaTypeError,
   WssignError, errorFor,
 } from "./errors.js";

@@ -16,7 +16,8 @@ from .client import AsyncClient, Client, KeyStatus, Signature
 from .errors import (ApiError, BadRequestError, ClusterUnavailableError, ConnectionClosedError,
                      IntroductionRefused, InvalidSignatureError, KeyFileError,
                      MethodNotAllowedError, NotConnectedError, NotFoundError, OverloadedError,
-                     PayloadTooLargeError, ProtocolError, RejectedError, ShuttingDownError,
+                     PayloadTooLargeError, ProtocolError, RejectedError, RequestTimeoutError,
+                     ShuttingDownError,
                      TimeoutError, TooManyRequestsError, TransportError, UnauthorizedError,
                      UnsupportedMediaTypeError, WssignError, error_for)
 from .keys import Key, KeyLike, load_key
@@ -30,7 +31,7 @@ __all__ = [
     "Policy", "Key", "KeyLike", "load_key", "PROTOCOL", "error_for",
     "WssignError", "ApiError", "TransportError", "ProtocolError", "IntroductionRefused",
     "KeyFileError", "BadRequestError", "UnauthorizedError", "NotConnectedError",
-    "NotFoundError", "MethodNotAllowedError", "PayloadTooLargeError",
+    "NotFoundError", "MethodNotAllowedError", "RequestTimeoutError", "PayloadTooLargeError",
     "UnsupportedMediaTypeError", "RejectedError", "TooManyRequestsError",
     "InvalidSignatureError", "ConnectionClosedError", "ShuttingDownError", "OverloadedError",
     "ClusterUnavailableError", "TimeoutError",

@@ -15,7 +15,8 @@ from typing import Dict, Optional, Type
 __all__ = [
     "WssignError", "TransportError", "ProtocolError", "IntroductionRefused", "KeyFileError",
     "ApiError", "BadRequestError", "UnauthorizedError", "NotConnectedError", "NotFoundError",
-    "MethodNotAllowedError", "PayloadTooLargeError", "UnsupportedMediaTypeError",
+    "MethodNotAllowedError", "RequestTimeoutError", "PayloadTooLargeError",
+    "UnsupportedMediaTypeError",
     "RejectedError", "TooManyRequestsError", "InvalidSignatureError", "ConnectionClosedError",
     "ShuttingDownError", "OverloadedError", "ClusterUnavailableError", "TimeoutError",
     "error_for",
@@ -100,6 +101,12 @@ class MethodNotAllowedError(ApiError):
     code = "method_not_allowed"
 
 
+class RequestTimeoutError(ApiError):
+    """408: the request's body did not arrive whole in time."""
+    code = "request_timeout"
+    retryable = True
+
+
 class PayloadTooLargeError(ApiError):
     """413: the body or the message is over the daemon's limit."""
     code = "payload_too_large"
@@ -159,7 +166,8 @@ class TimeoutError(ApiError, builtins.TimeoutError):  # noqa: A001 (as asyncio.T
 _BY_CODE: Dict[str, Type[ApiError]] = {
     cls.code: cls for cls in (
         BadRequestError, UnauthorizedError, NotConnectedError, NotFoundError,
-        MethodNotAllowedError, PayloadTooLargeError, UnsupportedMediaTypeError, RejectedError,
+        MethodNotAllowedError, RequestTimeoutError, PayloadTooLargeError,
+        UnsupportedMediaTypeError, RejectedError,
         TooManyRequestsError, InvalidSignatureError, ConnectionClosedError, ShuttingDownError,
         OverloadedError, ClusterUnavailableError, TimeoutError)
 }
