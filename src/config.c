@@ -738,6 +738,13 @@ static int load_root(const struct loader *ld, json_t *root)
         } else if (!strcmp(k, "shutdown")) {
             if ((rc = want_object(ld, key, v)) == 0)
                 rc = load_int_section(ld, "shutdown", v);
+        } else if (!strcmp(k, "log_timestamps")) {
+            int mode = -1;
+
+            if ((rc = want_string(ld, key, v, &s)) == 0 && (mode = log_timestamps_parse(s)) < 0)
+                rc = fail(ld, "key '%s' must be one of auto, on, off", key);
+            if (rc == 0)
+                cfg->log_timestamps = mode;
         } else if (!strcmp(k, "log_level")) {
             int level = -1;
 

@@ -234,6 +234,7 @@ static void reload(struct wssd *d)
     config_cleanup(&d->cfg);
     d->cfg = next;
     log_set_level(d->cfg.log_level);
+    log_set_timestamps((enum log_timestamps)d->cfg.log_timestamps);
     ws_apply_limits(&d->ws, &d->cfg);
     log_notice("event=reload outcome=ok log_level=%s tls=%s", log_level_name(d->cfg.log_level),
                d->cfg.tls_cert ? "reloaded" : "no");

@@ -142,8 +142,12 @@ static void audit(struct wss_service *svc, const char *id, const uint8_t *key,
     uint8_t digest[crypto_hash_sha256_BYTES];
     char fpr[UTIL_FPR_BYTES] = "-", dhex[2 * sizeof digest + 1] = "-", who[80];
 
+    /* A request the signer's side failed is a warning; every other outcome a notice. */
+    int level = status == WSS_ERR_TIMEOUT || status == WSS_ERR_BAD_SIG ||
+                status == WSS_ERR_CONN_CLOSED ? WSS_LOG_WARN : WSS_LOG_NOTICE;
+
     metrics_sign(&svc->metrics, status, latency_ms);
-    if (!log_enabled(WSS_LOG_NOTICE))
+    if (!log_enabled(level))
         return;
     if (key)
         util_key_fpr(fpr, key);
@@ -151,8 +155,8 @@ static void audit(struct wss_service *svc, const char *id, const uint8_t *key,
         crypto_hash_sha256(digest, message, message_len);
         util_hex(dhex, sizeof dhex, digest, sizeof digest);
     }
-    log_notice("event=sign_outcome request_id=%s key=%s outcome=%s msg_len=%zu msg_sha256=%s "
-               "latency_ms=%llu requester=%s",
+    log_emit(level, "event=sign_outcome request_id=%s key=%s outcome=%s msg_len=%zu msg_sha256=%s "
+             "latency_ms=%llu requester=%s",
                id, fpr, wss_err_code(status), message ? message_len : 0, dhex,
                (unsigned long long)latency_ms,
                log_quote(who, sizeof who, requester && requester[0] ? requester : "unknown"));

@@ -104,8 +104,12 @@ static int filter_upgrade(struct wss_service *svc, struct lws *wsi)
         return -1;
     }
     if (!origin_allowed(svc->cfg, wsi, origin, sizeof origin)) {
-        log_info("event=origin_refused origin=%s",
-                 log_quote(quoted, sizeof quoted, origin[0] ? origin : "-"));
+        char remote[64];
+
+        if (!lws_get_peer_simple(wsi, remote, sizeof remote))
+            snprintf(remote, sizeof remote, "unknown");
+        log_warn("event=origin_refused origin=%s remote=%s",
+                 log_quote(quoted, sizeof quoted, origin[0] ? origin : "-"), remote);
         /* Answer 403 before the upgrade, as the cross-site hijacking defence requires. */
         lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
         return -1;

@@ -81,6 +81,9 @@ struct relay {
     uint64_t exp;      /* unix ms */
     char *frame;       /* the sign_request, kept to send again to a new connection */
     size_t frame_len;
+    /* unix ms the signer's answer went back; 0: not answered. An answered relay is
+     * kept a while for the requesting node's verdict (an invalid_signature error). */
+    uint64_t answered_ms;
 };
 
 /* Per key held here: announced on its channel. */
@@ -334,16 +337,19 @@ static void free_proxy(struct cluster *c, struct proxy *p)
     free(p);
 }
 
-/* A request sent through a proxy ends here with status, if it is still pending there. */
+/* A request sent through a proxy ends here with status, if it is still pending there.
+ * key and id may point into the request's outreq, which this frees. */
 static void end_request(struct cluster *c, const uint8_t *key, const char *id, int status)
 {
     struct proxy *p = find_proxy(c, key);
     struct outreq *o = find_outreq(c, id);
+    char rid[WSS_REQUEST_ID_BYTES];
 
+    snprintf(rid, sizeof rid, "%s", id);
     if (o)
         forget_outreq(c, o);
     if (p && !p->closed)
-        service_end_request(c->svc, &p->s, id, status);
+        service_end_request(c->svc, &p->s, rid, status);
 }
 
 static void on_req_published(void *arg, long long receivers)
@@ -450,9 +456,10 @@ static void proxy_close(struct session *s, int code, const char *reason)
 {
     struct proxy *p = container_of(s, struct proxy, s);
 
-    /* Superseded by a local connection (whose node tells the old owner), or shutdown. */
-    p->closed = true;
-    s->state = SESSION_CLOSING;
+    /* Superseded by a local connection (which holds the key in the registry already:
+     * its node tells the old owner), too many refused answers, or shutdown. Out of the
+     * registry now: the tick frees a closed proxy. */
+    close_proxy(p->c, p);
 }
 
 static void proxy_drop(struct session *s)
@@ -547,7 +554,7 @@ static void forward(struct session *s, const char *frame, size_t len)
 /* Cancels a relayed request at the signer (its requester is gone). */
 static void cancel_relay(struct cluster *c, struct relay *r)
 {
-    struct session *s = service_holder(c->svc, r->key);
+    struct session *s = r->answered_ms ? NULL : service_holder(c->svc, r->key);
 
     if (s) {
         s->late_answers++;
@@ -565,7 +572,8 @@ static bool relay_answer(void *arg, struct session *s, const char *id, const cha
     struct cmsg m = {.type = CMSG_ANS, .has_key = true};
     char ch[CHANNEL_MAX];
 
-    if (!r || memcmp(r->key, s->key, sizeof r->key) != 0)
+    /* One answer per request: a second one is refused here, as for a local request. */
+    if (!r || r->answered_ms || memcmp(r->key, s->key, sizeof r->key) != 0)
         return false;
     memcpy(m.key, r->key, sizeof m.key);
     snprintf(m.id, sizeof m.id, "%s", id);
@@ -573,7 +581,11 @@ static bool relay_answer(void *arg, struct session *s, const char *id, const cha
     m.frame_len = len;
     node_channel(c, ch, r->origin);
     publish(c, ch, &m, NULL, NULL);
-    forget_relay(c, r);
+    /* The requesting node verifies the answer and may send its verdict back (fwd). */
+    r->answered_ms = util_unix_ms();
+    free(r->frame);
+    r->frame = NULL;
+    r->frame_len = 0;
     return true;
 }
 
@@ -629,7 +641,7 @@ static void key_event(void *arg, struct session *s, bool held)
             announce(c, s->key);
         }
         HASH_ITER(hh, c->relays, r, tmp) {
-            if (!memcmp(r->key, s->key, sizeof r->key))
+            if (!r->answered_ms && !memcmp(r->key, s->key, sizeof r->key))
                 forward(s, r->frame, r->frame_len);
         }
         return;
@@ -642,7 +654,8 @@ static void key_event(void *arg, struct session *s, bool held)
     /* The key's connection is gone: the requesting nodes end their requests now. */
     HASH_ITER(hh, c->relays, r, tmp) {
         if (!memcmp(r->key, s->key, sizeof r->key)) {
-            tell(c, r->origin, CMSG_CLOSED, r->key, r->id);
+            if (!r->answered_ms)
+                tell(c, r->origin, CMSG_CLOSED, r->key, r->id);
             forget_relay(c, r);
         }
     }
@@ -673,7 +686,8 @@ static void yield_key(struct cluster *c, const uint8_t *key, const char *to)
         session_supersede(old, &p->s);
     HASH_ITER(hh, c->relays, r, tmp) {
         if (!memcmp(r->key, key, sizeof r->key)) {
-            tell(c, r->origin, CMSG_MOVED, r->key, r->id);
+            if (!r->answered_ms)
+                tell(c, r->origin, CMSG_MOVED, r->key, r->id);
             forget_relay(c, r);
         }
     }
@@ -850,8 +864,11 @@ static void on_fwd(struct cluster *c, const struct cmsg *m)
         return;
     forward(s, m->frame, m->frame_len);
     if (!strcmp(type, "cancel")) {
-        s->late_answers++;
+        if (!r->answered_ms)
+            s->late_answers++;
         forget_relay(c, r);
+    } else if (r->answered_ms) {
+        forget_relay(c, r); /* the verdict on its answer: nothing more to come */
     }
 }
 
@@ -875,7 +892,13 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
                        size_t len)
 {
     struct cluster *c = arg;
-    size_t max = c->svc->cfg->max_message_bytes * 2 + 8192;
+    const struct config *cfg = c->svc->cfg;
+    /* A frame travels inside a JSON string, where its whitespace escapes to twice its
+     * size: a signer's answer (up to limits.max_frame_bytes, relayed as received) or a
+     * sign_request (the message in base64), plus the envelope. */
+    size_t max = 2 * (cfg->max_frame_bytes > cfg->max_message_bytes ? cfg->max_frame_bytes
+                                                                     : cfg->max_message_bytes) +
+                 8192;
     struct cmsg m;
     const char *why;
     struct outreq *o;
@@ -1008,7 +1031,8 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
             forget_outreq(c, o);
     }
     HASH_ITER(hh, c->relays, r, rtmp) {
-        if (r->exp + ACK_TIMEOUT_MS < now_unix)
+        if (r->exp + ACK_TIMEOUT_MS < now_unix ||
+            (r->answered_ms && r->answered_ms + ACK_TIMEOUT_MS < now_unix))
             forget_relay(c, r);
     }
     HASH_ITER(hh, c->queries, q, qtmp) {

@@ -14,6 +14,14 @@
 
 /* Sets the level below which lines are dropped (WSS_LOG_ERR..WSS_LOG_DEBUG). */
 void log_set_level(int level);
+
+/* Whether lines start with "ts=<RFC 3339 UTC time>": auto (only when stderr
+ * is not the journal, which stamps lines itself), always or never. */
+enum log_timestamps { LOG_TIMESTAMPS_AUTO = 0, LOG_TIMESTAMPS_ON, LOG_TIMESTAMPS_OFF };
+
+/* Parses "auto", "on" or "off". Returns the mode, or -1. */
+int log_timestamps_parse(const char *name);
+void log_set_timestamps(enum log_timestamps mode);
 int log_get_level(void);
 
 /* Parses "err", "warn", "notice", "info" or "debug". Returns the level, or -1. */
