@@ -90,7 +90,7 @@ struct relay {
 struct held {
     UT_hash_handle hh; /* by key */
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
-    bool echoed;       /* our own intro came back: later intros are newer than ours */
+    uint64_t at;       /* unix ms of its introduction here: the newest holder wins */
 };
 
 /* Per node heard from. */
@@ -127,6 +127,7 @@ struct cluster {
     char inbox[CHANNEL_MAX], nodes_channel[CHANNEL_MAX];
     uint64_t seq;
     bool up, stopping;
+    bool said_hello;
     struct proxy *proxies;
     struct outreq *outreqs;
     struct relay *relays;
@@ -589,10 +590,11 @@ static bool relay_answer(void *arg, struct session *s, const char *id, const cha
     return true;
 }
 
-static void announce(struct cluster *c, const uint8_t *key)
+static void announce(struct cluster *c, const struct held *h)
 {
-    struct cmsg m = {.type = CMSG_INTRO, .has_key = true};
+    struct cmsg m = {.type = CMSG_INTRO, .has_key = true, .at = h->at};
     char ch[CHANNEL_MAX];
+    const uint8_t *key = h->key;
 
     memcpy(m.key, key, sizeof m.key);
     key_channel(c, ch, key);
@@ -612,11 +614,10 @@ static void on_key_subscribed(void *arg, const char *channel)
     snprintf(hex, sizeof hex, "%s", channel + plen);
     if (sodium_hex2bin(key, sizeof key, hex, strlen(hex), NULL, &n, NULL) != 0 || n != sizeof key)
         return;
-    /* Subscribed (again): announce, so that an older holder elsewhere yields. */
-    if ((h = find_held(c, key)) != NULL) {
-        h->echoed = false;
-        announce(c, key);
-    }
+    /* Subscribed (again, after a reconnect): announce, so that an older holder
+     * elsewhere yields, or a newer one makes us yield. */
+    if ((h = find_held(c, key)) != NULL)
+        announce(c, h);
 }
 
 /* The service's key hook: a local session now holds its key here, or no longer. */
@@ -632,13 +633,15 @@ static void key_event(void *arg, struct session *s, bool held)
         if (!h) {
             h = xcalloc(1, sizeof *h);
             memcpy(h->key, s->key, sizeof h->key);
+            h->at = util_unix_ms();
             HASH_ADD(hh, c->held, key, WSS_PUBLIC_KEY_BYTES, h);
             redis_subscribe(c->redis, ch, on_key_subscribed, c);
-        } else if (c->up) {
+        } else {
             /* Introduced again here (a newer connection on this node): the newest wins
              * cluster-wide too, and relayed requests follow it, as local ones do. */
-            h->echoed = false;
-            announce(c, s->key);
+            h->at = util_unix_ms();
+            if (c->up)
+                announce(c, h);
         }
         HASH_ITER(hh, c->relays, r, tmp) {
             if (!r->answered_ms && !memcmp(r->key, s->key, sizeof r->key))
@@ -794,9 +797,12 @@ static struct node *find_node(struct cluster *c, const char *id)
 }
 
 /* Records a message from m->from; false if it is a replay (an old sequence number). */
+static void node_gone(struct cluster *c, struct node *n, const char *why);
+
 static bool heard(struct cluster *c, const struct cmsg *m, uint64_t now)
 {
     struct node *n = find_node(c, m->from);
+    bool other = strcmp(m->from, c->set.node_id) != 0, known = n != NULL;
 
     if (!n) {
         if (HASH_COUNT(c->nodes) >= NODES_MAX)
@@ -809,9 +815,18 @@ static bool heard(struct cluster *c, const struct cmsg *m, uint64_t now)
     }
     n->last_seq = m->seq;
     n->last_seen_ms = now;
-    if (!n->alive && strcmp(n->id, c->set.node_id))
+    /* "bye": it stops; "hello": it started again, so what its earlier run held or
+     * asked for is gone even if its heartbeats never paused. */
+    if (other && known && (m->type == CMSG_BYE || m->type == CMSG_HELLO) &&
+        (n->alive || m->type == CMSG_HELLO))
+        node_gone(c, n, m->type == CMSG_BYE ? "bye" : "restarted");
+    if (m->type == CMSG_BYE) {
+        n->alive = false;
+        return true;
+    }
+    if (!n->alive && other)
         log_info("event=cluster_node_up node=%s peer=%s", c->set.node_id, n->id);
-    n->alive = m->type != CMSG_BYE;
+    n->alive = true;
     return true;
 }
 
@@ -948,13 +963,18 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
         break;
     case CMSG_INTRO: {
         struct held *h = find_held(c, m.key);
+        int newer;
 
-        if (!h)
+        if (!h || !strcmp(m.from, c->set.node_id))
             break;
-        if (!strcmp(m.from, c->set.node_id))
-            h->echoed = true;
-        else if (h->echoed)
+        /* The newest introduction wins, by its time (node ids break a tie). A holder
+         * that hears of an older one answers with its own announcement: the other
+         * may have missed it (it subscribed after we published). */
+        newer = m.at > h->at ? 1 : m.at < h->at ? -1 : strcmp(m.from, c->set.node_id);
+        if (newer > 0)
             yield_key(c, m.key, m.from);
+        else
+            announce(c, h);
         break;
     }
     case CMSG_WHO:
@@ -969,6 +989,7 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
     }
     case CMSG_HB:
     case CMSG_BYE:
+    case CMSG_HELLO:
         break;
     }
     cmsg_cleanup(&m);
@@ -976,12 +997,13 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
 
 /* ---- liveness and housekeeping ---- */
 
-static void node_gone(struct cluster *c, struct node *n)
+/* Node n went (silent, said bye, or restarted: why). */
+static void node_gone(struct cluster *c, struct node *n, const char *why)
 {
     struct proxy *p, *ptmp;
     struct relay *r, *rtmp;
 
-    log_warn("event=cluster_node_down node=%s peer=%s", c->set.node_id, n->id);
+    log_warn("event=cluster_node_down node=%s peer=%s reason=%s", c->set.node_id, n->id, why);
     n->alive = false;
     /* Its keys' connections went with it: their requests end now, not at their deadline. */
     HASH_ITER(hh, c->proxies, p, ptmp) {
@@ -1018,7 +1040,7 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
     c->svc->metrics.cluster_nodes = cluster_nodes_alive(c);
     HASH_ITER(hh, c->nodes, n, ntmp) {
         if (n->alive && strcmp(n->id, c->set.node_id) && now - n->last_seen_ms > NODE_DEAD_MS)
-            node_gone(c, n);
+            node_gone(c, n, "silent");
         if (!n->alive && now - n->last_seen_ms > NODE_FORGET_MS) {
             HASH_DEL(c->nodes, n);
             free(n);
@@ -1061,7 +1083,14 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
 static void on_up(void *arg)
 {
     struct cluster *c = arg;
+    struct cmsg hello = {.type = CMSG_HELLO};
 
+    /* Once per start: an earlier run of this node that others still count on (one
+     * killed and restarted within the heartbeat window) is gone. */
+    if (!c->said_hello) {
+        c->said_hello = true;
+        publish(c, c->nodes_channel, &hello, NULL, NULL);
+    }
     c->up = true;
     c->svc->metrics.cluster_up = 1;
     c->last_hb_ms = 0;
@@ -1075,7 +1104,6 @@ static void on_down(void *arg, const char *why)
     struct proxy *p, *ptmp;
     struct outreq *o, *otmp;
     struct relay *r, *rtmp;
-    struct held *h, *htmp;
     char quoted[200];
 
     c->up = false;
@@ -1091,9 +1119,6 @@ static void on_down(void *arg, const char *why)
     }
     HASH_ITER(hh, c->relays, r, rtmp) {
         cancel_relay(c, r);
-    }
-    HASH_ITER(hh, c->held, h, htmp) {
-        h->echoed = false;
     }
     while (c->queries)
         answer_query(c, c->queries, NULL);

@@ -2,8 +2,10 @@
  * An example in-process controller, written against include/wssignd/ only
  * (a test compiles it with nothing else on the include path). While the key
  * named in its config is connected, it asks that key every interval_ms to
- * sign "<message> #<n>" and logs each outcome; it learns that the key came
- * or went from key events, not by polling. GET /example answers with the
+ * sign "<message> #<n>" and logs each outcome. It learns that the key came
+ * to this daemon from key events; in a cluster the key may be held on
+ * another node, which raises no event here, so while the key is not held
+ * here it asks where it is (an asynchronous lookup) once an interval. GET /example answers with the
  * key's presence (an asynchronous lookup) and its own counts, on a
  * loopback-only control listener. It shows the
  * whole contract in one file: typed options, a timer, key events, one sign
@@ -32,6 +34,7 @@ struct example {
     unsigned long signed_ok;
     int last_status;        /* outcome of the last request; 1 before the first */
     bool connected;         /* the key is held on this daemon (key events) */
+    bool looking;           /* a presence lookup is out: its answer re-arms the timer */
     bool in_flight;         /* a request is pending: on_result re-arms the timer */
 };
 
@@ -48,19 +51,16 @@ static void on_result(const struct wss_sign_result *res, void *user)
     wss_log(res->status == WSS_OK ? WSS_LOG_NOTICE : WSS_LOG_INFO,
             "event=example_outcome request_id=%s outcome=%s seq=%lu", res->request_id,
             wss_err_code(res->status), ex->seq);
-    if (ex->connected)
-        wss_timer_start(ex->timer, ex->interval_ms);
+    wss_timer_start(ex->timer, ex->interval_ms);
 }
 
-static void tick(void *user)
+/* Asks the key to sign the next message. */
+static void ask(struct example *ex)
 {
-    struct example *ex = user;
     struct wss_sign_opts opts = {.requester = "example"};
     char msg[MESSAGE_MAX + 32];
     int n, rc;
 
-    if (!ex->connected || ex->in_flight)
-        return;
     n = snprintf(msg, sizeof msg, "%s #%lu", ex->message, ++ex->seq);
     /* The message is copied: msg may go when this returns. */
     rc = wss_send_to_sign(ex->svc, ex->key, (const uint8_t *)msg, (size_t)n, &opts, on_result, ex,
@@ -76,7 +76,32 @@ static void tick(void *user)
     ex->in_flight = true;
 }
 
-/* The key came (a signer proved it) or went: start or stop asking. */
+/* Where the key is, when it is not held here: on another node of a cluster, ask it. */
+static void on_where(int status, const struct wss_presence *p, void *user)
+{
+    struct example *ex = user;
+
+    ex->looking = false;
+    if (status == WSS_OK && p->connected && !ex->in_flight)
+        ask(ex);
+    else if (!ex->in_flight)
+        wss_timer_start(ex->timer, ex->interval_ms);
+}
+
+static void tick(void *user)
+{
+    struct example *ex = user;
+
+    if (ex->in_flight || ex->looking)
+        return;
+    if (ex->connected) {
+        ask(ex);
+        return;
+    }
+    ex->looking = wss_lookup_key_async(ex->svc, ex->key, on_where, ex) == 0;
+}
+
+/* The key came to this daemon (a signer proved it) or went: ask now, or look for it. */
 static void on_key_event(const struct wss_key_event *ev, void *user)
 {
     struct example *ex = user;
@@ -84,9 +109,7 @@ static void on_key_event(const struct wss_key_event *ev, void *user)
     if (memcmp(ev->public_key, ex->key, sizeof ex->key))
         return;
     ex->connected = ev->type == WSS_KEY_CONNECTED;
-    if (!ex->connected)
-        wss_timer_stop(ex->timer); /* a request in flight ends connection_closed */
-    else if (!ex->in_flight)
+    if (ex->connected && !ex->in_flight && !ex->looking)
         wss_timer_start(ex->timer, ex->interval_ms);
 }
 
@@ -172,6 +195,8 @@ static int example_init(struct wss_service *svc, const struct wss_opts *opts, vo
     ex->timer = wss_timer_new(svc, tick, ex);
     /* Subscribed before any signer can connect: no event is missed. */
     (void)wss_key_events_subscribe(svc, on_key_event, ex);
+    /* Looks for the key now and then until it comes (it may be held on another node). */
+    wss_timer_start(ex->timer, ex->interval_ms);
     *state = ex;
     return 0;
 }
