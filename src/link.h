@@ -54,9 +54,10 @@ void link_send_error(struct session *s, struct metrics *m, const char *code, con
 void link_send_challenge(struct session *s);
 /* Sends "introduced" for the session's key and session id. */
 void link_send_introduced(struct session *s);
-/* Sends a sign_request. */
+/* Sends a sign_request; label and requester (the asker's name) may be NULL. */
 void link_send_sign_request(struct session *s, const char *request_id, const uint8_t *message,
-                            size_t message_len, uint64_t expires_at_ms);
+                            size_t message_len, uint64_t expires_at_ms, const char *label,
+                            const char *requester);
 /* Sends a cancel; reason is "timeout", "requester_cancelled" or "shutting_down". */
 void link_send_cancel(struct session *s, const char *request_id, const char *reason);
 

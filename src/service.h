@@ -58,6 +58,10 @@ struct service_cluster {
                   void *user);
     /* True while the cluster's Redis is reachable. */
     bool (*up)(const void *arg);
+    /* Requests here wait for key (wait_key), or no longer (unwait_key): the cluster
+     * watches for the key's arrival on any node and then reaches it. */
+    void (*wait_key)(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES]);
+    void (*unwait_key)(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES]);
     const char *node_id;           /* this node's id */
 };
 
@@ -121,8 +125,16 @@ size_t service_pending_count(const struct wss_service *svc);
 struct session *service_register(struct wss_service *svc, struct session *s);
 
 /*
+ * The requests waiting for s's key (wss_sign_opts.wait_ms) go to s now. For
+ * the cluster, when the key arrives on another node; a local session's
+ * registration does it itself.
+ */
+void service_send_waiting(struct wss_service *svc, struct session *s);
+
+/*
  * s is gone. If it holds its key, the key is unregistered, every request
- * for the key ends with WSS_ERR_CONN_CLOSED, and then key-event listeners
+ * sent for the key ends with WSS_ERR_CONN_CLOSED (those waiting for the key
+ * keep waiting), and then key-event listeners
  * hear WSS_KEY_DISCONNECTED; a superseded session or one that never
  * introduced changes nothing. Returns true if s held its key.
  */
@@ -162,8 +174,9 @@ size_t service_pending_for_key(const struct wss_service *svc,
 /*
  * Ends the request id with status if it was sent to s: the cluster's way to
  * end a request its path lost (not_connected when nobody holds the key,
- * connection_closed when the node holding it went away). Returns 0 or
- * WSS_ERR_NOT_FOUND.
+ * connection_closed when the node holding it went away). A request that may
+ * still wait for its key (wss_sign_opts.wait_ms) waits instead of ending
+ * not_connected. Returns 0 or WSS_ERR_NOT_FOUND.
  */
 int service_end_request(struct wss_service *svc, struct session *s, const char *request_id,
                         int status);

@@ -32,7 +32,21 @@ struct wss_service;
 struct wss_sign_opts {
     uint32_t timeout_ms;   /* 0: the configured default; above WSS_TIMEOUT_MAX_MS: INVAL */
     const char *requester; /* who asks, for the audit log (e.g. "http_api 127.0.0.1"); may be NULL */
+    /* What the signer is told about the request (it shows them to whoever approves):
+     * label, at most WSS_LABEL_MAX bytes of UTF-8 without control characters (else
+     * INVAL); requester_name, a short name of who asks (a token's name), at most
+     * WSS_REQUESTER_NAME_MAX visible ASCII characters. Both may be NULL. */
+    const char *label;
+    const char *requester_name;
+    /* Up to this long, wait for the key to be introduced (on any node of a
+     * cluster) instead of failing with WSS_ERR_NOT_CONNECTED at once; the request
+     * then ends not_connected if the key has not come. 0: do not wait; at most
+     * the request's timeout (else INVAL). */
+    uint32_t wait_ms;
 };
+
+#define WSS_LABEL_MAX 256
+#define WSS_REQUESTER_NAME_MAX 64
 
 /* Per outcome: what a sign callback receives; valid only during the callback. */
 struct wss_sign_result {

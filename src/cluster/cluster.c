@@ -48,7 +48,7 @@
 #define LOOKUP_TIMEOUT_MS 1000
 /* An idle proxy (no requests for its key) is freed after this long. */
 #define PROXY_IDLE_MS 1000
-/* Longest channel name: prefix, "k:", 64 hex digits. */
+/* Longest channel name: prefix, "k:" (or "w:", "n:"), 64 hex digits. */
 #define CHANNEL_MAX (CLUSTER_PREFIX_MAX + 80)
 
 /* Per key held by another node and asked for here: a session over the cluster. */
@@ -102,6 +102,13 @@ struct node {
     bool alive;
 };
 
+/* Per key that requests here wait for: its wait channel is subscribed. */
+struct waitkey {
+    UT_hash_handle hh; /* by key */
+    uint8_t key[WSS_PUBLIC_KEY_BYTES];
+    bool subscribed;   /* Redis confirmed the subscription (since the last reconnect) */
+};
+
 /* Per presence query sent ("who") and not answered yet. */
 struct query {
     UT_hash_handle hh; /* by id */
@@ -134,6 +141,7 @@ struct cluster {
     struct held *held;
     struct node *nodes;
     struct query *queries;
+    struct waitkey *waits;
     struct timer tick;
     uint64_t last_hb_ms;
     struct log_limit drop_log;
@@ -257,11 +265,37 @@ void cluster_settings_wipe(struct cluster_settings *s)
 
 /* ---- sending ---- */
 
-static void key_channel(const struct cluster *c, char out[CHANNEL_MAX], const uint8_t *key)
+static void tagged_key_channel(const struct cluster *c, char out[CHANNEL_MAX], char tag,
+                               const uint8_t *key)
 {
     char hex[2 * WSS_PUBLIC_KEY_BYTES + 1];
 
-    snprintf(out, CHANNEL_MAX, "%sk:%s", c->set.prefix, util_hex(hex, sizeof hex, key, 32));
+    snprintf(out, CHANNEL_MAX, "%s%c:%s", c->set.prefix, tag,
+             util_hex(hex, sizeof hex, key, WSS_PUBLIC_KEY_BYTES));
+}
+
+/* Where a key's holder listens: requests and presence queries for it. */
+static void key_channel(const struct cluster *c, char out[CHANNEL_MAX], const uint8_t *key)
+{
+    tagged_key_channel(c, out, 'k', key);
+}
+
+/* Where the nodes with requests waiting for a key listen for its arrival. */
+static void wait_channel(const struct cluster *c, char out[CHANNEL_MAX], const uint8_t *key)
+{
+    tagged_key_channel(c, out, 'w', key);
+}
+
+/* The key a key or wait channel names; false if it names none. */
+static bool channel_key(const struct cluster *c, const char *channel,
+                        uint8_t key[WSS_PUBLIC_KEY_BYTES])
+{
+    size_t plen = strlen(c->set.prefix) + 2, n = 0;
+
+    return strlen(channel) == plen + 2 * WSS_PUBLIC_KEY_BYTES &&
+           sodium_hex2bin(key, WSS_PUBLIC_KEY_BYTES, channel + plen, 2 * WSS_PUBLIC_KEY_BYTES,
+                          NULL, &n, NULL) == 0 &&
+           n == WSS_PUBLIC_KEY_BYTES;
 }
 
 static void node_channel(const struct cluster *c, char out[CHANNEL_MAX], const char *node)
@@ -604,20 +638,117 @@ static void announce(struct cluster *c, const struct held *h)
 static void on_key_subscribed(void *arg, const char *channel)
 {
     struct cluster *c = arg;
-    char hex[2 * WSS_PUBLIC_KEY_BYTES + 1];
+    struct cmsg m = {.type = CMSG_ARRIVED, .has_key = true};
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
-    size_t plen = strlen(c->set.prefix) + 2, n = 0;
+    char ch[CHANNEL_MAX];
     struct held *h;
 
-    if (strlen(channel) != plen + 2 * WSS_PUBLIC_KEY_BYTES)
-        return;
-    snprintf(hex, sizeof hex, "%s", channel + plen);
-    if (sodium_hex2bin(key, sizeof key, hex, strlen(hex), NULL, &n, NULL) != 0 || n != sizeof key)
+    if (!channel_key(c, channel, key) || (h = find_held(c, key)) == NULL)
         return;
     /* Subscribed (again, after a reconnect): announce, so that an older holder
      * elsewhere yields, or a newer one makes us yield. */
-    if ((h = find_held(c, key)) != NULL)
-        announce(c, h);
+    announce(c, h);
+    /* Requests may wait for the key on other nodes: it can be reached here now. */
+    memcpy(m.key, key, sizeof m.key);
+    wait_channel(c, ch, key);
+    publish(c, ch, &m, NULL, NULL);
+}
+
+/* ---- requests waiting for a key ---- */
+
+static struct waitkey *find_wait(struct cluster *c, const uint8_t *key)
+{
+    struct waitkey *w = NULL;
+
+    HASH_FIND(hh, c->waits, key, WSS_PUBLIC_KEY_BYTES, w);
+    return w;
+}
+
+/* The key is held on another node now: the requests waiting for it here go there. */
+static void arrived(struct cluster *c, const uint8_t *key)
+{
+    struct session *s;
+    int status;
+
+    if (c->stopping || !find_wait(c, key) || service_holder(c->svc, key))
+        return;
+    if ((s = reach(c, key, &status)) != NULL)
+        service_send_waiting(c->svc, s);
+}
+
+/* Per presence query about a key waited for. */
+struct waitq {
+    struct cluster *c;
+    uint8_t key[WSS_PUBLIC_KEY_BYTES];
+};
+
+static void on_wait_lookup(void *user, const struct wss_presence *p, const char *node)
+{
+    struct waitq *q = user;
+
+    (void)node;
+    if (p->connected)
+        arrived(q->c, q->key);
+    free(q);
+}
+
+/* Asks who holds key: it may have arrived before the wait channel was subscribed. */
+static void check_arrival(struct cluster *c, const uint8_t *key)
+{
+    struct waitq *q = xcalloc(1, sizeof *q);
+
+    q->c = c;
+    memcpy(q->key, key, sizeof q->key);
+    if (cluster_lookup(c, key, on_wait_lookup, q) != 0)
+        free(q);
+}
+
+static void on_wait_subscribed(void *arg, const char *channel)
+{
+    struct cluster *c = arg;
+    uint8_t key[WSS_PUBLIC_KEY_BYTES];
+    struct waitkey *w;
+
+    if (!channel_key(c, channel, key) || (w = find_wait(c, key)) == NULL)
+        return;
+    w->subscribed = true;
+    check_arrival(c, key);
+}
+
+/* The service's hook: a request here waits for key (another may already). */
+static void wait_key(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES])
+{
+    struct cluster *c = arg;
+    struct waitkey *w = find_wait(c, key);
+    char ch[CHANNEL_MAX];
+
+    if (w) {
+        /* Back to waiting (the node it was sent to no longer held the key): ask
+         * again, as an arrival may have been missed meanwhile. */
+        if (w->subscribed)
+            check_arrival(c, key);
+        return;
+    }
+    w = xcalloc(1, sizeof *w);
+    memcpy(w->key, key, sizeof w->key);
+    HASH_ADD(hh, c->waits, key, WSS_PUBLIC_KEY_BYTES, w);
+    wait_channel(c, ch, key);
+    redis_subscribe(c->redis, ch, on_wait_subscribed, c);
+}
+
+/* The service's hook: no request here waits for key any more. */
+static void unwait_key(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES])
+{
+    struct cluster *c = arg;
+    struct waitkey *w = find_wait(c, key);
+    char ch[CHANNEL_MAX];
+
+    if (!w)
+        return;
+    HASH_DEL(c->waits, w);
+    free(w);
+    wait_channel(c, ch, key);
+    redis_unsubscribe(c->redis, ch);
 }
 
 /* The service's key hook: a local session now holds its key here, or no longer. */
@@ -987,6 +1118,10 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
             answer_query(c, q, &m);
         break;
     }
+    case CMSG_ARRIVED:
+        if (strcmp(m.from, c->set.node_id))
+            arrived(c, m.key);
+        break;
     case CMSG_HB:
     case CMSG_BYE:
     case CMSG_HELLO:
@@ -1157,6 +1292,8 @@ struct cluster *cluster_new(void *uv_loop, struct wss_service *svc, struct timer
     svc->cluster.key_event = key_event;
     svc->cluster.lookup = lookup_hook;
     svc->cluster.up = up_hook;
+    svc->cluster.wait_key = wait_key;
+    svc->cluster.unwait_key = unwait_key;
     svc->cluster.node_id = c->set.node_id;
     c->redis = redis_new(uv_loop, timers, &c->set.target, &ev, c);
     redis_subscribe(c->redis, c->inbox, NULL, NULL);
@@ -1184,6 +1321,7 @@ void cluster_free(struct cluster *c)
     struct relay *r, *rtmp;
     struct held *h, *htmp;
     struct node *n, *ntmp;
+    struct waitkey *w, *wtmp;
 
     if (!c)
         return;
@@ -1211,6 +1349,10 @@ void cluster_free(struct cluster *c)
     HASH_ITER(hh, c->nodes, n, ntmp) {
         HASH_DEL(c->nodes, n);
         free(n);
+    }
+    HASH_ITER(hh, c->waits, w, wtmp) {
+        HASH_DEL(c->waits, w);
+        free(w);
     }
     while (c->queries)
         answer_query(c, c->queries, NULL);

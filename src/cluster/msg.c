@@ -17,7 +17,7 @@ static const char *const type_names[] = {
     [CMSG_FWD] = "fwd",     [CMSG_ANS] = "ans",       [CMSG_MOVED] = "moved",
     [CMSG_CLOSED] = "closed", [CMSG_INTRO] = "intro", [CMSG_WHO] = "who",
     [CMSG_HERE] = "here",   [CMSG_HB] = "hb",         [CMSG_BYE] = "bye",
-    [CMSG_HELLO] = "hello",
+    [CMSG_HELLO] = "hello", [CMSG_ARRIVED] = "arrived",
 };
 
 #define N_TYPES (sizeof type_names / sizeof type_names[0])
@@ -51,6 +51,7 @@ static unsigned fields_of(enum cmsg_type t)
     case CMSG_MOVED:
     case CMSG_CLOSED:
     case CMSG_WHO: return F_K | F_ID;
+    case CMSG_ARRIVED: return F_K;
     case CMSG_HERE: return F_K | F_ID | F_AT | F_HERE;
     case CMSG_INTRO: return F_K | F_AT;
     default: return 0;

@@ -25,6 +25,8 @@
  *   bye    -> "nodes"                 (none)              the node is stopping
  *   hello  -> "nodes"                 (none)              the node (re)started: what an earlier
  *                                                         run of it held or asked for is gone
+ *   arrived holder -> "w:<key>"       k                   the key is held here now (for the
+ *                                                         nodes with requests waiting for it)
  *
  * k is the key in lowercase hex; frame is a wssign.v1 frame's JSON text.
  * No I/O, no Redis.
@@ -59,6 +61,7 @@ enum cmsg_type {
     CMSG_HB,
     CMSG_BYE,
     CMSG_HELLO,
+    CMSG_ARRIVED,
 };
 
 /* Per message: one decoded (or to be encoded) message. */

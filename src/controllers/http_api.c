@@ -231,16 +231,15 @@ static void on_requester_gone(struct wss_http_request *r, void *user)
 /* The body of POST /v1/sign is in: parse it and ask for the signature. */
 static void start_sign(struct api *api, struct wss_http_request *r)
 {
-    uint8_t key[WSS_PUBLIC_KEY_BYTES], *msg = NULL;
-    size_t msglen = 0, body_len = 0;
+    struct http_api_sign_req req;
+    size_t body_len = 0;
     const char *body = wss_http_body(r, &body_len), *why = NULL;
     struct wss_sign_opts opts = {0};
     char requester[REQUESTER_MAX];
     struct sign_wait *w;
     int rc;
 
-    rc = http_api_parse_sign(body, body_len, wss_max_message_bytes(api->svc), key, &msg, &msglen,
-                             &opts.timeout_ms, &why);
+    rc = http_api_parse_sign(body, body_len, wss_max_message_bytes(api->svc), &req, &why);
     if (rc != 0) {
         refuse(api, r, true, rc == HTTP_API_TOO_LARGE ? WSS_ERR_PAYLOAD_TOO_LARGE : WSS_ERR_INVAL,
                why);
@@ -248,15 +247,22 @@ static void start_sign(struct api *api, struct wss_http_request *r)
     }
     requester_of(r, requester);
     opts.requester = requester;
+    opts.timeout_ms = req.timeout_ms;
+    opts.wait_ms = req.wait_ms;
+    opts.label = req.has_label ? req.label : NULL;
     w = wss_calloc(1, sizeof *w);
     w->api = api;
     w->r = r;
     /* A refusal here is audited by the service itself. */
-    rc = wss_send_to_sign(api->svc, key, msg, msglen, &opts, on_sign_result, w, w->request_id);
-    free(msg);
+    rc = wss_send_to_sign(api->svc, req.key, req.msg, req.msglen, &opts, on_sign_result, w,
+                          w->request_id);
+    free(req.msg);
     if (rc != 0) {
         free(w);
-        respond_wss_error(r, rc, NULL, NULL);
+        respond_wss_error(r, rc, rc == WSS_ERR_INVAL && req.wait_ms
+                                     ? "wait_ms must not exceed the request's timeout"
+                                     : NULL,
+                          NULL);
         return;
     }
     wss_http_on_abort(r, on_requester_gone, w);
