@@ -44,6 +44,8 @@
 #define ACK_TIMEOUT_MS 2000
 /* The housekeeping timer. */
 #define TICK_MS 250
+/* A presence query answered by nobody within this long: the key is not held. */
+#define LOOKUP_TIMEOUT_MS 1000
 /* An idle proxy (no requests for its key) is freed after this long. */
 #define PROXY_IDLE_MS 1000
 /* Longest channel name: prefix, "k:", 64 hex digits. */
@@ -97,6 +99,16 @@ struct node {
     bool alive;
 };
 
+/* Per presence query sent ("who") and not answered yet. */
+struct query {
+    UT_hash_handle hh; /* by id */
+    char id[WSS_REQUEST_ID_BYTES];
+    uint8_t key[WSS_PUBLIC_KEY_BYTES];
+    uint64_t deadline_ms;
+    cluster_lookup_cb cb;
+    void *user;
+};
+
 /* Per publish whose outcome matters. */
 struct pubctx {
     struct cluster *c;
@@ -117,6 +129,7 @@ struct cluster {
     struct relay *relays;
     struct held *held;
     struct node *nodes;
+    struct query *queries;
     struct timer tick;
     uint64_t last_hb_ms;
     struct log_limit drop_log;
@@ -666,6 +679,96 @@ static void yield_key(struct cluster *c, const uint8_t *key, const char *to)
     }
 }
 
+/* ---- presence lookups ---- */
+
+static struct query *find_query(struct cluster *c, const char *id)
+{
+    struct query *q = NULL;
+
+    HASH_FIND_STR(c->queries, id, q);
+    return q;
+}
+
+/* Ends a query: its callback runs once, with the holder's answer or nothing. */
+static void answer_query(struct cluster *c, struct query *q, const struct cmsg *here)
+{
+    struct wss_presence p = {0};
+    cluster_lookup_cb cb = q->cb;
+    void *user = q->user;
+
+    HASH_DEL(c->queries, q);
+    free(q);
+    if (here) {
+        p.connected = true;
+        p.connected_at_ms = here->at;
+        snprintf(p.session_id, sizeof p.session_id, "%s", here->session);
+        p.pending = here->pending;
+    }
+    cb(user, &p, here ? here->from : NULL);
+}
+
+static void on_who_published(void *arg, long long receivers)
+{
+    struct pubctx *pc = arg;
+    struct query *q = find_query(pc->c, pc->id);
+
+    /* Nobody subscribed to the key's channel: nobody holds it, and no answer will come. */
+    if (q && receivers <= 0)
+        answer_query(pc->c, q, NULL);
+    free(pc);
+}
+
+int cluster_lookup(struct cluster *c, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
+                   cluster_lookup_cb cb, void *user)
+{
+    struct cmsg m = {.type = CMSG_WHO, .has_key = true};
+    struct pubctx *pc;
+    struct query *q;
+    char ch[CHANNEL_MAX];
+
+    if (!c->up || c->stopping)
+        return WSS_ERR_CLUSTER_UNAVAILABLE;
+    q = xcalloc(1, sizeof *q);
+    util_uuid(q->id);
+    memcpy(q->key, key, sizeof q->key);
+    q->deadline_ms = util_now_ms() + LOOKUP_TIMEOUT_MS;
+    q->cb = cb;
+    q->user = user;
+    HASH_ADD_STR(c->queries, id, q);
+    memcpy(m.key, key, sizeof m.key);
+    snprintf(m.id, sizeof m.id, "%s", q->id);
+    pc = xcalloc(1, sizeof *pc);
+    pc->c = c;
+    snprintf(pc->id, sizeof pc->id, "%s", q->id);
+    key_channel(c, ch, key);
+    if (publish(c, ch, &m, on_who_published, pc) != 0) {
+        free(pc);
+        HASH_DEL(c->queries, q);
+        free(q);
+        return WSS_ERR_CLUSTER_UNAVAILABLE;
+    }
+    return 0;
+}
+
+/* A presence query for a key held here. */
+static void on_who(struct cluster *c, const struct cmsg *m)
+{
+    struct session *s = service_holder(c->svc, m->key);
+    struct cmsg r = {.type = CMSG_HERE, .has_key = true};
+    struct wss_presence p;
+    char ch[CHANNEL_MAX];
+
+    if (!s || !wss_lookup_key(c->svc, m->key, &p))
+        return;
+    memcpy(r.key, m->key, sizeof r.key);
+    snprintf(r.id, sizeof r.id, "%s", m->id);
+    r.at = p.connected_at_ms;
+    snprintf(r.session, sizeof r.session, "%s", p.session_id);
+    r.pending = p.pending;
+    node_channel(c, ch, m->from);
+    publish(c, ch, &r, NULL, NULL);
+}
+
 /* ---- receiving ---- */
 
 static struct node *find_node(struct cluster *c, const char *id)
@@ -831,10 +934,18 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
             yield_key(c, m.key, m.from);
         break;
     }
+    case CMSG_WHO:
+        on_who(c, &m);
+        break;
+    case CMSG_HERE: {
+        struct query *q = find_query(c, m.id);
+
+        if (q && !memcmp(q->key, m.key, sizeof q->key))
+            answer_query(c, q, &m);
+        break;
+    }
     case CMSG_HB:
     case CMSG_BYE:
-    case CMSG_WHO:
-    case CMSG_HERE:
         break;
     }
     cmsg_cleanup(&m);
@@ -878,6 +989,7 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
     struct outreq *o, *otmp;
     struct relay *r, *rtmp;
     struct proxy *p, *ptmp;
+    struct query *q, *qtmp;
 
     heartbeat(c, now);
     c->svc->metrics.cluster_nodes = cluster_nodes_alive(c);
@@ -898,6 +1010,10 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
     HASH_ITER(hh, c->relays, r, rtmp) {
         if (r->exp + ACK_TIMEOUT_MS < now_unix)
             forget_relay(c, r);
+    }
+    HASH_ITER(hh, c->queries, q, qtmp) {
+        if (now >= q->deadline_ms)
+            answer_query(c, q, NULL);
     }
     HASH_ITER(hh, c->proxies, p, ptmp) {
         if (p->closed) {
@@ -955,6 +1071,8 @@ static void on_down(void *arg, const char *why)
     HASH_ITER(hh, c->held, h, htmp) {
         h->echoed = false;
     }
+    while (c->queries)
+        answer_query(c, c->queries, NULL);
 }
 
 /* ---- life cycle ---- */
@@ -1029,6 +1147,8 @@ void cluster_free(struct cluster *c)
         HASH_DEL(c->nodes, n);
         free(n);
     }
+    while (c->queries)
+        answer_query(c, c->queries, NULL);
     cluster_settings_wipe(&c->set);
     free(c);
 }

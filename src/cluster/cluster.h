@@ -71,6 +71,20 @@ void cluster_free(struct cluster *c);
  * reconnecting. The node id and the prefix need a restart. */
 void cluster_reload(struct cluster *c, const struct cluster_settings *s);
 
+struct wss_presence;
+
+/* The answer to a presence lookup: p->connected false when no node holds the
+ * key; node names the node that does (NULL otherwise). */
+typedef void (*cluster_lookup_cb)(void *user, const struct wss_presence *p, const char *node);
+
+/*
+ * Asks the cluster which node holds key (a "who" on the key's channel). cb
+ * runs once, later, on the loop thread: with the holder's answer, or not
+ * connected when nobody holds the key (at once) or nobody answers within a
+ * second. Returns 0, or WSS_ERR_CLUSTER_UNAVAILABLE (cb does not run).
+ */
+int cluster_lookup(struct cluster *c, const uint8_t key[32], cluster_lookup_cb cb, void *user);
+
 /* True while Redis is reachable. */
 bool cluster_is_up(const struct cluster *c);
 

@@ -48,7 +48,7 @@ for t in $FUZZ_TARGETS; do
     echo "build.sh: fuzz_$t"
     # shellcheck disable=SC2086 # word splitting of flag lists is intended
     "$cc" $cflags ${FUZZ_CFLAGS:-} -I"$src/include" -I"$src/src" -I"$src/src/common" \
-        -I"$src/src/wssign" -o "$out/fuzz_$t" "$here/fuzz_$t.c" $files $deps
+        -I"$src/src/wssign" -I"$src/src/cluster" -o "$out/fuzz_$t" "$here/fuzz_$t.c" $files $deps
     built=$((built + 1))
 done
 echo "build.sh: $built target(s) in $out"

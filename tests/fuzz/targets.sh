@@ -4,8 +4,9 @@
 # Every target: tests/fuzz/fuzz_<name>.c, corpus/<name>/, optional <name>.dict.
 # A subset can be chosen from the environment: FUZZ_TARGETS="proto b64".
 # Every parser a peer can reach: the daemon's (proto, http_api_parse) and
-# wssign's (server_frames, httpc), plus config, base64 and wssign's URLs.
-FUZZ_TARGETS=${FUZZ_TARGETS:-"proto http_api_parse config b64 server_frames url httpc"}
+# wssign's (server_frames, httpc), the cluster's messages (cluster_msg), plus
+# config, base64 and wssign's URLs.
+FUZZ_TARGETS=${FUZZ_TARGETS:-"proto http_api_parse config b64 server_frames url httpc cluster_msg"}
 
 # src/ files linked into each target (relative to the source tree).
 fuzz_sources() {
@@ -17,6 +18,7 @@ fuzz_sources() {
     server_frames) echo "src/common/wire.c src/common/codec.c src/common/crypto.c src/common/util.c" ;;
     url) echo "src/wssign/url.c src/common/addr.c src/common/util.c" ;;
     httpc) echo "src/wssign/httpc_parse.c" ;;
+    cluster_msg) echo "src/cluster/msg.c src/common/util.c" ;;
     esac
 }
 
@@ -27,7 +29,7 @@ fuzz_sources() {
 # in several chunks.
 fuzz_max_len() {
     case "$1" in
-    proto | server_frames | http_api_parse) echo 16384 ;;
+    proto | server_frames | http_api_parse | cluster_msg) echo 16384 ;;
     config | httpc) echo 8192 ;;
     b64 | url) echo 4096 ;;
     esac

@@ -9,7 +9,6 @@ import asyncio
 import os
 import re
 import sys
-import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -88,12 +87,7 @@ async def test_keys_endpoint():
 
         # once the signer leaves, the key is no longer connected
         await s.close()
-        deadline = time.monotonic() + 2
-        while True:
-            status, body = await d.ahttp("GET", "/v1/keys/" + b64url(s.pk))
-            if status == 404 or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
+        status, body = await d.wait_key_gone(s.pk)
         check_error_body(status, body, 404, "not_connected", "GET key after disconnect")
 
 

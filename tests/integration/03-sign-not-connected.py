@@ -7,14 +7,13 @@ not presence decides), 413 for a message above requests.max_message_bytes,
 signer.
 """
 
-import asyncio
-import json
 import os
 import sys
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wssd_test import Daemon, b64, check, check_eq, check_error_body, run_tests
+from wssd_test import (AsyncHttp, Daemon, b64, check, check_eq, check_error_body,
+                       http_request, run_tests)
 
 
 async def test_unknown_key_not_connected():
@@ -82,20 +81,13 @@ async def test_message_too_large():
 async def test_body_too_large_refused_early():
     # a declared body far above any limit is refused before it is sent
     async with Daemon() as d:
-        reader, writer = await asyncio.open_connection("127.0.0.1", d.control_port)
-        writer.write(b"POST /v1/sign HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: 4000000\r\n\r\n")
-        await writer.drain()
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-        status_line = head.split(b"\r\n", 1)[0].decode()
-        check(status_line.startswith("HTTP/1.1 413"), "status line %r" % status_line)
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        body = json.loads(await asyncio.wait_for(reader.readexactly(length), 5))
-        check_error_body(413, body, 413, "payload_too_large", "4 MB declared body")
-        writer.close()
+        async with AsyncHttp(d.control_port) as c:
+            await c.send(http_request("POST", "/v1/sign",
+                                      headers=[("Content-Type", "application/json"),
+                                               ("Content-Length", "4000000")]))
+            r = await c.response(5)
+            check(c.status_line.startswith("HTTP/1.1 413"), "status line %r" % c.status_line)
+        check_error_body(r.status, r.json, 413, "payload_too_large", "4 MB declared body")
 
 
 async def test_wrong_method_and_path():

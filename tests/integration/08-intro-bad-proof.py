@@ -20,7 +20,7 @@ import nacl.signing
 LENIENT = {"limits": {"max_protocol_errors": 1000}}
 
 from wssd_test import (INTRO_DOMAIN, Daemon, TestFailure, b64, check, check_eq, run_tests,
-                       unb64, verify)
+                       unb64)
 
 P = 2 ** 255 - 19
 D = (-121665 * pow(121666, P - 2, P)) % P
@@ -68,14 +68,6 @@ async def expect_error_open(s, frame, code):
     check(s.is_open, "connection closed after %s (close %r)" % (code, s.close_code))
 
 
-async def honest_roundtrip(d, seed=None):
-    async with d.signer(seed=seed) as s:
-        msg = b"still serving " + os.urandom(8)
-        status, body, _ = await d.sign(s.pk, msg, timeout_ms=10000)
-        check_eq(status, 200, "honest round trip (body %r)" % (body,))
-        check(verify(s.pk, msg, unb64(body["signature"])), "honest signature verifies")
-
-
 async def test_bad_proofs_close_1008():
     async with Daemon() as d:
         seed = os.urandom(32)
@@ -119,7 +111,7 @@ async def test_bad_proofs_close_1008():
             except TestFailure as e:
                 raise TestFailure("%s: %s" % (name, e))
         # the key that failed to prove itself can still introduce honestly
-        await honest_roundtrip(d, seed=seed)
+        await d.aroundtrip(seed=seed, timeout_ms=10000)
 
 
 async def test_wrong_host_close_1008():
@@ -127,7 +119,7 @@ async def test_wrong_host_close_1008():
         await expect_refused(d, lambda s: s.introduction(), "bad_host", host="evil.example")
         await expect_refused(d, lambda s: s.introduction(), "bad_host",
                              host="127.0.0.1:%d" % d.port)
-        await honest_roundtrip(d)
+        await d.aroundtrip(timeout_ms=10000)
 
 
 async def test_server_names():
@@ -149,7 +141,7 @@ async def test_server_names():
 async def test_missing_proof_close_1008():
     async with Daemon() as d:
         await expect_refused(d, lambda s: s.introduction(proof=None), "missing_proof")
-        await honest_roundtrip(d)
+        await d.aroundtrip(timeout_ms=10000)
 
 
 async def test_bad_keys_close_1008():
@@ -163,7 +155,7 @@ async def test_bad_keys_close_1008():
                     "bad_key")
             except TestFailure as e:
                 raise TestFailure("%s: %s" % (name, e))
-        await honest_roundtrip(d)
+        await d.aroundtrip(timeout_ms=10000)
 
 
 async def test_malformed_key_and_proof_keep_connection():
@@ -182,7 +174,7 @@ async def test_malformed_key_and_proof_keep_connection():
         status, body, _ = await d.sign(s.pk, msg, timeout_ms=10000)
         check_eq(status, 200, "sign on the same connection (body %r)" % (body,))
         await s.close()
-        await honest_roundtrip(d)
+        await d.aroundtrip(timeout_ms=10000)
 
 
 async def test_failed_claim_does_not_disturb_owner():

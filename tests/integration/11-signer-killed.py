@@ -38,12 +38,7 @@ async def test_kill_signer_with_pending_request():
         if "request_id" in err:
             check_eq(err["request_id"], rid, "error.request_id")
 
-        deadline = time.monotonic() + 2
-        while True:
-            status, body = await d.ahttp("GET", "/v1/keys/" + b64url(sp.pk))
-            if status == 404 or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
+        status, body = await d.wait_key_gone(sp.pk)
         check_error_body(status, body, 404, "not_connected", "key after the kill")
 
 

@@ -22,20 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # refused frames (limits.max_protocol_errors, default 3) so each case is seen.
 LENIENT = {"limits": {"max_protocol_errors": 1000}}
 
-from wssd_test import Daemon, TestFailure, b64, check, check_eq, run_tests, unb64, verify
-
-
-async def roundtrip(d, s=None):
-    own = s is None
-    if own:
-        s = d.signer()
-        await s.start()
-    msg = b"round trip " + os.urandom(8)
-    status, body, _ = await d.sign(s.pk, msg, timeout_ms=10000)
-    check_eq(status, 200, "round trip (body %r)" % (body,))
-    check(verify(s.pk, msg, unb64(body["signature"])), "signature verifies")
-    if own:
-        await s.close()
+from wssd_test import Daemon, TestFailure, b64, check, check_eq, run_tests
 
 
 async def test_malformed_after_introduction():
@@ -96,9 +83,9 @@ async def test_malformed_after_introduction():
                 await asyncio.sleep(0.02)
                 check(s.is_open, "%s: connection closed (code %r)" % (name, s.close_code))
             # the same connection still signs
-            await roundtrip(d, s)
+            await d.check_sign(s)
             await s.no_frame(0.1)
-        await roundtrip(d)
+        await d.aroundtrip(timeout_ms=10000)
 
 
 async def test_binary_frame():
@@ -117,7 +104,7 @@ async def test_binary_frame():
             check_eq(f.get("code"), "bad_json", "error code for a binary frame")
             await asyncio.sleep(0.1)
             if s.is_open:
-                await roundtrip(d, s)
+                await d.check_sign(s)
             else:
                 check_eq(s.close_code, 1003, "close after bad_json for a binary frame")
         else:
@@ -125,7 +112,7 @@ async def test_binary_frame():
             cc = await s.wait_closed(0.5)
             check_eq(cc, 1003, "close code for a binary frame")
         await s.close()
-        await roundtrip(d)
+        await d.aroundtrip(timeout_ms=10000)
 
 
 async def test_not_introduced():
@@ -145,7 +132,7 @@ async def test_not_introduced():
             check(s.is_open, "connection closed after not_introduced")
         # still able to introduce on the same connection
         await s.introduce()
-        await roundtrip(d, s)
+        await d.check_sign(s)
         await s.close()
 
 
@@ -154,7 +141,7 @@ async def test_second_introduction():
         async with d.signer() as s:
             await s.send_json(s.introduction())
             await s.expect_error("already_introduced")
-        await roundtrip(d)
+        await d.aroundtrip(timeout_ms=10000)
 
 
 async def test_other_paths_refused():
@@ -172,7 +159,7 @@ async def test_other_paths_refused():
             await ws.close()
             raise TestFailure("WebSocket handshake on %s accepted (first frame %r)"
                               % (path, first))
-        await roundtrip(d)
+        await d.aroundtrip(timeout_ms=10000)
 
 
 async def test_frame_too_big():
@@ -184,7 +171,7 @@ async def test_frame_too_big():
         await s.send_text(big)
         cc = await s.wait_closed(5.0)
         check_eq(cc, 1009, "close code for a frame above limits.max_frame_bytes")
-        await roundtrip(d)
+        await d.aroundtrip(timeout_ms=10000)
 
 
 async def test_protocol_error_cap():
@@ -206,7 +193,7 @@ async def test_protocol_error_cap():
             await s.send_text("{}")
             await s.expect_error("missing_field")
             check_eq(await s.wait_closed(), 1008, "close code with a cap of 1")
-        await roundtrip(d)
+        await d.aroundtrip(timeout_ms=10000)
 
 
 run_tests(globals())

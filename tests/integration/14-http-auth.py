@@ -11,19 +11,16 @@ import sys
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wssd_test import (Daemon, b64, b64url, check, check_eq, check_error_body, current_tmpdir,
-                       run_cli, run_tests, unb64, verify)
+from wssd_test import (Daemon, b64, b64url, check, check_eq, check_error_body, run_cli, run_tests,
+                       unb64, verify, write_lines)
 
 TOKEN_A = "tok-A-3f9c0e1d5b7a"
 TOKEN_B = "tok-B-88e2a4c6d0f1"
 
 
 def token_file(mode=0o600):
-    path = os.path.join(current_tmpdir(), "tokens")
-    with open(path, "w") as f:
-        f.write("# control API tokens\n%s\n\n# second one\n%s\n" % (TOKEN_A, TOKEN_B))
-    os.chmod(path, mode)
-    return path
+    return write_lines("tokens", ["# control API tokens", TOKEN_A, "", "# second one", TOKEN_B],
+                       mode)
 
 
 def config(path):

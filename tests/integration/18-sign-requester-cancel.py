@@ -6,30 +6,26 @@ cancels the request: the signer gets cancel with reason
 daemon keeps serving.
 """
 
-import asyncio
-import json
 import os
 import sys
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wssd_test import Daemon, b64, check, check_eq, run_tests
+from wssd_test import AsyncHttp, Daemon, b64, check, check_eq, http_request, run_tests
 
 
 async def test_http_client_leaves():
     async with Daemon() as d:
         async with d.signer(policy="silent") as s:
-            body = json.dumps({"public_key": b64(s.pk), "message": b64(b"abandoned"),
-                               "timeout_ms": 20000}).encode()
-            reader, writer = await asyncio.open_connection("127.0.0.1", d.control_port)
-            writer.write(b"POST /v1/sign HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                         % len(body) + body)
-            await writer.drain()
+            requester = await AsyncHttp(d.control_port).connect()
+            await requester.send(http_request("POST", "/v1/sign",
+                                              {"public_key": b64(s.pk),
+                                               "message": b64(b"abandoned"),
+                                               "timeout_ms": 20000}))
             req = await s.wait_request(0)
             t0 = time.monotonic()
-            writer.close()
+            await requester.close()
             cancel = await s.expect_frame("cancel", timeout=3.0)
             check_eq(cancel.get("request_id"), req["request_id"], "cancel.request_id")
             check_eq(cancel.get("reason"), "requester_cancelled", "cancel.reason")

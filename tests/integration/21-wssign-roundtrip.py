@@ -164,10 +164,7 @@ def test_introduction_refused_for_a_host_the_daemon_does_not_serve():
 def test_request_error_exit_codes():
     tmp = T.current_tmpdir()
     token = "t0ken-" + os.urandom(16).hex()
-    token_file = os.path.join(tmp, "tokens")
-    with open(token_file, "w") as f:
-        f.write("# control API tokens\n\n%s\n" % token)
-    os.chmod(token_file, 0o600)
+    token_file = T.write_lines("tokens", ["# control API tokens", "", token])
     wrong_file = os.path.join(tmp, "wrong")
     with open(wrong_file, "w") as f:
         f.write("x" * 32 + "\n")

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wssd_test import Daemon, check, check_eq, free_port, run_tests  # noqa: E402
-from wssign_util import Agent, keygen, kill_daemon, request  # noqa: E402
+from wssign_util import Agent, keygen, request  # noqa: E402
 
 BACKOFF_MAX_MS = 1000
 # What a reconnect may take on top of the backoff delay (TCP, TLS, introduction).
@@ -49,7 +49,7 @@ def test_survives_daemon_restart():
     check_eq(rc, 0, "request before the restart (stderr %r)" % err)
 
     # crash: no close frame, the TCP connection just goes away
-    kill_daemon(d1)
+    d1.kill()
     agent.wait_log(r"event=disconnected", timeout=5)
     agent.wait_log(r"event=connect_failed", timeout=5, count=2)
     time.sleep(1.0)

@@ -17,14 +17,13 @@ tests/run-checked.sh runs this file with the agent under valgrind
 
 import os
 import re
-import socket
-import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wssd_test as T  # noqa: E402
-from wssd_test import TestFailure, check, check_eq, run_tests  # noqa: E402
-from wssign_util import (INTRO_PREFIX, WRAPPER, Agent, Conn, Peer, introduce,  # noqa: E402
+from wssd_test import TestFailure, check, check_eq, run_tests, status_kib  # noqa: E402
+from wssd_test import frame as ws_frame  # noqa: E402
+from wssign_util import (INTRO_PREFIX, WRAPPER, Agent, Peer, introduce,  # noqa: E402
                          keygen, rid, run, sanitized, send_sign_request, sign_request)
 
 AGENT_RX_MAX = 4 * (1048576 // 3 + 1) + 4096  # agent.c: the largest message reassembled
@@ -33,14 +32,14 @@ AGENT_RX_MAX = 4 * (1048576 // 3 + 1) + 4096  # agent.c: the largest message rea
 def send_raw(conn, data):
     """Sends bytes the agent may stop reading half-way; a reset is not an error here."""
     try:
-        conn.sock.settimeout(T.scaled(30))
-        conn.sock.sendall(data)
+        conn.send(data)
     except (BrokenPipeError, ConnectionResetError):
         pass
 
 
-def frame(opcode, payload, fin=True):
-    return Conn.frame_header(opcode, len(payload), fin) + payload
+def frame(opcode, payload=b"", fin=True, length=None):
+    """A server's (unmasked) frame; length, when given, is the declared length."""
+    return ws_frame(opcode, payload, fin=fin, mask=False, length=length)
 
 
 def expect_agent_close(conn, code, what):
@@ -86,7 +85,7 @@ def test_oversized_and_binary_frames_close_cleanly():
              r"event=frame_refused reason=too_large"),
             # refused from its header: only a little of it is ever sent
             ("a frame announcing 2^40 bytes",
-             Conn.frame_header(0x1, 1 << 40) + b"{" * 65536, 1009,
+             frame(0x1, length=1 << 40) + b"{" * 65536, 1009,
              r"event=frame_refused reason=too_large"),
             # the refusal comes with the last byte of exactly one 4096-byte
             # receive buffer, and more frames follow at once
@@ -153,7 +152,7 @@ def test_frames_lws_refuses_drop_the_connection():
     with Peer() as peer:
         agent = Agent(peer.url, key, "--backoff-max-ms", "300")
         cases = [
-            ("a ping with a 16-bit length", struct.pack("!BBH", 0x89, 126, 200) + b"p" * 200),
+            ("a ping with a 16-bit length", frame(0x9, b"p" * 200)),
             ("a continuation with nothing to continue", frame(0x0, b"orphan")),
             ("a reserved opcode", frame(0x3, b"?")),
             ("a fragmented close frame", frame(0x8, b"\x03\xe8", fin=False)),
@@ -196,11 +195,6 @@ def test_repeated_server_lines_are_rate_limited():
         check_eq(agent.stop(), 0, "agent exit status")
 
 
-def vm_hwm_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return int(re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1))
-
-
 def test_outgoing_queue_is_bounded():
     key, pk = keygen()
     limit = 65536
@@ -210,7 +204,7 @@ def test_outgoing_queue_is_bounded():
         conn = peer.accept()
         introduce(conn, pk, "127.0.0.1")
         agent.wait_introduced(timeout=T.scaled(10))
-        before = vm_hwm_kib(agent.proc.pid)
+        before = status_kib(agent.proc.pid, "VmHWM")
         msg = os.urandom(40 * 1024)  # each answer is a frame of about 54 KB
         sent = 0
         try:
@@ -231,7 +225,7 @@ def test_outgoing_queue_is_bounded():
         if not WRAPPER and not sanitized():
             # Answers the server never read are not kept: the peak grows by
             # about the kernel's socket buffers, not by what was asked.
-            grown = vm_hwm_kib(agent.proc.pid) - before
+            grown = status_kib(agent.proc.pid, "VmHWM") - before
             check(grown < 24 * 1024, "agent memory grew by %d KiB for %d requests (%d MB of "
                   "answers)" % (grown, sent, sent * 54 // 1000))
         conn.close()

@@ -25,8 +25,9 @@ import sys
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from build_util import BUILD_DIR, configure
-from ops_util import NotifySocket, OpsDaemon, ascrape
-from wssd_test import BIN, REPO, TestFailure, check, check_eq, current_tmpdir, run_tests
+from ops_util import NotifySocket
+from wssd_test import (BIN, REPO, Daemon, TestFailure, ascrape, check, check_eq,
+                       current_tmpdir, run_tests)
 
 UNIT = os.path.join(BUILD_DIR, "wssignd.service")
 MAX_EXPOSURE = 1.5
@@ -208,7 +209,7 @@ def expand_syscall_group(name, seen=None):
     return calls
 
 
-class TracedDaemon(OpsDaemon):
+class TracedDaemon(Daemon):
     """The daemon under strace -f -c; signals go to the daemon, not to strace."""
 
     def __init__(self, trace_out, **kw):

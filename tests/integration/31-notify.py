@@ -17,8 +17,8 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_util import NotifySocket, OpsDaemon, port_accepts
-from wssd_test import TestFailure, check, check_eq, free_port, run_tests
+from ops_util import NotifySocket
+from wssd_test import Daemon, TestFailure, check, check_eq, free_port, port_accepts, run_tests
 
 STATUS_RE = r"serving: (\d+) signers?, (\d+) pending"
 
@@ -32,7 +32,7 @@ def notify_daemon(ns, config=None, watchdog_usec=None, wait_ready=True):
     env = {"NOTIFY_SOCKET": ns.path}
     if watchdog_usec is not None:
         env["WATCHDOG_USEC"] = str(watchdog_usec)
-    d = OpsDaemon(config, env=env, wait_ready=wait_ready)
+    d = Daemon(config, env=env, wait_ready=wait_ready)
     d.start()
     return d
 
@@ -47,7 +47,7 @@ def test_ready_only_when_both_listeners_accept():
 
     ns = NotifySocket(on_ready=on_ready)
     # fixed ports: the check runs the moment READY=1 arrives, before the ready line is read
-    d = OpsDaemon({"listen": "127.0.0.1:%d" % free_port(),
+    d = Daemon({"listen": "127.0.0.1:%d" % free_port(),
                    "control": {"listen": "127.0.0.1:%d" % free_port()}},
                   env={"NOTIFY_SOCKET": ns.path}, wait_ready=False)
     d.start()
@@ -81,7 +81,7 @@ def test_ready_only_when_both_listeners_accept():
 
 def test_ready_without_notify_socket():
     """Without NOTIFY_SOCKET the daemon starts as usual."""
-    d = OpsDaemon(env={"NOTIFY_SOCKET": None, "WATCHDOG_USEC": "400000"})
+    d = Daemon(env={"NOTIFY_SOCKET": None, "WATCHDOG_USEC": "400000"})
     d.start()
     check(port_accepts(d.port) and port_accepts(d.control_port), "listeners accept")
     d.stop()

@@ -22,33 +22,26 @@ import uuid
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_util import OpsDaemon, all_503, port_accepts, reload_expect, stuck_signer
-from wssd_test import (TestFailure, check, check_eq, check_error_body, current_tmpdir, free_port,
-                       make_cert, run_tests, unb64, verify)
-
-async def roundtrip(d, s, what):
-    msg = b"after reload " + os.urandom(8)
-    status, body, _ = await d.sign(s.pk, msg, timeout_ms=10000)
-    check_eq(status, 200, "%s: POST /v1/sign (body %r)" % (what, body))
-    check(verify(s.pk, msg, unb64(body["signature"])), "%s: signature verifies" % what)
-
+from ops_util import all_503, reload_expect, stuck_signer
+from wssd_test import (Daemon, TestFailure, check, check_eq, check_error_body, current_tmpdir,
+                       free_port, make_cert, port_accepts, run_tests, write_lines)
 
 async def test_signer_survives_reload():
-    async with OpsDaemon() as d:
+    async with Daemon() as d:
         async with d.signer() as s:
-            await roundtrip(d, s, "before the reload")
+            await d.check_sign(s, what="before the reload")
             await reload_expect(d, "ok")
             check(s.is_open, "signer connection closed by the reload (close %r)" % s.close_code)
-            await roundtrip(d, s, "after the reload")
+            await d.check_sign(s, what="after the reload")
             await reload_expect(d, "ok")
-            await roundtrip(d, s, "after a second reload")
+            await d.check_sign(s, what="after a second reload")
             check(s.is_open, "signer connection open at the end")
 
 
 async def test_reload_log_level_debug():
-    async with OpsDaemon({"log_level": "info"}) as d:
+    async with Daemon({"log_level": "info"}) as d:
         async with d.signer() as s:
-            await roundtrip(d, s, "at info")
+            await d.check_sign(s, what="at info")
         check("level=debug" not in d.log_text(), "debug lines at log_level info")
         cfg = copy.deepcopy(d.config)
         cfg["log_level"] = "debug"
@@ -56,7 +49,7 @@ async def test_reload_log_level_debug():
         await reload_expect(d, "ok")
         mark = d.log_mark()
         async with d.signer() as s:
-            await roundtrip(d, s, "at debug")
+            await d.check_sign(s, what="at debug")
         await asyncio.sleep(0.2)
         debug = [l for l in d.log_lines(mark) if l.startswith("level=debug")]
         check(debug, "no level=debug line after reloading with log_level debug")
@@ -66,7 +59,7 @@ async def test_reload_log_level_debug():
         await reload_expect(d, "ok")
         mark = d.log_mark()
         async with d.signer() as s:
-            await roundtrip(d, s, "at notice")
+            await d.check_sign(s, what="at notice")
         await asyncio.sleep(0.2)
         noisy = [l for l in d.log_lines(mark)
                  if l.startswith("level=debug") or l.startswith("level=info")]
@@ -74,7 +67,7 @@ async def test_reload_log_level_debug():
 
 
 async def test_reload_applies_requests_and_server_names():
-    async with OpsDaemon() as d:
+    async with Daemon() as d:
         async with d.signer(policy="silent") as s:
             cfg = copy.deepcopy(d.config)
             cfg["requests"] = {"default_timeout_ms": 400}
@@ -102,7 +95,7 @@ async def test_reload_applies_requests_and_server_names():
 
 
 async def test_reload_applies_introduction_limits_shutdown():
-    async with OpsDaemon() as d:
+    async with Daemon() as d:
         async with d.signer() as kept:
             cfg = copy.deepcopy(d.config)
             cfg["introduction"] = {"timeout_ms": 500}
@@ -110,7 +103,7 @@ async def test_reload_applies_introduction_limits_shutdown():
             cfg["shutdown"] = {"drain_ms": 1500}
             d.rewrite_config(cfg)
             await reload_expect(d, "ok")
-            await roundtrip(d, kept, "signer connected across the reload")
+            await d.check_sign(kept, what="signer connected across the reload")
 
         # introduction.timeout_ms: 500 instead of 10000
         s = d.signer()
@@ -148,14 +141,14 @@ async def test_reload_applies_introduction_limits_shutdown():
 
 
 async def test_broken_config_refused():
-    async with OpsDaemon({"requests": {"default_timeout_ms": 20000}}) as d:
+    async with Daemon({"requests": {"default_timeout_ms": 20000}}) as d:
         async with d.signer() as s:
             good = copy.deepcopy(d.config)
             d.rewrite_config(text='{"listen": "%s", "log_level": "debug",' % d.config["listen"])
             await reload_expect(d, "refused")
             check(d.alive(), "daemon died on a config that does not parse")
             check(s.is_open, "signer closed by a refused reload")
-            await roundtrip(d, s, "after the bad-JSON reload")
+            await d.check_sign(s, what="after the bad-JSON reload")
 
             bad = copy.deepcopy(good)
             bad["log_level"] = "debug"
@@ -163,32 +156,29 @@ async def test_broken_config_refused():
             d.rewrite_config(bad)
             line = await reload_expect(d, "refused")
             check("default_timout_ms" in line, "refusal does not name the unknown key: %r" % line)
-            await roundtrip(d, s, "after the unknown-key reload")
+            await d.check_sign(s, what="after the unknown-key reload")
 
             bad = copy.deepcopy(good)
             bad["log_level"] = "debug"
             bad["requests"]["default_timeout_ms"] = 0
             d.rewrite_config(bad)
             await reload_expect(d, "refused")
-            await roundtrip(d, s, "after the out-of-range reload")
+            await d.check_sign(s, what="after the out-of-range reload")
 
             os.unlink(d.config_path)
             await reload_expect(d, "refused")
-            await roundtrip(d, s, "after the missing-file reload")
+            await d.check_sign(s, what="after the missing-file reload")
 
             # none of the refused files' log_level=debug was applied
             check("level=debug" not in d.log_text(), "a refused file's log_level was applied")
             d.rewrite_config(good)
             await reload_expect(d, "ok")
-            await roundtrip(d, s, "after the good reload")
+            await d.check_sign(s, what="after the good reload")
 
 
 async def test_restart_only_settings_refused():
-    tokens = os.path.join(current_tmpdir(), "tokens")
-    with open(tokens, "w") as f:
-        f.write("tok-reload-0123456789\n")
-    os.chmod(tokens, 0o600)
-    async with OpsDaemon() as d:
+    tokens = write_lines("tokens", ["tok-reload-0123456789"])
+    async with Daemon() as d:
         good = copy.deepcopy(d.config)
         cert, key = make_cert(current_tmpdir(), "later")
         new_port, new_control = free_port(), free_port()
@@ -211,11 +201,11 @@ async def test_restart_only_settings_refused():
                       "%s: refusal does not say it requires a restart: %r" % (name, line))
                 check(s.is_open, "%s: signer closed by the refused reload" % name)
                 # still plain ws on the old port, API without a token on the old control port
-                await roundtrip(d, s, "after refusing %s" % name)
+                await d.check_sign(s, what="after refusing %s" % name)
                 check(not port_accepts(new_port), "%s: new signer port listening" % name)
                 check(not port_accepts(new_control), "%s: new control port listening" % name)
             async with d.signer() as s2:
-                await roundtrip(d, s2, "new ws:// signer after the refusals")
+                await d.check_sign(s2, what="new ws:// signer after the refusals")
             check("level=debug" not in d.log_text(), "a refused file's log_level was applied")
 
 

@@ -16,15 +16,9 @@ import sys
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_util import OpsDaemon, cert_fingerprint, pem_fingerprint, reload_expect
-from wssd_test import (Signer, check, check_eq, current_tmpdir, make_cert,
-                       run_tests, unb64, verify)
-
-async def roundtrip(d, s, what):
-    msg = b"tls reload " + os.urandom(8)
-    status, body, _ = await d.sign(s.pk, msg, timeout_ms=10000)
-    check_eq(status, 200, "%s: POST /v1/sign (body %r)" % (what, body))
-    check(verify(s.pk, msg, unb64(body["signature"])), "%s: signature verifies" % what)
+from ops_util import reload_expect
+from wssd_test import (Daemon, Signer, cert_fingerprint, check, check_eq, current_tmpdir,
+                       make_cert, pem_fingerprint, run_tests)
 
 
 def new_pair(name):
@@ -64,12 +58,12 @@ async def handshake_fails(d, cafile):
 
 
 async def test_new_certificate_same_paths():
-    async with OpsDaemon(tls=True) as d:
+    async with Daemon(tls=True) as d:
         cert, key = d.config["tls"]["cert"], d.config["tls"]["key"]
         old_fp = pem_fingerprint(cert)
         check_eq(await fingerprint(d), old_fp, "certificate presented at start")
         async with signer_for(d, cert) as before:
-            await roundtrip(d, before, "before the reload")
+            await d.check_sign(before, what="before the reload")
             new_cert, new_key = new_pair("fresh")
             new_fp = pem_fingerprint(new_cert)
             check(new_fp != old_fp, "test set-up: the two certificates are equal")
@@ -82,16 +76,16 @@ async def test_new_certificate_same_paths():
             check_eq(await fingerprint(d), new_fp, "certificate presented after the reload")
             check(before.is_open, "signer connected before the reload was closed (close %r)"
                   % before.close_code)
-            await roundtrip(d, before, "signer connected before the reload")
+            await d.check_sign(before, what="signer connected before the reload")
             async with signer_for(d, new_cert) as after:
-                await roundtrip(d, after, "signer connected after the reload")
+                await d.check_sign(after, what="signer connected after the reload")
             check(await handshake_fails(d, old_copy),
                   "a client trusting only the old certificate still completes a handshake")
-            await roundtrip(d, before, "old signer at the end")
+            await d.check_sign(before, what="old signer at the end")
 
 
 async def test_new_certificate_new_paths():
-    async with OpsDaemon(tls=True) as d:
+    async with Daemon(tls=True) as d:
         old_fp = pem_fingerprint(d.config["tls"]["cert"])
         async with signer_for(d, d.config["tls"]["cert"]) as before:
             new_cert, new_key = new_pair("moved")
@@ -102,20 +96,20 @@ async def test_new_certificate_new_paths():
             new_fp = await fingerprint(d)
             check_eq(new_fp, pem_fingerprint(new_cert), "certificate after reloading new paths")
             check(new_fp != old_fp, "certificate unchanged after the reload")
-            await roundtrip(d, before, "signer connected before the reload")
+            await d.check_sign(before, what="signer connected before the reload")
             async with signer_for(d, new_cert) as after:
-                await roundtrip(d, after, "signer connected after the reload")
+                await d.check_sign(after, what="signer connected after the reload")
 
 
 async def refused_keeps_old(d, before, what):
     await reload_expect(d, "refused")
     check(d.alive(), "%s: daemon died" % what)
     check(before.is_open, "%s: signer closed by the refused reload" % what)
-    await roundtrip(d, before, "%s: signer connected before" % what)
+    await d.check_sign(before, what="%s: signer connected before" % what)
 
 
 async def test_unloadable_certificate_refused():
-    async with OpsDaemon(tls=True) as d:
+    async with Daemon(tls=True) as d:
         cert = d.config["tls"]["cert"]
         old_fp = pem_fingerprint(cert)
         trusted = os.path.join(current_tmpdir(), "trusted.crt")
@@ -127,11 +121,11 @@ async def test_unloadable_certificate_refused():
             await refused_keeps_old(d, before, "garbage certificate")
             check_eq(await fingerprint(d), old_fp, "certificate after a refused reload")
             async with signer_for(d, trusted) as again:
-                await roundtrip(d, again, "new handshake after the refused reload")
+                await d.check_sign(again, what="new handshake after the refused reload")
 
 
 async def test_mismatched_key_refused():
-    async with OpsDaemon(tls=True) as d:
+    async with Daemon(tls=True) as d:
         cert = d.config["tls"]["cert"]
         old_fp = pem_fingerprint(cert)
         trusted = os.path.join(current_tmpdir(), "trusted.crt")
@@ -142,11 +136,11 @@ async def test_mismatched_key_refused():
             await refused_keeps_old(d, before, "certificate without its key")
             check_eq(await fingerprint(d), old_fp, "certificate after a refused reload")
             async with signer_for(d, trusted) as again:
-                await roundtrip(d, again, "new handshake after the refused reload")
+                await d.check_sign(again, what="new handshake after the refused reload")
 
 
 async def test_missing_key_refused():
-    async with OpsDaemon(tls=True) as d:
+    async with Daemon(tls=True) as d:
         cert = d.config["tls"]["cert"]
         old_fp = pem_fingerprint(cert)
         async with signer_for(d, cert) as before:
@@ -158,7 +152,7 @@ async def test_missing_key_refused():
 
 
 async def test_tls_off_refused():
-    async with OpsDaemon(tls=True) as d:
+    async with Daemon(tls=True) as d:
         cert = d.config["tls"]["cert"]
         async with signer_for(d, cert) as before:
             cfg = copy.deepcopy(d.config)
@@ -169,7 +163,7 @@ async def test_tls_off_refused():
             check("requires a restart" in text, "refusal does not say it requires a restart: %r"
                   % text)
             async with signer_for(d, cert) as again:
-                await roundtrip(d, again, "wss handshake after refusing TLS off")
+                await d.check_sign(again, what="wss handshake after refusing TLS off")
 
 
 run_tests(globals())

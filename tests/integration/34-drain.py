@@ -18,9 +18,10 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websockets
-from ops_util import OpsDaemon, RawSigner, all_503, raw_post, sign_raw, stuck_signer
-from wssd_test import (TestFailure, b64, check, check_eq, check_error_body, current_tmpdir,
-                       run_cli, run_tests, write_json)
+from ops_util import all_503, raw_post, sign_raw, stuck_signer
+from wssd_test import (CLOSE, PROTOCOL, Daemon, RawWS, TestFailure, b64, check, check_eq,
+                       check_error_body, close_code, current_tmpdir, run_cli, run_tests,
+                       write_json)
 
 N_REQUESTS = 50
 
@@ -38,7 +39,7 @@ async def wait_exit(d, limit):
 
 async def test_drain_50_pending():
     drain_ms = 3000
-    d = OpsDaemon({"shutdown": {"drain_ms": drain_ms}})
+    d = Daemon({"shutdown": {"drain_ms": drain_ms}})
     await d.astart()
     a = d.signer(policy="silent")
     b = d.signer(policy="silent")
@@ -106,26 +107,25 @@ async def refused_during_drain(d):
 
 async def test_signer_that_ignores_the_close():
     drain_ms = 2000
-    d = OpsDaemon({"shutdown": {"drain_ms": drain_ms}})
+    d = Daemon({"shutdown": {"drain_ms": drain_ms}})
     await d.astart()
-    raw = RawSigner(d.port)
-    await asyncio.to_thread(lambda: raw.connect().introduce())
+    raw = RawWS(d.port)
+    await asyncio.to_thread(lambda: raw.open(protocol=PROTOCOL).introduce())
     task = asyncio.ensure_future(sign_raw(d.control_port, raw.pk, b"stubborn", timeout_ms=30000))
-    frame = await asyncio.to_thread(raw.recv_json, 5.0)
+    frame = await asyncio.to_thread(raw.next_message, 5.0)
     check_eq(frame.get("type"), "sign_request", "first frame after the introduction")
 
     t0 = time.monotonic()
     d.signal(signal.SIGTERM)
     status, body = await asyncio.wait_for(task, 5)
     check_error_body(status, body, 503, "shutting_down", "requester at shutdown")
-    cancel = await asyncio.to_thread(raw.recv_json, 3.0)
+    cancel = await asyncio.to_thread(raw.next_message, 3.0)
     check_eq(cancel.get("type"), "cancel", "frame after SIGTERM")
     check_eq(cancel.get("reason"), "shutting_down", "cancel.reason")
     check_eq(cancel.get("request_id"), frame["request_id"], "cancel.request_id")
-    op, payload = await asyncio.to_thread(raw.recv_frame, 3.0)
-    check_eq(op, 8, "opcode after the cancel (close expected)")
-    check_eq(int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None, 1001,
-             "close code")
+    _, _, op, payload = await asyncio.to_thread(raw.next_frame, 3.0)
+    check_eq(op, CLOSE, "opcode after the cancel (close expected)")
+    check_eq(close_code(payload), 1001, "close code")
     # the signer never answers the close: the daemon exits anyway
     await asyncio.sleep(0.2)
     await refused_during_drain(d)
@@ -140,7 +140,7 @@ async def test_stuck_signer_holds_the_drain_until_drain_ms():
     """Frames queued for a signer that stops reading keep the drain going; new
     connections are refused meanwhile, and it ends at drain_ms."""
     drain_ms = 2000
-    d = OpsDaemon({"shutdown": {"drain_ms": drain_ms},
+    d = Daemon({"shutdown": {"drain_ms": drain_ms},
                    "limits": {"max_queued_bytes": 16777216}})
     await d.astart()
     raw, tasks = await stuck_signer(d)
@@ -159,7 +159,7 @@ async def test_stuck_signer_holds_the_drain_until_drain_ms():
 
 
 async def test_default_drain_is_5000_ms():
-    d = OpsDaemon({"limits": {"max_queued_bytes": 16777216}})
+    d = Daemon({"limits": {"max_queued_bytes": 16777216}})
     await d.astart()
     raw, tasks = await stuck_signer(d)
     t0 = time.monotonic()
@@ -176,7 +176,7 @@ async def test_default_drain_is_5000_ms():
 async def test_exit_with_verify_threads():
     """The worker threads of requests.verify_threads do not hold the exit up."""
     drain_ms = 2000
-    d = OpsDaemon({"shutdown": {"drain_ms": drain_ms}, "requests": {"verify_threads": 2}})
+    d = Daemon({"shutdown": {"drain_ms": drain_ms}, "requests": {"verify_threads": 2}})
     await d.astart()
     async with d.signer() as s:
         status, body, _ = await d.sign(s.pk, b"verified on a worker", timeout_ms=10000)

@@ -14,8 +14,7 @@ import sys
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_util import OpsDaemon
-from wssd_test import (BIN, b64, check, check_eq, current_tmpdir, run_tests, write_json)
+from wssd_test import BIN, Daemon, b64, check, check_eq, current_tmpdir, run_tests, write_json
 
 PRIORITY = {"err": 3, "warn": 4, "notice": 5, "info": 6, "debug": 7}
 LINE_RE = re.compile(r"^<([0-7])>level=(err|warn|notice|info|debug) \S")
@@ -58,7 +57,7 @@ def check_plain(lines):
 
 
 async def test_prefix_when_journal_stream_matches():
-    d = OpsDaemon({"log_level": "debug"}, journal=True)
+    d = Daemon({"log_level": "debug"}, journal=True)
     await d.astart()
     await exercise(d)
     await d.astop()
@@ -66,7 +65,7 @@ async def test_prefix_when_journal_stream_matches():
 
 
 async def test_no_prefix_without_journal_stream():
-    d = OpsDaemon({"log_level": "debug"}, env={"JOURNAL_STREAM": None})
+    d = Daemon({"log_level": "debug"}, env={"JOURNAL_STREAM": None})
     await d.astart()
     await exercise(d)
     await d.astop()
@@ -77,7 +76,7 @@ async def test_no_prefix_when_journal_stream_is_another_file():
     other = os.path.join(current_tmpdir(), "elsewhere")
     open(other, "w").close()
     st = os.stat(other)
-    d = OpsDaemon({"log_level": "debug"},
+    d = Daemon({"log_level": "debug"},
                   env={"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)})
     await d.astart()
     await exercise(d)

@@ -18,7 +18,7 @@ import sys
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hostile_util import RawHTTP, http_request, metric  # noqa: E402
-from wssd_test import Daemon, b64, check, check_eq, current_tmpdir, run_tests  # noqa: E402
+from wssd_test import Daemon, b64, check, check_eq, run_tests, write_lines  # noqa: E402
 
 TOKEN = "audit-refusals-token-0123456789"
 BURST = 2
@@ -28,10 +28,7 @@ AUDIT_RE = re.compile(r"^level=notice event=sign_outcome request_id=(\S+) key=(\
 
 
 def config():
-    path = os.path.join(current_tmpdir(), "tokens")
-    with open(path, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(path, 0o600)
+    path = write_lines("tokens", [TOKEN])
     return {"requests": {"max_message_bytes": 1024},
             "controllers": {"http_api": {"token_file": path, "max_body_bytes": 2048,
                                          "auth_failures_burst": BURST}}}

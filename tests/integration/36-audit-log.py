@@ -16,8 +16,7 @@ import sys
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_util import OpsDaemon
-from wssd_test import TestFailure, check, check_eq, check_error_body, is_uuid, run_tests
+from wssd_test import Daemon, TestFailure, check, check_eq, check_error_body, is_uuid, run_tests
 
 AUDIT_RE = re.compile(
     r"^level=notice event=sign_outcome request_id=(?P<request_id>\S+) key=(?P<key>\S+) "
@@ -53,7 +52,7 @@ def forms(message):
 
 
 async def test_one_line_per_outcome():
-    async with OpsDaemon() as d:
+    async with Daemon() as d:
         msgs = {}
         ids = {}
         async with d.signer(policy="sign") as ok_s, d.signer(policy="reject") as rej_s, \
@@ -129,7 +128,7 @@ async def test_one_line_per_outcome():
 
 
 async def test_refused_requests_one_line_each():
-    async with OpsDaemon({"requests": {"max_pending_per_key": 1}}) as d:
+    async with Daemon({"requests": {"max_pending_per_key": 1}}) as d:
         msgs = []
         for i in range(3):
             msgs.append(canary("absent%d" % i))

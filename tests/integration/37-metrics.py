@@ -8,7 +8,6 @@ and pending requests; the sign-duration histogram counts the successes.
 """
 
 import asyncio
-import json
 import os
 import sys
 import time
@@ -16,9 +15,8 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websockets
-from ops_util import OpsDaemon, ascrape
-from wssd_test import (TestFailure, b64, check, check_eq, check_error_body, current_tmpdir,
-                       run_tests)
+from wssd_test import (AsyncHttp, Daemon, TestFailure, ascrape, b64, check, check_eq,
+                       check_error_body, http_request, run_tests, unb64, write_lines)
 
 TOKEN = "tok-metrics-5d1e9a7c3b"
 
@@ -47,10 +45,7 @@ FAMILIES = {
 
 
 def token_config():
-    path = os.path.join(current_tmpdir(), "tokens")
-    with open(path, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(path, 0o600)
+    path = write_lines("tokens", [TOKEN])
     return {"controllers": {"http_api": {"enabled": True, "token_file": path}}}
 
 
@@ -79,7 +74,7 @@ async def scrape(d):
 
 async def test_metrics_format_and_auth():
     t_start = time.time()
-    async with OpsDaemon(token_config()) as d:
+    async with Daemon(token_config()) as d:
         status, body = await d.ahttp("GET", "/metrics")
         check_error_body(status, body, 401, "unauthorized", "GET /metrics without a token")
         status, body = await d.ahttp("GET", "/metrics", token="wrong")
@@ -128,7 +123,6 @@ async def test_metrics_format_and_auth():
 
 async def dispatch(signer, req):
     """reject or stay silent depending on the message."""
-    from wssd_test import unb64
     msg = unb64(req["message"])
     if msg.startswith(b"reject"):
         await signer.answer(req, signer.rejection(req))
@@ -144,7 +138,7 @@ async def slow_sign(signer, req):
 
 
 async def test_counters_move_by_exactly_the_sequence():
-    async with OpsDaemon(token_config()) as d:
+    async with Daemon(token_config()) as d:
         before = await scrape(d)
         async with d.signer(policy=slow_sign) as s1, d.signer(policy=dispatch) as s2:
             # 3 ok, each answered after SLOW_S
@@ -257,23 +251,19 @@ async def test_other_outcomes_counted():
     invalid_signature and connection_closed each count once."""
     cfg = token_config()
     cfg["requests"] = {"max_pending_per_key": 1}
-    async with OpsDaemon(cfg) as d:
+    async with Daemon(cfg) as d:
         async with d.signer(policy="silent") as s, d.signer(policy="bad_signature") as bad:
             before = await scrape(d)
             # one pending request holds the key's only slot
-            body = json.dumps({"public_key": b64(s.pk), "message": b64(b"held"),
-                               "timeout_ms": 20000}).encode()
-            reader, writer = await asyncio.open_connection("127.0.0.1", d.control_port)
-            writer.write(b"POST /v1/sign HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                         b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
-                         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                         % len(body) + body)
-            await writer.drain()
+            held = await AsyncHttp(d.control_port).connect()
+            await held.send(http_request("POST", "/v1/sign",
+                                         {"public_key": b64(s.pk), "message": b64(b"held"),
+                                          "timeout_ms": 20000}, token=TOKEN))
             await s.wait_request(0)
             status, resp, _ = await d.sign(s.pk, b"one too many", timeout_ms=20000, token=TOKEN)
             check_error_body(status, resp, 503, "overloaded", "second request for a full key")
             # the requester of the held one leaves
-            writer.close()
+            await held.close()
             cancel = await s.expect_frame("cancel", timeout=3.0)
             check_eq(cancel.get("reason"), "requester_cancelled", "cancel.reason")
             # a signature that does not verify

@@ -19,14 +19,12 @@ import asyncio
 import os
 import shutil
 import ssl
-import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_util import OpsDaemon, cert_fingerprint, pem_fingerprint
-from wssd_test import (BIN, Signer, check, check_eq, current_tmpdir, make_cert, run_tests,
-                       unb64, verify, write_json)
+from wssd_test import (BIN, Daemon, cert_fingerprint, check, check_eq, current_tmpdir,
+                       make_cert, pem_fingerprint, run_program, run_tests, write_json)
 
 CREDENTIAL_TLS = {"cert": "credential:tls.crt", "key": "credential:tls.key"}
 
@@ -45,9 +43,9 @@ def credentials_dir(cert, key):
 
 
 def credential_daemon(env_dir=True):
-    """An OpsDaemon (not started) whose TLS files are credentials; returns
+    """A Daemon (not started) whose TLS files are credentials; returns
     (daemon, credentials directory, CA file for clients)."""
-    d = OpsDaemon(tls=True)
+    d = Daemon(tls=True)
     cafile = os.path.join(current_tmpdir(), "ca.crt")
     shutil.copyfile(d.config["tls"]["cert"], cafile)
     creds = credentials_dir(d.config["tls"]["cert"], d.config["tls"]["key"])
@@ -61,18 +59,13 @@ def cli(args, env):
     e = dict(os.environ)
     e.pop("CREDENTIALS_DIRECTORY", None)
     e.update(env)
-    p = subprocess.run([BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=20, env=e, stdin=subprocess.DEVNULL)
-    return p.returncode, p.stderr.decode("utf-8", "replace")
+    rc, _, err = run_program([BIN] + args, timeout=20, env=e)
+    return rc, err
 
 
 async def roundtrip(d, cafile, what):
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
-    async with Signer(d.url(), ssl_context=ctx) as s:
-        msg = b"credential " + os.urandom(8)
-        status, body, _ = await d.sign(s.pk, msg, timeout_ms=10000)
-        check_eq(status, 200, "%s: POST /v1/sign (body %r)" % (what, body))
-        check(verify(s.pk, msg, unb64(body["signature"])), "%s: signature verifies" % what)
+    await d.aroundtrip(ssl_context=ctx, timeout_ms=10000, what=what)
 
 
 async def test_tls_from_credentials():

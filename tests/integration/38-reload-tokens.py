@@ -14,22 +14,13 @@ import sys
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_util import OpsDaemon, reload_expect as ops_reload_expect  # noqa: E402
-from wssd_test import (check, check_eq, check_error_body, current_tmpdir,  # noqa: E402
-                       run_cli, run_tests, write_json)
+from ops_util import reload_expect as ops_reload_expect  # noqa: E402
+from wssd_test import (Daemon, check, check_eq, check_error_body, current_tmpdir,  # noqa: E402
+                       run_cli, run_tests, write_json, write_lines)
 
 TOKEN_A = "token-A-0f1e2d3c4b5a6978"
 TOKEN_B = "token-B-8899aabbccddeeff"
 TOKEN_C = "token-C-1234567890abcdef"
-
-def write_tokens(path, lines, mode=0o600):
-    tmp = path + ".new"
-    with open(tmp, "w") as f:
-        f.write("".join(l + "\n" for l in lines))
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-    return path
-
 
 def config(token_file):
     return {"controllers": {"http_api": {"token_file": token_file}}}
@@ -57,18 +48,18 @@ async def reload_expect(d, outcome):
 
 
 async def test_revocation_without_restart():
-    path = write_tokens(os.path.join(current_tmpdir(), "tokens"), ["# api", TOKEN_A, TOKEN_B])
-    async with OpsDaemon(config(path)) as d:
+    path = write_lines("tokens", ["# api", TOKEN_A, TOKEN_B])
+    async with Daemon(config(path)) as d:
         pid = d.proc.pid
         await expect_tokens(d, [TOKEN_A, TOKEN_B], [TOKEN_C], "at start")
 
-        write_tokens(path, ["# api", TOKEN_B])
+        write_lines(path, ["# api", TOKEN_B])
         await reload_expect(d, "ok")
         check(d.wait_log(r"event=controller_reloaded name=http_api tokens=1"),
               "controller_reloaded line")
         await expect_tokens(d, [TOKEN_B], [TOKEN_A, TOKEN_C], "after revoking A")
 
-        write_tokens(path, [TOKEN_B, TOKEN_C])
+        write_lines(path, [TOKEN_B, TOKEN_C])
         await reload_expect(d, "ok")
         await expect_tokens(d, [TOKEN_B, TOKEN_C], [TOKEN_A], "after adding C")
         check_eq(d.proc.pid, pid, "same process (no restart)")
@@ -76,14 +67,14 @@ async def test_revocation_without_restart():
 
 
 async def test_bad_token_file_refuses_the_reload():
-    path = write_tokens(os.path.join(current_tmpdir(), "tokens"), [TOKEN_A, TOKEN_B])
-    async with OpsDaemon(config(path)) as d:
+    path = write_lines("tokens", [TOKEN_A, TOKEN_B])
+    async with Daemon(config(path)) as d:
         for what, lines, mode in (("a token of 15 characters", [TOKEN_B, "x" * 15], 0o600),
                                   ("no token", ["# all revoked"], 0o600),
                                   ("mode 0644", [TOKEN_B], 0o644),
                                   ("a token with a space", [TOKEN_B, "with space 0123456789"],
                                    0o600)):
-            write_tokens(path, lines, mode)
+            write_lines(path, lines, mode)
             line = await reload_expect(d, "refused")
             check("token file" in line, "%s: reason names the token file: %r" % (what, line))
             # the tokens loaded before keep serving: A is not revoked
@@ -94,7 +85,7 @@ async def test_bad_token_file_refuses_the_reload():
         check("token file" in line, "missing file: reason names the token file: %r" % line)
         await expect_tokens(d, [TOKEN_A, TOKEN_B], [], "after a reload with no token file")
 
-        write_tokens(path, [TOKEN_C])
+        write_lines(path, [TOKEN_C])
         await reload_expect(d, "ok")
         await expect_tokens(d, [TOKEN_C], [TOKEN_A, TOKEN_B], "after a good file again")
 
@@ -102,11 +93,11 @@ async def test_bad_token_file_refuses_the_reload():
 async def test_token_file_as_systemd_credential():
     creds = os.path.join(current_tmpdir(), "credentials")
     os.mkdir(creds, 0o700)
-    path = write_tokens(os.path.join(creds, "api-tokens"), [TOKEN_A], mode=0o400)
+    path = write_lines(os.path.join(creds, "api-tokens"), [TOKEN_A], mode=0o400)
     cfg = config("credential:api-tokens")
-    async with OpsDaemon(cfg, env={"CREDENTIALS_DIRECTORY": creds}) as d:
+    async with Daemon(cfg, env={"CREDENTIALS_DIRECTORY": creds}) as d:
         await expect_tokens(d, [TOKEN_A], [TOKEN_B], "token from the credential")
-        write_tokens(path, [TOKEN_B], mode=0o400)
+        write_lines(path, [TOKEN_B], mode=0o400)
         await reload_expect(d, "ok")
         await expect_tokens(d, [TOKEN_B], [TOKEN_A], "credential after a reload")
         status, body = await d.ahttp("POST", "/v1/sign", {"public_key": "x", "message": "x"},

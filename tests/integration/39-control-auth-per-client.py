@@ -9,14 +9,14 @@ IPv4 address (an IPv6 /64); on a Unix control socket, a user id.
 """
 
 import os
-import subprocess
+import socket
 import sys
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hostile_util import RawHTTP, http_request, metric  # noqa: E402
-from wssd_test import PYTHON, Daemon, check_eq, current_tmpdir, run_tests  # noqa: E402
+from wssd_test import (Daemon, RawHTTP, check_eq, current_tmpdir, metric, run_tests,  # noqa: E402
+                       write_lines)
 
 TOKEN = "per-client-token-0123456789"
 WRONG = "x" * len(TOKEN)
@@ -24,10 +24,7 @@ BURST = 5
 
 
 def token_config(**extra):
-    path = os.path.join(current_tmpdir(), "tokens")
-    with open(path, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(path, 0o600)
+    path = write_lines("tokens", [TOKEN])
     cfg = {"controllers": {"http_api": {"token_file": path, "auth_failures_burst": BURST}}}
     cfg.update(extra)
     return cfg
@@ -35,11 +32,8 @@ def token_config(**extra):
 
 def status_from(d, source, token, method="GET", path="/metrics", body=None):
     """The status of one request from the loopback address source."""
-    hdrs = [("Authorization", "Bearer " + token)] if token else []
     with RawHTTP(d.control_port, source=source) as c:
-        c.send(http_request(method, path, body, headers=hdrs))
-        st, _, _, _ = c.response(5.0)
-        return st
+        return c.request(method, path, body, timeout=5.0, token=token or None).status
 
 
 def exhaust(d, source):
@@ -72,24 +66,33 @@ def test_one_clients_failures_lock_out_no_one_else():
                         outcome="too_many_requests"), 0, "no sign request was throttled")
 
 
+def unix_connect(path, uid=None):
+    """A connection to the Unix socket path made by uid (None: this process).
+    A child process connects and exits; the socket stays with this process,
+    and the daemon sees the credentials it was connected with."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if uid is None:
+        s.connect(path)
+        return s
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setuid(uid)
+            s.connect(path)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    check_eq(os.waitstatus_to_exitcode(status), 0, "connect to %s as uid %d" % (path, uid))
+    return s
+
+
 def unix_status(sock_path, token, uid=None):
     """The status of GET /metrics over the Unix socket, as uid (None: this process)."""
-    code = ("import socket,sys\n"
-            "s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1])\n"
-            "h='Authorization: Bearer %s\\r\\n' % sys.argv[2] if sys.argv[2] else ''\n"
-            "s.sendall(('GET /metrics HTTP/1.1\\r\\nHost: x\\r\\n%sConnection: close\\r\\n\\r\\n'"
-            " % h).encode())\n"
-            "print(s.recv(64).split()[1].decode())\n")
-
-    def drop():
-        os.setgroups([])
-        os.setuid(uid)
-
-    p = subprocess.run([PYTHON, "-c", code, sock_path, token or ""], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=10,
-                       preexec_fn=drop if uid is not None else None)
-    check_eq(p.returncode, 0, "unix client (uid %r): %r" % (uid, p.stderr))
-    return int(p.stdout)
+    with RawHTTP(sock=unix_connect(sock_path, uid)) as c:
+        return c.request("GET", "/metrics", host="x", token=token or None,
+                         headers=[("Connection", "close")]).status
 
 
 def test_unix_socket_clients_throttled_per_user():

@@ -35,19 +35,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from hostile_util import (CaseRunner, RawHTTP, asign, error_code, http_request, log_count,
                           roundtrip, rss_kb, upgrade_request)
-from wssd_test import (BIN, Daemon, b64, b64url, check, check_eq, current_tmpdir,
-                       free_port, run_tests, write_json)
+from wssd_test import (BIN, Daemon, b64, b64url, check, check_eq, current_tmpdir, free_port,
+                       run_tests, write_json, write_lines)
 
 TOKEN = "hostile-suite-token-0123456789abcdef"
 OTHER = "x" * len(TOKEN)
 
 
 def token_file(lines, mode=0o600, name="tokens"):
-    path = os.path.join(current_tmpdir(), name)
-    with open(path, "w") as f:
-        f.write("".join(l + "\n" for l in lines))
-    os.chmod(path, mode)
-    return path
+    return write_lines(name, lines, mode)
 
 
 def exchange(d, data, timeout=5.0, see_close=False):

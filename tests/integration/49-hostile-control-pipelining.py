@@ -23,10 +23,9 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fault_util import cpu_seconds, scaled  # noqa: E402
-from hostile_util import RawHTTP, http_request, log_count  # noqa: E402
-from wssd_test import (Daemon, b64, check, check_eq, run_tests, unb64,  # noqa: E402
-                       verify)
+from hostile_util import log_count  # noqa: E402
+from wssd_test import (Daemon, RawHTTP, b64, check, check_eq, cpu_seconds,  # noqa: E402
+                       http_request, run_tests, scaled, unb64, verify)
 
 # CPU seconds the daemon may use while idle for IDLE_S seconds (a spin uses all of them).
 IDLE_S = 2.0

@@ -17,25 +17,19 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fault_util import ascrape, scaled  # noqa: E402
-from wssd_test import (Daemon, SignerProcess, b64url, check, check_eq,  # noqa: E402
-                       check_error_body, run_tests, unb64, verify)
+from wssd_test import (Daemon, SignerProcess, ascrape, check, check_eq,  # noqa: E402
+                       check_error_body, run_tests, scaled)
 
 PING_MS = 1000
 IDLE_MS = 2000
 CONFIG = {"limits": {"ping_interval_ms": PING_MS, "idle_timeout_ms": IDLE_MS}}
 
 
-async def key_status(d, pk):
-    status, _ = await d.ahttp("GET", "/v1/keys/" + b64url(pk))
-    return status
-
-
 async def wait_key_gone(d, pk, limit):
     """Seconds until GET /v1/keys/<pk> answers 404, polled every 50 ms; fails after limit."""
     t0 = time.monotonic()
     while True:
-        status = await key_status(d, pk)
+        status, _ = await d.key_status(pk)
         if status == 404:
             return time.monotonic() - t0
         check_eq(status, 200, "GET /v1/keys while the key is held")
@@ -43,13 +37,6 @@ async def wait_key_gone(d, pk, limit):
               "key still connected %.1f s after the signer stopped (idle_timeout_ms %d)"
               % (limit, IDLE_MS))
         await asyncio.sleep(0.05)
-
-
-async def roundtrip(d, s, what):
-    msg = b"still signing " + os.urandom(8)
-    status, body, _ = await d.sign(s.pk, msg, timeout_ms=5000)
-    check_eq(status, 200, "%s (body %r)" % (what, body))
-    check(verify(s.pk, msg, unb64(body["signature"])), "%s: signature verifies" % what)
 
 
 async def test_stopped_signer_times_out_then_is_hung_up():
@@ -60,7 +47,7 @@ async def test_stopped_signer_times_out_then_is_hung_up():
         await sp.wait_line("introduced", timeout=10)
         # Both hold their keys across several ping intervals while they answer pings.
         await asyncio.sleep(2.5 * PING_MS / 1000)
-        check_eq(await key_status(d, sp.pk), 200, "signer process connected after pings")
+        check_eq((await d.key_status(sp.pk))[0], 200, "signer process connected after pings")
         before = await ascrape(d)
         check_eq(before.value("wssignd_connections"), 2, "wssignd_connections with two signers")
 
@@ -96,9 +83,9 @@ async def test_stopped_signer_times_out_then_is_hung_up():
         check_eq(after.value("wssignd_pending_requests"), 0, "wssignd_pending_requests")
 
         # The live signer answered every ping and still holds its key.
-        check_eq(await key_status(d, live.pk), 200, "live signer still connected")
+        check_eq((await d.key_status(live.pk))[0], 200, "live signer still connected")
         check(live.is_open, "live signer's connection is open")
-        await roundtrip(d, live, "live signer after the hang-up")
+        await d.check_sign(live, timeout_ms=5000, what="live signer after the hang-up")
 
         # Thawed, the stopped process finds its connection closed.
         os.kill(sp.proc.pid, signal.SIGCONT)
@@ -110,7 +97,7 @@ async def test_stopped_signer_without_requests_is_hung_up():
     async with Daemon(CONFIG) as d:
         sp = SignerProcess(d.url(), policy="sign")
         await sp.wait_line("introduced", timeout=10)
-        check_eq(await key_status(d, sp.pk), 200, "signer process connected")
+        check_eq((await d.key_status(sp.pk))[0], 200, "signer process connected")
         os.kill(sp.proc.pid, signal.SIGSTOP)
         t_stop = time.monotonic()
         await wait_key_gone(d, sp.pk, (IDLE_MS + PING_MS) / 1000 + scaled(1.5))

@@ -35,8 +35,9 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fault_util import ACTIONS, ALLOWED, ChaosSigners, HttpClient, ascrape, scaled  # noqa: E402
-from wssd_test import Daemon, TestFailure, b64, check_eq, run_tests, verify  # noqa: E402
+from fault_util import ACTIONS, ALLOWED, ChaosSigners  # noqa: E402
+from wssd_test import (AsyncHttp, Daemon, TestFailure, ascrape, b64, check_eq,  # noqa: E402
+                       run_tests, scaled, verify)
 
 REQUESTS = int(os.environ.get("WSSIGND_FAULT_REQUESTS") or 10000)
 CONCURRENCY = 64
@@ -64,7 +65,7 @@ async def requester(client, jobs, results, pks, rng):
         body = {"public_key": b64(pk), "message": b64(msg), "timeout_ms": TIMEOUT_MS}
         t0 = time.monotonic()
         try:
-            status, headers, payload = await client.request(
+            status, headers, payload, _ = await client.request(
                 "POST", "/v1/sign", body, timeout=TIMEOUT_MS / 1000 + scaled(10))
         except (ConnectionError, OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
             results.append((n, pk, msg, None, repr(e), time.monotonic() - t0))
@@ -133,7 +134,7 @@ async def drive(d, signers, requests, rng):
 
     jobs = list(range(requests))
     results = []
-    clients = [HttpClient(d.control_port) for _ in range(CONCURRENCY)]
+    clients = [AsyncHttp(d.control_port) for _ in range(CONCURRENCY)]
     t0 = time.monotonic()
     await asyncio.gather(*[requester(c, jobs, results, pks, random.Random(rng.random()))
                            for c in clients])

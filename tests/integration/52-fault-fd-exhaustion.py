@@ -23,9 +23,8 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fault_util import (HttpClient, ascrape, connect_signer, cpu_seconds,  # noqa: E402
-                        open_fds, scaled)
-from wssd_test import Daemon, b64, check, check_eq, run_tests, unb64, verify  # noqa: E402
+from wssd_test import (AsyncHttp, Daemon, ascrape, b64, check, check_eq,  # noqa: E402
+                       cpu_seconds, open_fds, run_tests, scaled, unb64, verify)
 
 NOFILE = 256
 FLOOD = 400
@@ -65,7 +64,7 @@ async def sign_over(client, signer, what):
     """One round trip through an HTTP keep-alive connection; returns seconds."""
     msg = b"during the flood " + os.urandom(8)
     t0 = time.monotonic()
-    status, _, payload = await client.request(
+    status, _, payload, _ = await client.request(
         "POST", "/v1/sign", {"public_key": b64(signer.pk), "message": b64(msg),
                              "timeout_ms": 5000}, timeout=scaled(10))
     took = time.monotonic() - t0
@@ -77,11 +76,11 @@ async def sign_over(client, signer, what):
 
 async def flood_case(d, flood_port, expect_refusals):
     pid = d.proc.pid
-    a = await connect_signer(d, "127.0.0.1")
-    b = await connect_signer(d, "127.0.0.1")
+    a = await d.signer(source="127.0.0.1").start()
+    b = await d.signer(source="127.0.0.1").start()
     # Requests ride keep-alive connections opened before the flood: whether the
     # control listener can still accept is not what this measures.
-    clients = [HttpClient(d.control_port), HttpClient(d.control_port)]
+    clients = [AsyncHttp(d.control_port), AsyncHttp(d.control_port)]
     for c, s in zip(clients, (a, b)):
         await sign_over(c, s, "round trip before the flood")
     before = await ascrape(d)
@@ -116,7 +115,7 @@ async def flood_case(d, flood_port, expect_refusals):
     check(a.is_open and b.is_open, "introduced signers still connected")
 
     # Recovery: a new signer from another address, right after the flood ends.
-    c = await connect_signer(d, "127.0.0.3", open_timeout=scaled(1.0))
+    c = await d.signer(source="127.0.0.3").start(open_timeout=scaled(1.0))
     recovered = time.monotonic() - t_end
     check(recovered < scaled(1.0), "new signer introduced %.2f s after the flood" % recovered)
     await sign_over(clients[0], c, "new signer after the flood")

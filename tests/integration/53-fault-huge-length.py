@@ -22,9 +22,9 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fault_util import (RssPeak, close_code_of, raw_ws_connect, read_ws_frame,  # noqa: E402
-                        rss_kib, scaled, ws_frame_header)
-from wssd_test import Daemon, check, check_eq, run_tests, unb64, verify  # noqa: E402
+from wssd_test import (CLOSE, PROTOCOL, TEXT, Daemon, NoData, RawWS, RssPeak,  # noqa: E402
+                       check, check_eq, close_code, frame, http_request, parse_head, rss_kib,
+                       run_tests, scaled)
 
 SOCKETS = 14
 RSS_GROWTH_MAX_KIB = 20 * 1024
@@ -33,28 +33,25 @@ CHUNK = 64 * 1024
 
 
 async def roundtrip(d):
-    async with d.signer() as s:
-        msg = b"after the junk " + os.urandom(8)
-        status, body, _ = await d.sign(s.pk, msg, timeout_ms=10000)
-        check_eq(status, 200, "round trip (body %r)" % (body,))
-        check(verify(s.pk, msg, unb64(body["signature"])), "signature verifies")
+    await d.aroundtrip(timeout_ms=10000, what="round trip after the junk")
 
 
 def read_status(sock, timeout):
-    """The status code of the first response line on sock, or None if none came."""
+    """The status of the response on sock, or None if none came; and the bytes
+    read. (A plain socket: another thread writes junk to it meanwhile.)"""
     sock.settimeout(timeout)
-    buf = b""
+    buf = bytearray()
+    head = None
     try:
-        while b"\r\n" not in buf:
+        while head is None:
             chunk = sock.recv(4096)
             if not chunk:
                 break
             buf += chunk
+            head = parse_head(bytearray(buf))
     except (socket.timeout, ConnectionError):
         pass
-    if not buf.startswith(b"HTTP/1.1 "):
-        return None, buf
-    return int(buf.split(b" ", 2)[1]), buf
+    return (head[0] if head else None), bytes(buf)
 
 
 def junk_sender(sock, total, sent):
@@ -99,8 +96,8 @@ def control_flood(d, head):
 
 async def test_control_content_length_4294967295():
     async with Daemon() as d:
-        head = (b"POST /v1/sign HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                b"Content-Type: application/json\r\nContent-Length: 4294967295\r\n\r\n")
+        head = http_request("POST", "/v1/sign", headers=[("Content-Type", "application/json"),
+                                                         ("Content-Length", "4294967295")])
         results, growth, sent = await asyncio.to_thread(control_flood, d, head)
         for i, (status, took, raw) in enumerate(results):
             check_eq(status, 413, "socket %d: status for Content-Length 4294967295 (%r)"
@@ -114,9 +111,9 @@ async def test_control_content_length_4294967295():
 
 async def test_control_chunked_huge_chunk():
     async with Daemon() as d:
-        head = (b"POST /v1/sign HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-                b"ffffffff\r\n")
+        head = http_request("POST", "/v1/sign", headers=[("Content-Type", "application/json"),
+                                                         ("Transfer-Encoding", "chunked")])
+        head += b"ffffffff\r\n"
         results, growth, sent = await asyncio.to_thread(control_flood, d, head)
         for i, (status, took, raw) in enumerate(results):
             # 413 as soon as the body passes max_body_bytes, or a refusal of chunked
@@ -140,27 +137,28 @@ def ws_trickle(d, max_frame):
 
 
 def _ws_trickle(d, max_frame):
-    conns = [raw_ws_connect(d.port)[0] for _ in range(SOCKETS)]
-    for s in conns:
+    conns = [RawWS(d.port).open(protocol=PROTOCOL) for _ in range(SOCKETS)]
+    for w in conns:
         # Mask 0: the junk stays ASCII, so it is valid UTF-8 and only the size is wrong.
-        s.sendall(ws_frame_header(0x1, 2 ** 63 - 1))
-        s.setblocking(False)
+        w.send(frame(TEXT, length=2 ** 63 - 1, key=b"\0\0\0\0"))
+        w.sock.setblocking(False)
     sent = [0] * SOCKETS
     closed = [None] * SOCKETS
     piece = b"a" * 1024
     # Fill to just under the limit at once, then trickle 1 KiB per connection per step.
     bulk = b"a" * (max_frame - 2048)
-    for i, s in enumerate(conns):
-        s.setblocking(True)
-        s.settimeout(5)
-        s.sendall(bulk)
+    for i, w in enumerate(conns):
+        w.sock.setblocking(True)
+        w.sock.settimeout(5)
+        w.sock.sendall(bulk)
         sent[i] = len(bulk)
-        s.setblocking(False)
+        w.sock.setblocking(False)
     deadline = time.monotonic() + scaled(10)
     while None in closed and time.monotonic() < deadline:
-        for i, s in enumerate(conns):
+        for i, w in enumerate(conns):
             if closed[i] is not None:
                 continue
+            s = w.sock
             try:
                 data = s.recv(65536, socket.MSG_PEEK)
             except BlockingIOError:
@@ -169,13 +167,11 @@ def _ws_trickle(d, max_frame):
                 closed[i] = (sent[i], "reset")
                 continue
             if data is not None:
-                s.setblocking(True)
-                s.settimeout(2)
                 try:
-                    opcode, payload = read_ws_frame(s)
-                    closed[i] = (sent[i], close_code_of(payload) if opcode == 8
+                    _, _, opcode, payload = w.next_frame(2)
+                    closed[i] = (sent[i], close_code(payload) if opcode == CLOSE
                                  else "opcode %d" % opcode)
-                except (ConnectionError, socket.timeout, OSError) as e:
+                except (ConnectionError, NoData, OSError) as e:
                     closed[i] = (sent[i], repr(e))
                 continue
             try:
@@ -184,8 +180,8 @@ def _ws_trickle(d, max_frame):
             except (BlockingIOError, ConnectionError):
                 pass
         time.sleep(0.01)
-    for s in conns:
-        s.close()
+    for w in conns:
+        w.close()
     return closed
 
 

@@ -20,8 +20,8 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fault_util import HttpClient, scaled  # noqa: E402
-from wssd_test import Daemon, TestFailure, b64, check, check_eq, run_tests, verify  # noqa: E402
+from wssd_test import (AsyncHttp, Daemon, TestFailure, b64, check, check_eq,  # noqa: E402
+                       run_tests, scaled, verify)
 
 REQUESTERS = 32
 DRAIN_MS = 2000
@@ -40,7 +40,7 @@ async def requester(client, keys, stop_after, log, rng_bytes):
         log.append(entry)
         try:
             entry["sent"] = time.monotonic()
-            status, _, payload = await client.request(
+            status, _, payload, _ = await client.request(
                 "POST", "/v1/sign", {"public_key": b64(pk), "message": b64(msg),
                                      "timeout_ms": 30000}, timeout=scaled(10))
             entry["status"], entry["body"] = status, json.loads(payload)
@@ -62,7 +62,7 @@ async def test_sigterm_under_load():
     for s in signers:
         await s.start()
     keys = [s.pk for s in signers]
-    clients = [HttpClient(d.control_port) for _ in range(REQUESTERS)]
+    clients = [AsyncHttp(d.control_port) for _ in range(REQUESTERS)]
     logs = [[] for _ in clients]
     stop_after = time.monotonic() + LOAD_BEFORE_S + scaled(5)
     tasks = [asyncio.ensure_future(requester(c, keys, stop_after, lg, os.urandom(64)))

@@ -22,10 +22,9 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fault_util import HttpClient  # noqa: E402
-from wssd_test import (Daemon, Signer, TestFailure, b64, check, check_eq, run_tests,  # noqa: E402
-                       scaled, unb64, verify)
-from wssign_util import Agent, keygen, kill_daemon  # noqa: E402
+from wssd_test import (AsyncHttp, Daemon, Signer, TestFailure, b64, check,  # noqa: E402
+                       check_eq, run_tests, scaled, unb64, verify)
+from wssign_util import Agent, keygen  # noqa: E402
 
 KILLS = 20
 AGENTS = 4
@@ -47,7 +46,7 @@ async def requester(client, pks, log, seed):
                  "done": None}
         log.append(entry)
         try:
-            status, _, payload = await client.request(
+            status, _, payload, _ = await client.request(
                 "POST", "/v1/sign", {"public_key": pk, "message": b64(msg), "timeout_ms": 20000},
                 timeout=scaled(10))
             entry["status"], entry["body"] = status, json.loads(payload)
@@ -64,14 +63,14 @@ async def requester(client, pks, log, seed):
 
 async def one_round(d, pks, rnd):
     """Load, kill -9; returns (answers before the kill, transport errors, problems)."""
-    clients = [HttpClient(d.control_port) for _ in range(REQUESTERS)]
+    clients = [AsyncHttp(d.control_port) for _ in range(REQUESTERS)]
     logs = [[] for _ in clients]
     tasks = [asyncio.ensure_future(requester(c, pks, lg, rnd * 100 + i))
              for i, (c, lg) in enumerate(zip(clients, logs))]
     await asyncio.sleep(LOAD_S)
     check(not any(t.done() for t in tasks), "round %d: a requester stopped before the kill" % rnd)
     t_kill = time.monotonic()
-    kill_daemon(d)
+    d.kill()
     await asyncio.wait_for(asyncio.gather(*tasks), scaled(15))
     for c in clients:
         await c.close()
@@ -145,15 +144,15 @@ async def test_answer_to_a_request_from_before_the_kill():
     config = d1.config
     held = Signer(d1.url(), policy="silent")
     await held.start()
-    client = HttpClient(d1.control_port)
+    client = AsyncHttp(d1.control_port)
     call = asyncio.ensure_future(client.request(
         "POST", "/v1/sign", {"public_key": b64(held.pk), "message": b64(b"before the crash")},
         timeout=scaled(10)))
     req = await held.wait_request(0)
     rid = req["request_id"]
-    kill_daemon(d1)
+    d1.kill()
     try:
-        status, _, payload = await call
+        status, _, payload, _ = await call
         raise TestFailure("the in-flight request got an answer: %d %r" % (status, payload))
     except (ConnectionError, OSError, asyncio.IncompleteReadError):
         pass

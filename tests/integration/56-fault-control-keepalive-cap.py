@@ -14,16 +14,15 @@ had, and once the clients leave the count is back to what is left open.
 
 import asyncio
 import os
-import re
 import socket
 import sys
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fault_util import HttpClient, connect_signer, cpu_seconds, open_fds, scaled  # noqa: E402
-from hostile_util import http_request  # noqa: E402
-from wssd_test import Daemon, b64, check, check_eq, current_tmpdir, run_tests  # noqa: E402
+from wssd_test import (AsyncHttp, Daemon, NoData, RawHTTP, ascrape, b64, check,  # noqa: E402
+                       check_eq, cpu_seconds, current_tmpdir, http_request, open_fds,
+                       run_tests, scaled)
 
 NOFILE = 256
 CAP = NOFILE // 4
@@ -41,70 +40,43 @@ def connect(d, unix_path=None):
     if unix_path:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(unix_path)
-    else:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.2", 0))
-        s.connect(("127.0.0.1", d.control_port))
-    s.settimeout(scaled(5.0))
-    return s
+        return RawHTTP(sock=s)
+    return RawHTTP(d.control_port, source="127.0.0.2", timeout=scaled(5.0))
 
 
-def read_answer(s):
-    """One HTTP answer with a content-length; None if the peer closed first."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        try:
-            data = s.recv(4096)
-        except (ConnectionResetError, socket.timeout):
-            return None
-        if not data:
-            return None
-        buf += data
-    head, _, body = buf.partition(b"\r\n\r\n")
-    n = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
-    while len(body) < n:
-        data = s.recv(4096)
-        if not data:
-            return None
-        body += data
-    return int(head.split()[1])
+def read_answer(c):
+    """The status of one complete HTTP answer; None if the peer closed first."""
+    try:
+        status, hdrs, body, _ = c.response(scaled(5.0))
+    except NoData:
+        return None
+    if status is None or len(body) != int(hdrs["content-length"]):
+        return None
+    return status
 
 
 def keepalive_client(d, unix_path=None):
-    """A socket that made two requests and left a third unfinished; None if refused."""
-    s = connect(d, unix_path)
+    """A connection that made two requests and left a third unfinished; None if refused."""
+    c = connect(d, unix_path)
     for _ in range(2):
-        try:
-            s.sendall(http_request("GET", "/healthz"))
-        except (BrokenPipeError, ConnectionResetError):
-            s.close()
+        if not c.try_send(http_request("GET", "/healthz")):
+            c.close()
             return None
-        status = read_answer(s)
+        status = read_answer(c)
         if status is None:
-            s.close()
+            c.close()
             return None
         check_eq(status, 200, "GET /healthz on a keep-alive connection")
-    s.sendall(b"GET /hea")
-    return s
-
-
-async def scrape(client):
-    status, _, payload = await client.request("GET", "/metrics", timeout=scaled(10))
-    check_eq(status, 200, "GET /metrics")
-    values = {}
-    for line in payload.decode().splitlines():
-        m = re.match(r"(wssignd_[a-z_]+) (\S+)$", line)
-        if m:
-            values[m.group(1)] = float(m.group(2))
-    return values
+    c.send(b"GET /hea")
+    return c
 
 
 async def cap_case(d, unix_path=None):
     pid = d.proc.pid
-    signer = await connect_signer(d, "127.0.0.1")
+    signer = await d.signer(source="127.0.0.1").start()
     # Opened before the clients come: it holds one of the CAP sockets.
-    keep = HttpClient(d.control_port) if not unix_path else None
-    before = await scrape(keep) if keep else None
+    keep = AsyncHttp(d.control_port) if not unix_path else None
+    before = await ascrape(client=keep) if keep else None
     lines_before = len(d.log_text().splitlines())
     held = []
     refused = 0
@@ -124,13 +96,14 @@ async def cap_case(d, unix_path=None):
         check(cpu < 0.25 * (time.monotonic() - t0), "daemon used %.2f s of CPU while full" % cpu)
         check(open_fds(pid) <= NOFILE, "descriptors within the limit")
         if keep:
-            after = await scrape(keep)
-            check_eq(after["wssignd_control_sockets"], CAP, "wssignd_control_sockets when full")
-            check_eq(after["wssignd_connections_refused_total"]
-                     - before["wssignd_connections_refused_total"], refused,
+            after = await ascrape(client=keep)
+            check_eq(after.value("wssignd_control_sockets"), CAP,
+                     "wssignd_control_sockets when full")
+            check_eq(after.value("wssignd_connections_refused_total")
+                     - before.value("wssignd_connections_refused_total"), refused,
                      "wssignd_connections_refused_total")
             msg = b"while the control listener is full"
-            status, _, payload = await keep.request(
+            status, _, payload, _ = await keep.request(
                 "POST", "/v1/sign", {"public_key": b64(signer.pk), "message": b64(msg)},
                 timeout=scaled(10))
             check_eq(status, 200, "sign over a connection opened before (%r)" % payload)
@@ -146,7 +119,7 @@ async def cap_case(d, unix_path=None):
     # Every socket is uncounted when it goes: the listener takes CAP again.
     await asyncio.sleep(0.5)
     if keep:
-        check_eq((await scrape(keep))["wssignd_control_sockets"], 1,
+        check_eq((await ascrape(client=keep)).value("wssignd_control_sockets"), 1,
                  "wssignd_control_sockets after the clients left")
     again = []
     try:

@@ -8,9 +8,7 @@ not installed, and the build directory of the tree under test.
 import os
 import subprocess
 
-from wssd_test import BIN, REPO, check
-
-BUILD_DIR = os.environ.get("WSSIGND_BUILD_DIR") or os.path.dirname(os.path.abspath(BIN))
+from wssd_test import BUILD_DIR, REPO, check  # noqa: F401 (BUILD_DIR: for the tests)
 
 
 def pkgconfig_without(directory, hidden):

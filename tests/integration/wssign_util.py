@@ -14,27 +14,27 @@ The tool is $WSSIGN_BIN, or dirname($WSSIGND_BIN)/src/wssign/wssign.
                             command line: e.g. valgrind --error-exitcode=99)
   request(d, pk, ...)       `wssign request` against a Daemon's control port
   kill_daemon(d)            SIGKILL a Daemon and tell the harness it is gone
-  Peer(), Conn              a bare wssign.v1 server (blocking sockets, raw
-                            RFC 6455 framing) that sees and can send any frame
+  Peer(), Conn              a bare wssign.v1 server (blocking sockets; Conn is
+                            the harness's raw WebSocket client turned server
+                            side) that sees and can send any frame
   introduce(conn, pk, host) the challenge/introduction exchange on a Conn
 """
 
 import base64
-import hashlib
 import json
 import os
 import re
 import shlex
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wssd_test as T  # noqa: E402
-from wssd_test import TestFailure, check, check_eq, verify  # noqa: E402
+from wssd_test import (CLOSE, INTRO_DOMAIN, PING, PONG, TEXT, NoData, PeerClosed,  # noqa: E402
+                       RawWS, TestFailure, b64, check, check_eq, close_code, verify, ws_accept)
 
 WSSIGN = os.environ.get("WSSIGN_BIN") or os.path.join(os.path.dirname(T.BIN), "src", "wssign",
                                                       "wssign")
@@ -46,10 +46,7 @@ def run(args, input=None, timeout=30.0, env=None):
     """Runs wssign with args; returns (rc, stdout text, stderr text)."""
     if not os.path.exists(WSSIGN):
         raise TestFailure("wssign binary not found: %s (set WSSIGN_BIN)" % WSSIGN)
-    p = subprocess.run([WSSIGN] + [str(a) for a in args], input=input, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=timeout, env=env,
-                       stdin=None if input is not None else subprocess.DEVNULL)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    return T.run_program([WSSIGN] + list(args), input=input, timeout=timeout, env=env)
 
 
 def sanitized() -> bool:
@@ -95,14 +92,7 @@ def request(d, pk, *args, timeout=90.0):
 
 def kill_daemon(d):
     """SIGKILL, as a crash would; the harness then no longer expects a clean exit."""
-    d.proc.kill()
-    d.returncode = d.proc.wait()
-    try:
-        d._log.close()
-    except Exception:
-        pass
-    if d in T._current["daemons"]:
-        T._current["daemons"].remove(d)
+    d.kill()
 
 
 class Agent:
@@ -116,7 +106,7 @@ class Agent:
                      + [str(a) for a in extra])
         self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=self._log,
                                      stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
-        T._current["procs"].append(self.proc)
+        T.track(self.proc)
 
     def log(self) -> str:
         with open(self.log_path, "rb") as f:
@@ -167,12 +157,7 @@ class Agent:
 # ---------------------------------------------------------------------------
 # A bare wssign.v1 server
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-INTRO_PREFIX = b"wssign-introduction-v1"
-
-
-def b64(b):
-    return base64.b64encode(b).decode()
+INTRO_PREFIX = INTRO_DOMAIN
 
 
 def rid(n):
@@ -180,70 +165,45 @@ def rid(n):
     return "00000000-0000-4000-8000-%012d" % n
 
 
-class Conn:
-    """One accepted WebSocket connection (server side, blocking)."""
+class Conn(RawWS):
+    """
+    One accepted WebSocket connection, server side (blocking): it answers
+    the upgrade, sends unmasked frames, and answers (and counts) pings while
+    reading. Time limits are scaled(); a silent peer raises TestFailure, a
+    closed one ConnectionError.
+    """
+
+    masked = False
 
     def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
+        super().__init__(sock=sock)
         self.pings = 0
         self.close_text = None
         self.request = self._handshake()
 
-    def _fill(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TestFailure("peer sent nothing within the time limit")
-        self.sock.settimeout(left)
-        try:
-            chunk = self.sock.recv(65536)
-        except socket.timeout:
-            raise TestFailure("peer sent nothing within the time limit")
-        if not chunk:
-            raise ConnectionError("peer closed the TCP connection")
-        self.buf += chunk
-
-    def _read(self, n, deadline):
-        while len(self.buf) < n:
-            self._fill(deadline)
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
+    def send(self, data):
+        self.sock.settimeout(T.scaled(30))
+        self.sock.sendall(data)
 
     def _handshake(self):
         deadline = time.monotonic() + T.scaled(5)
         while b"\r\n\r\n" not in self.buf:
-            self._fill(deadline)
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+            if not self._fill(deadline):
+                if self.eof:
+                    raise PeerClosed("peer closed the TCP connection")
+                raise TestFailure("peer sent nothing within the time limit")
+        head, _, rest = bytes(self.buf).partition(b"\r\n\r\n")
+        self.buf[:] = rest
         lines = head.decode().split("\r\n")
         headers = {k.strip().lower(): v.strip() for k, v in
                    (ln.split(":", 1) for ln in lines[1:])}
-        accept = b64(hashlib.sha1(headers["sec-websocket-key"].encode() + GUID).digest())
         resp = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n" % accept)
+                "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                % ws_accept(headers["sec-websocket-key"]))
         if "sec-websocket-protocol" in headers:
             resp += "Sec-WebSocket-Protocol: wssign.v1\r\n"
-        self.sock.sendall((resp + "\r\n").encode())
+        self.send((resp + "\r\n").encode())
         return {"line": lines[0], "headers": headers}
-
-    @staticmethod
-    def frame_header(opcode, length, fin=True):
-        """The header of an unmasked server frame announcing length payload bytes."""
-        b0 = (0x80 if fin else 0) | opcode
-        if length < 126:
-            return struct.pack("!BB", b0, length)
-        if length < 65536:
-            return struct.pack("!BBH", b0, 126, length)
-        return struct.pack("!BBQ", b0, 127, length)
-
-    def send(self, opcode, payload, fin=True):
-        self.sock.settimeout(T.scaled(30))
-        self.sock.sendall(self.frame_header(opcode, len(payload), fin) + payload)
-
-    def send_json(self, obj):
-        self.send(0x1, json.dumps(obj).encode())
-
-    def send_text(self, text):
-        self.send(0x1, text.encode())
 
     def recv_frame(self, timeout=5.0):
         """Next (opcode, payload); answers pings (and counts them)."""
@@ -251,24 +211,19 @@ class Conn:
 
     def _frame(self, deadline):
         while True:
-            b0, b1 = self._read(2, deadline)
-            n = b1 & 0x7F
-            if n == 126:
-                n = struct.unpack("!H", self._read(2, deadline))[0]
-            elif n == 127:
-                n = struct.unpack("!Q", self._read(8, deadline))[0]
-            mask = self._read(4, deadline) if b1 & 0x80 else b"\0\0\0\0"
-            data = bytes(c ^ mask[i % 4] for i, c in enumerate(self._read(n, deadline)))
-            opcode = b0 & 0x0F
-            if opcode == 0x9:
+            try:
+                _, _, opcode, data = self.next_frame(deadline - time.monotonic())
+            except NoData:
+                raise TestFailure("peer sent nothing within the time limit")
+            if opcode == PING:
                 self.pings += 1
-                self.send(0xA, data)
+                self.send_frame(PONG, data)
                 continue
             return opcode, data
 
     def recv_json(self, timeout=5.0):
         opcode, data = self.recv_frame(timeout)
-        if opcode != 0x1:
+        if opcode != TEXT:
             raise TestFailure("expected a text frame, got opcode %d %r" % (opcode, data))
         return json.loads(data)
 
@@ -278,20 +233,14 @@ class Conn:
         deadline = time.monotonic() + T.scaled(timeout)
         while True:
             opcode, data = self._frame(deadline)
-            if opcode == 0x8:
+            if opcode == CLOSE:
                 self.close_text = data[2:].decode("utf-8", "replace")
                 if ack:
                     try:
-                        self.send(0x8, data[:2])
+                        self.send_frame(CLOSE, data[:2])
                     except OSError:
                         pass
-                return struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+                return close_code(data)
 
 
 class Peer:
@@ -341,8 +290,8 @@ def introduce(conn, pk, host):
     check_eq(intro["type"], "introduction", "type")
     check_eq(intro["public_key"], pk, "public_key")
     check_eq(intro["host"], host, "host")
-    transcript = INTRO_PREFIX + b"\n" + host.encode() + b"\n" + nonce.encode()
-    check(verify(base64.b64decode(pk), transcript, base64.b64decode(intro["proof"])),
+    check(verify(base64.b64decode(pk), T.intro_transcript(nonce, host),
+                 base64.b64decode(intro["proof"])),
           "proof does not verify over the host-bound transcript")
     conn.send_json({"type": "introduced", "public_key": pk, "session_id": "s-1"})
     return intro
