@@ -431,6 +431,38 @@ static void authenticate(struct redis *r, redisAsyncContext *ac, redisCallbackFn
         redisAsyncCommand(ac, done, r, "PING");
 }
 
+/*
+ * hiredis calls its event hooks at every command (add write) and after every
+ * read and write (add read), and the libuv adapter restarts its poll at each
+ * call: under libuv an epoll_ctl DEL at once and an ADD at the next poll,
+ * whether the events waited for changed or not (about four per remote
+ * signature). The adapter stays; these let a call through only when it
+ * changes them.
+ */
+static void add_read(void *privdata)
+{
+    if (!(((redisLibuvEvents *)privdata)->events & UV_READABLE))
+        redisLibuvAddRead(privdata);
+}
+
+static void del_read(void *privdata)
+{
+    if (((redisLibuvEvents *)privdata)->events & UV_READABLE)
+        redisLibuvDelRead(privdata);
+}
+
+static void add_write(void *privdata)
+{
+    if (!(((redisLibuvEvents *)privdata)->events & UV_WRITABLE))
+        redisLibuvAddWrite(privdata);
+}
+
+static void del_write(void *privdata)
+{
+    if (((redisLibuvEvents *)privdata)->events & UV_WRITABLE)
+        redisLibuvDelWrite(privdata);
+}
+
 static redisAsyncContext *open_one(struct redis *r)
 {
     redisAsyncContext *ac = r->target.is_unix ? redisAsyncConnectUnix(r->target.host)
@@ -449,6 +481,10 @@ static redisAsyncContext *open_one(struct redis *r)
         redisAsyncFree(ac);
         return NULL;
     }
+    ac->ev.addRead = add_read;
+    ac->ev.delRead = del_read;
+    ac->ev.addWrite = add_write;
+    ac->ev.delWrite = del_write;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     return ac;
