@@ -545,18 +545,56 @@ static void on_published(redisAsyncContext *ac, void *reply, void *priv)
     free(p);
 }
 
+/* Writes a RESP length line: kind (* or $), n, CRLF. */
+static char *put_len(char *out, char kind, size_t n)
+{
+    char digits[24];
+    int k = 0;
+
+    *out++ = kind;
+    do
+        digits[k++] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    while (k)
+        *out++ = digits[--k];
+    *out++ = '\r';
+    *out++ = '\n';
+    return out;
+}
+
+/* Appends a RESP bulk string of n bytes. */
+static char *put_bulk(char *out, const void *s, size_t n)
+{
+    out = put_len(out, '$', n);
+    memcpy(out, s, n);
+    out += n;
+    *out++ = '\r';
+    *out++ = '\n';
+    return out;
+}
+
 int redis_publish(struct redis *r, const char *channel, const void *payload, size_t len,
                   redis_publish_cb cb, void *arg)
 {
+    size_t chlen = strlen(channel);
+    char *cmd, *end;
     struct pub *p;
+    int rc;
 
     if (!r->up || !r->cmd)
         return WSS_ERR_IO;
+    /* The command in RESP, written here: the same bytes as hiredis's
+     * printf-like formatting of "PUBLISH %b %b", at a small part of its cost. */
+    /* Three length lines of at most 23 bytes, "$7" and the name, three CRLFs. */
+    cmd = xmalloc(3 * 23 + 13 + 6 + chlen + len);
+    end = put_bulk(put_bulk(put_bulk(put_len(cmd, '*', 3), "PUBLISH", 7), channel, chlen),
+                   payload, len);
     p = xmalloc(sizeof *p);
     p->cb = cb;
     p->arg = arg;
-    if (redisAsyncCommand(r->cmd, on_published, p, "PUBLISH %b %b", channel, strlen(channel),
-                          payload, len) != REDIS_OK) {
+    rc = redisAsyncFormattedCommand(r->cmd, on_published, p, cmd, (size_t)(end - cmd));
+    free(cmd);
+    if (rc != REDIS_OK) {
         free(p);
         return WSS_ERR_IO;
     }
