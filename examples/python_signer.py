@@ -1,77 +1,63 @@
 #!/usr/bin/python3
-"""A minimal wssign.v1 signer: holds an Ed25519 key, introduces itself to a
-wssignd daemon with a host-bound proof, and signs every request it is sent.
+"""A wssign.v1 signer in Python on the wssign library (clients/python): holds
+an Ed25519 key, introduces itself to a wssignd daemon, reconnects with
+backoff, and signs the requests its policy allows.
 
-    /usr/bin/python3 examples/python_signer.py --url ws://127.0.0.1:8080/v1/ws [--seed HEX]
+    /usr/bin/python3 examples/python_signer.py --url ws://127.0.0.1:8080/v1/ws \
+        [--key FILE | --seed HEX] [--allow-prefix invoice:] [--ca FILE]
 
-Needs Debian's python3-websockets and python3-nacl. It signs anything it is
-asked to (apart from introduction transcripts); a real signer applies a policy.
+Needs Debian's python3-websockets and python3-nacl. Without --allow-prefix
+it signs every message (except introduction transcripts, which the library
+always refuses); a real signer applies a policy.
 """
 import argparse
 import asyncio
-import base64
-import json
-import ssl
+import logging
+import os
 import sys
-from urllib.parse import urlsplit
 
-import nacl.signing
-import websockets
-
-INTRO_PREFIX = b"wssign-introduction-v1"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients",
+                                "python", "src"))
+import wssign  # noqa: E402
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+async def serve(args: argparse.Namespace) -> None:
+    if args.key:
+        key = wssign.load_key(args.key)
+    elif args.seed:
+        key = wssign.Key.from_seed(bytes.fromhex(args.seed))
+    else:
+        key = wssign.Key.generate()
+    prefixes = [p.encode() for p in args.allow_prefix]
 
+    def policy(req: wssign.SignRequest) -> bool:
+        ok = not prefixes or req.message.startswith(tuple(prefixes))
+        print(f"{'signed' if ok else 'rejected'} request_id={req.request_id} "
+              f"bytes={len(req.message)}", flush=True)
+        return ok
 
-async def serve(url: str, key: nacl.signing.SigningKey, cafile: str | None) -> None:
-    host = urlsplit(url).hostname  # lowercase, no port, no IPv6 brackets
-    ctx = ssl.create_default_context(cafile=cafile) if url.startswith("wss:") else None
-    async with websockets.connect(url, ssl=ctx) as ws:
-        challenge = json.loads(await ws.recv())
-        transcript = INTRO_PREFIX + b"\n" + host.encode() + b"\n" + challenge["nonce"].encode()
-        await ws.send(json.dumps({
-            "type": "introduction",
-            "public_key": b64(bytes(key.verify_key)),
-            "host": host,
-            "proof": b64(key.sign(transcript).signature),
-        }))
-        reply = json.loads(await ws.recv())
-        if reply.get("type") != "introduced":
-            sys.exit(f"introduction refused: {reply}")
-        print(f"introduced public_key={reply['public_key']}", flush=True)
-        async for frame in ws:
-            msg = json.loads(frame)
-            if msg.get("type") != "sign_request":
-                print(f"received {msg.get('type')}: {msg}", flush=True)
-                continue
-            data = base64.b64decode(msg["message"])
-            if data.startswith(INTRO_PREFIX):
-                await ws.send(json.dumps({"type": "sign_reject", "request_id": msg["request_id"],
-                                          "reason": "reserved prefix"}))
-                continue
-            await ws.send(json.dumps({
-                "type": "sign_response",
-                "request_id": msg["request_id"],
-                "message": msg["message"],
-                "signature": b64(key.sign(data).signature),
-            }))
-            print(f"signed request_id={msg['request_id']} bytes={len(data)}", flush=True)
+    async with wssign.Signer(args.url, key, policy=policy, cafile=args.ca) as signer:
+        print(f"introduced public_key={key.public_key_b64} "
+              f"session={await signer.wait_introduced()}", flush=True)
+        await signer.wait_closed()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", default="ws://127.0.0.1:8080/v1/ws")
+    ap.add_argument("--key", help="key file: PKCS#8 PEM or a hex seed, mode 0600")
     ap.add_argument("--seed", help="32-byte Ed25519 seed in hex (default: a new random key)")
+    ap.add_argument("--allow-prefix", action="append", default=[],
+                    help="sign only messages that start with this text (repeatable)")
     ap.add_argument("--ca", help="CA certificate file for wss:// URLs")
     args = ap.parse_args()
-    key = nacl.signing.SigningKey(bytes.fromhex(args.seed)) if args.seed else \
-        nacl.signing.SigningKey.generate()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        asyncio.run(serve(args.url, key, args.ca))
+        asyncio.run(serve(args))
     except KeyboardInterrupt:
         pass
+    except wssign.WssignError as e:
+        sys.exit(f"python_signer: {e}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 /*
- * Settings: the embedded defaults, the strict JSON config reader, the
- * cross-field checks, and the controller option sections (struct wss_opts)
- * handed to controllers. Owns every string and jansson value it holds. Knows
- * no controller by name and binds nothing; the daemon acts on the result.
+ * Settings: the embedded defaults, the strict JSON config reader and the
+ * cross-field checks. Each controller's section is kept as a struct wss_opts
+ * (opts.c) for the controller to read. Owns every string and jansson value it
+ * holds. Knows no controller by name and binds nothing; the daemon acts on
+ * the result.
  */
 #include "config.h"
 
@@ -20,18 +21,13 @@
 
 #include <jansson.h>
 
-#include <wssignd/controller.h>
 #include <wssignd/errors.h>
+#include <wssignd/service.h>
 
 #include "files.h"
 #include "log.h"
+#include "opts.h"
 #include "util.h"
-
-/* Per controller section: its options without "enabled"; owned by one config. */
-struct wss_opts {
-    char *section; /* "controllers.<name>", the prefix of keys in error text */
-    json_t *obj;   /* a JSON object, never NULL */
-};
 
 /* Ranges of the numeric settings; docs/CONFIG.md lists the same values. */
 #define INTRO_TIMEOUT_MIN 100
@@ -53,14 +49,13 @@ struct wss_opts {
 #define PING_MAX 3600000
 #define ORIGIN_MAX 253
 #define SERVER_NAME_MAX 253
-#define CONTROLLER_NAME_MAX 64
+#define CONTROLLER_NAME_MAX OPTS_NAME_MAX
 /* Upper bound of the "at least 1" counters: whatever both json_int_t and size_t hold. */
 #define COUNT_MAX ((long long)((unsigned long long)SIZE_MAX < (unsigned long long)LLONG_MAX \
                                    ? (unsigned long long)SIZE_MAX                          \
                                    : (unsigned long long)LLONG_MAX))
 
-/* Room for a dotted key: controller prefix, '.', echoed key, "..." and NUL. */
-#define KEY_BUF (sizeof "controllers." + CONTROLLER_NAME_MAX + 1 + UTIL_PRINTABLE_MAX + 8)
+#define KEY_BUF OPTS_KEY_BYTES
 
 static const char *const default_server_names[] = {"localhost", "127.0.0.1", "::1"};
 
@@ -79,131 +74,6 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
 }
-
-/*
- * Writes "prefix.key" (or "key" when prefix is NULL) with key made printable.
- * The prefix is a section name known here or a validated controller name.
- */
-static const char *dotted(char *out, size_t outlen, const char *prefix, const char *key)
-{
-    int w = prefix ? snprintf(out, outlen, "%s.", prefix) : 0;
-    size_t n = w < 0 ? 0 : (size_t)w;
-
-    if (n >= outlen)
-        return out;
-    out[n] = '\0';
-    util_printable_append(out, outlen, &n, key);
-    return out;
-}
-
-
-/* ---- struct wss_opts ---- */
-
-/* Takes ownership of obj (a JSON object). */
-static struct wss_opts *opts_new_take(const char *name, json_t *obj)
-{
-    struct wss_opts *o = xmalloc(sizeof *o);
-    size_t len = sizeof "controllers." + strlen(name);
-
-    o->section = xmalloc(len);
-    snprintf(o->section, len, "controllers.%s", name);
-    o->obj = obj;
-    return o;
-}
-
-static struct wss_opts *opts_dup(const struct wss_opts *src)
-{
-    struct wss_opts *o = xmalloc(sizeof *o);
-
-    o->section = xstrdup(src->section);
-    o->obj = json_deep_copy(src->obj);
-    if (!o->obj) {
-        /* jansson reports out-of-memory as NULL; xmalloc's policy is to abort. */
-        fprintf(stderr, "level=err event=out_of_memory where=config\n");
-        abort();
-    }
-    return o;
-}
-
-static void opts_free(struct wss_opts *o)
-{
-    if (!o)
-        return;
-    json_decref(o->obj);
-    free(o->section);
-    free(o);
-}
-
-const char *wss_opts_string(const struct wss_opts *opts, const char *key, const char *def)
-{
-    json_t *v = opts && key ? json_object_get(opts->obj, key) : NULL;
-
-    return json_is_string(v) ? json_string_value(v) : def;
-}
-
-long long wss_opts_int(const struct wss_opts *opts, const char *key, long long def)
-{
-    json_t *v = opts && key ? json_object_get(opts->obj, key) : NULL;
-
-    return json_is_integer(v) ? (long long)json_integer_value(v) : def;
-}
-
-bool wss_opts_bool(const struct wss_opts *opts, const char *key, bool def)
-{
-    json_t *v = opts && key ? json_object_get(opts->obj, key) : NULL;
-
-    return json_is_boolean(v) ? json_is_true(v) : def;
-}
-
-int wss_opts_check(const struct wss_opts *opts, const struct wss_opt_spec *spec, char *err,
-                   size_t errlen)
-{
-    const char *k;
-    json_t *v;
-    char key[KEY_BUF];
-
-    if (!opts)
-        return 0;
-    json_object_foreach(opts->obj, k, v) {
-        const struct wss_opt_spec *s = spec;
-
-        while (s && s->key && strcmp(s->key, k))
-            s++;
-        dotted(key, sizeof key, opts->section, k);
-        if (!s || !s->key) {
-            errf(err, errlen, "key '%s' is not known", key);
-            return WSS_ERR_CONFIG;
-        }
-        switch (s->type) {
-        case 's':
-            if (!json_is_string(v)) {
-                errf(err, errlen, "key '%s' must be a string", key);
-                return WSS_ERR_CONFIG;
-            }
-            break;
-        case 'i':
-            if (!json_is_integer(v)) {
-                errf(err, errlen, "key '%s' must be an integer", key);
-                return WSS_ERR_CONFIG;
-            }
-            break;
-        case 'b':
-            if (!json_is_boolean(v)) {
-                errf(err, errlen, "key '%s' must be a boolean", key);
-                return WSS_ERR_CONFIG;
-            }
-            break;
-        default:
-            /* A broken spec table is a bug in the controller, not in the file. */
-            errf(err, errlen, "key '%s' has an unknown type '%c' in the controller's option list",
-                 key, s->type >= 0x20 && s->type < 0x7f ? s->type : '?');
-            return WSS_ERR_INVAL;
-        }
-    }
-    return 0;
-}
-
-/* ---- listen addresses ---- */
 
 /* ---- defaults, copies and cleanup ---- */
 
@@ -517,7 +387,7 @@ static int load_int_section(const struct loader *ld, const char *section, json_t
     int rc;
 
     json_object_foreach(obj, k, v) {
-        dotted(key, sizeof key, section, k);
+        opts_key_name(key, sizeof key, section, k);
         if ((rc = load_int(ld, section, k, key, v)) == WSS_ERR_NOT_FOUND)
             return unknown(ld, key);
         if (rc != 0)
@@ -553,7 +423,7 @@ static int load_tls(const struct loader *ld, json_t *obj)
     int rc;
 
     json_object_foreach(obj, k, v) {
-        dotted(key, sizeof key, "tls", k);
+        opts_key_name(key, sizeof key, "tls", k);
         if (!strcmp(k, "cert")) {
             if ((rc = want_file(ld, key, v, &ld->cfg->tls_cert)) != 0)
                 return rc;
@@ -579,7 +449,7 @@ static int load_cluster(const struct loader *ld, json_t *obj)
 
     c->enabled = true;
     json_object_foreach(obj, k, v) {
-        dotted(key, sizeof key, "cluster", k);
+        opts_key_name(key, sizeof key, "cluster", k);
         if (!strcmp(k, "password_file")) {
             rc = want_file(ld, key, v, &c->password_file);
         } else if (!strcmp(k, "secret_file")) {
@@ -609,7 +479,7 @@ static int load_control(const struct loader *ld, json_t *obj)
     int rc;
 
     json_object_foreach(obj, k, v) {
-        dotted(key, sizeof key, "control", k);
+        opts_key_name(key, sizeof key, "control", k);
         if (!strcmp(k, "listen")) {
             if ((rc = want_listen(ld, key, v, &ld->cfg->control)) != 0)
                 return rc;
@@ -640,7 +510,7 @@ static int load_introduction(const struct loader *ld, json_t *obj)
     int rc;
 
     json_object_foreach(obj, k, v) {
-        dotted(key, sizeof key, "introduction", k);
+        opts_key_name(key, sizeof key, "introduction", k);
         if (!strcmp(k, "proof")) {
             if ((rc = want_string(ld, key, v, &s)) != 0)
                 return rc;
@@ -669,7 +539,7 @@ static int load_origins(const struct loader *ld, json_t *obj)
     int rc;
 
     json_object_foreach(obj, k, v) {
-        dotted(key, sizeof key, "origins", k);
+        opts_key_name(key, sizeof key, "origins", k);
         if (!strcmp(k, "allow_missing")) {
             if ((rc = want_bool(ld, key, v, &ld->cfg->allow_missing_origin)) != 0)
                 return rc;
@@ -787,7 +657,7 @@ static int load_controllers(const struct loader *ld, json_t *obj)
     json_object_foreach(obj, name, sec) {
         json_t *en;
 
-        dotted(key, sizeof key, "controllers", name);
+        opts_key_name(key, sizeof key, "controllers", name);
         if (!valid_controller_name(name))
             return fail(ld, "key '%s': controller names are 1 to %d characters of a-z 0-9 _ -",
                         key, CONTROLLER_NAME_MAX);
@@ -840,7 +710,7 @@ static int load_root(const struct loader *ld, json_t *root)
         return fail(ld, "the top level must be a JSON object");
 
     json_object_foreach(root, k, v) {
-        dotted(key, sizeof key, NULL, k);
+        opts_key_name(key, sizeof key, NULL, k);
         if (!strcmp(k, "listen")) {
             rc = want_listen(ld, key, v, &cfg->listen);
         } else if (!strcmp(k, "server_names")) {
@@ -868,6 +738,13 @@ static int load_root(const struct loader *ld, json_t *root)
         } else if (!strcmp(k, "shutdown")) {
             if ((rc = want_object(ld, key, v)) == 0)
                 rc = load_int_section(ld, "shutdown", v);
+        } else if (!strcmp(k, "log_timestamps")) {
+            int mode = -1;
+
+            if ((rc = want_string(ld, key, v, &s)) == 0 && (mode = log_timestamps_parse(s)) < 0)
+                rc = fail(ld, "key '%s' must be one of auto, on, off", key);
+            if (rc == 0)
+                cfg->log_timestamps = mode;
         } else if (!strcmp(k, "log_level")) {
             int level = -1;
 
@@ -1067,7 +944,7 @@ const char *config_restart_key(const struct config *a, const struct config *b)
         const struct config_controller *x = &a->controllers[i], *y = &b->controllers[i];
 
         if (!same_string(x->name, y->name) || x->enabled != y->enabled ||
-            !json_equal(x->opts->obj, y->opts->obj))
+            !opts_equal(x->opts, y->opts))
             return "controllers";
     }
     return NULL;

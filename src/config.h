@@ -71,6 +71,7 @@ struct config {
     uint32_t drain_ms;            /* "shutdown.drain_ms": SIGTERM drain bound, default 5000 */
 
     int log_level;                /* "log_level": default "info" */
+    int log_timestamps;           /* "log_timestamps": enum log_timestamps, default "auto" */
 
     struct config_cluster cluster;
 

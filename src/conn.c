@@ -13,6 +13,7 @@
 #include "log.h"
 #include "service.h"
 #include "util.h"
+#include "wsio.h"
 
 /* A close that cannot be flushed (peer not reading) is forced after this. */
 #define CONN_CLOSE_GRACE_MS 5000
@@ -40,10 +41,7 @@ static void kill_conn(struct conn *c)
 {
     c->dropped = true;
     c->session.state = SESSION_CLOSING;
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-    /* From outside an lws callback (a timer, a verdict) lws would not notice
-     * the new timeout until its next wake-up: wake it now. */
-    lws_cancel_service(lws_get_context(c->wsi));
+    wsio_kill(c->wsi);
 }
 
 void conn_on_peer_close(struct conn *c)
@@ -123,14 +121,11 @@ static void link_send(struct session *s, char *buf, size_t len)
     }
     /*
      * Sent from outside this connection's receive path (a sign request from
-     * the HTTP API, a cancel from a timer), with nothing queued and nothing
-     * left over from an earlier write: write now. Waiting for WRITEABLE would
-     * cost two poll changes (two epoll_ctl calls each under libuv) and a loop
-     * turn per frame. A short write is kept by lws and finished before
-     * anything else goes out. Answers to the peer's own messages wait for
+     * the HTTP API, a cancel from a timer), with nothing queued: written now
+     * if lws allows (wsio.h). Answers to the peer's own messages wait for
      * WRITEABLE, behind any pong lws owes it.
      */
-    if (!c->in_message && !c->tx_head && !c->ping_due && !lws_partial_buffered(c->wsi)) {
+    if (wsio_write_now(c->wsi, !c->in_message && !c->tx_head && !c->ping_due)) {
         int rc = write_text(c, buf, len);
 
         free(buf);
@@ -148,7 +143,6 @@ static void link_send(struct session *s, char *buf, size_t len)
         c->tx_head = tx;
     c->tx_tail = tx;
     c->tx_bytes += len;
-    lws_callback_on_writable(c->wsi);
 }
 
 static void on_grace(struct timers *ts, struct timer *t, uint64_t now_ms)

@@ -14,6 +14,7 @@
 
 #include "controllers/controllers.h"
 #include "crypto.h"
+#include "http.h"
 #include "log.h"
 #include "notify.h"
 #include "service.h"
@@ -45,6 +46,7 @@ struct wssd {
     bool loop_ready;
     struct ws ws;
     struct wss_service svc;
+    struct http_server *http; /* the controllers' routes on the control listener */
     struct cluster *cluster; /* NULL on a single node */
     struct ctl_instance *ctls;
     size_t n_ctls;
@@ -91,6 +93,7 @@ static const char *status_line(struct wssd *d, char *buf, size_t len)
 static void finish(struct wssd *d)
 {
     ws_destroy(&d->ws);
+    http_server_stop(d->http);
     cluster_free(d->cluster);
     d->cluster = NULL;
     service_attach(&d->svc, NULL); /* no more deadlines: the loop is ending */
@@ -214,6 +217,7 @@ static void reload(struct wssd *d)
         free(ctl_next);
         config_cleanup(&next);
         log_err("event=reload outcome=refused msg=%s", log_quote(quoted, sizeof quoted, err));
+        metrics_reload(&d->svc.metrics, false, (double)util_unix_ms() / 1000.0);
         notify_ready(status_line(d, status, sizeof status));
         return;
     }
@@ -231,7 +235,10 @@ static void reload(struct wssd *d)
     config_cleanup(&d->cfg);
     d->cfg = next;
     log_set_level(d->cfg.log_level);
+    log_set_timestamps((enum log_timestamps)d->cfg.log_timestamps);
     ws_apply_limits(&d->ws, &d->cfg);
+    metrics_reload(&d->svc.metrics, true, (double)util_unix_ms() / 1000.0);
+    d->svc.metrics.tls_expiry = d->cfg.tls_cert ? tls_cert_expiry(d->cfg.tls_cert) : 0;
     log_notice("event=reload outcome=ok log_level=%s tls=%s", log_level_name(d->cfg.log_level),
                d->cfg.tls_cert ? "reloaded" : "no");
     notify_ready(status_line(d, status, sizeof status));
@@ -283,6 +290,10 @@ static int init_controller(struct wss_service *svc, const struct config_controll
     if (!cc->enabled) {
         *ctl = NULL;
         return 0;
+    }
+    if ((rc = controllers_check(*ctl, err, errlen)) != 0) {
+        *ctl = NULL;
+        return rc;
     }
     if ((rc = (*ctl)->init(svc, cc->opts, state, cerr, sizeof cerr)) != 0) {
         snprintf(err, errlen, "controller %s: %s", cc->name, cerr[0] ? cerr : wss_strerror(rc));
@@ -355,41 +366,27 @@ int daemon_check(const struct config *cfg, char *err, size_t errlen)
     return rc;
 }
 
-/* Joins the controllers' protocols and URL prefixes to the control listener. */
+/* Joins the controllers' URL prefixes to the control listener. */
 static int listen_control(struct wssd *d, char *err, size_t errlen)
 {
-    struct ws_control_proto *protos;
-    const char **prefixes, **protonames;
-    size_t np = 0, nm = 0, i, j;
+    char rerr[256];
     int rc;
 
-    for (i = 0; i < d->n_ctls; i++) {
-        for (j = 0; d->ctls[i].ctl->protocols && d->ctls[i].ctl->protocols[j].name; j++)
-            np++;
-        for (j = 0; d->ctls[i].ctl->mounts && d->ctls[i].ctl->mounts[j].prefix; j++)
-            nm++;
-    }
-    protos = xcalloc(np + 1, sizeof *protos);
-    prefixes = xcalloc(nm + 1, sizeof *prefixes);
-    protonames = xcalloc(nm + 1, sizeof *protonames);
-    np = nm = 0;
-    for (i = 0; i < d->n_ctls; i++) {
+    d->http = http_server_new(&d->svc, &d->loop);
+    for (size_t i = 0; i < d->n_ctls; i++) {
         const struct wss_controller *ctl = d->ctls[i].ctl;
 
-        for (j = 0; ctl->protocols && ctl->protocols[j].name; j++) {
-            protos[np].protocol = &ctl->protocols[j];
-            protos[np++].state = d->ctls[i].state;
-        }
-        for (j = 0; ctl->mounts && ctl->mounts[j].prefix; j++) {
-            prefixes[nm] = ctl->mounts[j].prefix;
-            protonames[nm++] = ctl->mounts[j].protocol;
+        for (size_t j = 0; ctl->http_routes && ctl->http_routes[j].prefix; j++) {
+            rc = http_server_add_route(d->http, ctl->http_routes[j].prefix,
+                                       ctl->http_routes[j].handler, d->ctls[i].state, rerr,
+                                       sizeof rerr);
+            if (rc != 0) {
+                snprintf(err, errlen, "controller %s: %s", ctl->name, rerr);
+                return rc;
+            }
         }
     }
-    rc = ws_listen_control(&d->ws, &d->cfg, protos, np, prefixes, protonames, nm, err, errlen);
-    free(protos);
-    free(prefixes);
-    free(protonames);
-    return rc;
+    return ws_listen_control(&d->ws, &d->cfg, d->http, err, errlen);
 }
 
 static int start_handles(struct wssd *d)
@@ -458,6 +455,7 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
     }
     if (start_controllers(d, err, errlen) != 0)
         goto fail;
+    d->svc.metrics.tls_expiry = d->cfg.tls_cert ? tls_cert_expiry(d->cfg.tls_cert) : 0;
     if (ws_listen_signer(&d->ws, &d->cfg, err, errlen) != 0 || listen_control(d, err, errlen) != 0)
         goto fail;
     d->svc.peers = d->ws.signer_admission.peers;
@@ -508,6 +506,7 @@ void daemon_free(struct wssd *d)
         if (d->ctls[i].ctl->cleanup)
             d->ctls[i].ctl->cleanup(d->ctls[i].state);
     free(d->ctls);
+    http_server_free(d->http);
     if (d->svc.pending)
         service_cleanup(&d->svc);
     if (d->loop_ready && uv_loop_close(&d->loop) != 0)

@@ -154,6 +154,7 @@ int main(int argc, char **argv)
         goto out;
     }
     log_set_level(cfg.log_level);
+    log_set_timestamps((enum log_timestamps)cfg.log_timestamps);
     if (ld.cli.check) {
         if (daemon_check(&cfg, err, sizeof err) != 0) {
             log_err("event=config_error msg=%s", log_quote(quoted, sizeof quoted, err));

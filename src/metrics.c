@@ -4,10 +4,13 @@
  */
 #include "metrics.h"
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 
@@ -17,7 +20,20 @@
 #include "version.h"
 
 static const double bucket_le[METRICS_BUCKETS] = {
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+};
+
+/* The statuses the control listener answers with, each its own label value. */
+static const unsigned http_codes[METRICS_HTTP_CODES - 1] = {
+    200, 204, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 500, 502, 503, 504,
+};
+
+/* Every code an "error" frame can carry: each label exists from the start. */
+static const char *const proto_error_codes[] = {
+    "bad_json",         "unknown_type",       "missing_field",        "bad_field",
+    "not_introduced",   "already_introduced", "unknown_request",      "invalid_signature",
+    "bad_host",         "missing_proof",      "bad_proof",            "bad_key",
+    "too_many_connections", "superseded",     "introduction_timeout",
 };
 
 static const char *const intro_names[METRICS_INTRO_N] = {
@@ -38,6 +54,28 @@ void metrics_init(struct metrics *m)
 {
     memset(m, 0, sizeof *m);
     m->start_time = (double)util_unix_ms() / 1000.0;
+    m->reload_ok = true;
+    m->reload_ok_time = m->start_time;
+    for (size_t i = 0; i < sizeof proto_error_codes / sizeof proto_error_codes[0]; i++)
+        m->proto_codes[i] = proto_error_codes[i];
+}
+
+void metrics_http(struct metrics *m, unsigned status)
+{
+    size_t i;
+
+    for (i = 0; i < METRICS_HTTP_CODES - 1 && http_codes[i] != status; i++)
+        ;
+    m->http[i]++;
+    if (status == 401)
+        m->auth_failures++;
+}
+
+void metrics_reload(struct metrics *m, bool ok, double now_s)
+{
+    m->reload_ok = ok;
+    if (ok)
+        m->reload_ok_time = now_s;
 }
 
 static void observe(struct metrics_histogram *h, uint64_t ms)
@@ -55,10 +93,10 @@ static void observe(struct metrics_histogram *h, uint64_t ms)
 
 void metrics_sign(struct metrics *m, int status, uint64_t latency_ms)
 {
-    if (status <= 0 && -status < (int)(sizeof m->sign / sizeof m->sign[0]))
-        m->sign[-status]++;
-    if (status == WSS_OK)
-        observe(&m->latency, latency_ms);
+    if (status > 0 || -status >= (int)(sizeof m->sign / sizeof m->sign[0]))
+        return;
+    m->sign[-status]++;
+    observe(&m->latency[-status], latency_ms);
 }
 
 void metrics_remote_sign(struct metrics *m, int status)
@@ -87,10 +125,10 @@ void metrics_proto_error(struct metrics *m, const char *code)
     m->proto_counts[i]++;
 }
 
-/* Per render: a growing text buffer with headroom. */
+/* Per render: a growing text buffer. */
 struct out {
     char *buf;
-    size_t len, cap, headroom;
+    size_t len, cap;
 };
 
 static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -102,9 +140,9 @@ static void put(struct out *o, const char *fmt, ...)
 
     for (;;) {
         va_start(ap, fmt);
-        n = vsnprintf(o->buf + o->headroom + o->len, o->cap - o->headroom - o->len, fmt, ap);
+        n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
         va_end(ap);
-        if (n >= 0 && (size_t)n < o->cap - o->headroom - o->len)
+        if (n >= 0 && (size_t)n < o->cap - o->len)
             break;
         o->cap *= 2;
         o->buf = xrealloc(o->buf, o->cap);
@@ -117,19 +155,95 @@ static void family(struct out *o, const char *name, const char *type, const char
     put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* One histogram's samples; label is "" or 'outcome="ok",' (with the comma). */
+static void histogram_samples(struct out *o, const char *name, const char *label,
+                              const struct metrics_histogram *h)
+{
+    uint64_t cum = 0;
+    size_t n = strlen(label);
+
+    for (size_t i = 0; i < METRICS_BUCKETS; i++) {
+        cum += h->buckets[i];
+        put(o, "%s_bucket{%sle=\"%g\"} %llu\n", name, label, bucket_le[i],
+            (unsigned long long)cum);
+    }
+    put(o, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, label, (unsigned long long)h->count);
+    /* _sum and _count take the label without its trailing comma. */
+    put(o, n ? "%s_sum{%.*s} %.6f\n" : "%s_sum%.*s %.6f\n", name, (int)(n ? n - 1 : 0), label,
+        h->sum);
+    put(o, n ? "%s_count{%.*s} %llu\n" : "%s_count%.*s %llu\n", name, (int)(n ? n - 1 : 0),
+        label, (unsigned long long)h->count);
+}
+
 static void histogram(struct out *o, const char *name, const char *help,
                       const struct metrics_histogram *h)
 {
-    uint64_t cum = 0;
-
     family(o, name, "histogram", help);
-    for (size_t i = 0; i < METRICS_BUCKETS; i++) {
-        cum += h->buckets[i];
-        put(o, "%s_bucket{le=\"%g\"} %llu\n", name, bucket_le[i], (unsigned long long)cum);
+    histogram_samples(o, name, "", h);
+}
+
+/* The process's own series (the names every Prometheus client library exports). */
+static void render_process(struct out *o, const struct metrics *m)
+{
+    unsigned long long utime = 0, stime = 0, vsize = 0;
+    long long rss = 0;
+    long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    char buf[1024], *p;
+    size_t fds = 0;
+    struct rlimit rl;
+    struct dirent *e;
+    FILE *f;
+    DIR *d;
+
+    if ((f = fopen("/proc/self/stat", "r")) != NULL) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+
+        buf[n] = '\0';
+        fclose(f);
+        /* After the command name (which may hold spaces): fields 14, 15, 23 and 24. */
+        if ((p = strrchr(buf, ')')) != NULL)
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
+                          "%*d %*d %*d %*u %llu %lld", &utime, &stime, &vsize, &rss);
     }
-    put(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
-    put(o, "%s_sum %.6f\n", name, h->sum);
-    put(o, "%s_count %llu\n", name, (unsigned long long)h->count);
+    if ((d = opendir("/proc/self/fd")) != NULL) {
+        while ((e = readdir(d)) != NULL)
+            if (e->d_name[0] != '.')
+                fds++;
+        closedir(d);
+        fds--; /* the directory's own descriptor */
+    }
+    family(o, "process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.");
+    put(o, "process_cpu_seconds_total %.2f\n",
+        ticks > 0 ? (double)(utime + stime) / (double)ticks : 0.0);
+    family(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    put(o, "process_resident_memory_bytes %lld\n", rss * (page > 0 ? page : 4096));
+    family(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+    put(o, "process_virtual_memory_bytes %llu\n", vsize);
+    family(o, "process_open_fds", "gauge", "Number of open file descriptors.");
+    put(o, "process_open_fds %zu\n", fds);
+    family(o, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+    put(o, "process_max_fds %llu\n",
+        getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+            ? (unsigned long long)rl.rlim_cur : 0ULL);
+    family(o, "process_start_time_seconds", "gauge",
+           "Start time of the process since unix epoch in seconds.");
+    put(o, "process_start_time_seconds %.3f\n", m->start_time);
+}
+
+/* The lws version without trailing punctuation ("4.1.6-" has a dash and no tag). */
+static const char *lws_version(char *out, size_t len)
+{
+    size_t n;
+
+    snprintf(out, len, "%s", lws_get_library_version());
+    n = strlen(out);
+    while (n && !((out[n - 1] >= '0' && out[n - 1] <= '9') || (out[n - 1] >= 'a' && out[n - 1] <= 'z') ||
+                  (out[n - 1] >= 'A' && out[n - 1] <= 'Z')))
+        out[--n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (out[i] == '"' || out[i] == '\\' || out[i] < 0x20)
+            out[i] = '_';
+    return out;
 }
 
 /* The cluster's families: state, remote outcomes, round trips, dropped messages. */
@@ -156,16 +270,38 @@ static void render_cluster(struct out *o, const struct metrics *m)
             (unsigned long long)m->cluster_dropped[i]);
 }
 
-char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t headroom,
-                     size_t *len)
+char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *len)
 {
-    struct out o = {.cap = headroom + 8192, .headroom = headroom};
+    struct out o = {.cap = 16384};
+    char ver[64];
     size_t i;
 
     o.buf = xmalloc(o.cap);
     family(&o, "wssignd_build_info", "gauge", "Version of wssignd and of libwebsockets.");
     put(&o, "wssignd_build_info{version=\"%s\",lws=\"%s\"} 1\n", WSSIGND_VERSION,
-        lws_get_library_version());
+        lws_version(ver, sizeof ver));
+    render_process(&o, m);
+    family(&o, "wssignd_config_last_reload_successful", "gauge",
+           "1 if the last reload (or the start) succeeded, 0 if it was refused.");
+    put(&o, "wssignd_config_last_reload_successful %d\n", m->reload_ok ? 1 : 0);
+    family(&o, "wssignd_config_last_reload_success_timestamp_seconds", "gauge",
+           "Unix time of the last successful reload (or of the start).");
+    put(&o, "wssignd_config_last_reload_success_timestamp_seconds %.3f\n", m->reload_ok_time);
+    if (m->tls_expiry > 0) {
+        family(&o, "wssignd_tls_certificate_expiry_timestamp_seconds", "gauge",
+               "Unix time at which the signer listener's certificate expires.");
+        put(&o, "wssignd_tls_certificate_expiry_timestamp_seconds %.0f\n", m->tls_expiry);
+    }
+    family(&o, "wssignd_http_requests_total", "counter",
+           "Answers of the control listener, by HTTP status.");
+    for (i = 0; i < METRICS_HTTP_CODES - 1; i++)
+        put(&o, "wssignd_http_requests_total{code=\"%u\"} %llu\n", http_codes[i],
+            (unsigned long long)m->http[i]);
+    put(&o, "wssignd_http_requests_total{code=\"other\"} %llu\n",
+        (unsigned long long)m->http[METRICS_HTTP_CODES - 1]);
+    family(&o, "wssignd_auth_failures_total", "counter",
+           "Control requests refused for a missing or unknown bearer token.");
+    put(&o, "wssignd_auth_failures_total %llu\n", (unsigned long long)m->auth_failures);
     family(&o, "wssignd_process_start_time_seconds", "gauge", "Start time of the process.");
     put(&o, "wssignd_process_start_time_seconds %.3f\n", m->start_time);
     family(&o, "wssignd_sockets", "gauge", "Accepted sockets on the signer listener.");
@@ -199,8 +335,15 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
         put(&o, "wssignd_sign_requests_total{outcome=\"%s\"} %llu\n",
             wss_err_code(sign_outcomes[i]), (unsigned long long)m->sign[-sign_outcomes[i]]);
 
-    histogram(&o, "wssignd_sign_duration_seconds", "Time from request to verified signature.",
-              &m->latency);
+    family(&o, "wssignd_sign_duration_seconds", "histogram",
+           "Time from a sign request to its outcome, by outcome.");
+    for (i = 0; i < sizeof sign_outcomes / sizeof sign_outcomes[0]; i++) {
+        char label[64];
+
+        snprintf(label, sizeof label, "outcome=\"%s\",", wss_err_code(sign_outcomes[i]));
+        histogram_samples(&o, "wssignd_sign_duration_seconds", label,
+                          &m->latency[-sign_outcomes[i]]);
+    }
 
     family(&o, "wssignd_received_bytes_total", "counter",
            "WebSocket message bytes received from signers.");
@@ -215,6 +358,7 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     if (m->cluster_enabled)
         render_cluster(&o, m);
 
-    *len = o.len;
+    if (len)
+        *len = o.len;
     return o.buf;
 }

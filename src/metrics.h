@@ -27,7 +27,9 @@ enum metrics_intro {
 /* Error codes sent to signers in "error" frames; anything else counts as "other". */
 #define METRICS_PROTO_CODES_MAX 24
 /* Upper bounds (seconds) of the latency histogram's buckets, +Inf implied. */
-#define METRICS_BUCKETS 15
+#define METRICS_BUCKETS 16
+/* HTTP statuses counted one by one on the control listener; others count as "other". */
+#define METRICS_HTTP_CODES 17
 
 /* Per histogram of durations in seconds (buckets METRICS_BUCKETS, +Inf implied). */
 struct metrics_histogram {
@@ -44,7 +46,12 @@ struct metrics {
     uint64_t control_sockets;                /* gauge: accepted sockets on the control listener */
     uint64_t intro[METRICS_INTRO_N];
     uint64_t sign[1 - WSS_ERR_MIN];          /* indexed by -enum wss_err (0 = ok) */
-    struct metrics_histogram latency;        /* request to verified signature */
+    struct metrics_histogram latency[1 - WSS_ERR_MIN]; /* request to outcome, by outcome */
+    uint64_t http[METRICS_HTTP_CODES];       /* control listener answers, by status */
+    uint64_t auth_failures;                  /* answers 401: a missing or unknown token */
+    bool reload_ok;                          /* the last reload (or start) succeeded */
+    double reload_ok_time;                   /* unix seconds of the last success */
+    double tls_expiry;                       /* unix seconds the certificate expires; 0: no TLS */
     uint64_t rx_bytes, tx_bytes;
     const char *proto_codes[METRICS_PROTO_CODES_MAX];
     uint64_t proto_counts[METRICS_PROTO_CODES_MAX];
@@ -73,17 +80,21 @@ void metrics_remote_sign(struct metrics *m, int status);
 /* Records one cross-node round trip (a request published, its answer back). */
 void metrics_cluster_round_trip(struct metrics *m, uint64_t ms);
 
-/* Counts one sign request ended with status (WSS_OK or a negative enum wss_err);
- * latency_ms is recorded in the histogram when status is WSS_OK. */
+/* Counts one sign request ended with status (WSS_OK or a negative enum wss_err)
+ * and records latency_ms in that outcome's histogram. */
 void metrics_sign(struct metrics *m, int status, uint64_t latency_ms);
+
+/* Counts one answer of the control listener with HTTP status. */
+void metrics_http(struct metrics *m, unsigned status);
+
+/* Records a reload's (or start-up's) outcome at unix time now_s. */
+void metrics_reload(struct metrics *m, bool ok, double now_s);
 
 /* Counts one "error" frame sent with code (a static string). */
 void metrics_proto_error(struct metrics *m, const char *code);
 
 /* Renders the Prometheus text exposition (format 0.0.4). Returns a malloc'd
- * NUL-terminated buffer with headroom bytes free at its front; *len is the
- * text length. The caller frees it. */
-char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t headroom,
-                     size_t *len);
+ * NUL-terminated buffer; *len is the text length. The caller frees it. */
+char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *len);
 
 #endif

@@ -1,9 +1,10 @@
 /*
  * Sign requests from start to their one outcome: wss_send_to_sign(),
  * answers, verdicts, cancellation, expiry at the deadline, completion with
- * the audit line, and draining at shutdown; and the registry of which
- * session holds which key. Requests live in the pending table; the session a
- * request was sent to is found through the registry by key on every use.
+ * the audit line, and draining at shutdown; the registry of which session
+ * holds which key, with its presence lookups and key events. Requests live
+ * in the pending table; the session a request was sent to is found through
+ * the registry by key on every use.
  */
 #include "service.h"
 
@@ -30,6 +31,18 @@ struct wss_timer {
     void *user;
 };
 
+/* Per wss_lookup_key_async() call: answered from a timer on the next loop turn. */
+struct service_lookup {
+    struct timer t;
+    struct wss_service *svc;
+    struct service_lookup *prev, *next; /* svc->lookups */
+    uint8_t key[WSS_PUBLIC_KEY_BYTES];
+    wss_presence_cb cb;
+    void *user;
+};
+
+static void answer_lookups(struct wss_service *svc, int status);
+
 int service_init(struct wss_service *svc, const struct config *cfg)
 {
     memset(svc, 0, sizeof *svc);
@@ -42,14 +55,25 @@ int service_init(struct wss_service *svc, const struct config *cfg)
 
 void service_attach(struct wss_service *svc, struct timers *timers)
 {
-    if (!timers && svc->timers)
+    if (!timers && svc->timers) {
         timers_disarm(svc->timers, &svc->expiry);
+        for (struct service_lookup *l = svc->lookups; l; l = l->next)
+            timers_disarm(svc->timers, &l->t);
+    }
     svc->timers = timers;
+    /* No loop turn is coming: a lookup still due is answered now (one asked
+     * again from its callback is refused, as the loop is gone). */
+    if (!timers)
+        answer_lookups(svc, WSS_ERR_SHUTTING_DOWN);
 }
 
 void service_cleanup(struct wss_service *svc)
 {
     /* service_drain() has ended every request, so the expiry timer is idle. */
+    service_attach(svc, NULL);
+    free(svc->listeners);
+    svc->listeners = NULL;
+    svc->n_listeners = svc->cap_listeners = 0;
     pending_free(svc->pending);
     registry_free(svc->registry);
     svc->pending = NULL;
@@ -118,8 +142,12 @@ static void audit(struct wss_service *svc, const char *id, const uint8_t *key,
     uint8_t digest[crypto_hash_sha256_BYTES];
     char fpr[UTIL_FPR_BYTES] = "-", dhex[2 * sizeof digest + 1] = "-", who[80];
 
+    /* A request the signer's side failed is a warning; every other outcome a notice. */
+    int level = status == WSS_ERR_TIMEOUT || status == WSS_ERR_BAD_SIG ||
+                status == WSS_ERR_CONN_CLOSED ? WSS_LOG_WARN : WSS_LOG_NOTICE;
+
     metrics_sign(&svc->metrics, status, latency_ms);
-    if (!log_enabled(WSS_LOG_NOTICE))
+    if (!log_enabled(level))
         return;
     if (key)
         util_key_fpr(fpr, key);
@@ -127,8 +155,8 @@ static void audit(struct wss_service *svc, const char *id, const uint8_t *key,
         crypto_hash_sha256(digest, message, message_len);
         util_hex(dhex, sizeof dhex, digest, sizeof digest);
     }
-    log_notice("event=sign_outcome request_id=%s key=%s outcome=%s msg_len=%zu msg_sha256=%s "
-               "latency_ms=%llu requester=%s",
+    log_emit(level, "event=sign_outcome request_id=%s key=%s outcome=%s msg_len=%zu msg_sha256=%s "
+             "latency_ms=%llu requester=%s",
                id, fpr, wss_err_code(status), message ? message_len : 0, dhex,
                (unsigned long long)latency_ms,
                log_quote(who, sizeof who, requester && requester[0] ? requester : "unknown"));
@@ -224,24 +252,95 @@ static void send_request(struct session *s, struct pending_req *req)
     link_send_sign_request(s, req->id, req->message, req->message_len, req->expires_at_unix_ms);
 }
 
+/* Drops the listeners removed while events were delivered, keeping the order. */
+static void compact_listeners(struct wss_service *svc)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < svc->n_listeners; i++)
+        if (svc->listeners[i].cb)
+            svc->listeners[kept++] = svc->listeners[i];
+    svc->n_listeners = kept;
+}
+
+/*
+ * Tells every listener about one key event. Listeners may (un)subscribe
+ * meanwhile: the array may move, so it is indexed afresh for each call; a
+ * removed one is blanked (and skipped), and one added now hears the next event.
+ */
+static void key_event(struct wss_service *svc, enum wss_key_event_type type,
+                      const struct session *s, uint64_t at_ms, bool replaced)
+{
+    struct wss_key_event ev = {
+        .type = type,
+        .public_key = s->key,
+        .session_id = s->session_id,
+        .at_ms = at_ms,
+        .replaced = replaced,
+    };
+    size_t n = svc->n_listeners;
+
+    svc->delivering++;
+    for (size_t i = 0; i < n; i++)
+        if (svc->listeners[i].cb)
+            svc->listeners[i].cb(&ev, svc->listeners[i].user);
+    if (--svc->delivering == 0)
+        compact_listeners(svc);
+}
+
+int wss_key_events_subscribe(struct wss_service *svc, wss_key_event_cb cb, void *user)
+{
+    if (!cb)
+        return WSS_ERR_INVAL;
+    for (size_t i = 0; i < svc->n_listeners; i++)
+        if (svc->listeners[i].cb == cb && svc->listeners[i].user == user)
+            return WSS_ERR_EXISTS;
+    if (svc->n_listeners == svc->cap_listeners) {
+        svc->cap_listeners = svc->cap_listeners ? 2 * svc->cap_listeners : 4;
+        svc->listeners = xrealloc(svc->listeners, svc->cap_listeners * sizeof *svc->listeners);
+    }
+    svc->listeners[svc->n_listeners++] = (struct service_listener){cb, user};
+    return 0;
+}
+
+int wss_key_events_unsubscribe(struct wss_service *svc, wss_key_event_cb cb, void *user)
+{
+    for (size_t i = 0; cb && i < svc->n_listeners; i++) {
+        if (svc->listeners[i].cb != cb || svc->listeners[i].user != user)
+            continue;
+        svc->listeners[i].cb = NULL;
+        if (!svc->delivering)
+            compact_listeners(svc);
+        return 0;
+    }
+    return WSS_ERR_NOT_FOUND;
+}
+
 struct session *service_register(struct wss_service *svc, struct session *s)
 {
     struct session *old = NULL;
     struct pending_req *req;
+    uint64_t at = util_unix_ms();
 
-    registry_add(svc->registry, s->key, s, util_unix_ms(), &old);
+    registry_add(svc->registry, s->key, s, at, &old);
     if (s->ops->remote)
         svc->remote_sessions++;
     if (old && old->ops->remote)
         svc->remote_sessions--;
     if (!s->ops->remote && svc->cluster.key_event)
         svc->cluster.key_event(svc->cluster.arg, s, true);
-    if (!old)
-        return NULL;
-    /* The newest introduction wins: the key's requests follow it, with their ids. */
-    for (req = pending_first_for_key(svc->pending, s->key); req; req = req->key_next)
-        if (!req->verifying) /* already answered: its verdict is on the way */
-            send_request(s, req);
+    if (old) {
+        /* The newest introduction wins: the key's requests follow it, with their ids. */
+        for (req = pending_first_for_key(svc->pending, s->key); req; req = req->key_next)
+            if (!req->verifying) /* already answered: its verdict is on the way */
+                send_request(s, req);
+    }
+    /* Key events are this daemon's: a key held on another node (a remote link)
+     * is none, and taking a key over from one is a plain arrival. */
+    if (!s->ops->remote)
+        key_event(svc, WSS_KEY_CONNECTED, s, at, old && !old->ops->remote);
+    else if (old && !old->ops->remote)
+        key_event(svc, WSS_KEY_DISCONNECTED, old, at, false);
     return old;
 }
 
@@ -260,6 +359,8 @@ bool service_unregister(struct wss_service *svc, struct session *s)
             svc->cluster.key_event(svc->cluster.arg, s, false);
     }
     complete_all(svc, pending_take_key(svc->pending, s->key), WSS_ERR_CONN_CLOSED);
+    if (!s->ops->remote)
+        key_event(svc, WSS_KEY_DISCONNECTED, s, util_unix_ms(), false);
     return true;
 }
 
@@ -464,12 +565,98 @@ bool wss_lookup_key(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC
     return true;
 }
 
+static void lookup_unlink(struct wss_service *svc, struct service_lookup *l)
+{
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        svc->lookups = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+}
+
+/* Unlinks and frees l, then calls its callback (which may ask again) with p
+ * (or, when p is NULL, what this daemon's registry says). */
+static void lookup_answer(struct wss_service *svc, struct service_lookup *l, int status,
+                          const struct wss_presence *p)
+{
+    struct wss_presence local = {0};
+    wss_presence_cb cb = l->cb;
+    void *user = l->user;
+
+    if (status == WSS_OK && !p && wss_lookup_key(svc, l->key, &local) && svc->cluster.node_id)
+        snprintf(local.node, sizeof local.node, "%s", svc->cluster.node_id);
+    lookup_unlink(svc, l);
+    free(l);
+    cb(status, p ? p : &local, user);
+}
+
+/* The cluster's answer for a key held on another node (or nowhere). */
+static void on_remote_presence(void *user, const struct wss_presence *p, const char *node)
+{
+    struct service_lookup *l = user;
+    struct wss_presence copy = *p;
+
+    if (node)
+        snprintf(copy.node, sizeof copy.node, "%s", node);
+    lookup_answer(l->svc, l, WSS_OK, &copy);
+}
+
+static void on_lookup(struct timers *ts, struct timer *t, uint64_t now_ms)
+{
+    struct service_lookup *l = container_of(t, struct service_lookup, t);
+    struct wss_service *svc = l->svc;
+
+    /* Not held here: in a cluster, the node that holds it answers (l waits for it). */
+    if (!service_holder(svc, l->key) && svc->cluster.lookup &&
+        svc->cluster.lookup(svc->cluster.arg, l->key, on_remote_presence, l) == 0)
+        return;
+    lookup_answer(svc, l, WSS_OK, NULL);
+}
+
+const char *wss_cluster_state(struct wss_service *svc)
+{
+    if (!svc->cluster.up)
+        return NULL;
+    return svc->cluster.up(svc->cluster.arg) ? "up" : "down";
+}
+
+/* Answers every lookup still due with status, their timers disarmed (the loop is gone). */
+static void answer_lookups(struct wss_service *svc, int status)
+{
+    while (svc->lookups)
+        lookup_answer(svc, svc->lookups, status, NULL);
+}
+
+int wss_lookup_key_async(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KEY_BYTES],
+                         wss_presence_cb cb, void *user)
+{
+    struct service_lookup *l;
+
+    if (!public_key || !cb)
+        return WSS_ERR_INVAL;
+    if (!svc->timers)
+        return WSS_ERR_SHUTTING_DOWN;
+    l = xcalloc(1, sizeof *l);
+    l->svc = svc;
+    memcpy(l->key, public_key, sizeof l->key);
+    l->cb = cb;
+    l->user = user;
+    l->next = svc->lookups;
+    if (l->next)
+        l->next->prev = l;
+    svc->lookups = l;
+    /* Due now: the timer substrate runs it on the loop's next turn, never inside this call. */
+    timers_arm(svc->timers, &l->t, util_now_ms(), on_lookup);
+    return 0;
+}
+
 size_t wss_max_message_bytes(struct wss_service *svc)
 {
     return svc->cfg->max_message_bytes;
 }
 
-char *wss_metrics_render(struct wss_service *svc, size_t headroom, size_t *len)
+char *wss_metrics_render(struct wss_service *svc, size_t *len)
 {
     struct metrics_gauges g = {
         .sockets = svc->sockets,
@@ -478,7 +665,7 @@ char *wss_metrics_render(struct wss_service *svc, size_t headroom, size_t *len)
         .pending = pending_count(svc->pending),
     };
 
-    return metrics_render(&svc->metrics, &g, headroom, len);
+    return metrics_render(&svc->metrics, &g, len);
 }
 
 bool wss_control_is_local(struct wss_service *svc)
@@ -516,11 +703,16 @@ void wss_timer_start(struct wss_timer *t, uint32_t delay_ms)
     timers_arm(t->svc->timers, &t->t, util_now_ms() + delay_ms, on_timer);
 }
 
+void wss_timer_stop(struct wss_timer *t)
+{
+    if (t->svc->timers)
+        timers_disarm(t->svc->timers, &t->t);
+}
+
 void wss_timer_free(struct wss_timer *t)
 {
     if (!t)
         return;
-    if (t->svc->timers)
-        timers_disarm(t->svc->timers, &t->t);
+    wss_timer_stop(t);
     free(t);
 }

@@ -26,6 +26,15 @@ struct pending;
 struct peers;
 struct verifier;
 
+/* Per key-event listener (wss_key_events_subscribe); cb NULL: removed while
+ * events were being delivered, compacted afterwards. */
+struct service_listener {
+    wss_key_event_cb cb;
+    void *user;
+};
+
+struct service_lookup;
+
 /*
  * The cluster's hooks into the service, filled in by the cluster link
  * (cluster/cluster.c); all NULL on a single node.
@@ -41,6 +50,15 @@ struct service_cluster {
                   size_t len);
     /* Local session s holds its key here from now on (held), or no longer. */
     void (*key_event)(void *arg, struct session *s, bool held);
+    /* Which node holds key (not held here): 0, and cb runs once later with the
+     * answer and the holder's node id (NULL when nobody holds it); or an error
+     * (cb does not run). */
+    int (*lookup)(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
+                  void (*cb)(void *user, const struct wss_presence *p, const char *node),
+                  void *user);
+    /* True while the cluster's Redis is reachable. */
+    bool (*up)(const void *arg);
+    const char *node_id;           /* this node's id */
 };
 
 /* Per daemon: the state every sign request and signer session works on. */
@@ -59,6 +77,10 @@ struct wss_service {
     struct verifier *verifier;     /* NULL: signatures are verified on the loop thread */
     struct peers *peers;           /* the signer listener's admission table (owned by ws) */
     struct log_limit unknown_answer_log; /* peers can send unknown answers at will */
+    struct service_listener *listeners;  /* key events, in subscription order (owned) */
+    size_t n_listeners, cap_listeners;
+    unsigned delivering;           /* events being delivered (nested calls count) */
+    struct service_lookup *lookups; /* wss_lookup_key_async answers still due (owned) */
     struct service_cluster cluster;
     size_t remote_sessions;        /* registered sessions that are other nodes' (proxies) */
 };
@@ -67,7 +89,8 @@ struct wss_service {
 int service_init(struct wss_service *svc, const struct config *cfg);
 
 /* Binds the service to the loop's timers once they exist; NULL detaches it
- * (the loop is ending: timers are no longer armed). */
+ * (the loop is ending: timers are no longer armed, and presence lookups
+ * still due are answered WSS_ERR_SHUTTING_DOWN). */
 void service_attach(struct wss_service *svc, struct timers *timers);
 
 /*
@@ -92,14 +115,16 @@ size_t service_pending_count(const struct wss_service *svc);
  * s has proved its key: it becomes the key's holder. Returns the session it
  * replaced, or NULL; the replaced session's pending requests (except those
  * whose answer is being verified) are re-sent to s with the same ids, and
- * the caller closes the replaced one.
+ * the caller closes the replaced one. Key-event listeners hear
+ * WSS_KEY_CONNECTED before this returns.
  */
 struct session *service_register(struct wss_service *svc, struct session *s);
 
 /*
- * s is gone. If it holds its key, the key is unregistered and every request
- * for the key ends with WSS_ERR_CONN_CLOSED; a superseded session or one
- * that never introduced changes nothing. Returns true if s held its key.
+ * s is gone. If it holds its key, the key is unregistered, every request
+ * for the key ends with WSS_ERR_CONN_CLOSED, and then key-event listeners
+ * hear WSS_KEY_DISCONNECTED; a superseded session or one that never
+ * introduced changes nothing. Returns true if s held its key.
  */
 bool service_unregister(struct wss_service *svc, struct session *s);
 

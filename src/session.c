@@ -49,15 +49,22 @@ static void refuse_frame(struct session *s, const char *code, const char *messag
     }
 }
 
-/* Refuses an introduction: tell the peer why, count and log it, and close with 1008. */
+/* Refuses an introduction: tell the peer why, count and log it (once, with detail
+ * when there is one: "host=..."), and close with 1008. */
+static void refuse_detail(struct session *s, enum metrics_intro outcome, const char *code,
+                          const char *message, const char *detail)
+{
+    s->svc->metrics.intro[outcome]++;
+    log_info("event=introduction_refused reason=%s%s%s conn=%llu remote=%s", code,
+             detail ? " " : "", detail ? detail : "", (unsigned long long)s->id, s->remote);
+    link_send_error(s, &s->svc->metrics, code, message, NULL);
+    close_link(s, LINK_CLOSE_POLICY, code);
+}
+
 static void refuse(struct session *s, enum metrics_intro outcome, const char *code,
                    const char *message)
 {
-    s->svc->metrics.intro[outcome]++;
-    log_info("event=introduction_refused reason=%s conn=%llu remote=%s", code,
-             (unsigned long long)s->id, s->remote);
-    link_send_error(s, &s->svc->metrics, code, message, NULL);
-    close_link(s, LINK_CLOSE_POLICY, code);
+    refuse_detail(s, outcome, code, message, NULL);
 }
 
 void session_init(struct session *s, struct wss_service *svc, const struct link_ops *ops,
@@ -168,9 +175,11 @@ static void introduce(struct session *s, const struct wire_msg *m)
         return;
     }
     if (!host_allowed(cfg, m->host)) {
-        log_info("event=bad_host host=%s conn=%llu", log_quote(host, sizeof host, m->host),
-                 (unsigned long long)s->id);
-        refuse(s, METRICS_INTRO_BAD_HOST, "bad_host", "host is not one of this server's names");
+        char detail[sizeof host + 8];
+
+        snprintf(detail, sizeof detail, "host=%s", log_quote(host, sizeof host, m->host));
+        refuse_detail(s, METRICS_INTRO_BAD_HOST, "bad_host",
+                      "host is not one of this server's names", detail);
         return;
     }
     /* Only keys of prime order are registered (mixed-order keys pass plain verify). */

@@ -8,11 +8,33 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <time.h>
 
 #include <wssignd/errors.h>
 
 #include "files.h"
+
+double tls_cert_expiry(const char *cert)
+{
+    const ASN1_TIME *not_after;
+    struct tm tm;
+    double t = 0;
+    X509 *x = NULL;
+    FILE *f = fopen(cert, "r");
+
+    if (!f)
+        return 0;
+    x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (x && (not_after = X509_get0_notAfter(x)) && ASN1_TIME_to_tm(not_after, &tm) == 1)
+        t = (double)timegm(&tm);
+    X509_free(x);
+    ERR_clear_error();
+    return t;
+}
 
 unsigned long tls_server_options(void)
 {

@@ -30,6 +30,10 @@ void tls_tune_context(void *ctx);
  */
 int tls_check_files(const char *cert, const char *key, char *err, size_t errlen);
 
+/* The unix time at which the certificate (the first of the chain in cert)
+ * expires, or 0 if it cannot be read. */
+double tls_cert_expiry(const char *cert);
+
 /*
  * Loads a new certificate chain and key into the live context ctx (an
  * SSL_CTX *): both files are checked first and only then installed, so new

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "crypto.h"
 #include "files.h"
+#include "http.h"
 #include "log.h"
 #include "peers.h"
 #include "service.h"
@@ -103,8 +104,12 @@ static int filter_upgrade(struct wss_service *svc, struct lws *wsi)
         return -1;
     }
     if (!origin_allowed(svc->cfg, wsi, origin, sizeof origin)) {
-        log_info("event=origin_refused origin=%s",
-                 log_quote(quoted, sizeof quoted, origin[0] ? origin : "-"));
+        char remote[64];
+
+        if (!lws_get_peer_simple(wsi, remote, sizeof remote))
+            snprintf(remote, sizeof remote, "unknown");
+        log_warn("event=origin_refused origin=%s remote=%s",
+                 log_quote(quoted, sizeof quoted, origin[0] ? origin : "-"), remote);
         /* Answer 403 before the upgrade, as the cross-site hijacking defence requires. */
         lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
         return -1;
@@ -255,6 +260,36 @@ static const struct lws_protocols signer_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* The controllers' HTTP on the control listener: each event goes to http.c. */
+static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    struct http_txn *txn = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return -1; /* reached only when lws runs a request again: see http_on_rerun */
+    case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+        return http_on_rerun(txn);
+    case LWS_CALLBACK_HTTP:
+        return http_on_request(lws_get_protocol(wsi)->user, txn, wsi);
+    case LWS_CALLBACK_HTTP_BODY:
+        return http_on_body(txn, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return http_on_body_done(txn);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return http_on_writable(txn);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        http_on_detach(txn);
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+#define HTTP_PROTOCOL "wssignd-http"
+
 /* The control listener's fallback: no upgrades, 404 for paths no controller owns. */
 static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                             void *in, size_t len)
@@ -394,31 +429,28 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
     return 0;
 }
 
-int ws_listen_control(struct ws *ws, const struct config *cfg,
-                      const struct ws_control_proto *protos, size_t nprotos,
-                      const char *const *mount_prefixes, const char *const *mount_protocols,
-                      size_t nmounts, char *err, size_t errlen)
+int ws_listen_control(struct ws *ws, const struct config *cfg, struct http_server *http,
+                      char *err, size_t errlen)
 {
     struct lws_context_creation_info info;
-    size_t i;
+    size_t i, nmounts = http_server_route_count(http);
 
-    /* [0] fallback, the controllers' protocols, and the terminator. */
-    ws->control_protocols = xcalloc(nprotos + 2, sizeof *ws->control_protocols);
+    /* [0] the fallback, [1] the controllers' HTTP when they serve any, the terminator. */
+    ws->control_protocols = xcalloc(3, sizeof *ws->control_protocols);
     ws->control_protocols[0] = (struct lws_protocols){"wssignd-control", callback_control, 0, 0,
                                                       0, NULL, 0};
-    for (i = 0; i < nprotos; i++) {
-        ws->control_protocols[i + 1] = *protos[i].protocol;
-        ws->control_protocols[i + 1].user = protos[i].state;
-    }
+    if (nmounts)
+        ws->control_protocols[1] = (struct lws_protocols){
+            HTTP_PROTOCOL, callback_http, sizeof(struct http_txn), 0, 0, http, 0};
     ws->mounts = xcalloc(nmounts ? nmounts : 1, sizeof *ws->mounts);
     ws->n_mounts = nmounts;
     for (i = 0; i < nmounts; i++) {
         struct lws_http_mount *m = &ws->mounts[i];
 
         m->mount_next = i + 1 < nmounts ? &ws->mounts[i + 1] : NULL;
-        m->mountpoint = mount_prefixes[i];
-        m->mountpoint_len = (unsigned char)strlen(mount_prefixes[i]);
-        m->origin = mount_protocols[i];
+        m->mountpoint = http_server_route_prefix(http, i);
+        m->mountpoint_len = (unsigned char)strlen(m->mountpoint);
+        m->origin = HTTP_PROTOCOL;
         m->origin_protocol = LWSMPRO_CALLBACK;
     }
 

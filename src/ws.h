@@ -14,6 +14,7 @@
 #include "peers.h"
 
 struct wss_service;
+struct http_server;
 
 /* Per daemon: the lws objects and the tables they point into. */
 struct ws {
@@ -23,19 +24,13 @@ struct ws {
     struct lws_vhost *signer;
     struct lws_vhost *control;
     int signer_port, control_port;           /* bound (the kernel's choice for port 0) */
-    struct lws_protocols *control_protocols; /* owned: [0] is the fallback, then controllers' */
+    struct lws_protocols *control_protocols; /* owned: [0] the fallback, [1] controllers' HTTP */
     struct lws_http_mount *mounts;           /* owned: one per controller URL prefix */
     size_t n_mounts;
     char *signer_iface, *control_iface;      /* owned copies: lws keeps the pointers */
     void *signer_tls;                        /* the wss vhost's SSL_CTX (owned by lws) */
     struct admission signer_admission;       /* sockets per client address and caps, each */
     struct admission control_admission;      /* listener (peers.c) */
-};
-
-/* Per control-listener protocol contributed by a controller. */
-struct ws_control_proto {
-    const struct lws_protocols *protocol;
-    void *state; /* stored in the copied protocol's .user */
 };
 
 /* Creates the lws context on the libuv loop uv_loop (a uv_loop_t *).
@@ -49,14 +44,12 @@ int ws_create_context(struct ws *ws, void *uv_loop, struct wss_service *svc, cha
 int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t errlen);
 
 /*
- * Binds the control listener with the fallback protocol plus each
- * controller's protocols (copied, .user = the controller's state) and one
- * mount per URL prefix. protos and mounts end with a zeroed entry.
+ * Binds the control listener: a fallback protocol (404, no upgrades) and,
+ * when http has routes, the controllers' HTTP protocol (http.c) mounted on
+ * each route's prefix. http is borrowed and must outlive the context.
  */
-int ws_listen_control(struct ws *ws, const struct config *cfg,
-                      const struct ws_control_proto *protos, size_t nprotos,
-                      const char *const *mount_prefixes, const char *const *mount_protocols,
-                      size_t nmounts, char *err, size_t errlen);
+int ws_listen_control(struct ws *ws, const struct config *cfg, struct http_server *http,
+                      char *err, size_t errlen);
 
 /* Applies the limits of cfg that take effect on running listeners (connection caps). */
 void ws_apply_limits(struct ws *ws, const struct config *cfg);

@@ -1,13 +1,19 @@
 /*
  * The controller interface: in-process modules that ask for signatures.
+ * docs/CONTROLLERS.md is the guide; this header is the contract.
  *
- * A controller is one constant struct wss_controller listed in the daemon's
- * compiled-in table (src/controllers/controllers.c). The daemon calls init for
- * each controller enabled in the config once the signing service exists,
- * offers each a reload's new configuration (reload_prepare/reload_commit),
- * and calls cleanup in reverse order at shutdown. A controller may serve
- * HTTP on the control listener by naming lws protocols and the URL prefixes
- * they own.
+ * A controller is one constant struct wss_controller, compiled in and named
+ * in the CMake list WSSIGND_CONTROLLERS. The daemon checks its API version,
+ * calls init for each controller enabled in the config once the signing
+ * service exists and before any signer can connect, offers each a reload's
+ * new configuration (reload_prepare/reload_commit), and calls cleanup in
+ * reverse order at shutdown. A controller may serve HTTP on the control
+ * listener by listing the URL prefixes it owns (<wssignd/http.h>).
+ *
+ * Every function of include/wssignd/ runs on the daemon's loop thread only
+ * (the helpers of <wssignd/util.h> excepted), and so does every callback
+ * the daemon makes into a controller; none of them blocks. Allocation
+ * failures abort the process (<wssignd/util.h>).
  */
 #ifndef WSSIGND_CONTROLLER_H
 #define WSSIGND_CONTROLLER_H
@@ -17,54 +23,38 @@
 #include <stdint.h>
 
 #include <wssignd/errors.h>
+#include <wssignd/http.h>
+#include <wssignd/log.h>
+#include <wssignd/opts.h>
 #include <wssignd/service.h>
 
-struct lws_protocols;
-
-/* A controller's config section; owned by the daemon, borrowed by init. */
-struct wss_opts;
-
 /*
- * Reads one option of the controller's section. Each returns def when the key
- * is absent. A present key of the wrong type is reported by wss_opts_check().
- * Returned strings are borrowed: valid until init returns; copy to keep.
+ * The version of this interface. A controller sets api_version to the value
+ * of the headers it was built with; the daemon refuses to start a
+ * controller whose version differs from its own, with an error naming both.
+ * It changes whenever a struct, a prototype or a documented rule of
+ * include/wssignd/ changes in a way a built controller would notice.
  */
-const char *wss_opts_string(const struct wss_opts *opts, const char *key, const char *def);
-long long wss_opts_int(const struct wss_opts *opts, const char *key, long long def);
-bool wss_opts_bool(const struct wss_opts *opts, const char *key, bool def);
-
-/* Per option: one entry of the list of keys a controller accepts. */
-struct wss_opt_spec {
-    const char *key;
-    char type; /* 's' string, 'i' integer, 'b' boolean */
-};
-
-/*
- * Checks that every key of the section is listed in spec (terminated by an
- * entry with key NULL) with the right type. Returns 0, or WSS_ERR_CONFIG with
- * a message naming the key in err.
- */
-int wss_opts_check(const struct wss_opts *opts, const struct wss_opt_spec *spec, char *err,
-                   size_t errlen);
-
-/* Per URL prefix: a path on the control listener served by a protocol. */
-struct wss_mount {
-    const char *prefix;   /* "/v1", "/healthz"; matched on whole path segments */
-    const char *protocol; /* name of one of the controller's protocols */
-};
+#define WSS_CONTROLLER_API_VERSION 2
 
 /* Per controller type: constant, compiled in. */
 struct wss_controller {
+    int api_version;  /* WSS_CONTROLLER_API_VERSION */
     const char *name; /* matches its section under "controllers" in the config */
     /*
-     * Sets the controller up. *state receives the controller's private
-     * state; it is passed to cleanup and, for each of the controller's
-     * protocols, stored in struct lws_protocols.user. Returns 0, or a negative
-     * enum wss_err with a message in err; the daemon then does not start.
+     * Sets the controller up: checks opts (wss_opts_check), and may start
+     * timers, subscribe to key events and ask for signatures. *state
+     * receives the controller's private state; it is passed to cleanup, to
+     * the reload hooks and to its HTTP handlers. Returns 0, or a negative
+     * enum wss_err with a message in err (errlen bytes); the daemon then
+     * does not start. --check-config runs init and cleanup on a scratch
+     * service that is never served: timers never fire there.
      */
     int (*init)(struct wss_service *svc, const struct wss_opts *opts, void **state, char *err,
                 size_t errlen);
-    /* Frees what init made. Called once, after every request has ended. */
+    /* Frees what init made. Called once, after every sign request has ended,
+     * every HTTP connection has closed and presence lookups have been
+     * answered; may be NULL. */
     void (*cleanup)(void *state);
     /*
      * Optional, both or neither: a reload (SIGHUP) in two steps, so that a
@@ -84,18 +74,18 @@ struct wss_controller {
     int (*reload_prepare)(void *state, const struct wss_opts *opts, void **next, char *err,
                           size_t errlen);
     void (*reload_commit)(void *state, void *next, bool install);
-    /* Optional: HTTP protocols joined to the control listener, and the
-     * URL prefixes they own; both terminated by a zeroed entry. */
-    const struct lws_protocols *protocols;
-    const struct wss_mount *mounts;
+    /* Optional: the URL prefixes the controller serves on the control
+     * listener (<wssignd/http.h>), ending with {0}; each handler receives
+     * the state init made. */
+    const struct wss_http_route *http_routes;
 };
 
 /*
  * Renders the daemon's metrics in the Prometheus text exposition format
- * (version 0.0.4). Returns a malloc'd buffer whose first headroom bytes are
- * free, followed by *len bytes of text; the caller frees it.
+ * (version 0.0.4). Returns a malloc'd NUL-terminated buffer of *len bytes of
+ * text (len may be NULL); the caller frees it with free(). Never NULL.
  */
-char *wss_metrics_render(struct wss_service *svc, size_t headroom, size_t *len);
+char *wss_metrics_render(struct wss_service *svc, size_t *len);
 
 /* True when the control listener is bound to loopback or a Unix socket only. */
 bool wss_control_is_local(struct wss_service *svc);

@@ -63,6 +63,8 @@ typedef void (*wss_sign_cb)(const struct wss_sign_result *result, void *user);
  *   WSS_ERR_NOT_CONNECTED  no introduced connection holds public_key
  *   WSS_ERR_OVERLOADED     the per-key or global in-flight cap is reached
  *   WSS_ERR_SHUTTING_DOWN  the daemon is draining
+ *   WSS_ERR_CLUSTER_UNAVAILABLE  the key is not held here and the cluster
+ *                          cannot be asked (its Redis is unreachable)
  */
 __attribute__((warn_unused_result)) int
 wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KEY_BYTES],
@@ -94,46 +96,114 @@ int wss_cancel(struct wss_service *svc, const char *request_id);
 /* The largest message wss_send_to_sign() accepts (requests.max_message_bytes). */
 size_t wss_max_message_bytes(struct wss_service *svc);
 
+/* Longest node id of a cluster (docs/CLUSTER.md). */
+#define WSS_NODE_ID_MAX 64
+
 /* Per lookup: what wss_lookup_key() reports about one key. */
 struct wss_presence {
     bool connected;
     uint64_t connected_at_ms; /* unix time in ms at which the key was introduced */
     char session_id[WSS_REQUEST_ID_BYTES];
-    unsigned pending;         /* requests in flight for the key */
+    unsigned pending;         /* requests in flight for the key (on the node holding it) */
+    char node[WSS_NODE_ID_MAX + 1]; /* the cluster node holding the key; "" on a single node */
 };
 
 /*
- * Reports whether an introduced connection currently holds public_key.
- * Fills *out (may be NULL) and returns true if so; returns false otherwise.
+ * Reports whether an introduced connection on this daemon currently holds
+ * public_key, answered at once from the registry. Fills *out (may be NULL)
+ * and returns true if so; returns false otherwise (*out untouched).
  */
 bool wss_lookup_key(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KEY_BYTES],
                     struct wss_presence *out);
+
+/*
+ * Called once per accepted wss_lookup_key_async(), on the loop thread.
+ * status is WSS_OK, and presence says whether the key is connected
+ * (presence->connected; the other fields are set only when it is); or
+ * WSS_ERR_SHUTTING_DOWN when the daemon's loop ended first (presence then
+ * reads not connected). presence is valid only during the call.
+ */
+typedef void (*wss_presence_cb)(int status, const struct wss_presence *presence, void *user);
+
+/*
+ * Asks whether public_key is connected, and answers later: cb runs exactly
+ * once, on the loop thread, never from inside this call. A key held on this
+ * daemon is answered from its registry on the next turn of the loop; in a
+ * cluster, a key held on another node is answered by that node (presence
+ * names it in node) within a Redis round trip, and a key held nowhere reads
+ * as not connected (also when the cluster cannot be reached). The key is
+ * copied; user must stay valid until cb has run.
+ *
+ * Returns 0, or (nothing queued, cb never runs):
+ *   WSS_ERR_INVAL          public_key or cb NULL
+ *   WSS_ERR_SHUTTING_DOWN  the daemon's loop is not running (a configuration
+ *                          check, or the end of shutdown)
+ */
+int wss_lookup_key_async(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KEY_BYTES],
+                         wss_presence_cb cb, void *user);
+
+/*
+ * The cluster this daemon belongs to: "up" or "down" (Redis reachable or
+ * not), or NULL on a single node. For health checks.
+ */
+const char *wss_cluster_state(struct wss_service *svc);
+
+/* What a key event reports. */
+enum wss_key_event_type {
+    WSS_KEY_CONNECTED = 1,    /* a connection proved the key and now holds it */
+    WSS_KEY_DISCONNECTED = 2, /* the key's holder went away: no connection holds the key */
+};
+
+/* Per event: valid only during the callback. */
+struct wss_key_event {
+    enum wss_key_event_type type;
+    const uint8_t *public_key; /* WSS_PUBLIC_KEY_BYTES */
+    const char *session_id;    /* the holder's session: the new one, or the one that ended */
+    uint64_t at_ms;            /* unix time in ms of the introduction or the departure */
+    bool replaced;             /* CONNECTED only: it took the key over from a connection that
+                                  held it (no DISCONNECTED came in between) */
+};
+
+/*
+ * Called for every key event on this daemon, on the loop thread, inside the
+ * introduction or close that caused it: for CONNECTED the key already
+ * answers wss_lookup_key() and takes requests; for DISCONNECTED its
+ * requests have already ended (connection_closed). The callback may call
+ * any wss_ function, including (un)subscribing; a listener added during an
+ * event first hears the next one.
+ */
+typedef void (*wss_key_event_cb)(const struct wss_key_event *ev, void *user);
+
+/*
+ * Adds a listener for key events; listeners are called in the order they
+ * were added. Keys already connected are not replayed; a controller that
+ * subscribes in its init hears every key, as the daemon starts controllers
+ * before it accepts signers. Returns 0, WSS_ERR_INVAL (cb NULL) or
+ * WSS_ERR_EXISTS (this cb and user are already listening).
+ */
+int wss_key_events_subscribe(struct wss_service *svc, wss_key_event_cb cb, void *user);
+
+/*
+ * Removes the listener added with cb and user; it hears no event from now
+ * on, even one being delivered. A controller unsubscribes in its cleanup at
+ * the latest. Returns 0 or WSS_ERR_NOT_FOUND.
+ */
+int wss_key_events_unsubscribe(struct wss_service *svc, wss_key_event_cb cb, void *user);
 
 /* A one-shot timer on the loop thread, for controllers that act on their own. */
 struct wss_timer;
 typedef void (*wss_timer_cb)(void *user);
 
-/* Creates a stopped timer that will call fn(user). Never NULL. */
+/* Creates a stopped timer that will call fn(user) on the loop thread.
+ * Never NULL; free with wss_timer_free. */
 struct wss_timer *wss_timer_new(struct wss_service *svc, wss_timer_cb fn, void *user);
-/* (Re)arms the timer to fire once, delay_ms from now. */
+/* (Re)arms the timer to fire once, delay_ms from now (a timer fires once per
+ * start; fn may start it again). Does nothing when the loop is not running
+ * (a configuration check, or the end of shutdown). */
 void wss_timer_start(struct wss_timer *t, uint32_t delay_ms);
+/* Disarms the timer if it is armed; it can be started again. */
+void wss_timer_stop(struct wss_timer *t);
 /* Stops and frees the timer. NULL is a no-op. */
 void wss_timer_free(struct wss_timer *t);
-
-/* Log levels for wss_log(); the same as the daemon's own. */
-enum wss_log_level {
-    WSS_LOG_ERR = 0,
-    WSS_LOG_WARN = 1,
-    WSS_LOG_NOTICE = 2,
-    WSS_LOG_INFO = 3,
-    WSS_LOG_DEBUG = 4,
-};
-
-/*
- * Writes one logfmt line through the daemon's log sink. fmt should produce
- * key=value pairs ("event=http_request path=/v1/sign"); never pass a message
- * body or a secret.
- */
-void wss_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

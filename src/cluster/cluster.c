@@ -81,13 +81,16 @@ struct relay {
     uint64_t exp;      /* unix ms */
     char *frame;       /* the sign_request, kept to send again to a new connection */
     size_t frame_len;
+    /* unix ms the signer's answer went back; 0: not answered. An answered relay is
+     * kept a while for the requesting node's verdict (an invalid_signature error). */
+    uint64_t answered_ms;
 };
 
 /* Per key held here: announced on its channel. */
 struct held {
     UT_hash_handle hh; /* by key */
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
-    bool echoed;       /* our own intro came back: later intros are newer than ours */
+    uint64_t at;       /* unix ms of its introduction here: the newest holder wins */
 };
 
 /* Per node heard from. */
@@ -124,6 +127,7 @@ struct cluster {
     char inbox[CHANNEL_MAX], nodes_channel[CHANNEL_MAX];
     uint64_t seq;
     bool up, stopping;
+    bool said_hello;
     struct proxy *proxies;
     struct outreq *outreqs;
     struct relay *relays;
@@ -334,16 +338,19 @@ static void free_proxy(struct cluster *c, struct proxy *p)
     free(p);
 }
 
-/* A request sent through a proxy ends here with status, if it is still pending there. */
+/* A request sent through a proxy ends here with status, if it is still pending there.
+ * key and id may point into the request's outreq, which this frees. */
 static void end_request(struct cluster *c, const uint8_t *key, const char *id, int status)
 {
     struct proxy *p = find_proxy(c, key);
     struct outreq *o = find_outreq(c, id);
+    char rid[WSS_REQUEST_ID_BYTES];
 
+    snprintf(rid, sizeof rid, "%s", id);
     if (o)
         forget_outreq(c, o);
     if (p && !p->closed)
-        service_end_request(c->svc, &p->s, id, status);
+        service_end_request(c->svc, &p->s, rid, status);
 }
 
 static void on_req_published(void *arg, long long receivers)
@@ -502,9 +509,10 @@ static void proxy_close(struct session *s, int code, const char *reason)
 {
     struct proxy *p = container_of(s, struct proxy, s);
 
-    /* Superseded by a local connection (whose node tells the old owner), or shutdown. */
-    p->closed = true;
-    s->state = SESSION_CLOSING;
+    /* Superseded by a local connection (which holds the key in the registry already:
+     * its node tells the old owner), too many refused answers, or shutdown. Out of the
+     * registry now: the tick frees a closed proxy. */
+    close_proxy(p->c, p);
 }
 
 static void proxy_drop(struct session *s)
@@ -599,7 +607,7 @@ static void forward(struct session *s, const char *frame, size_t len)
 /* Cancels a relayed request at the signer (its requester is gone). */
 static void cancel_relay(struct cluster *c, struct relay *r)
 {
-    struct session *s = service_holder(c->svc, r->key);
+    struct session *s = r->answered_ms ? NULL : service_holder(c->svc, r->key);
 
     if (s) {
         s->late_answers++;
@@ -617,7 +625,8 @@ static bool relay_answer(void *arg, struct session *s, const char *id, const cha
     struct cmsg m = {.type = CMSG_ANS, .has_key = true};
     char ch[CHANNEL_MAX];
 
-    if (!r || memcmp(r->key, s->key, sizeof r->key) != 0)
+    /* One answer per request: a second one is refused here, as for a local request. */
+    if (!r || r->answered_ms || memcmp(r->key, s->key, sizeof r->key) != 0)
         return false;
     memcpy(m.key, r->key, sizeof m.key);
     snprintf(m.id, sizeof m.id, "%s", id);
@@ -625,14 +634,19 @@ static bool relay_answer(void *arg, struct session *s, const char *id, const cha
     m.frame_len = len;
     node_channel(c, ch, r->origin);
     publish(c, ch, &m, NULL, NULL);
-    forget_relay(c, r);
+    /* The requesting node verifies the answer and may send its verdict back (fwd). */
+    r->answered_ms = util_unix_ms();
+    free(r->frame);
+    r->frame = NULL;
+    r->frame_len = 0;
     return true;
 }
 
-static void announce(struct cluster *c, const uint8_t *key)
+static void announce(struct cluster *c, const struct held *h)
 {
-    struct cmsg m = {.type = CMSG_INTRO, .has_key = true};
+    struct cmsg m = {.type = CMSG_INTRO, .has_key = true, .at = h->at};
     char ch[CHANNEL_MAX];
+    const uint8_t *key = h->key;
 
     memcpy(m.key, key, sizeof m.key);
     key_channel(c, ch, key);
@@ -652,11 +666,10 @@ static void on_key_subscribed(void *arg, const char *channel)
     snprintf(hex, sizeof hex, "%s", channel + plen);
     if (sodium_hex2bin(key, sizeof key, hex, strlen(hex), NULL, &n, NULL) != 0 || n != sizeof key)
         return;
-    /* Subscribed (again): announce, so that an older holder elsewhere yields. */
-    if ((h = find_held(c, key)) != NULL) {
-        h->echoed = false;
-        announce(c, key);
-    }
+    /* Subscribed (again, after a reconnect): announce, so that an older holder
+     * elsewhere yields, or a newer one makes us yield. */
+    if ((h = find_held(c, key)) != NULL)
+        announce(c, h);
 }
 
 /* The service's key hook: a local session now holds its key here, or no longer. */
@@ -672,16 +685,18 @@ static void key_event(void *arg, struct session *s, bool held)
         if (!h) {
             h = xcalloc(1, sizeof *h);
             memcpy(h->key, s->key, sizeof h->key);
+            h->at = util_unix_ms();
             HASH_ADD(hh, c->held, key, WSS_PUBLIC_KEY_BYTES, h);
             redis_subscribe(c->redis, ch, on_key_subscribed, c);
-        } else if (c->up) {
+        } else {
             /* Introduced again here (a newer connection on this node): the newest wins
              * cluster-wide too, and relayed requests follow it, as local ones do. */
-            h->echoed = false;
-            announce(c, s->key);
+            h->at = util_unix_ms();
+            if (c->up)
+                announce(c, h);
         }
         HASH_ITER(hh, c->relays, r, tmp) {
-            if (!memcmp(r->key, s->key, sizeof r->key))
+            if (!r->answered_ms && !memcmp(r->key, s->key, sizeof r->key))
                 forward(s, r->frame, r->frame_len);
         }
         return;
@@ -694,7 +709,8 @@ static void key_event(void *arg, struct session *s, bool held)
     /* The key's connection is gone: the requesting nodes end their requests now. */
     HASH_ITER(hh, c->relays, r, tmp) {
         if (!memcmp(r->key, s->key, sizeof r->key)) {
-            tell(c, r->origin, CMSG_CLOSED, r->key, r->id);
+            if (!r->answered_ms)
+                tell(c, r->origin, CMSG_CLOSED, r->key, r->id);
             forget_relay(c, r);
         }
     }
@@ -725,7 +741,8 @@ static void yield_key(struct cluster *c, const uint8_t *key, const char *to)
         session_supersede(old, &p->s);
     HASH_ITER(hh, c->relays, r, tmp) {
         if (!memcmp(r->key, key, sizeof r->key)) {
-            tell(c, r->origin, CMSG_MOVED, r->key, r->id);
+            if (!r->answered_ms)
+                tell(c, r->origin, CMSG_MOVED, r->key, r->id);
             forget_relay(c, r);
         }
     }
@@ -832,9 +849,12 @@ static struct node *find_node(struct cluster *c, const char *id)
 }
 
 /* Records a message from m->from; false if it is a replay (an old sequence number). */
+static void node_gone(struct cluster *c, struct node *n, const char *why);
+
 static bool heard(struct cluster *c, const struct cmsg *m, uint64_t now)
 {
     struct node *n = find_node(c, m->from);
+    bool other = strcmp(m->from, c->set.node_id) != 0, known = n != NULL;
 
     if (!n) {
         if (HASH_COUNT(c->nodes) >= NODES_MAX)
@@ -847,9 +867,18 @@ static bool heard(struct cluster *c, const struct cmsg *m, uint64_t now)
     }
     n->last_seq = m->seq;
     n->last_seen_ms = now;
-    if (!n->alive && strcmp(n->id, c->set.node_id))
+    /* "bye": it stops; "hello": it started again, so what its earlier run held or
+     * asked for is gone even if its heartbeats never paused. */
+    if (other && known && (m->type == CMSG_BYE || m->type == CMSG_HELLO) &&
+        (n->alive || m->type == CMSG_HELLO))
+        node_gone(c, n, m->type == CMSG_BYE ? "bye" : "restarted");
+    if (m->type == CMSG_BYE) {
+        n->alive = false;
+        return true;
+    }
+    if (!n->alive && other)
         log_info("event=cluster_node_up node=%s peer=%s", c->set.node_id, n->id);
-    n->alive = m->type != CMSG_BYE;
+    n->alive = true;
     return true;
 }
 
@@ -902,8 +931,11 @@ static void on_fwd(struct cluster *c, const struct cmsg *m)
         return;
     forward(s, m->frame, m->frame_len);
     if (!strcmp(type, "cancel")) {
-        s->late_answers++;
+        if (!r->answered_ms)
+            s->late_answers++;
         forget_relay(c, r);
+    } else if (r->answered_ms) {
+        forget_relay(c, r); /* the verdict on its answer: nothing more to come */
     }
 }
 
@@ -927,7 +959,13 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
                        size_t len)
 {
     struct cluster *c = arg;
-    size_t max = c->svc->cfg->max_message_bytes * 2 + 8192;
+    const struct config *cfg = c->svc->cfg;
+    /* A frame travels inside a JSON string, where its whitespace escapes to twice its
+     * size: a signer's answer (up to limits.max_frame_bytes, relayed as received) or a
+     * sign_request (the message in base64), plus the envelope. */
+    size_t max = 2 * (cfg->max_frame_bytes > cfg->max_message_bytes ? cfg->max_frame_bytes
+                                                                     : cfg->max_message_bytes) +
+                 8192;
     struct cmsg m;
     const char *why;
     struct outreq *o;
@@ -977,13 +1015,18 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
         break;
     case CMSG_INTRO: {
         struct held *h = find_held(c, m.key);
+        int newer;
 
-        if (!h)
+        if (!h || !strcmp(m.from, c->set.node_id))
             break;
-        if (!strcmp(m.from, c->set.node_id))
-            h->echoed = true;
-        else if (h->echoed)
+        /* The newest introduction wins, by its time (node ids break a tie). A holder
+         * that hears of an older one answers with its own announcement: the other
+         * may have missed it (it subscribed after we published). */
+        newer = m.at > h->at ? 1 : m.at < h->at ? -1 : strcmp(m.from, c->set.node_id);
+        if (newer > 0)
             yield_key(c, m.key, m.from);
+        else
+            announce(c, h);
         break;
     }
     case CMSG_WHO:
@@ -998,6 +1041,7 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
     }
     case CMSG_HB:
     case CMSG_BYE:
+    case CMSG_HELLO:
         break;
     }
     cmsg_cleanup(&m);
@@ -1005,12 +1049,13 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
 
 /* ---- liveness and housekeeping ---- */
 
-static void node_gone(struct cluster *c, struct node *n)
+/* Node n went (silent, said bye, or restarted: why). */
+static void node_gone(struct cluster *c, struct node *n, const char *why)
 {
     struct proxy *p, *ptmp;
     struct relay *r, *rtmp;
 
-    log_warn("event=cluster_node_down node=%s peer=%s", c->set.node_id, n->id);
+    log_warn("event=cluster_node_down node=%s peer=%s reason=%s", c->set.node_id, n->id, why);
     n->alive = false;
     /* Its keys' connections went with it: their requests end now, not at their deadline. */
     HASH_ITER(hh, c->proxies, p, ptmp) {
@@ -1047,7 +1092,7 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
     c->svc->metrics.cluster_nodes = cluster_nodes_alive(c);
     HASH_ITER(hh, c->nodes, n, ntmp) {
         if (n->alive && strcmp(n->id, c->set.node_id) && now - n->last_seen_ms > NODE_DEAD_MS)
-            node_gone(c, n);
+            node_gone(c, n, "silent");
         if (!n->alive && now - n->last_seen_ms > NODE_FORGET_MS) {
             HASH_DEL(c->nodes, n);
             free(n);
@@ -1060,7 +1105,8 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
             forget_outreq(c, o);
     }
     HASH_ITER(hh, c->relays, r, rtmp) {
-        if (r->exp + ACK_TIMEOUT_MS < now_unix)
+        if (r->exp + ACK_TIMEOUT_MS < now_unix ||
+            (r->answered_ms && r->answered_ms + ACK_TIMEOUT_MS < now_unix))
             forget_relay(c, r);
     }
     HASH_ITER(hh, c->queries, q, qtmp) {
@@ -1089,7 +1135,14 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
 static void on_up(void *arg)
 {
     struct cluster *c = arg;
+    struct cmsg hello = {.type = CMSG_HELLO};
 
+    /* Once per start: an earlier run of this node that others still count on (one
+     * killed and restarted within the heartbeat window) is gone. */
+    if (!c->said_hello) {
+        c->said_hello = true;
+        publish(c, c->nodes_channel, &hello, NULL, NULL);
+    }
     c->up = true;
     c->svc->metrics.cluster_up = 1;
     c->last_hb_ms = 0;
@@ -1103,7 +1156,6 @@ static void on_down(void *arg, const char *why)
     struct proxy *p, *ptmp;
     struct outreq *o, *otmp;
     struct relay *r, *rtmp;
-    struct held *h, *htmp;
     char quoted[200];
 
     c->up = false;
@@ -1120,14 +1172,23 @@ static void on_down(void *arg, const char *why)
     HASH_ITER(hh, c->relays, r, rtmp) {
         cancel_relay(c, r);
     }
-    HASH_ITER(hh, c->held, h, htmp) {
-        h->echoed = false;
-    }
     while (c->queries)
         answer_query(c, c->queries, NULL);
 }
 
 /* ---- life cycle ---- */
+
+/* The service's hooks take the cluster as a void pointer. */
+static int lookup_hook(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES], cluster_lookup_cb cb,
+                       void *user)
+{
+    return cluster_lookup(arg, key, cb, user);
+}
+
+static bool up_hook(const void *arg)
+{
+    return cluster_is_up(arg);
+}
 
 struct cluster *cluster_new(void *uv_loop, struct wss_service *svc, struct timers *timers,
                             const struct cluster_settings *s)
@@ -1146,6 +1207,9 @@ struct cluster *cluster_new(void *uv_loop, struct wss_service *svc, struct timer
     svc->cluster.reach = reach;
     svc->cluster.relay = relay_answer;
     svc->cluster.key_event = key_event;
+    svc->cluster.lookup = lookup_hook;
+    svc->cluster.up = up_hook;
+    svc->cluster.node_id = c->set.node_id;
     c->redis = redis_new(uv_loop, timers, &c->set.target, &ev, c);
     redis_subscribe(c->redis, c->inbox, NULL, NULL);
     redis_subscribe(c->redis, c->nodes_channel, NULL, NULL);
@@ -1178,9 +1242,10 @@ void cluster_free(struct cluster *c)
     c->stopping = true;
     timers_disarm(c->timers, &c->tick);
     redis_free(c->redis);
-    c->svc->cluster.reach = NULL;
-    c->svc->cluster.relay = NULL;
-    c->svc->cluster.key_event = NULL;
+    /* Lookups still waiting for another node get their answer (not connected) first. */
+    while (c->queries)
+        answer_query(c, c->queries, NULL);
+    memset(&c->svc->cluster, 0, sizeof c->svc->cluster);
     HASH_ITER(hh, c->proxies, p, ptmp) {
         close_proxy(c, p);
         free_proxy(c, p);

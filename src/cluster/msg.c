@@ -22,6 +22,7 @@ static const char *const type_names[] = {
     [CMSG_FWD] = "fwd",     [CMSG_ANS] = "ans",       [CMSG_MOVED] = "moved",
     [CMSG_CLOSED] = "closed", [CMSG_INTRO] = "intro", [CMSG_WHO] = "who",
     [CMSG_HERE] = "here",   [CMSG_HB] = "hb",         [CMSG_BYE] = "bye",
+    [CMSG_HELLO] = "hello",
 };
 
 #define N_TYPES (sizeof type_names / sizeof type_names[0])
@@ -42,7 +43,7 @@ bool cmsg_node_id_valid(const char *s)
 }
 
 /* The fields each type carries, beyond v, t, from and seq. */
-enum { F_K = 1, F_ID = 2, F_EXP = 4, F_FRAME = 8, F_HERE = 16 };
+enum { F_K = 1, F_ID = 2, F_EXP = 4, F_FRAME = 8, F_HERE = 16, F_AT = 32 };
 
 static unsigned fields_of(enum cmsg_type t)
 {
@@ -55,8 +56,8 @@ static unsigned fields_of(enum cmsg_type t)
     case CMSG_MOVED:
     case CMSG_CLOSED:
     case CMSG_WHO: return F_K | F_ID;
-    case CMSG_HERE: return F_K | F_ID | F_HERE;
-    case CMSG_INTRO: return F_K;
+    case CMSG_HERE: return F_K | F_ID | F_AT | F_HERE;
+    case CMSG_INTRO: return F_K | F_AT;
     default: return 0;
     }
 }
@@ -197,8 +198,9 @@ char *cmsg_encode(const struct cmsg *m, const uint8_t key[CMSG_KEY_BYTES], size_
         put_int(&o, "exp", m->exp);
     if (f & F_FRAME)
         put_str_field(&o, "frame", m->frame, m->frame_len);
-    if (f & F_HERE) {
+    if (f & F_AT)
         put_int(&o, "at", m->at);
+    if (f & F_HERE) {
         put_str_field(&o, "session", m->session, strlen(m->session));
         put_int(&o, "pending", m->pending);
     }
@@ -275,8 +277,10 @@ static int decode_fields(json_t *o, struct cmsg *m)
         return -1;
     if ((f & F_EXP) && !get_u64(o, "exp", &m->exp))
         return -1;
+    if ((f & F_AT) && !get_u64(o, "at", &m->at))
+        return -1;
     if (f & F_HERE) {
-        if (!get_u64(o, "at", &m->at) || !get_string(o, "session", m->session, sizeof m->session) ||
+        if (!get_string(o, "session", m->session, sizeof m->session) ||
             !get_u64(o, "pending", &pending) || pending > UINT32_MAX)
             return -1;
         m->pending = (unsigned)pending;
@@ -398,10 +402,11 @@ static bool decode_fast(const char *text, size_t len, struct cmsg *m)
         return false;
     if ((f & F_FRAME) && (!lit(&r, ",\"frame\":") || !frame(&r, m)))
         return false;
+    if ((f & F_AT) && (!lit(&r, ",\"at\":") || !num(&r, &m->at)))
+        return false;
     if (f & F_HERE) {
-        if (!lit(&r, ",\"at\":") || !num(&r, &m->at) || !lit(&r, ",\"session\":") ||
-            !plain(&r, m->session, sizeof m->session, &s, &n) || !lit(&r, ",\"pending\":") ||
-            !num(&r, &pending) || pending > UINT32_MAX)
+        if (!lit(&r, ",\"session\":") || !plain(&r, m->session, sizeof m->session, &s, &n) ||
+            !lit(&r, ",\"pending\":") || !num(&r, &pending) || pending > UINT32_MAX)
             return false;
         m->pending = (unsigned)pending;
     }

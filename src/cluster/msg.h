@@ -17,11 +17,14 @@
  *   ans    owner -> "n:<origin>"      k, id, frame        the signer's sign_response or sign_reject
  *   moved  owner -> "n:<origin>"      k, id               the key went to another node: send again
  *   closed owner -> "n:<origin>"      k, id               the key's connection closed
- *   intro  holder -> "k:<key>"        k                   the key was introduced on this node
+ *   intro  holder -> "k:<key>"        k, at               the key was introduced on this node at
+ *                                                         unix ms at (the newest wins)
  *   who    asker -> "k:<key>"         k, id               who holds the key? (id names the query)
  *   here   holder -> "n:<asker>"      k, id, at, session, pending
  *   hb     -> "nodes"                 (none)              heartbeat, every CLUSTER_HB_MS
  *   bye    -> "nodes"                 (none)              the node is stopping
+ *   hello  -> "nodes"                 (none)              the node (re)started: what an earlier
+ *                                                         run of it held or asked for is gone
  *
  * k is the key in lowercase hex; frame is a wssign.v1 frame's JSON text.
  * No I/O, no Redis.
@@ -55,6 +58,7 @@ enum cmsg_type {
     CMSG_HERE,
     CMSG_HB,
     CMSG_BYE,
+    CMSG_HELLO,
 };
 
 /* Per message: one decoded (or to be encoded) message. */
@@ -68,7 +72,7 @@ struct cmsg {
     uint64_t exp;                  /* req: unix ms the request expires at */
     const char *frame;             /* req, fwd, ans: borrowed on encode; owned after decode */
     size_t frame_len;
-    uint64_t at;                   /* here: unix ms the key was introduced */
+    uint64_t at;                   /* intro, here: unix ms the key was introduced */
     char session[WSS_REQUEST_ID_BYTES];
     unsigned pending;
 };

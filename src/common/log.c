@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int current_level = WSS_LOG_INFO;
 /* 1 when stderr is the journal's stream: lines then carry a syslog priority. */
 static int to_journal = -1;
+static enum log_timestamps timestamps = LOG_TIMESTAMPS_AUTO;
 
 static const char *const names[] = {"err", "warn", "notice", "info", "debug"};
 
@@ -41,6 +43,34 @@ const char *log_level_name(int level)
     if (level < WSS_LOG_ERR || level > WSS_LOG_DEBUG)
         return "unknown";
     return names[level];
+}
+
+int log_timestamps_parse(const char *name)
+{
+    static const char *const modes[] = {"auto", "on", "off"};
+
+    for (int i = 0; i < 3; i++)
+        if (name && !strcmp(name, modes[i]))
+            return i;
+    return -1;
+}
+
+void log_set_timestamps(enum log_timestamps mode)
+{
+    timestamps = mode;
+}
+
+/* Writes "ts=YYYY-MM-DDTHH:MM:SS.mmmZ " (RFC 3339, UTC, milliseconds) into out. */
+static int put_timestamp(char *out, size_t len)
+{
+    struct timespec ts;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    return snprintf(out, len, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ", tm.tm_year + 1900,
+                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                    ts.tv_nsec / 1000000);
 }
 
 bool log_enabled(int level)
@@ -75,12 +105,13 @@ static void vemit(int level, const char *fmt, va_list ap)
         level = level < WSS_LOG_ERR ? WSS_LOG_ERR : WSS_LOG_DEBUG;
     if (to_journal < 0)
         to_journal = stderr_is_journal();
-    if (to_journal)
-        n = snprintf(line, sizeof line, "<%d>level=%s ", priority[level], log_level_name(level));
-    else
-        n = snprintf(line, sizeof line, "level=%s ", log_level_name(level));
-
-    if (n < 0)
+    /* The journal reads the priority from the very start of the line, and stamps each
+     * line itself; anywhere else the line carries its time. */
+    n = to_journal ? snprintf(line, sizeof line, "<%d>", priority[level]) : 0;
+    if (timestamps == LOG_TIMESTAMPS_ON || (timestamps == LOG_TIMESTAMPS_AUTO && !to_journal))
+        n += put_timestamp(line + n, sizeof line - (size_t)n);
+    n += snprintf(line + n, sizeof line - (size_t)n, "level=%s ", log_level_name(level));
+    if (n < 0 || (size_t)n >= sizeof line)
         return;
     vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     /* One write per line so concurrent writers to the journal do not interleave. */
@@ -96,7 +127,7 @@ void log_emit(int level, const char *fmt, ...)
     va_end(ap);
 }
 
-void wss_log(int level, const char *fmt, ...)
+void wss_log(enum wss_log_level level, const char *fmt, ...)
 {
     va_list ap;
 

@@ -8,12 +8,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <wssignd/service.h> /* enum wss_log_level */
+#include <wssignd/log.h> /* enum wss_log_level, wss_log */
 
 #include "util.h" /* util_now_ms, for log_limited */
 
 /* Sets the level below which lines are dropped (WSS_LOG_ERR..WSS_LOG_DEBUG). */
 void log_set_level(int level);
+
+/* Whether lines start with "ts=<RFC 3339 UTC time>": auto (only when stderr
+ * is not the journal, which stamps lines itself), always or never. */
+enum log_timestamps { LOG_TIMESTAMPS_AUTO = 0, LOG_TIMESTAMPS_ON, LOG_TIMESTAMPS_OFF };
+
+/* Parses "auto", "on" or "off". Returns the mode, or -1. */
+int log_timestamps_parse(const char *name);
+void log_set_timestamps(enum log_timestamps mode);
 int log_get_level(void);
 
 /* Parses "err", "warn", "notice", "info" or "debug". Returns the level, or -1. */

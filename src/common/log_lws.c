@@ -58,6 +58,10 @@ void log_lws(int lws_level, const char *line)
         level = WSS_LOG_INFO;
     else
         level = WSS_LOG_DEBUG;
+    /* lws warns this whenever a filter callback refuses an upgrade; the daemon has
+     * already logged why (origin_refused, 404, 400), once, with the peer's address. */
+    if (strstr(line, "User code denied connection"))
+        level = WSS_LOG_DEBUG;
     if (!log_enabled(level))
         return;
 

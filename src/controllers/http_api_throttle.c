@@ -69,7 +69,7 @@ void http_api_throttle_set_burst(struct http_api_throttle *t, unsigned burst)
             e->allowance = t->burst;
 }
 
-bool http_api_client_of(const struct sockaddr *sa, int unix_fd, struct http_api_client *client)
+bool http_api_client_of(const struct sockaddr *sa, const uint32_t *uid, struct http_api_client *client)
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
@@ -93,17 +93,13 @@ bool http_api_client_of(const struct sockaddr *sa, int unix_fd, struct http_api_
         }
         return true;
     }
-    case AF_UNIX: {
-        struct ucred cred;
-        socklen_t len = sizeof cred;
-
+    case AF_UNIX:
         /* Whoever may open the socket is a local user: users do not share a bucket. */
-        if (unix_fd < 0 || getsockopt(unix_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        if (!uid)
             return false;
         client->bytes[0] = CLIENT_UID;
-        memcpy(client->bytes + 1, &cred.uid, sizeof cred.uid);
+        memcpy(client->bytes + 1, uid, sizeof *uid);
         return true;
-    }
     default:
         return false;
     }

@@ -5,8 +5,8 @@
  * unchecked, and no other client is affected. A client is an IPv4 address,
  * an IPv6 /64 (one host usually holds a whole /64), or, on a Unix socket,
  * the connecting process's user id. The table is bounded; a full bucket
- * needs no entry, so entries expire once refilled. No lws, no I/O beyond
- * reading a socket's peer; time is a parameter.
+ * needs no entry, so entries expire once refilled. No lws, no I/O; time is
+ * a parameter.
  */
 #ifndef WSSIGND_HTTP_API_THROTTLE_H
 #define WSSIGND_HTTP_API_THROTTLE_H
@@ -37,12 +37,13 @@ void http_api_throttle_set_burst(struct http_api_throttle *t, unsigned burst);
 
 /*
  * Fills *client from a peer address: IPv4 (and IPv4-mapped IPv6) by the
- * whole address, IPv6 by its first 64 bits, AF_UNIX by uid (the peer
- * credentials of unix_fd, a connected Unix socket). Returns false, with
- * *client set to one shared "unknown" client, when the address is of no
- * such kind or the credentials cannot be read.
+ * whole address, IPv6 by its first 64 bits, AF_UNIX by *uid (the user of
+ * the process at the other end; NULL when its credentials could not be
+ * read). Returns false, with *client set to one shared "unknown" client,
+ * when the address is of no such kind or a Unix socket has no uid.
  */
-bool http_api_client_of(const struct sockaddr *sa, int unix_fd, struct http_api_client *client);
+bool http_api_client_of(const struct sockaddr *sa, const uint32_t *uid,
+                        struct http_api_client *client);
 
 /* True if client has used up its failures at now_ms (its bucket holds less than one). */
 bool http_api_throttle_blocked(struct http_api_throttle *t, const struct http_api_client *client,

@@ -29,10 +29,13 @@ static char path[64];
 
 /* Options the http_api controller accepts (src/controllers/http_api.c). */
 static const struct wss_opt_spec api_opts[] = {
-    {"token_file", 's'},
-    {"max_body_bytes", 'i'},
-    {"auth_failures_burst", 'i'},
-    {NULL, 0},
+    {.key = "token_file", .type = WSS_OPT_STRING},
+    {.key = "max_body_bytes", .type = WSS_OPT_INTEGER, .min = 1024, .max = 16777216,
+     .def.i = 65536},
+    {.key = "auth_failures_burst", .type = WSS_OPT_INTEGER, .min = 1, .max = 100000,
+     .def.i = 20},
+    {.key = "enabled", .type = WSS_OPT_BOOLEAN},
+    {0},
 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -83,10 +86,11 @@ static void read_controllers(const struct config *cfg)
         rc = wss_opts_check(c->opts, api_opts, err, sizeof err);
         CHECK(rc == 0 || rc == WSS_ERR_CONFIG);
         check_err(err, sizeof err, rc != 0);
-        (void)wss_opts_string(c->opts, "token_file", NULL);
-        (void)wss_opts_int(c->opts, "max_body_bytes", 0);
-        (void)wss_opts_int(c->opts, "auth_failures_burst", 0);
-        (void)wss_opts_bool(c->opts, "enabled", false);
+        (void)wss_opts_string(c->opts, api_opts, "token_file");
+        (void)wss_opts_int(c->opts, api_opts, "max_body_bytes");
+        (void)wss_opts_int(c->opts, api_opts, "auth_failures_burst");
+        (void)wss_opts_bool(c->opts, api_opts, "enabled");
+        (void)wss_opts_has(c->opts, "enabled");
     }
 }
 

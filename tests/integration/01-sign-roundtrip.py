@@ -61,7 +61,7 @@ async def test_log_is_logfmt_without_message_bytes():
             if form in log:
                 problems.append("daemon log contains the message bytes (%r)" % form)
         for line in log.splitlines():
-            if not re.match(r"level=(err|warn|notice|info|debug) \S", line):
+            if not re.match(r"ts=\S+Z level=(err|warn|notice|info|debug) \S", line):
                 problems.append("daemon log line is not logfmt: %r" % line)
         check(not problems, "; ".join(problems))
 

@@ -43,7 +43,7 @@ async def test_reject_reason_with_quotes_and_newlines():
             check_error_body(status, body, 422, "rejected", "rejected with an odd reason")
         # the reason must not be able to forge a log line
         for line in d.log_text().splitlines():
-            check(not line.startswith("level=err event=forged"),
+            check(not "level=err event=forged" in line,
                   "reason injected a log line: %r" % line)
 
 

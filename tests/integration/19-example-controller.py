@@ -2,8 +2,10 @@
 """
 The example in-process controller asks its configured key to sign
 "<message> #<n>" through wss_send_to_sign() every interval_ms and logs each
-outcome; it waits while the key is not connected, and a rejection is an
-outcome like any other.
+outcome; it waits while the key is not connected (it hears of the key's
+arrival and departure through key events), and a rejection is an outcome
+like any other. GET /example answers with the key's presence and the
+controller's counts, through an asynchronous lookup.
 """
 
 import asyncio
@@ -61,6 +63,47 @@ async def test_rejection_is_reported():
         async with d.signer(seed=seed, policy="reject"):
             found = await wait_for_log(d, r"event=example_outcome request_id=\S+ outcome=rejected", 2)
             check(len(found) >= 2, "rejected outcomes logged: %r" % found)
+
+
+async def test_stops_when_the_key_leaves():
+    seed = os.urandom(32)
+    pk, cfg = example_config(seed, interval_ms=50)
+    async with Daemon(cfg) as d:
+        async with d.signer(seed=seed):
+            await wait_for_log(d, r"event=example_outcome request_id=\S+ outcome=ok", 2)
+        # Gone: at most the request in flight ends, then nothing more is asked.
+        await asyncio.sleep(0.3)
+        before = len(re.findall(r"event=example_outcome", d.log_text()))
+        await asyncio.sleep(0.5)
+        check_eq(len(re.findall(r"event=example_outcome", d.log_text())), before,
+                 "outcomes after the key left")
+        # Back: it goes on where it stopped.
+        async with d.signer(seed=seed):
+            found = await wait_for_log(d, r"event=example_outcome request_id=\S+ outcome=ok "
+                                          r"seq=(\d+)", 3)
+            seqs = [int(n) for n in found]
+            check_eq(seqs, sorted(seqs), "sequence numbers keep rising")
+
+
+async def test_status_endpoint():
+    seed = os.urandom(32)
+    pk, cfg = example_config(seed, interval_ms=50)
+    async with Daemon(cfg) as d:
+        status, body = await d.ahttp("GET", "/example")
+        check_eq(status, 200, "GET /example")
+        check_eq(body, {"public_key": base64.b64encode(pk).decode(), "connected": False,
+                        "asked": 0, "signed": 0, "last_outcome": "none"}, "before the key")
+        async with d.signer(seed=seed):
+            await wait_for_log(d, r"event=example_outcome request_id=\S+ outcome=ok", 2)
+            status, body = await d.ahttp("GET", "/example")
+            check_eq((status, body["connected"], body["last_outcome"]), (200, True, "ok"),
+                     "with the key connected: %r" % body)
+            check(body["signed"] >= 2 and body["asked"] >= body["signed"], "counts %r" % body)
+        status, body = await d.ahttp("GET", "/example/nope")
+        check_eq((status, body["error"]["code"]), (404, "not_found"), "a path below /example")
+        # The HTTP API still owns everything else.
+        status, body = await d.ahttp("GET", "/healthz")
+        check_eq((status, body), (200, {"status": "ok"}), "GET /healthz")
 
 
 async def test_bad_options_refused():

@@ -18,7 +18,9 @@ from wssd_test import BIN, Daemon, b64, check, check_eq, current_tmpdir, run_tes
 
 PRIORITY = {"err": 3, "warn": 4, "notice": 5, "info": 6, "debug": 7}
 LINE_RE = re.compile(r"^<([0-7])>level=(err|warn|notice|info|debug) \S")
-PLAIN_RE = re.compile(r"^level=(err|warn|notice|info|debug) \S")
+# Outside the journal every line starts with its time: RFC 3339, milliseconds, UTC.
+TS = r"ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+PLAIN_RE = re.compile(r"^" + TS + r"level=(err|warn|notice|info|debug) \S")
 
 
 async def exercise(d):
@@ -53,7 +55,7 @@ def check_prefixed(lines, want_levels):
 def check_plain(lines):
     check(lines, "no log lines")
     for line in lines:
-        check(PLAIN_RE.match(line) is not None, "line not starting with level=: %r" % line)
+        check(PLAIN_RE.match(line) is not None, "line not starting with ts= level=: %r" % line)
 
 
 async def test_prefix_when_journal_stream_matches():
@@ -82,6 +84,23 @@ async def test_no_prefix_when_journal_stream_is_another_file():
     await exercise(d)
     await d.astop()
     check_plain(d.log_lines())
+
+
+async def test_log_timestamps_setting():
+    """log_timestamps: "off" drops the time outside the journal, "on" keeps it in the
+    journal (after the priority, which must come first)."""
+    d = Daemon({"log_timestamps": "off"}, env={"JOURNAL_STREAM": None})
+    await d.astart()
+    await d.astop()
+    for line in d.log_lines():
+        check(re.match(r"^level=(err|warn|notice|info|debug) \S", line) is not None,
+              "log_timestamps off: %r" % line)
+    d = Daemon({"log_timestamps": "on"}, journal=True)
+    await d.astart()
+    await d.astop()
+    for line in d.log_lines():
+        check(re.match(r"^<[0-7]>" + TS + r"level=", line) is not None,
+              "log_timestamps on in the journal: %r" % line)
 
 
 def test_startup_error_prefixed():

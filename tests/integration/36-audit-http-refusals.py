@@ -22,7 +22,7 @@ from wssd_test import Daemon, b64, check, check_eq, run_tests, write_lines  # no
 
 TOKEN = "audit-refusals-token-0123456789"
 BURST = 2
-AUDIT_RE = re.compile(r"^level=notice event=sign_outcome request_id=(\S+) key=(\S+) "
+AUDIT_RE = re.compile(r"^ts=\S+ level=notice event=sign_outcome request_id=(\S+) key=(\S+) "
                       r"outcome=(\S+) msg_len=\S+ msg_sha256=\S+ latency_ms=\S+ "
                       r"requester=(.*)$", re.M)
 

@@ -18,8 +18,11 @@ sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wssd_test import Daemon, TestFailure, check, check_eq, check_error_body, is_uuid, run_tests
 
+# A line starts with its time (outside the journal); failures on the signer's side are
+# warnings, every other outcome a notice.
 AUDIT_RE = re.compile(
-    r"^level=notice event=sign_outcome request_id=(?P<request_id>\S+) key=(?P<key>\S+) "
+    r"^ts=\S+ level=(?P<level>notice|warn) event=sign_outcome request_id=(?P<request_id>\S+) "
+    r"key=(?P<key>\S+) "
     r"outcome=(?P<outcome>\S+) msg_len=(?P<msg_len>\S+) msg_sha256=(?P<msg_sha256>\S+) "
     r"latency_ms=(?P<latency_ms>\S+) requester=(?P<requester>\S.*)$")
 
@@ -36,8 +39,14 @@ def audit_lines(d):
             m = AUDIT_RE.match(line)
             if m is None:
                 raise TestFailure("audit line not in the expected form: %r" % line)
-            out.append(m.groupdict())
+            fields = m.groupdict()
+            want = "warn" if fields["outcome"] in WARNED else "notice"
+            check_eq(fields["level"], want, "level of the %s audit line" % fields["outcome"])
+            out.append(fields)
     return out
+
+
+WARNED = ("timeout", "invalid_signature", "connection_closed")
 
 
 def forms(message):

@@ -56,12 +56,12 @@ def gauge(sc, name):
     return v
 
 
-def bucket(sc, le):
-    """The cumulative count of the sign-duration bucket whose bound is le."""
-    for labels, v in sc.matching("wssignd_sign_duration_seconds_bucket"):
+def bucket(sc, le, outcome="ok"):
+    """The cumulative count of the sign-duration bucket of outcome whose bound is le."""
+    for labels, v in sc.matching("wssignd_sign_duration_seconds_bucket", outcome=outcome):
         if float(labels["le"]) == le:
             return v
-    raise TestFailure("no sign_duration bucket le=%r" % le)
+    raise TestFailure("no sign_duration bucket outcome=%s le=%r" % (outcome, le))
 
 
 def delta(a, b, name, **labels):
@@ -107,15 +107,18 @@ async def test_metrics_format_and_auth():
         for name in ("wssignd_connections", "wssignd_introduced_keys",
                      "wssignd_pending_requests"):
             check_eq(gauge(sc, name), 0.0, "%s at start" % name)
-        # the histogram is consistent: cumulative buckets ending in +Inf == _count
-        buckets = sorted(((float(l["le"]), v) for l, v in
-                          sc.matching("wssignd_sign_duration_seconds_bucket")),
-                         key=lambda x: x[0])
-        check(buckets and buckets[-1][0] == float("inf"), "no +Inf bucket: %r" % buckets)
-        check(all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])),
-              "buckets not cumulative: %r" % buckets)
-        check_eq(buckets[-1][1], sc.value("wssignd_sign_duration_seconds_count"),
-                 "+Inf bucket vs _count")
+        # the histogram covers every outcome, each consistent: cumulative buckets from
+        # 0.5 ms to 60 s ending in +Inf == _count
+        for o in SIGN_OUTCOMES:
+            buckets = sorted(((float(l["le"]), v) for l, v in
+                              sc.matching("wssignd_sign_duration_seconds_bucket", outcome=o)),
+                             key=lambda x: x[0])
+            check(buckets and buckets[-1][0] == float("inf"), "no +Inf bucket for %s" % o)
+            check_eq((buckets[0][0], buckets[-2][0]), (0.0005, 60.0), "bucket bounds for %s" % o)
+            check(all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])),
+                  "buckets not cumulative: %r" % buckets)
+            check_eq(buckets[-1][1], sc.value("wssignd_sign_duration_seconds_count", outcome=o),
+                     "+Inf bucket vs _count for %s" % o)
         # /healthz stays open
         status, body = await d.ahttp("GET", "/healthz")
         check_eq(status, 200, "/healthz without a token")
@@ -209,8 +212,10 @@ async def test_counters_move_by_exactly_the_sequence():
             check_eq(delta(before, after, sr), 6.0, "sign_requests, all outcomes")
 
             h = "wssignd_sign_duration_seconds"
-            check_eq(delta(before, after, h + "_count"), 3.0, "sign_duration _count")
-            grown = delta(before, after, h + "_sum")
+            for o in SIGN_OUTCOMES:
+                check_eq(delta(before, after, h + "_count", outcome=o), want.get(o, 0.0),
+                         "sign_duration _count outcome=%s" % o)
+            grown = delta(before, after, h + "_sum", outcome="ok")
             check(3 * SLOW_S - 0.005 <= grown <= ok_time + 0.005,
                   "sign_duration _sum grew by %.4f s for 3 requests of %.3f to %.3f s"
                   % (grown, SLOW_S, ok_time))
@@ -218,8 +223,8 @@ async def test_counters_move_by_exactly_the_sequence():
                      "sign_duration bucket le=0.025 (every success took >= %.3f s)" % SLOW_S)
             check_eq(bucket(after, float("inf")) - bucket(before, float("inf")), 3.0,
                      "sign_duration bucket le=+Inf")
-            inf_b = after.value(h + "_bucket", le="+Inf")
-            check_eq(inf_b, after.value(h + "_count"), "+Inf bucket vs _count")
+            inf_b = after.value(h + "_bucket", le="+Inf", outcome="ok")
+            check_eq(inf_b, after.value(h + "_count", outcome="ok"), "+Inf bucket vs _count")
 
             check(delta(before, after, "wssignd_received_bytes_total") > 0,
                   "received_bytes did not grow")
@@ -284,8 +289,9 @@ async def test_other_outcomes_counted():
         for o in SIGN_OUTCOMES:
             check_eq(delta(before, after, sr, outcome=o), want.get(o, 0.0),
                      "sign_requests outcome=%s" % o)
-        check_eq(delta(before, after, "wssignd_sign_duration_seconds_count"), 0.0,
-                 "sign_duration _count without a success")
+        for o in SIGN_OUTCOMES:
+            check_eq(delta(before, after, "wssignd_sign_duration_seconds_count", outcome=o),
+                     want.get(o, 0.0), "sign_duration _count outcome=%s" % o)
         check_eq(gauge(after, "wssignd_connections"), 1.0, "connections after one signer left")
         check_eq(gauge(after, "wssignd_pending_requests"), 0.0, "pending_requests at the end")
 

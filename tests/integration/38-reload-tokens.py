@@ -42,7 +42,7 @@ async def reload_expect(d, outcome):
     """reload_expect, and exactly one level=err line for a refusal (none for ok)."""
     mark = d.log_mark()
     line = await ops_reload_expect(d, outcome, since=mark)
-    errs = [l for l in d.log_lines(mark) if l.startswith("level=err")]
+    errs = [l for l in d.log_lines(mark) if " level=err " in l]
     check_eq(len(errs), 0 if outcome == "ok" else 1, "level=err lines (%r)" % errs)
     return line
 

@@ -154,7 +154,7 @@ def start_refused(cfg):
                        stdin=subprocess.DEVNULL, timeout=10)
     out = p.stdout.decode("utf-8", "replace")
     check_eq(p.returncode, 1, "exit status (output %r)" % out)
-    errs = [l for l in out.splitlines() if l.startswith("level=err")]
+    errs = [l for l in out.splitlines() if " level=err " in l]
     check_eq(len(errs), 1, "level=err lines in %r" % out)
 
 

@@ -16,13 +16,29 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <wssignd/controller.h>
 #include <wssignd/errors.h>
+#include <wssignd/opts.h>
 
 #include "config.h"
 #include "log.h"
 
 #define ERR_BYTES 512
+
+/* A section's string, integer or boolean value of key (NULL, 0 or false when absent),
+ * read through a one-entry option table. */
+static const char *opt_str(const struct wss_opts *o, const char *key)
+{
+    const struct wss_opt_spec spec[] = {{.key = key, .type = WSS_OPT_STRING}, {0}};
+
+    return wss_opts_string(o, spec, key);
+}
+
+static long long opt_int(const struct wss_opts *o, const char *key)
+{
+    const struct wss_opt_spec spec[] = {{.key = key, .type = WSS_OPT_INTEGER}, {0}};
+
+    return wss_opts_int(o, spec, key);
+}
 
 /* Writes text to a new file under /tmp; path receives its name. */
 static void write_tmp(char path[64], const char *text)
@@ -83,7 +99,7 @@ static void test_defaults(void **state)
     assert_non_null(c);
     assert_true(c->enabled);
     assert_non_null(c->opts);
-    assert_null(wss_opts_string(c->opts, "token_file", NULL));
+    assert_null(opt_str(c->opts, "token_file"));
     assert_null(config_controller(&cfg, "nope"));
     assert_null(config_controller(&cfg, NULL));
 
@@ -150,13 +166,13 @@ static void test_full_file(void **state)
     c = config_controller(&cfg, "http_api");
     assert_non_null(c);
     assert_false(c->enabled);
-    assert_string_equal(wss_opts_string(c->opts, "token_file", NULL), "/t");
+    assert_string_equal(opt_str(c->opts, "token_file"), "/t");
     /* "enabled" is consumed by config.c and not passed on to the controller. */
-    assert_true(wss_opts_bool(c->opts, "enabled", true));
+    assert_false(wss_opts_has(c->opts, "enabled"));
     c = config_controller(&cfg, "extra");
     assert_non_null(c);
     assert_true(c->enabled);
-    assert_int_equal(wss_opts_int(c->opts, "n", 0), 3);
+    assert_int_equal(opt_int(c->opts, "n"), 3);
 
     assert_int_equal(config_check(&cfg, err, sizeof err), 0);
     config_cleanup(&cfg);
@@ -716,12 +732,12 @@ static void test_controllers_merge(void **state)
     assert_string_equal(cfg.controllers[2].name, "third");
     c = config_controller(&cfg, "http_api");
     assert_true(c->enabled); /* named without "enabled": enabled */
-    assert_string_equal(wss_opts_string(c->opts, "token_file", NULL), "/x");
-    assert_int_equal(wss_opts_int(c->opts, "max_body", 0), 10);
+    assert_string_equal(opt_str(c->opts, "token_file"), "/x");
+    assert_int_equal(opt_int(c->opts, "max_body"), 10);
     c = config_controller(&cfg, "audit");
     assert_false(c->enabled);
-    assert_string_equal(wss_opts_string(c->opts, "path", NULL), "/y");
-    assert_null(wss_opts_string(c->opts, "enabled", NULL));
+    assert_string_equal(opt_str(c->opts, "path"), "/y");
+    assert_false(wss_opts_has(c->opts, "enabled"));
     c = config_controller(&cfg, "third");
     assert_true(c->enabled);
 
@@ -734,10 +750,10 @@ static void test_controllers_merge(void **state)
     assert_int_equal(cfg.n_controllers, 3);
     c = config_controller(&cfg, "http_api");
     assert_false(c->enabled);
-    assert_null(wss_opts_string(c->opts, "token_file", NULL));
+    assert_null(opt_str(c->opts, "token_file"));
     c = config_controller(&cfg, "audit");
     assert_true(c->enabled);
-    assert_null(wss_opts_string(c->opts, "path", NULL));
+    assert_null(opt_str(c->opts, "path"));
     assert_non_null(config_controller(&cfg, "third"));
 
     /* An empty "controllers" object changes nothing. */
@@ -756,111 +772,44 @@ static void test_controllers_merge(void **state)
     config_cleanup(&cfg);
 }
 
-/* ---- struct wss_opts ---- */
+/* ---- controller sections ---- */
 
-static void test_opts(void **state)
+/* A section's errors name the controller and the key; opts.c's own cases are in test_opts.c. */
+static void test_controller_section_names(void **state)
 {
+    static const struct wss_opt_spec http_spec[] = {
+        {.key = "token_file", .type = WSS_OPT_STRING}, {0}};
     struct config cfg;
     const struct wss_opts *o;
-    char err[ERR_BYTES] = "", path[64];
-    static const struct wss_opt_spec all[] = {
-        {"s", 's'}, {"i", 'i'}, {"b", 'b'}, {"neg", 'i'}, {"f", 'i'}, {NULL, 0}};
-    static const struct wss_opt_spec good[] = {
-        {"s", 's'}, {"i", 'i'}, {"b", 'b'}, {"neg", 'i'}, {NULL, 0}};
-    static const struct wss_opt_spec no_f[] = {
-        {"s", 's'}, {"i", 'i'}, {"b", 'b'}, {"neg", 'i'}, {"unused", 's'}, {NULL, 0}};
-    static const struct wss_opt_spec s_as_int[] = {
-        {"s", 'i'}, {"i", 'i'}, {"b", 'b'}, {"neg", 'i'}, {NULL, 0}};
-    static const struct wss_opt_spec i_as_bool[] = {
-        {"s", 's'}, {"i", 'b'}, {"b", 'b'}, {"neg", 'i'}, {NULL, 0}};
-    static const struct wss_opt_spec b_as_string[] = {
-        {"s", 's'}, {"i", 'i'}, {"b", 's'}, {"neg", 'i'}, {NULL, 0}};
-    static const struct wss_opt_spec broken[] = {
-        {"s", 'x'}, {"i", 'i'}, {"b", 'b'}, {"neg", 'i'}, {NULL, 0}};
-    static const struct wss_opt_spec http_spec[] = {
-        {"token_file", 's'}, {"max_body_bytes", 'i'}, {"auth_failures_burst", 'i'}, {NULL, 0}};
+    char err[ERR_BYTES] = "", path[64], name[80], json[200], want[200];
 
     config_init(&cfg);
-    assert_int_equal(load_text(&cfg,
-                               "{\"controllers\": {\"t\": {\"s\": \"str\", \"i\": 42, \"b\": true,"
-                               " \"neg\": -7}, \"u\": {\"s\": \"x\", \"f\": 1.5}}}",
-                               path, err, sizeof err),
+    /* The default (empty) section passes. */
+    assert_int_equal(wss_opts_check(config_controller(&cfg, "http_api")->opts, http_spec, err,
+                                    sizeof err),
                      0);
-    o = config_controller(&cfg, "t")->opts;
-
-    assert_string_equal(wss_opts_string(o, "s", "def"), "str");
-    assert_string_equal(wss_opts_string(o, "i", "def"), "def");
-    assert_string_equal(wss_opts_string(o, "missing", "def"), "def");
-    assert_null(wss_opts_string(o, "missing", NULL));
-    assert_int_equal(wss_opts_int(o, "i", 5), 42);
-    assert_int_equal(wss_opts_int(o, "neg", 5), -7);
-    assert_int_equal(wss_opts_int(o, "s", 5), 5);
-    assert_int_equal(wss_opts_int(o, "b", 5), 5);
-    assert_int_equal(wss_opts_int(o, "missing", -1), -1);
-    assert_true(wss_opts_bool(o, "b", false));
-    assert_false(wss_opts_bool(o, "i", false));
-    assert_true(wss_opts_bool(o, "missing", true));
-    assert_string_equal(wss_opts_string(NULL, "s", "def"), "def");
-    assert_int_equal(wss_opts_int(NULL, "i", 9), 9);
-    assert_true(wss_opts_bool(NULL, "b", true));
-    assert_string_equal(wss_opts_string(o, NULL, "def"), "def");
-
-    assert_int_equal(wss_opts_check(o, all, err, sizeof err), 0);
-    assert_int_equal(wss_opts_check(o, good, err, sizeof err), 0);
-    assert_int_equal(wss_opts_check(o, no_f, err, sizeof err), 0);
-    assert_int_equal(wss_opts_check(NULL, good, err, sizeof err), 0);
-
-    assert_int_equal(wss_opts_check(o, s_as_int, err, sizeof err), WSS_ERR_CONFIG);
-    assert_string_equal(err, "key 'controllers.t.s' must be an integer");
-    assert_int_equal(wss_opts_check(o, i_as_bool, err, sizeof err), WSS_ERR_CONFIG);
-    assert_string_equal(err, "key 'controllers.t.i' must be a boolean");
-    assert_int_equal(wss_opts_check(o, b_as_string, err, sizeof err), WSS_ERR_CONFIG);
-    assert_string_equal(err, "key 'controllers.t.b' must be a string");
-    assert_int_equal(wss_opts_check(o, http_spec, err, sizeof err), WSS_ERR_CONFIG);
-    assert_string_equal(err, "key 'controllers.t.s' is not known");
-    assert_int_equal(wss_opts_check(o, broken, err, sizeof err), WSS_ERR_INVAL);
-
-    /* A real number is not an integer. */
-    o = config_controller(&cfg, "u")->opts;
-    assert_int_equal(wss_opts_int(o, "f", 3), 3);
-    assert_int_equal(wss_opts_check(o, all, err, sizeof err), WSS_ERR_CONFIG);
-    assert_string_equal(err, "key 'controllers.u.f' must be an integer");
-
-    /* The message names the controller and the misspelt key. */
     assert_int_equal(load_text(&cfg, "{\"controllers\": {\"http_api\": {\"token_fil\": \"/t\"}}}",
                                path, err, sizeof err),
                      0);
     o = config_controller(&cfg, "http_api")->opts;
     assert_int_equal(wss_opts_check(o, http_spec, err, sizeof err), WSS_ERR_CONFIG);
     assert_string_equal(err, "key 'controllers.http_api.token_fil' is not known");
-    assert_int_equal(wss_opts_check(o, http_spec, NULL, 0), WSS_ERR_CONFIG);
 
     /* The longest controller name is kept whole in the message; a longer one is refused. */
-    {
-        char name[80], json[200], want[200];
+    memset(name, 'n', 64);
+    name[64] = '\0';
+    snprintf(json, sizeof json, "{\"controllers\": {\"%s\": {\"zz\": 1}}}", name);
+    assert_int_equal(load_text(&cfg, json, path, err, sizeof err), 0);
+    o = config_controller(&cfg, name)->opts;
+    assert_int_equal(wss_opts_check(o, http_spec, err, sizeof err), WSS_ERR_CONFIG);
+    snprintf(want, sizeof want, "key 'controllers.%s.zz' is not known", name);
+    assert_string_equal(err, want);
 
-        memset(name, 'n', 64);
-        name[64] = '\0';
-        snprintf(json, sizeof json, "{\"controllers\": {\"%s\": {\"zz\": 1}}}", name);
-        assert_int_equal(load_text(&cfg, json, path, err, sizeof err), 0);
-        o = config_controller(&cfg, name)->opts;
-        assert_int_equal(wss_opts_check(o, http_spec, err, sizeof err), WSS_ERR_CONFIG);
-        snprintf(want, sizeof want, "key 'controllers.%s.zz' is not known", name);
-        assert_string_equal(err, want);
-
-        name[64] = 'n';
-        name[65] = '\0';
-        snprintf(json, sizeof json, "{\"controllers\": {\"%s\": {}}}", name);
-        assert_int_equal(load_text(&cfg, json, path, err, sizeof err), WSS_ERR_CONFIG);
-        assert_non_null(strstr(err, "controller names are 1 to 64"));
-    }
-
-    /* The default (empty) section passes any spec. */
-    config_cleanup(&cfg);
-    config_init(&cfg);
-    assert_int_equal(wss_opts_check(config_controller(&cfg, "http_api")->opts, http_spec, err,
-                                    sizeof err),
-                     0);
+    name[64] = 'n';
+    name[65] = '\0';
+    snprintf(json, sizeof json, "{\"controllers\": {\"%s\": {}}}", name);
+    assert_int_equal(load_text(&cfg, json, path, err, sizeof err), WSS_ERR_CONFIG);
+    assert_non_null(strstr(err, "controller names are 1 to 64"));
     config_cleanup(&cfg);
 }
 
@@ -879,7 +828,7 @@ int main(void)
         cmocka_unit_test(test_loopback),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_controllers_merge),
-        cmocka_unit_test(test_opts),
+        cmocka_unit_test(test_controller_section_names),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,7 +26,11 @@
 #define CREDS "/run/credentials/wssignd.service"
 
 static const struct wss_opt_spec http_spec[] = {
-    {"token_file", 's'}, {"max_body_bytes", 'i'}, {"auth_failures_burst", 'i'}, {NULL, 0}};
+    {.key = "token_file", .type = WSS_OPT_STRING},
+    {.key = "max_body_bytes", .type = WSS_OPT_INTEGER},
+    {.key = "auth_failures_burst", .type = WSS_OPT_INTEGER},
+    {0},
+};
 
 /* Loads text through a temp file under /tmp. */
 static int load_text(struct config *cfg, const char *text, char *err, size_t errlen)
@@ -70,7 +74,7 @@ static void test_default_file(void **state)
     c = config_controller(&cfg, "http_api");
     assert_non_null(c);
     assert_true(c->enabled);
-    assert_null(wss_opts_string(c->opts, "token_file", NULL));
+    assert_null(wss_opts_string(c->opts, http_spec, "token_file"));
     config_cleanup(&cfg);
 }
 
@@ -101,7 +105,7 @@ static void test_production_example(void **state)
     assert_non_null(c);
     assert_true(c->enabled);
     /* the controller resolves its own file setting */
-    assert_string_equal(wss_opts_string(c->opts, "token_file", NULL), "credential:tokens");
+    assert_string_equal(wss_opts_string(c->opts, http_spec, "token_file"), "credential:tokens");
     assert_int_equal(wss_opts_check(c->opts, http_spec, err, sizeof err), 0);
     config_cleanup(&cfg);
 

@@ -4,8 +4,8 @@
  * drop. Covers introduction (proof, bad key, replayed proof, wrong host,
  * deadline), superseding with the re-send of pending requests, answers and
  * their verification, rejects, cancel, expiry, a signer that goes away, and
- * the limit on refused frames. Time is a parameter: deadlines fire through
- * timers_run().
+ * the limit on refused frames; key events and asynchronous presence
+ * lookups. Time is a parameter: deadlines fire through timers_run().
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -580,6 +580,271 @@ static void test_drain_ends_everything(void **state)
     close_link(f);
 }
 
+/* ---- key events ---- */
+
+#define EVENTS_MAX 8
+
+/* Per listener: the events it heard, and what it does when it hears one. */
+struct listener {
+    struct world *w;
+    unsigned n;
+    struct {
+        enum wss_key_event_type type;
+        uint8_t key[WSS_PUBLIC_KEY_BYTES];
+        char session_id[WSS_REQUEST_ID_BYTES];
+        bool replaced, held;
+        uint64_t at_ms;
+    } ev[EVENTS_MAX];
+    int outcomes_at_event;
+    struct listener *drop_other;   /* unsubscribes this one at its first event */
+    struct listener *add_other;    /* subscribes this one at its first event */
+};
+
+static void on_key_event(const struct wss_key_event *ev, void *user)
+{
+    struct listener *l = user;
+
+    assert_true(l->n < EVENTS_MAX);
+    l->ev[l->n].type = ev->type;
+    memcpy(l->ev[l->n].key, ev->public_key, WSS_PUBLIC_KEY_BYTES);
+    snprintf(l->ev[l->n].session_id, WSS_REQUEST_ID_BYTES, "%s", ev->session_id);
+    l->ev[l->n].replaced = ev->replaced;
+    l->ev[l->n].at_ms = ev->at_ms;
+    /* What the service says about the key while the event is delivered. */
+    l->ev[l->n].held = wss_lookup_key(&l->w->svc, ev->public_key, NULL);
+    l->outcomes_at_event = l->w->outcomes;
+    if (l->n++ == 0) {
+        if (l->drop_other)
+            assert_int_equal(wss_key_events_unsubscribe(&l->w->svc, on_key_event, l->drop_other),
+                             0);
+        if (l->add_other)
+            assert_int_equal(wss_key_events_subscribe(&l->w->svc, on_key_event, l->add_other), 0);
+    }
+}
+
+static void test_key_events(void **state)
+{
+    struct world *w = *state;
+    struct listener a = {.w = w}, b = {.w = w};
+    uint8_t seed[32];
+    struct fake *old, *cur;
+    char id[WSS_REQUEST_ID_BYTES];
+    uint64_t t0 = util_unix_ms();
+
+    assert_int_equal(wss_key_events_subscribe(&w->svc, on_key_event, &a), 0);
+    assert_int_equal(wss_key_events_subscribe(&w->svc, on_key_event, &b), 0);
+    assert_int_equal(wss_key_events_subscribe(&w->svc, on_key_event, &a), WSS_ERR_EXISTS);
+    assert_int_equal(wss_key_events_subscribe(&w->svc, NULL, &a), WSS_ERR_INVAL);
+
+    randombytes_buf(seed, sizeof seed);
+    old = open_link(w, seed);
+    assert_int_equal(a.n, 0); /* a link that has not proved a key is no event */
+    introduce(old);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(a.ev[0].type, WSS_KEY_CONNECTED);
+    assert_memory_equal(a.ev[0].key, old->pk, WSS_PUBLIC_KEY_BYTES);
+    assert_string_equal(a.ev[0].session_id, old->s.session_id);
+    assert_false(a.ev[0].replaced);
+    assert_true(a.ev[0].held); /* usable from inside the event */
+    assert_true(a.ev[0].at_ms >= t0);
+
+    /* A newer link takes the key over: one CONNECTED, replaced, no DISCONNECTED. */
+    cur = open_link(w, seed);
+    introduce(cur);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(a.ev[1].type, WSS_KEY_CONNECTED);
+    assert_true(a.ev[1].replaced);
+    assert_string_equal(a.ev[1].session_id, cur->s.session_id);
+    close_link(old);
+    assert_int_equal(a.n, 2);
+
+    /* The holder goes: its requests have ended by the time listeners hear it. */
+    ask(w, cur, "pending at the end", 0, id);
+    close_link(cur);
+    assert_int_equal(a.n, 3);
+    assert_int_equal(a.ev[2].type, WSS_KEY_DISCONNECTED);
+    assert_memory_equal(a.ev[2].key, a.ev[0].key, WSS_PUBLIC_KEY_BYTES);
+    assert_string_equal(a.ev[2].session_id, a.ev[1].session_id);
+    assert_false(a.ev[2].held);
+    assert_int_equal(a.outcomes_at_event, 1);
+    assert_int_equal(w->last.status, WSS_ERR_CONN_CLOSED);
+    assert_int_equal(b.n, 3);
+
+    /* Unsubscribed: nothing more. */
+    assert_int_equal(wss_key_events_unsubscribe(&w->svc, on_key_event, &a), 0);
+    assert_int_equal(wss_key_events_unsubscribe(&w->svc, on_key_event, &a), WSS_ERR_NOT_FOUND);
+    old = open_link(w, NULL);
+    introduce(old);
+    close_link(old);
+    assert_int_equal(a.n, 3);
+    assert_int_equal(b.n, 5);
+}
+
+static void test_key_events_change_listeners_inside(void **state)
+{
+    struct world *w = *state;
+    struct listener a = {.w = w}, b = {.w = w}, c = {.w = w};
+    struct fake *f;
+
+    /* a, at its first event, removes b (listed after it) and adds c. */
+    a.drop_other = &b;
+    a.add_other = &c;
+    assert_int_equal(wss_key_events_subscribe(&w->svc, on_key_event, &a), 0);
+    assert_int_equal(wss_key_events_subscribe(&w->svc, on_key_event, &b), 0);
+    f = open_link(w, NULL);
+    introduce(f);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(b.n, 0); /* removed before its turn: not called */
+    assert_int_equal(c.n, 0); /* added during the event: hears the next one */
+    close_link(f);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(b.n, 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.ev[0].type, WSS_KEY_DISCONNECTED);
+    assert_int_equal(w->svc.n_listeners, 2);
+}
+
+/* A key held on another node, as the cluster registers it: a remote link. */
+static const struct link_ops remote_ops = {
+    .kind = "fake-remote",
+    .remote = true,
+    .headroom = 16,
+    .send = fake_send,
+    .close = fake_close,
+    .drop = fake_drop,
+};
+
+static struct fake *remote_holder(struct world *w, const uint8_t *key, struct session **old)
+{
+    struct fake *r = calloc(1, sizeof *r);
+
+    session_init(&r->s, &w->svc, &remote_ops, "cluster", NULL);
+    memcpy(r->s.key, key, WSS_PUBLIC_KEY_BYTES);
+    r->s.state = SESSION_INTRODUCED;
+    *old = service_register(&w->svc, &r->s);
+    return r;
+}
+
+static void test_key_events_are_this_daemons(void **state)
+{
+    struct world *w = *state;
+    struct listener a = {.w = w};
+    struct session *old;
+    struct fake *remote, *local;
+    uint8_t seed[32];
+
+    assert_int_equal(wss_key_events_subscribe(&w->svc, on_key_event, &a), 0);
+    randombytes_buf(seed, sizeof seed);
+    local = open_link(w, seed);
+    /* A key held elsewhere is no event, coming or going. */
+    remote = remote_holder(w, local->pk, &old);
+    assert_null(old);
+    assert_int_equal(a.n, 0);
+    /* Proved here, it is an arrival, not a takeover. */
+    introduce(local);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.ev[0].type, WSS_KEY_CONNECTED);
+    assert_false(a.ev[0].replaced);
+    session_on_close(&remote->s);
+    assert_int_equal(a.n, 1);
+    /* A remote link taking the key over from this daemon's closing holder: it left here. */
+    local->s.state = SESSION_CLOSING;
+    fake_free_frames(remote);
+    free(remote);
+    remote = remote_holder(w, local->pk, &old);
+    assert_ptr_equal(old, &local->s);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(a.ev[1].type, WSS_KEY_DISCONNECTED);
+    assert_string_equal(a.ev[1].session_id, local->s.session_id);
+    close_link(local);
+    assert_true(service_unregister(&w->svc, &remote->s));
+    assert_int_equal(a.n, 2);
+    fake_free_frames(remote);
+    free(remote);
+}
+
+/* ---- asynchronous presence lookups ---- */
+
+/* Per lookup: what its callback was told. */
+struct lookup_seen {
+    struct world *w;
+    unsigned calls;
+    int status, reask_rc;
+    struct wss_presence p;
+    bool reask; /* asks again from the callback */
+};
+
+static void on_presence(int status, const struct wss_presence *p, void *user)
+{
+    struct lookup_seen *seen = user;
+    uint8_t key[WSS_PUBLIC_KEY_BYTES] = {2};
+
+    seen->calls++;
+    seen->status = status;
+    seen->p = *p;
+    if (seen->reask)
+        seen->reask_rc = wss_lookup_key_async(&seen->w->svc, key, on_presence, seen);
+}
+
+static void test_lookup_async(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL);
+    struct lookup_seen held = {0}, absent = {0};
+    uint8_t other[WSS_PUBLIC_KEY_BYTES] = {7};
+
+    introduce(f);
+    assert_int_equal(wss_lookup_key_async(&w->svc, f->pk, on_presence, &held), 0);
+    assert_int_equal(wss_lookup_key_async(&w->svc, other, on_presence, &absent), 0);
+    /* Never from inside the call. */
+    assert_int_equal(held.calls, 0);
+    assert_int_equal(absent.calls, 0);
+    assert_int_equal(wss_lookup_key_async(&w->svc, NULL, on_presence, &held), WSS_ERR_INVAL);
+    assert_int_equal(wss_lookup_key_async(&w->svc, f->pk, NULL, &held), WSS_ERR_INVAL);
+
+    /* The next turn of the loop answers both, once each. */
+    timers_run(&w->timers, util_now_ms());
+    assert_int_equal(held.calls, 1);
+    assert_int_equal(held.status, WSS_OK);
+    assert_true(held.p.connected);
+    assert_string_equal(held.p.session_id, f->s.session_id);
+    assert_int_equal(absent.calls, 1);
+    assert_int_equal(absent.status, WSS_OK);
+    assert_false(absent.p.connected);
+    timers_run(&w->timers, util_now_ms() + 1000);
+    assert_int_equal(held.calls, 1);
+
+    /* The answer is the state on the turn it is given: the key left meanwhile. */
+    assert_int_equal(wss_lookup_key_async(&w->svc, f->pk, on_presence, &held), 0);
+    close_link(f);
+    timers_run(&w->timers, util_now_ms());
+    assert_int_equal(held.calls, 2);
+    assert_false(held.p.connected);
+}
+
+static void test_lookup_async_at_the_end(void **state)
+{
+    struct world *w = *state;
+    struct lookup_seen seen = {.w = w, .reask = true};
+    uint8_t key[WSS_PUBLIC_KEY_BYTES] = {1};
+
+    /* A lookup still due when the loop ends is answered then, shutting_down;
+     * one asked again from that callback is refused, not queued. */
+    assert_int_equal(wss_lookup_key_async(&w->svc, key, on_presence, &seen), 0);
+    service_attach(&w->svc, NULL);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.reask_rc, WSS_ERR_SHUTTING_DOWN);
+    seen.reask = false;
+    assert_int_equal(seen.status, WSS_ERR_SHUTTING_DOWN);
+    assert_false(seen.p.connected);
+    assert_int_equal(timers_count(&w->timers), 0);
+    /* Without a loop nothing is accepted. */
+    assert_int_equal(wss_lookup_key_async(&w->svc, key, on_presence, &seen),
+                     WSS_ERR_SHUTTING_DOWN);
+    assert_int_equal(seen.calls, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -597,6 +862,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_signer_gone_ends_its_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_frames_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_ends_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_events_change_listeners_inside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_events_are_this_daemons, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_async, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_async_at_the_end, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

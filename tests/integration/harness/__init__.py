@@ -1,7 +1,7 @@
 """
 The end-to-end test harness, one module a concern. Tests import it through
 wssd_test (and the topic modules hostile_util, fault_util, ops_util,
-wssign_util, build_util); each piece below exists once.
+wssign_util, build_util, cluster_util); each piece below exists once.
 
   base      paths, WSSIGND_TEST_WRAPPER / WSSIGND_TEST_TIME_SCALE and
             scaled(), checks, base64, the introduction proof, the per-test
@@ -19,4 +19,7 @@ wssign_util, build_util); each piece below exists once.
   daemon    the daemon process (Daemon)
   signer    the websockets-based signer (Signer, SignerProcess)
   runner    run_tests()
+  cluster   a Redis server, a cluster of daemons sharing it, a watch on its
+            channels, a TCP balancer and a swarm of signers (through
+            cluster_util)
 """

@@ -206,6 +206,15 @@ def run_cli(args, timeout=10.0, env=None):
 # ---------------------------------------------------------------------------
 # Files
 
+def read_text(path) -> str:
+    """The file's text (invalid UTF-8 replaced); "" if it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
 def write_lines(path, lines, mode=0o600):
     """Writes lines, one a line, to path (a bare name: in the test's temporary
     directory) with mode, replacing any file there at once; returns the path."""

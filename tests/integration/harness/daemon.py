@@ -11,7 +11,7 @@ import time
 
 from . import base
 from .base import (BIN, READY_TIMEOUT, STOP_TIMEOUT, WRAPPER, TestFailure, b64, b64url, check,
-                   check_eq, current_tmpdir, die_with_parent, make_cert, unb64, verify,
+                   check_eq, current_tmpdir, die_with_parent, make_cert, read_text, unb64, verify,
                    write_json)
 from .httpc import ahttp, http
 from .signer import Signer
@@ -225,11 +225,7 @@ class Daemon:
     # -- the log
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        return read_text(self.log_path)
 
     def log_lines(self, since=0):
         return [ln for ln in self.log_text()[since:].splitlines() if ln.strip()]
