@@ -439,28 +439,31 @@ static void authenticate(struct redis *r, redisAsyncContext *ac, redisCallbackFn
  * signature). The adapter stays; these let a call through only when it
  * changes them.
  */
+/* Calls hook, one of the adapter's, unless the poll already waits (want) or not for flag. */
+static void change_events(void *privdata, int flag, bool want, void (*hook)(void *))
+{
+    if (!(((redisLibuvEvents *)privdata)->events & flag) == want)
+        hook(privdata);
+}
+
 static void add_read(void *privdata)
 {
-    if (!(((redisLibuvEvents *)privdata)->events & UV_READABLE))
-        redisLibuvAddRead(privdata);
+    change_events(privdata, UV_READABLE, true, redisLibuvAddRead);
 }
 
 static void del_read(void *privdata)
 {
-    if (((redisLibuvEvents *)privdata)->events & UV_READABLE)
-        redisLibuvDelRead(privdata);
+    change_events(privdata, UV_READABLE, false, redisLibuvDelRead);
 }
 
 static void add_write(void *privdata)
 {
-    if (!(((redisLibuvEvents *)privdata)->events & UV_WRITABLE))
-        redisLibuvAddWrite(privdata);
+    change_events(privdata, UV_WRITABLE, true, redisLibuvAddWrite);
 }
 
 static void del_write(void *privdata)
 {
-    if (((redisLibuvEvents *)privdata)->events & UV_WRITABLE)
-        redisLibuvDelWrite(privdata);
+    change_events(privdata, UV_WRITABLE, false, redisLibuvDelWrite);
 }
 
 static redisAsyncContext *open_one(struct redis *r)
