@@ -184,7 +184,7 @@ char *cmsg_encode(const struct cmsg *m, const uint8_t key[CMSG_KEY_BYTES], size_
 
     o.buf = xmalloc(o.cap);
     o.len = CMSG_TAG_BYTES;
-    /* The fields in the order the jansson encoder of earlier versions wrote them. */
+    /* The fields in one fixed order: the one decode_fast reads. */
     put_lit(&o, "{\"v\":1,\"t\":");
     put_str(&o, cmsg_type_name(m->type), strlen(cmsg_type_name(m->type)));
     put_str_field(&o, "from", m->from, strlen(m->from));
@@ -354,7 +354,7 @@ static bool plain(struct rd *r, char *out, size_t outlen, const char **s, size_t
 }
 
 /* The frame: a non-empty string whose only escapes are \" and \\, unescaped into m. */
-static bool frame(struct rd *r, struct cmsg *m)
+static bool frame_str(struct rd *r, struct cmsg *m)
 {
     const char *q;
     char *f, *w;
@@ -400,7 +400,7 @@ static bool decode_fast(const char *text, size_t len, struct cmsg *m)
         return false;
     if ((f & F_EXP) && (!lit(&r, ",\"exp\":") || !num(&r, &m->exp)))
         return false;
-    if ((f & F_FRAME) && (!lit(&r, ",\"frame\":") || !frame(&r, m)))
+    if ((f & F_FRAME) && (!lit(&r, ",\"frame\":") || !frame_str(&r, m)))
         return false;
     if ((f & F_AT) && (!lit(&r, ",\"at\":") || !num(&r, &m->at)))
         return false;

@@ -437,9 +437,9 @@ static void authenticate(struct redis *r, redisAsyncContext *ac, redisCallbackFn
  * call: under libuv an epoll_ctl DEL at once and an ADD at the next poll,
  * whether the events waited for changed or not (about four per remote
  * signature). The adapter stays; these let a call through only when it
- * changes them.
+ * changes them: change_events calls hook, one of the adapter's, unless the
+ * poll already waits for flag (want) or already does not (!want).
  */
-/* Calls hook, one of the adapter's, unless the poll already waits (want) or not for flag. */
 static void change_events(void *privdata, int flag, bool want, void (*hook)(void *))
 {
     if (!(((redisLibuvEvents *)privdata)->events & flag) == want)
@@ -587,9 +587,10 @@ int redis_publish(struct redis *r, const char *channel, const void *payload, siz
     if (!r->up || !r->cmd)
         return WSS_ERR_IO;
     /* The command in RESP, written here: the same bytes as hiredis's
-     * printf-like formatting of "PUBLISH %b %b", at a small part of its cost. */
-    /* Three length lines of at most 23 bytes, "$7" and the name, three CRLFs. */
-    cmd = xmalloc(3 * 23 + 13 + 6 + chlen + len);
+     * printf-like formatting of "PUBLISH %b %b", at a small part of its cost.
+     * Three length lines of at most 23 bytes ("*3", the channel's, the
+     * payload's), "$7\r\nPUBLISH\r\n", and a CRLF after each string. */
+    cmd = xmalloc(3 * 23 + 13 + 2 * 2 + chlen + len);
     end = put_bulk(put_bulk(put_bulk(put_len(cmd, '*', 3), "PUBLISH", 7), channel, chlen),
                    payload, len);
     p = xmalloc(sizeof *p);
