@@ -139,6 +139,20 @@ free_port() {
     return 1
 }
 
+# free_ports N [TAKEN...]: N distinct free ports on one line, none of TAKEN.
+free_ports() {
+    local n=$1 p
+    shift
+    local taken=" $* " got=()
+    while [ ${#got[@]} -lt "$n" ]; do
+        p=$(free_port) || return 1
+        [[ $taken == *" $p "* ]] && continue
+        taken="$taken$p "
+        got+=("$p")
+    done
+    echo "${got[@]}"
+}
+
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # utime + stime of a process so far, in milliseconds.
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$1/stat"; }
@@ -441,7 +455,7 @@ wait_key_channels() {
 
 # One --cluster measurement: the same load on one daemon alone, then across two nodes.
 run_cluster_once() {
-    local run=$1 floor_line floor single_out req_out rc=0
+    local run=$1 floor_line floor single_out req_out
     floor_line=$(verify_floor) || exit 1
     floor=$(field "$floor_line" verify_floor_us)
 
@@ -462,10 +476,7 @@ run_cluster_once() {
     start_redis "$WORK/redis.$run.log"
     (umask 077 && head -c 32 /dev/urandom | base64 >"$WORK/cluster.secret")
     local a_ws a_ctl b_ws b_ctl pid_a pid_b
-    a_ws=$(free_port) && a_ctl=$(free_port) && b_ws=$(free_port) && b_ctl=$(free_port) ||
-        die "no free port"
-    [ "$(printf '%s\n' "$a_ws" "$a_ctl" "$b_ws" "$b_ctl" "$REDIS_PORT" | sort -u | wc -l)" = 5 ] ||
-        die "free ports collided: run again"
+    read -r a_ws a_ctl b_ws b_ctl < <(free_ports 4 "$REDIS_PORT") || die "no free port"
     WS_PORT=$a_ws CTL_PORT=$a_ctl write_config "$WORK/node-a.json" "$(cluster_section bench-a)"
     WS_PORT=$b_ws CTL_PORT=$b_ctl write_config "$WORK/node-b.json" "$(cluster_section bench-b)"
     start_daemon "$WORK/node-a.$run.log" "$WORK/node-a.json" "$a_ctl"
