@@ -406,14 +406,66 @@ static void on_req_published(void *arg, long long receivers)
     free(pc);
 }
 
+/*
+ * A sign_request frame exactly as wire_encode_sign_request writes it, read
+ * without a parse: {"type":"sign_request","request_id":ID,"message":BASE64,
+ * "expires_at":N}, the id printable ASCII without escapes, N of at most 18
+ * digits. What it accepts, jansson reads to the same fields; false for any
+ * other text.
+ */
+static bool sign_request_fields(const char *text, size_t len, char id[WSS_REQUEST_ID_BYTES],
+                                uint64_t *exp)
+{
+    static const char head[] = "{\"type\":\"sign_request\",\"request_id\":\"";
+    static const char mid[] = "\",\"message\":\"";
+    static const char tail[] = "\",\"expires_at\":";
+    const char *p = text, *end = text + len, *start, *id_start;
+    size_t id_len;
+    uint64_t v = 0;
+
+    if (len < sizeof head - 1 || memcmp(p, head, sizeof head - 1))
+        return false;
+    start = p += sizeof head - 1;
+    while (p < end && *p != '"' && *p >= 0x20 && *p <= 0x7e && *p != '\\')
+        p++;
+    if (p == end || *p != '"' || p - start >= WSS_REQUEST_ID_BYTES)
+        return false;
+    id_start = start;
+    id_len = (size_t)(p - start);
+    if ((size_t)(end - p) < sizeof mid - 1 || memcmp(p, mid, sizeof mid - 1))
+        return false;
+    p += sizeof mid - 1;
+    while (p < end && ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                       (*p >= '0' && *p <= '9') || *p == '+' || *p == '/' || *p == '='))
+        p++;
+    if ((size_t)(end - p) < sizeof tail - 1 || memcmp(p, tail, sizeof tail - 1))
+        return false;
+    start = p += sizeof tail - 1;
+    while (p < end && *p >= '0' && *p <= '9' && p - start <= 18)
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    if (p == start || p - start > 18 || (p - start > 1 && *start == '0') || end - p != 1 ||
+        *p != '}')
+        return false;
+    memcpy(id, id_start, id_len);
+    id[id_len] = '\0';
+    *exp = v;
+    return true;
+}
+
 /* Reads type, request_id and expires_at from a frame the service made. */
 static bool frame_fields(const char *text, size_t len, char type[24], char id[WSS_REQUEST_ID_BYTES],
                          uint64_t *exp)
 {
-    json_t *o = json_loadb(text, len, 0, NULL);
+    json_t *o;
     const char *t, *r;
     bool ok;
 
+    /* The one sent with every remote signature needs no parse. */
+    if (sign_request_fields(text, len, id, exp)) {
+        snprintf(type, 24, "sign_request");
+        return true;
+    }
+    o = json_loadb(text, len, 0, NULL);
     t = json_string_value(json_object_get(o, "type"));
     r = json_string_value(json_object_get(o, "request_id"));
     ok = t && r && strlen(t) < 24 && strlen(r) < WSS_REQUEST_ID_BYTES;
