@@ -25,6 +25,7 @@
 #include <wssignd/service.h>
 
 #include "files.h"
+#include "keyset.h"
 #include "log.h"
 #include "opts.h"
 #include "util.h"
@@ -136,6 +137,10 @@ void config_cleanup(struct config *cfg)
     free(cfg->cluster.node_id);
     free(cfg->cluster.secret_file);
     free(cfg->cluster.channel_prefix);
+    free(cfg->keys_allow_file);
+    free(cfg->keys_deny_file);
+    keyset_free(cfg->keys_allow);
+    keyset_free(cfg->keys_deny);
     free_server_names(cfg->server_names, cfg->n_server_names);
     free_server_names(cfg->origins, cfg->n_origins);
     for (size_t i = 0; i < cfg->n_controllers; i++) {
@@ -163,6 +168,10 @@ static void config_copy(struct config *dst, const struct config *src)
     dst->cluster.node_id = dup_or_null(src->cluster.node_id);
     dst->cluster.secret_file = dup_or_null(src->cluster.secret_file);
     dst->cluster.channel_prefix = dup_or_null(src->cluster.channel_prefix);
+    dst->keys_allow_file = dup_or_null(src->keys_allow_file);
+    dst->keys_deny_file = dup_or_null(src->keys_deny_file);
+    dst->keys_allow = src->keys_allow ? keyset_dup(src->keys_allow) : NULL;
+    dst->keys_deny = src->keys_deny ? keyset_dup(src->keys_deny) : NULL;
     dst->server_names = NULL;
     if (src->n_server_names) {
         dst->server_names = xcalloc(src->n_server_names, sizeof *dst->server_names);
@@ -471,6 +480,52 @@ static int load_cluster(const struct loader *ld, json_t *obj)
     return 0;
 }
 
+/* The keys section: the files are named here and read once the whole file has loaded. */
+static int load_keys(const struct loader *ld, json_t *obj)
+{
+    char key[KEY_BUF];
+    const char *k;
+    json_t *v;
+    int rc;
+
+    json_object_foreach(obj, k, v) {
+        opts_key_name(key, sizeof key, "keys", k);
+        if (!strcmp(k, "allow_file"))
+            rc = want_file(ld, key, v, &ld->cfg->keys_allow_file);
+        else if (!strcmp(k, "deny_file"))
+            rc = want_file(ld, key, v, &ld->cfg->keys_deny_file);
+        else
+            rc = unknown(ld, key);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* (Re)reads the key files the configuration names into their sets. */
+static int load_key_files(const struct loader *ld)
+{
+    struct config *cfg = ld->cfg;
+    char why[512];
+
+    keyset_free(cfg->keys_allow);
+    keyset_free(cfg->keys_deny);
+    cfg->keys_allow = cfg->keys_deny = NULL;
+    if (cfg->keys_allow_file) {
+        cfg->keys_allow = xcalloc(1, sizeof *cfg->keys_allow);
+        if (keyset_load(cfg->keys_allow, cfg->keys_allow_file, "keys.allow_file", why,
+                        sizeof why) != 0)
+            return fail(ld, "%s", why);
+    }
+    if (cfg->keys_deny_file) {
+        cfg->keys_deny = xcalloc(1, sizeof *cfg->keys_deny);
+        if (keyset_load(cfg->keys_deny, cfg->keys_deny_file, "keys.deny_file", why,
+                        sizeof why) != 0)
+            return fail(ld, "%s", why);
+    }
+    return 0;
+}
+
 static int load_control(const struct loader *ld, json_t *obj)
 {
     char key[KEY_BUF];
@@ -758,6 +813,9 @@ static int load_root(const struct loader *ld, json_t *root)
         } else if (!strcmp(k, "cluster")) {
             if ((rc = want_object(ld, key, v)) == 0)
                 rc = load_cluster(ld, v);
+        } else if (!strcmp(k, "keys")) {
+            if ((rc = want_object(ld, key, v)) == 0)
+                rc = load_keys(ld, v);
         } else {
             rc = unknown(ld, key);
         }
@@ -813,6 +871,8 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     ld.errlen = errlen;
     rc = load_root(&ld, root);
     json_decref(root);
+    if (rc == 0)
+        rc = load_key_files(&ld);
     if (rc != 0) {
         config_cleanup(&draft);
         return rc;

@@ -33,7 +33,8 @@ struct pending_req {
     uint64_t conn_id;                     /* connection it was sent to; 0: not sent */
     wss_sign_cb cb;
     void *user;
-    char requester[64];                   /* for the audit log */
+    char requester[96];                   /* for the audit log */
+    unsigned requester_slot;              /* its requester's metrics slot; 0: none */
     bool verifying;                       /* an answer is with the verifier pool */
     bool remote;                          /* last sent through another node */
     uint8_t signature[WSS_SIGNATURE_BYTES]; /* that answer's signature */
