@@ -553,10 +553,10 @@ void wss_audit_refused_opts(struct wss_service *svc, const uint8_t *public_key,
                             const uint8_t *message, size_t len, int status,
                             const struct wss_sign_opts *opts)
 {
+    unsigned slot = metrics_requester_slot(&svc->metrics, opts ? opts->requester_name : NULL);
+
     audit(svc, "-", public_key, message, len, status, 0, opts ? opts->requester : NULL);
-    metrics_requester_sign(&svc->metrics,
-                           metrics_requester_slot(&svc->metrics, opts ? opts->requester_name : NULL),
-                           status);
+    metrics_requester_sign(&svc->metrics, slot, status);
 }
 
 int wss_cancel(struct wss_service *svc, const char *request_id)

@@ -97,7 +97,7 @@ struct wss_service {
     struct service_lookup *lookups; /* wss_lookup_key_async answers still due (owned) */
     struct service_cluster cluster;
     size_t remote_sessions;        /* registered sessions that are other nodes' (proxies) */
-    struct service_op *key_ops;    /* wss_disconnect_key / wss_list_keys answers still due (owned) */
+    struct service_op *key_ops;    /* disconnections and listings still to answer (owned) */
 };
 
 /* Sets up svc over cfg. Returns 0. */

@@ -394,6 +394,14 @@ size_t http_api_auth_tokens(const struct http_api_auth *a)
     return a->tokens.n;
 }
 
+const struct http_api_token *http_api_auth_token(const struct http_api_auth *a, const char *name)
+{
+    for (size_t i = 0; i < a->tokens.n; i++)
+        if (!strcmp(a->tokens.list[i].name, name))
+            return &a->tokens.list[i];
+    return NULL;
+}
+
 /* Who the request comes from, as the failed-authentication throttle counts clients. */
 static void client_of(struct wss_http_request *req, struct http_api_client *who)
 {

@@ -81,6 +81,9 @@ void http_api_auth_set(struct http_api_auth *a, struct http_api_tokens *tokens, 
 /* Number of tokens in force. */
 size_t http_api_auth_tokens(const struct http_api_auth *a);
 
+/* The token in force named name (borrowed until the next reload), or NULL. */
+const struct http_api_token *http_api_auth_token(const struct http_api_auth *a, const char *name);
+
 /*
  * Decides whether req may go on: 0 if no token is needed (*token NULL) or
  * its bearer token is one of those in force (*token points at it, borrowed

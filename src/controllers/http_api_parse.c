@@ -141,7 +141,8 @@ int http_api_parse_limit(const char *text, size_t len, size_t *limit)
     return 0;
 }
 
-char *http_api_cursor(char out[WSS_PUBLIC_KEY_BASE64_BYTES], const uint8_t key[WSS_PUBLIC_KEY_BYTES])
+char *http_api_cursor(char out[WSS_PUBLIC_KEY_BASE64_BYTES],
+                      const uint8_t key[WSS_PUBLIC_KEY_BYTES])
 {
     return sodium_bin2base64(out, WSS_PUBLIC_KEY_BASE64_BYTES, key, WSS_PUBLIC_KEY_BYTES,
                              sodium_base64_VARIANT_URLSAFE_NO_PADDING);

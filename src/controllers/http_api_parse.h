@@ -53,6 +53,7 @@ int http_api_parse_limit(const char *text, size_t len, size_t *limit);
  * key's URL-safe base64 without padding (43 characters; http_api_parse_key
  * reads it back). Clients treat it as opaque. Returns out.
  */
-char *http_api_cursor(char out[WSS_PUBLIC_KEY_BASE64_BYTES], const uint8_t key[WSS_PUBLIC_KEY_BYTES]);
+char *http_api_cursor(char out[WSS_PUBLIC_KEY_BASE64_BYTES],
+                      const uint8_t key[WSS_PUBLIC_KEY_BYTES]);
 
 #endif
