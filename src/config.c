@@ -424,7 +424,9 @@ static int want_file(const struct loader *ld, const char *key, const json_t *v, 
     return 0;
 }
 
-static int load_tls(const struct loader *ld, json_t *obj)
+/* A section of two file settings (tls: cert and key; keys: allow_file and deny_file). */
+static int load_file_pair(const struct loader *ld, json_t *obj, const char *section,
+                          const char *name_a, char **a, const char *name_b, char **b)
 {
     char key[KEY_BUF];
     const char *k;
@@ -432,18 +434,22 @@ static int load_tls(const struct loader *ld, json_t *obj)
     int rc;
 
     json_object_foreach(obj, k, v) {
-        opts_key_name(key, sizeof key, "tls", k);
-        if (!strcmp(k, "cert")) {
-            if ((rc = want_file(ld, key, v, &ld->cfg->tls_cert)) != 0)
-                return rc;
-        } else if (!strcmp(k, "key")) {
-            if ((rc = want_file(ld, key, v, &ld->cfg->tls_key)) != 0)
-                return rc;
-        } else {
-            return unknown(ld, key);
-        }
+        opts_key_name(key, sizeof key, section, k);
+        if (!strcmp(k, name_a))
+            rc = want_file(ld, key, v, a);
+        else if (!strcmp(k, name_b))
+            rc = want_file(ld, key, v, b);
+        else
+            rc = unknown(ld, key);
+        if (rc != 0)
+            return rc;
     }
     return 0;
+}
+
+static int load_tls(const struct loader *ld, json_t *obj)
+{
+    return load_file_pair(ld, obj, "tls", "cert", &ld->cfg->tls_cert, "key", &ld->cfg->tls_key);
 }
 
 /* The cluster section: names and files here; the URL, the secret and the node id
@@ -483,47 +489,31 @@ static int load_cluster(const struct loader *ld, json_t *obj)
 /* The keys section: the files are named here and read once the whole file has loaded. */
 static int load_keys(const struct loader *ld, json_t *obj)
 {
-    char key[KEY_BUF];
-    const char *k;
-    json_t *v;
-    int rc;
+    return load_file_pair(ld, obj, "keys", "allow_file", &ld->cfg->keys_allow_file, "deny_file",
+                          &ld->cfg->keys_deny_file);
+}
 
-    json_object_foreach(obj, k, v) {
-        opts_key_name(key, sizeof key, "keys", k);
-        if (!strcmp(k, "allow_file"))
-            rc = want_file(ld, key, v, &ld->cfg->keys_allow_file);
-        else if (!strcmp(k, "deny_file"))
-            rc = want_file(ld, key, v, &ld->cfg->keys_deny_file);
-        else
-            rc = unknown(ld, key);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+/* (Re)reads the key file at path (none: *set NULL) into *set. */
+static int load_key_file(const struct loader *ld, const char *path, const char *what,
+                         struct keyset **set)
+{
+    char why[512];
+
+    keyset_free(*set);
+    *set = NULL;
+    if (!path)
+        return 0;
+    *set = xcalloc(1, sizeof **set);
+    return keyset_load(*set, path, what, why, sizeof why) != 0 ? fail(ld, "%s", why) : 0;
 }
 
 /* (Re)reads the key files the configuration names into their sets. */
 static int load_key_files(const struct loader *ld)
 {
     struct config *cfg = ld->cfg;
-    char why[512];
+    int rc = load_key_file(ld, cfg->keys_allow_file, "keys.allow_file", &cfg->keys_allow);
 
-    keyset_free(cfg->keys_allow);
-    keyset_free(cfg->keys_deny);
-    cfg->keys_allow = cfg->keys_deny = NULL;
-    if (cfg->keys_allow_file) {
-        cfg->keys_allow = xcalloc(1, sizeof *cfg->keys_allow);
-        if (keyset_load(cfg->keys_allow, cfg->keys_allow_file, "keys.allow_file", why,
-                        sizeof why) != 0)
-            return fail(ld, "%s", why);
-    }
-    if (cfg->keys_deny_file) {
-        cfg->keys_deny = xcalloc(1, sizeof *cfg->keys_deny);
-        if (keyset_load(cfg->keys_deny, cfg->keys_deny_file, "keys.deny_file", why,
-                        sizeof why) != 0)
-            return fail(ld, "%s", why);
-    }
-    return 0;
+    return rc ? rc : load_key_file(ld, cfg->keys_deny_file, "keys.deny_file", &cfg->keys_deny);
 }
 
 static int load_control(const struct loader *ld, json_t *obj)

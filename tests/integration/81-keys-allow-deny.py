@@ -48,27 +48,18 @@ async def refused(d, seed, what):
     check_eq(await s.wait_closed(), 4003, "%s: close code" % what)
 
 
-async def test_deny_file():
+async def test_deny_and_allow_files():
     seed_a, key_a = new_key()
     seed_b, key_b = new_key()
-    deny = key_file("deny", [key_a])
-    async with Daemon({"keys": {"deny_file": deny}}) as d:
-        await refused(d, seed_a, "a denied key")
-        async with d.signer(seed=seed_b) as b:
-            await d.check_sign(b, what="a key not on the deny list")
-        check_eq(metric(d, "wssignd_introductions_total", outcome="denied"), 1.0,
-                 "introductions refused as denied")
-        check(d.log_count(r"event=introduction_refused reason=denied") == 1, "the log line")
-
-
-async def test_allow_file():
-    seed_a, key_a = new_key()
-    seed_b, key_b = new_key()
-    allow = key_file("allow", [key_b])
-    async with Daemon({"keys": {"allow_file": allow}}) as d:
-        await refused(d, seed_a, "a key not on the allow list")
-        async with d.signer(seed=seed_b) as b:
-            await d.check_sign(b, what="an allowed key")
+    for keys, what in (({"deny_file": key_file("deny", [key_a])}, "on the deny list"),
+                       ({"allow_file": key_file("allow", [key_b])}, "not on the allow list")):
+        async with Daemon({"keys": keys}) as d:
+            await refused(d, seed_a, "a key " + what)
+            async with d.signer(seed=seed_b) as b:
+                await d.check_sign(b, what="the other key, with a key " + what)
+            check_eq(metric(d, "wssignd_introductions_total", outcome="denied"), 1.0,
+                     "introductions refused as denied (%s)" % what)
+            check(d.log_count(r"event=introduction_refused reason=denied") == 1, "the log line")
 
 
 async def test_reload_closes_a_newly_refused_key():
