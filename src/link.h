@@ -46,6 +46,9 @@ struct link_ops {
 #define LINK_CLOSE_POLICY 1008
 #define LINK_CLOSE_SUPERSEDED 4001
 #define LINK_CLOSE_INTRO_TIMEOUT 4002
+/* The key may not connect here (keys.allow_file, keys.deny_file) or an operator
+ * disconnected it (DELETE /v1/keys/{key}, wss_disconnect_key). */
+#define LINK_CLOSE_DENIED 4003
 
 /* Sends {"type":"error",...}; request_id may be NULL. Counts it in m. */
 void link_send_error(struct session *s, struct metrics *m, const char *code, const char *message,

@@ -35,7 +35,8 @@ struct pending_req {
     uint64_t conn_id;                     /* connection it was sent to; 0: not sent */
     wss_sign_cb cb;
     void *user;
-    char requester[64];                   /* for the audit log */
+    char requester[96];                   /* for the audit log */
+    unsigned requester_slot;              /* its requester's metrics slot; 0: none */
     char *label;                          /* owned; NULL: none (what the signer is shown) */
     char requester_name[WSS_REQUESTER_NAME_MAX + 1]; /* "" : none */
     uint64_t wait_until_ms;               /* may wait for its key until then; 0: may not */

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pending.h"
 #include "registry.h"
+#include "service_keys.h"
 #include "session.h"
 #include "util.h"
 #include "verifier.h"
@@ -55,6 +56,8 @@ int service_init(struct wss_service *svc, const struct config *cfg)
 
 void service_attach(struct wss_service *svc, struct timers *timers)
 {
+    struct timers *old = svc->timers;
+
     if (!timers && svc->timers) {
         timers_disarm(svc->timers, &svc->expiry);
         for (struct service_lookup *l = svc->lookups; l; l = l->next)
@@ -63,8 +66,10 @@ void service_attach(struct wss_service *svc, struct timers *timers)
     svc->timers = timers;
     /* No loop turn is coming: a lookup still due is answered now (one asked
      * again from its callback is refused, as the loop is gone). */
-    if (!timers)
+    if (!timers) {
         answer_lookups(svc, WSS_ERR_SHUTTING_DOWN);
+        service_keys_stop(svc, old);
+    }
 }
 
 void service_cleanup(struct wss_service *svc)
@@ -217,6 +222,7 @@ static void complete(struct wss_service *svc, struct pending_req *req, int statu
     }
     audit(svc, req->id, req->key, req->message, req->message_len, status, latency, req->requester,
           req->label);
+    metrics_requester_sign(&svc->metrics, req->requester_slot, status);
     if (req->remote)
         metrics_remote_sign(&svc->metrics, status);
     memset(&res, 0, sizeof res);
@@ -633,10 +639,12 @@ int wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLI
     char id[WSS_REQUEST_ID_BYTES];
     uint64_t now;
     int rc = admit(svc, public_key, message, message_len, timeout, opts, cb, &s);
+    unsigned slot = metrics_requester_slot(&svc->metrics, opts ? opts->requester_name : NULL);
 
     if (rc != 0) {
         audit(svc, "-", public_key, message, message_len, rc, 0, opts ? opts->requester : NULL,
               opts ? opts->label : NULL);
+        metrics_requester_sign(&svc->metrics, slot, rc);
         return rc;
     }
 
@@ -652,6 +660,7 @@ int wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLI
         req->label = xstrdup(opts->label);
     if (opts && opts->requester_name)
         snprintf(req->requester_name, sizeof req->requester_name, "%s", opts->requester_name);
+    req->requester_slot = slot;
     /* A collision of 122 random bits is not expected; refuse rather than overwrite. */
     if (pending_insert_take(svc->pending, req) != 0)
         return WSS_ERR_INVAL;
@@ -671,6 +680,17 @@ void wss_audit_refused(struct wss_service *svc, const uint8_t *public_key, const
                        size_t len, int status, const char *requester)
 {
     audit(svc, "-", public_key, message, len, status, 0, requester, NULL);
+}
+
+void wss_audit_refused_opts(struct wss_service *svc, const uint8_t *public_key,
+                            const uint8_t *message, size_t len, int status,
+                            const struct wss_sign_opts *opts)
+{
+    unsigned slot = metrics_requester_slot(&svc->metrics, opts ? opts->requester_name : NULL);
+
+    audit(svc, "-", public_key, message, len, status, 0, opts ? opts->requester : NULL,
+          opts ? opts->label : NULL);
+    metrics_requester_sign(&svc->metrics, slot, status);
 }
 
 int wss_cancel(struct wss_service *svc, const char *request_id)

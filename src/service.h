@@ -34,6 +34,8 @@ struct service_listener {
 };
 
 struct service_lookup;
+struct service_list_query;
+struct service_op;
 
 /*
  * The cluster's hooks into the service, filled in by the cluster link
@@ -56,6 +58,18 @@ struct service_cluster {
     int (*lookup)(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
                   void (*cb)(void *user, const struct wss_presence *p, const char *node),
                   void *user);
+    /* Disconnects key where another node holds it (a "kick"): 0, and cb runs once later
+     * with WSS_OK and the holder's node id, WSS_ERR_NOT_CONNECTED (node NULL) or
+     * WSS_ERR_CLUSTER_UNAVAILABLE; or an error (cb does not run). */
+    int (*kick)(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
+                void (*cb)(void *user, int status, const char *node), void *user);
+    /* Lists the keys the other nodes hold (a "list"): 0, and cb runs once later with
+     * WSS_OK and their keys after q->after (at most q->limit, sorted, more set when a
+     * node holds keys beyond them) or WSS_ERR_CLUSTER_UNAVAILABLE; or an error. */
+    int (*list)(void *arg, const struct service_list_query *q,
+                void (*cb)(void *user, int status, const struct wss_key_entry *keys, size_t n,
+                           bool more),
+                void *user);
     /* True while the cluster's Redis is reachable. */
     bool (*up)(const void *arg);
     /* Requests here wait for key (wait_key), or no longer (unwait_key): the cluster
@@ -87,6 +101,7 @@ struct wss_service {
     struct service_lookup *lookups; /* wss_lookup_key_async answers still due (owned) */
     struct service_cluster cluster;
     size_t remote_sessions;        /* registered sessions that are other nodes' (proxies) */
+    struct service_op *key_ops;    /* disconnections and listings still to answer (owned) */
 };
 
 /* Sets up svc over cfg. Returns 0. */

@@ -20,9 +20,11 @@
 #include <wssignd/errors.h>
 
 #include "files.h"
+#include "keyset.h"
 #include "link.h"
 #include "log.h"
 #include "service.h"
+#include "service_keys.h"
 #include "session.h"
 #include "timers.h"
 #include "util.h"
@@ -119,6 +121,25 @@ struct query {
     void *user;
 };
 
+/* Per kick or list sent and not answered yet. */
+struct ask {
+    UT_hash_handle hh; /* by id */
+    char id[WSS_REQUEST_ID_BYTES];
+    enum cmsg_type type;               /* CMSG_KICK or CMSG_LIST */
+    uint8_t key[WSS_PUBLIC_KEY_BYTES]; /* kick: the key */
+    size_t limit;                      /* list: the page size */
+    uint64_t deadline_ms;
+    long long receivers;               /* from PUBLISH (a list counts this node too); -1 unknown */
+    unsigned answers;                  /* kick: holders that did not hold it; list: nodes */
+    struct wss_key_entry *keys;        /* list: the nodes' keys merged so far (at most limit) */
+    size_t n_keys;
+    bool more;
+    void (*kick_cb)(void *user, int status, const char *node);
+    void (*list_cb)(void *user, int status, const struct wss_key_entry *keys, size_t n,
+                    bool more);
+    void *user;
+};
+
 /* Per publish whose outcome matters. */
 struct pubctx {
     struct cluster *c;
@@ -142,6 +163,7 @@ struct cluster {
     struct node *nodes;
     struct query *queries;
     struct waitkey *waits;
+    struct ask *asks;
     struct timer tick;
     uint64_t last_hb_ms;
     struct log_limit drop_log;
@@ -969,6 +991,206 @@ static void on_who(struct cluster *c, const struct cmsg *m)
     publish(c, ch, &r, NULL, NULL);
 }
 
+/* ---- kicks and listings ---- */
+
+/* A kick or a list asked of every node that may answer it within this long. */
+#define ASK_TIMEOUT_MS 1000
+
+static struct ask *find_ask(struct cluster *c, const char *id)
+{
+    struct ask *a = NULL;
+
+    HASH_FIND_STR(c->asks, id, a);
+    return a;
+}
+
+/* Ends an ask: its callback runs once, with status (and node, or the merged keys). */
+static void finish_ask(struct cluster *c, struct ask *a, int status, const char *node)
+{
+    HASH_DEL(c->asks, a);
+    if (a->type == CMSG_KICK)
+        a->kick_cb(a->user, status, node);
+    else
+        a->list_cb(a->user, status, status == WSS_OK ? a->keys : NULL,
+                   status == WSS_OK ? a->n_keys : 0, status == WSS_OK && a->more);
+    free(a->keys);
+    free(a);
+}
+
+/* Every node that received the ask has answered (one that held the key ends a kick early). */
+static void ask_check(struct cluster *c, struct ask *a)
+{
+    if (a->receivers < 0)
+        return;
+    if (a->type == CMSG_KICK && a->answers >= (unsigned long long)a->receivers)
+        finish_ask(c, a, WSS_ERR_NOT_CONNECTED, NULL);
+    else if (a->type == CMSG_LIST && a->answers + 1 >= (unsigned long long)a->receivers)
+        finish_ask(c, a, WSS_OK, NULL);
+}
+
+static void on_ask_published(void *arg, long long receivers)
+{
+    struct pubctx *pc = arg;
+    struct ask *a = find_ask(pc->c, pc->id);
+
+    if (a && !pc->c->stopping) {
+        if (receivers < 0)
+            finish_ask(pc->c, a, WSS_ERR_CLUSTER_UNAVAILABLE, NULL);
+        else {
+            a->receivers = receivers;
+            ask_check(pc->c, a);
+        }
+    }
+    free(pc);
+}
+
+/* Registers a and publishes m for it on channel. Returns 0, or WSS_ERR_CLUSTER_UNAVAILABLE
+ * (a freed, no callback). */
+static int ask(struct cluster *c, struct ask *a, const char *channel, struct cmsg *m)
+{
+    struct pubctx *pc;
+
+    if (!c->up || c->stopping) {
+        free(a);
+        return WSS_ERR_CLUSTER_UNAVAILABLE;
+    }
+    util_uuid(a->id);
+    a->deadline_ms = util_now_ms() + ASK_TIMEOUT_MS;
+    a->receivers = -1;
+    HASH_ADD_STR(c->asks, id, a);
+    snprintf(m->id, sizeof m->id, "%s", a->id);
+    pc = xcalloc(1, sizeof *pc);
+    pc->c = c;
+    snprintf(pc->id, sizeof pc->id, "%s", a->id);
+    if (publish(c, channel, m, on_ask_published, pc) != 0) {
+        free(pc);
+        HASH_DEL(c->asks, a);
+        free(a);
+        return WSS_ERR_CLUSTER_UNAVAILABLE;
+    }
+    return 0;
+}
+
+/* The service's kick hook: disconnect key wherever another node holds it. */
+static int kick_hook(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
+                     void (*cb)(void *user, int status, const char *node), void *user)
+{
+    struct cluster *c = arg;
+    struct cmsg m = {.type = CMSG_KICK, .has_key = true};
+    struct ask *a = xcalloc(1, sizeof *a);
+    char ch[CHANNEL_MAX];
+
+    a->type = CMSG_KICK;
+    memcpy(a->key, key, sizeof a->key);
+    a->kick_cb = cb;
+    a->user = user;
+    memcpy(m.key, key, sizeof m.key);
+    key_channel(c, ch, key);
+    return ask(c, a, ch, &m);
+}
+
+/* The service's list hook: every other node's keys for the page q. */
+static int list_hook(void *arg, const struct service_list_query *q,
+                     void (*cb)(void *user, int status, const struct wss_key_entry *keys,
+                                size_t n, bool more),
+                     void *user)
+{
+    struct cluster *c = arg;
+    struct cmsg m = {.type = CMSG_LIST, .limit = (uint32_t)q->limit, .has_after = q->has_after};
+    struct ask *a = xcalloc(1, sizeof *a);
+
+    a->type = CMSG_LIST;
+    a->limit = q->limit;
+    a->list_cb = cb;
+    a->user = user;
+    memcpy(m.after, q->after, sizeof m.after);
+    if (q->only) {
+        m.only = q->only->keys;
+        m.n_only = q->only->n;
+    }
+    return ask(c, a, c->nodes_channel, &m);
+}
+
+/* A kick for a key held here: close its connection, and say whether there was one. */
+static void on_kick(struct cluster *c, const struct cmsg *m)
+{
+    struct cmsg r = {.type = CMSG_KICKED, .has_key = true};
+    char ch[CHANNEL_MAX];
+
+    r.ok = service_disconnect_holder(c->svc, m->key, "disconnected by the operator",
+                                     "requested");
+    memcpy(r.key, m->key, sizeof r.key);
+    snprintf(r.id, sizeof r.id, "%s", m->id);
+    node_channel(c, ch, m->from);
+    publish(c, ch, &r, NULL, NULL);
+}
+
+static void on_kicked(struct cluster *c, const struct cmsg *m)
+{
+    struct ask *a = find_ask(c, m->id);
+
+    if (!a || a->type != CMSG_KICK || memcmp(a->key, m->key, sizeof a->key))
+        return;
+    if (m->ok) {
+        finish_ask(c, a, WSS_OK, m->from);
+        return;
+    }
+    a->answers++;
+    ask_check(c, a);
+}
+
+/* A listing asked by another node: this node's keys of the page. */
+static void on_list(struct cluster *c, const struct cmsg *m)
+{
+    struct cmsg r = {.type = CMSG_KEYS};
+    struct service_list_query q = {.has_after = m->has_after, .limit = m->limit};
+    struct keyset only = {0};
+    char ch[CHANNEL_MAX];
+
+    if (!strcmp(m->from, c->set.node_id))
+        return; /* our own, heard on the nodes channel */
+    memcpy(q.after, m->after, sizeof q.after);
+    if (m->only) {
+        for (size_t i = 0; i < m->n_only; i++)
+            keyset_add(&only, m->only[i]);
+        keyset_sort(&only);
+        q.only = &only;
+    }
+    r.keys = xmalloc(q.limit * sizeof *r.keys);
+    r.n_keys = service_list_local(c->svc, &q, NULL, r.keys, &r.more);
+    snprintf(r.id, sizeof r.id, "%s", m->id);
+    node_channel(c, ch, m->from);
+    publish(c, ch, &r, NULL, NULL);
+    free(r.keys);
+    keyset_clear(&only);
+}
+
+static void on_keys(struct cluster *c, const struct cmsg *m)
+{
+    struct ask *a = find_ask(c, m->id);
+
+    if (!a || a->type != CMSG_LIST)
+        return;
+    a->keys = xrealloc(a->keys, (a->n_keys + m->n_keys + 1) * sizeof *a->keys);
+    for (size_t i = 0; i < m->n_keys; i++) {
+        struct wss_key_entry *e = &a->keys[a->n_keys + i];
+
+        *e = m->keys[i];
+        snprintf(e->node, sizeof e->node, "%s", m->from);
+    }
+    a->more = a->more || m->more;
+    a->n_keys = service_keys_merge(a->keys, a->n_keys + m->n_keys, a->limit, &a->more);
+    a->answers++;
+    ask_check(c, a);
+}
+
+/* Ends every ask with status (Redis went away, or the node stops). */
+static void end_asks(struct cluster *c, int status)
+{
+    while (c->asks)
+        finish_ask(c, c->asks, status, NULL);
+}
+
 /* ---- receiving ---- */
 
 static struct node *find_node(struct cluster *c, const char *id)
@@ -1105,6 +1327,9 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
 
     if (c->stopping)
         return;
+    /* A listing's answer may hold WSS_LIST_MAX keys whatever the frame limits. */
+    if (max < CMSG_LIST_BYTES_MAX)
+        max = CMSG_LIST_BYTES_MAX;
     if (cmsg_decode(payload, len, max, c->set.secret, &m, &why) != 0) {
         dropped(c, why, channel, chlen);
         return;
@@ -1174,6 +1399,18 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
         if (strcmp(m.from, c->set.node_id))
             arrived(c, m.key);
         break;
+    case CMSG_KICK:
+        on_kick(c, &m);
+        break;
+    case CMSG_KICKED:
+        on_kicked(c, &m);
+        break;
+    case CMSG_LIST:
+        on_list(c, &m);
+        break;
+    case CMSG_KEYS:
+        on_keys(c, &m);
+        break;
     case CMSG_HB:
     case CMSG_BYE:
     case CMSG_HELLO:
@@ -1222,6 +1459,7 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
     struct relay *r, *rtmp;
     struct proxy *p, *ptmp;
     struct query *q, *qtmp;
+    struct ask *a, *atmp;
 
     heartbeat(c, now);
     c->svc->metrics.cluster_nodes = cluster_nodes_alive(c);
@@ -1247,6 +1485,10 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
     HASH_ITER(hh, c->queries, q, qtmp) {
         if (now >= q->deadline_ms)
             answer_query(c, q, NULL);
+    }
+    HASH_ITER(hh, c->asks, a, atmp) {
+        if (now >= a->deadline_ms)
+            finish_ask(c, a, WSS_ERR_CLUSTER_UNAVAILABLE, NULL);
     }
     HASH_ITER(hh, c->proxies, p, ptmp) {
         if (p->closed) {
@@ -1309,6 +1551,7 @@ static void on_down(void *arg, const char *why)
     }
     while (c->queries)
         answer_query(c, c->queries, NULL);
+    end_asks(c, WSS_ERR_CLUSTER_UNAVAILABLE);
 }
 
 /* ---- life cycle ---- */
@@ -1346,6 +1589,8 @@ struct cluster *cluster_new(void *uv_loop, struct wss_service *svc, struct timer
     svc->cluster.up = up_hook;
     svc->cluster.wait_key = wait_key;
     svc->cluster.unwait_key = unwait_key;
+    svc->cluster.kick = kick_hook;
+    svc->cluster.list = list_hook;
     svc->cluster.node_id = c->set.node_id;
     c->redis = redis_new(uv_loop, timers, &c->set.target, &ev, c);
     redis_subscribe(c->redis, c->inbox, NULL, NULL);
@@ -1380,9 +1625,11 @@ void cluster_free(struct cluster *c)
     c->stopping = true;
     timers_disarm(c->timers, &c->tick);
     redis_free(c->redis);
-    /* Lookups still waiting for another node get their answer (not connected) first. */
+    /* Lookups still waiting for another node get their answer (not connected) first,
+     * and kicks and listings theirs (shutting down). */
     while (c->queries)
         answer_query(c, c->queries, NULL);
+    end_asks(c, WSS_ERR_SHUTTING_DOWN);
     memset(&c->svc->cluster, 0, sizeof c->svc->cluster);
     HASH_ITER(hh, c->proxies, p, ptmp) {
         close_proxy(c, p);

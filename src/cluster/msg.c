@@ -22,7 +22,8 @@ static const char *const type_names[] = {
     [CMSG_FWD] = "fwd",     [CMSG_ANS] = "ans",       [CMSG_MOVED] = "moved",
     [CMSG_CLOSED] = "closed", [CMSG_INTRO] = "intro", [CMSG_WHO] = "who",
     [CMSG_HERE] = "here",   [CMSG_HB] = "hb",         [CMSG_BYE] = "bye",
-    [CMSG_HELLO] = "hello", [CMSG_ARRIVED] = "arrived",
+    [CMSG_HELLO] = "hello", [CMSG_ARRIVED] = "arrived", [CMSG_KICK] = "kick",
+    [CMSG_KICKED] = "kicked", [CMSG_LIST] = "list",     [CMSG_KEYS] = "keys",
 };
 
 #define N_TYPES (sizeof type_names / sizeof type_names[0])
@@ -43,7 +44,8 @@ bool cmsg_node_id_valid(const char *s)
 }
 
 /* The fields each type carries, beyond v, t, from and seq. */
-enum { F_K = 1, F_ID = 2, F_EXP = 4, F_FRAME = 8, F_HERE = 16, F_AT = 32 };
+enum { F_K = 1, F_ID = 2, F_EXP = 4, F_FRAME = 8, F_HERE = 16, F_AT = 32, F_OK = 64,
+       F_LIST = 128, F_KEYS = 256 };
 
 static unsigned fields_of(enum cmsg_type t)
 {
@@ -55,7 +57,11 @@ static unsigned fields_of(enum cmsg_type t)
     case CMSG_GONE:
     case CMSG_MOVED:
     case CMSG_CLOSED:
-    case CMSG_WHO: return F_K | F_ID;
+    case CMSG_WHO:
+    case CMSG_KICK: return F_K | F_ID;
+    case CMSG_KICKED: return F_K | F_ID | F_OK;
+    case CMSG_LIST: return F_ID | F_LIST;
+    case CMSG_KEYS: return F_ID | F_KEYS;
     case CMSG_ARRIVED: return F_K;
     case CMSG_HERE: return F_K | F_ID | F_AT | F_HERE;
     case CMSG_INTRO: return F_K | F_AT;
@@ -177,6 +183,67 @@ static void put_str_field(struct out *o, const char *name, const char *s, size_t
     put_str(o, s, n);
 }
 
+static void put_bool(struct out *o, const char *name, bool v)
+{
+    put_key(o, name);
+    put_lit(o, v ? "true" : "false");
+}
+
+/* A key as a JSON string of lowercase hex. */
+static void put_hex_key(struct out *o, const uint8_t *key)
+{
+    char hex[2 * WSS_PUBLIC_KEY_BYTES + 1];
+
+    put_str(o, util_hex(hex, sizeof hex, key, WSS_PUBLIC_KEY_BYTES), 2 * WSS_PUBLIC_KEY_BYTES);
+}
+
+static void encode_list(struct out *o, const struct cmsg *m)
+{
+    put_int(o, "limit", m->limit);
+    if (m->has_after) {
+        put_key(o, "after");
+        put_hex_key(o, m->after);
+    }
+    if (m->only) {
+        put_key(o, "only");
+        for (size_t i = 0; i < m->n_only; i++) {
+            put(o, i ? "," : "[", 1);
+            put_hex_key(o, m->only[i]);
+        }
+        put(o, "]", 1);
+    }
+}
+
+/* A remote address travels as printable ASCII without quotes or backslashes. */
+static bool remote_char_ok(char c)
+{
+    return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';
+}
+
+static void encode_keys(struct out *o, const struct cmsg *m)
+{
+    char num[24];
+
+    put_bool(o, "more", m->more);
+    put_key(o, "keys");
+    put(o, "[", 1);
+    for (size_t i = 0; i < m->n_keys; i++) {
+        const struct wss_key_entry *e = &m->keys[i];
+        char remote[WSS_REMOTE_MAX + 1];
+
+        snprintf(remote, sizeof remote, "%s", e->remote);
+        for (char *p = remote; *p; p++)
+            if (!remote_char_ok(*p))
+                *p = '_';
+        put(o, i ? ",[" : "[", i ? 2 : 1);
+        put_hex_key(o, e->public_key);
+        put(o, num, (size_t)snprintf(num, sizeof num, ",%" PRId64 ",", (int64_t)e->connected_at_ms));
+        put_str(o, remote, strlen(remote));
+        put(o, "]", 1);
+    }
+    put(o, "]", 1);
+}
+
 char *cmsg_encode(const struct cmsg *m, const uint8_t key[CMSG_KEY_BYTES], size_t *len)
 {
     unsigned f = fields_of(m->type);
@@ -205,6 +272,12 @@ char *cmsg_encode(const struct cmsg *m, const uint8_t key[CMSG_KEY_BYTES], size_
         put_str_field(&o, "session", m->session, strlen(m->session));
         put_int(&o, "pending", m->pending);
     }
+    if (f & F_OK)
+        put_bool(&o, "ok", m->ok);
+    if (f & F_LIST)
+        encode_list(&o, m);
+    if (f & F_KEYS)
+        encode_keys(&o, m);
     put(&o, "}", 1);
     crypto_auth_hmacsha512256((uint8_t *)o.buf, (const uint8_t *)o.buf + CMSG_TAG_BYTES,
                               o.len - CMSG_TAG_BYTES, key);
@@ -259,6 +332,65 @@ static bool get_key(json_t *o, uint8_t key[WSS_PUBLIC_KEY_BYTES])
     return get_string(o, "k", hex, sizeof hex) && key_of(hex, strlen(hex), key);
 }
 
+static bool hex_to_key(json_t *v, uint8_t key[WSS_PUBLIC_KEY_BYTES])
+{
+    return json_is_string(v) && key_of(json_string_value(v), json_string_length(v), key);
+}
+
+static int decode_list(json_t *o, struct cmsg *m)
+{
+    json_t *after = json_object_get(o, "after"), *only = json_object_get(o, "only"), *v;
+    uint64_t limit = 0;
+    size_t i;
+
+    if (!get_u64(o, "limit", &limit) || !limit || limit > WSS_LIST_MAX)
+        return -1;
+    m->limit = (uint32_t)limit;
+    if (after && !(m->has_after = hex_to_key(after, m->after)))
+        return -1;
+    if (!only)
+        return 0;
+    if (!json_is_array(only) || !json_array_size(only) || json_array_size(only) > WSS_LIST_MAX)
+        return -1;
+    m->only = xcalloc(json_array_size(only), sizeof *m->only);
+    json_array_foreach(only, i, v) {
+        if (!hex_to_key(v, m->only[i]))
+            return -1;
+        m->n_only++;
+    }
+    return 0;
+}
+
+static int decode_keys(json_t *o, struct cmsg *m)
+{
+    json_t *more = json_object_get(o, "more"), *keys = json_object_get(o, "keys"), *v;
+    size_t i;
+
+    if (!json_is_boolean(more) || !json_is_array(keys) || json_array_size(keys) > WSS_LIST_MAX)
+        return -1;
+    m->more = json_is_true(more);
+    if (!json_array_size(keys))
+        return 0;
+    m->keys = xcalloc(json_array_size(keys), sizeof *m->keys);
+    json_array_foreach(keys, i, v) {
+        struct wss_key_entry *e = &m->keys[i];
+        json_t *at = json_array_get(v, 1), *remote = json_array_get(v, 2);
+        size_t len = json_string_length(remote);
+
+        if (!json_is_array(v) || json_array_size(v) != 3 ||
+            !hex_to_key(json_array_get(v, 0), e->public_key) || !json_is_integer(at) ||
+            json_integer_value(at) < 0 || !json_is_string(remote) || len > WSS_REMOTE_MAX)
+            return -1;
+        for (size_t j = 0; j < len; j++)
+            if (!remote_char_ok(json_string_value(remote)[j]))
+                return -1;
+        e->connected_at_ms = (uint64_t)json_integer_value(at);
+        memcpy(e->remote, json_string_value(remote), len + 1);
+        m->n_keys++;
+    }
+    return 0;
+}
+
 static int decode_fields(json_t *o, struct cmsg *m)
 {
     char t[16];
@@ -286,6 +418,17 @@ static int decode_fields(json_t *o, struct cmsg *m)
             return -1;
         m->pending = (unsigned)pending;
     }
+    if (f & F_OK) {
+        json_t *ok = json_object_get(o, "ok");
+
+        if (!json_is_boolean(ok))
+            return -1;
+        m->ok = json_is_true(ok);
+    }
+    if ((f & F_LIST) && decode_list(o, m) != 0)
+        return -1;
+    if ((f & F_KEYS) && decode_keys(o, m) != 0)
+        return -1;
     if (f & F_FRAME) {
         json_t *fr = json_object_get(o, "frame");
 
@@ -394,6 +537,8 @@ static bool decode_fast(const char *text, size_t len, struct cmsg *m)
         !lit(&r, ",\"seq\":") || !num(&r, &m->seq))
         return false;
     f = fields_of(m->type);
+    if (f & (F_OK | F_LIST | F_KEYS))
+        return false; /* the operator's messages: rare, jansson reads them */
     if ((f & F_K) && (!lit(&r, ",\"k\":") || !plain(&r, NULL, 0, &s, &n) ||
                       !(m->has_key = key_of(s, n, m->key))))
         return false;
@@ -445,5 +590,7 @@ int cmsg_decode(const char *buf, size_t len, size_t max, const uint8_t key[CMSG_
 void cmsg_cleanup(struct cmsg *m)
 {
     free((void *)m->frame);
+    free(m->only);
+    free(m->keys);
     memset(m, 0, sizeof *m);
 }

@@ -150,3 +150,27 @@ int http_api_parse_key(const char *text, size_t len, uint8_t key[WSS_PUBLIC_KEY_
         return HTTP_API_BAD_REQUEST;
     return 0;
 }
+
+int http_api_parse_limit(const char *text, size_t len, size_t *limit)
+{
+    size_t v = 0;
+
+    if (!len || len > 4)
+        return HTTP_API_BAD_REQUEST;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return HTTP_API_BAD_REQUEST;
+        v = v * 10 + (size_t)(text[i] - '0');
+    }
+    if (!v || v > WSS_LIST_MAX)
+        return HTTP_API_BAD_REQUEST;
+    *limit = v;
+    return 0;
+}
+
+char *http_api_cursor(char out[WSS_PUBLIC_KEY_BASE64_BYTES],
+                      const uint8_t key[WSS_PUBLIC_KEY_BYTES])
+{
+    return sodium_bin2base64(out, WSS_PUBLIC_KEY_BASE64_BYTES, key, WSS_PUBLIC_KEY_BYTES,
+                             sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}

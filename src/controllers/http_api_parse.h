@@ -1,6 +1,7 @@
 /*
- * Request parsing for the HTTP control API: the POST /v1/sign body and the
- * key in GET /v1/keys/{key}, turned into plain values and the answer to give
+ * Request parsing for the HTTP control API: the POST /v1/sign body, the
+ * key in GET /v1/keys/{key} and the arguments of GET /v1/keys (and the
+ * cursors it gives out), turned into plain values and the answer to give
  * when they are refused. No lws, no service calls, no I/O, so both can be
  * tested and fuzzed on their own.
  */
@@ -12,6 +13,7 @@
 #include <stdint.h>
 
 #include <wssignd/service.h>
+#include <wssignd/util.h>
 
 /* The HTTP statuses the parsers answer with when they refuse a request. */
 #define HTTP_API_BAD_REQUEST 400 /* "bad_request" */
@@ -53,5 +55,17 @@ int http_api_parse_sign(const char *body, size_t len, size_t max_message,
  * HTTP_API_BAD_REQUEST (key may then have been partly written).
  */
 int http_api_parse_key(const char *text, size_t len, uint8_t key[WSS_PUBLIC_KEY_BYTES]);
+
+/* Parses the limit of GET /v1/keys: len decimal digits of 1 to WSS_LIST_MAX.
+ * Returns 0 with *limit set, or HTTP_API_BAD_REQUEST. */
+int http_api_parse_limit(const char *text, size_t len, size_t *limit);
+
+/*
+ * Writes the cursor that continues a listing after key, and a NUL: the
+ * key's URL-safe base64 without padding (43 characters; http_api_parse_key
+ * reads it back). Clients treat it as opaque. Returns out.
+ */
+char *http_api_cursor(char out[WSS_PUBLIC_KEY_BASE64_BYTES],
+                      const uint8_t key[WSS_PUBLIC_KEY_BYTES]);
 
 #endif
