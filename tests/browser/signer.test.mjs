@@ -98,6 +98,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------------ daemon
 
+const REQUESTER_NAME = "shop-frontend";
+const REQUESTER_TOKEN = "shop-token-0123456789abcdef0123";
+
 class Daemon {
   constructor(tmp) {
     this.tmp = tmp;
@@ -119,10 +122,14 @@ class Daemon {
       do this.controlPort = await freePort(); while (this.controlPort === this.port);
     }
     this.configPath = path.join(this.tmp, "wssignd.json");
+    // A named token: its name reaches the signer as the request's requester.
+    const tokenPath = path.join(this.tmp, "tokens");
+    fs.writeFileSync(tokenPath, `${REQUESTER_NAME} ${REQUESTER_TOKEN} scopes=sign\n`, { mode: 0o600 });
     const config = {
       listen: `127.0.0.1:${this.port}`,
       control: { listen: `127.0.0.1:${this.controlPort}` },
       origins: { allow: origins },
+      controllers: { http_api: { token_file: tokenPath } },
       log_level: "info",
     };
     fs.writeFileSync(this.configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
@@ -174,7 +181,7 @@ class Daemon {
     const body = JSON.stringify({ public_key: b64(publicKey), message: b64(message), ...extra });
     return fetch(`http://127.0.0.1:${this.controlPort}/v1/sign`, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${REQUESTER_TOKEN}` },
       body,
     }).then(async (res) => {
       const text = await res.text();
@@ -440,6 +447,13 @@ async function main() {
       checkEq(await shown.locator(".value").textContent(), label, "label on the card");
       checkEq(await shown.locator("b").count(), 0, "the label was read as markup");
       check(!(await b.locator('[data-testid="request-label"]').isVisible()), "a label shown for a request without one");
+      // The requester's token name, never the token.
+      for (const item of [a, b]) {
+        const who = item.locator('[data-testid="request-requester"]');
+        check(await who.isVisible(), "the requester is not shown");
+        checkEq(await who.locator(".value").textContent(), REQUESTER_NAME, "requester on the card");
+      }
+      check(!(await page.content()).includes(REQUESTER_TOKEN), "the token reached the page");
 
       firstId = await a.getAttribute("data-request-id");
       secondId = await b.getAttribute("data-request-id");

@@ -3,7 +3,9 @@
 Labels the signer can see. A label given to POST /v1/sign (or `wssign
 request --label`) travels in the sign_request frame, reaches `wssign agent
 --confirm` as WSSIGN_LABEL (a forged WSSIGN_LABEL in the agent's own
-environment never does), and is audited by its length and SHA-256 only. A
+environment never does), and is audited by its length and SHA-256 only.
+With a token file, the requester's token name travels beside it as
+`requester` (WSSIGN_REQUESTER for the confirm program); the token never does. A
 label that is not a string, longer than 256 bytes, or holds control
 characters or bad UTF-8 is a 400 that never reaches the signer; so is a
 --label wssign refuses before sending.
@@ -17,9 +19,12 @@ import sys
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wssd_test as T  # noqa: E402
-from wssd_test import Daemon, b64, check, check_eq, check_error_body, run_tests  # noqa: E402
+from wssd_test import (Daemon, b64, check, check_eq, check_error_body, run_tests,  # noqa: E402
+                       write_lines)
 from wssign_util import Agent, keygen, request  # noqa: E402
 
+SIGN_TOKEN = "billing-token-0f1e2d3c4b5a6978"
+BARE_TOKEN = "bare-token-fedcba9876543210"
 LABEL = 'Pay 12,50 \u20ac to "ACME" \\ invoice #7 \U0001f355'
 
 CONFIRM_SCRIPT = r"""#!/bin/sh
@@ -132,6 +137,50 @@ def test_label_reaches_the_confirm_program():
             rc, _, err = request(d, pk, "--message", "order 9", "--label", bad)
             check_eq(rc, 2, "--label %r: usage error (stderr %r)" % (bad[:12], err))
             check("--label" in err, "the error names --label: %r" % err)
+        check_eq(agent.stop(), 0, "agent exit")
+
+
+def token_config():
+    path = write_lines("tokens", ["# name  token  options",
+                                  "billing %s scopes=sign" % SIGN_TOKEN,
+                                  BARE_TOKEN])  # line 3: "token-3"
+    return {"controllers": {"http_api": {"token_file": path}}}
+
+
+async def test_requester_is_the_token_name():
+    async with Daemon(token_config()) as d:
+        async with d.signer() as s:
+            for token, name in ((SIGN_TOKEN, "billing"), (BARE_TOKEN, "token-3")):
+                status, body, _ = await d.sign(s.pk, b"pay", label=LABEL, token=token)
+                check_eq(status, 200, "request as %s (body %r)" % (name, body))
+                frame = s.requests[-1]
+                check_eq(frame.get("requester"), name, "requester in the sign_request frame")
+                check_eq(frame.get("label"), LABEL, "label beside it")
+                check(token not in json.dumps(frame), "the token reached the signer")
+            check(SIGN_TOKEN not in d.log_text() and BARE_TOKEN not in d.log_text(),
+                  "a token reached the log")
+
+
+def test_requester_reaches_the_confirm_program():
+    tmp = T.current_tmpdir()
+    script = os.path.join(tmp, "confirm.sh")
+    with open(script, "w") as f:
+        f.write(CONFIRM_SCRIPT)
+    os.chmod(script, 0o755)
+    rec = os.path.join(tmp, "env")
+    token_file = write_lines("billing.token", [SIGN_TOKEN])
+    with Daemon(token_config()) as d:
+        key, pk = keygen()
+        agent = Agent("ws://127.0.0.1:%d/v1/ws" % d.port, key, "--confirm",
+                      "%s %s" % (script, rec))
+        agent.wait_introduced()
+        rc, out, err = request(d, pk, "--message", "order 10", "--label", "invoice 10",
+                               "--token-file", token_file)
+        check_eq(rc, 0, "wssign request with a named token (stderr %r)" % err)
+        env = read_env(rec)
+        check_eq(env.get("WSSIGN_REQUESTER"), "billing", "WSSIGN_REQUESTER")
+        check_eq(env.get("WSSIGN_LABEL"), "invoice 10", "WSSIGN_LABEL")
+        check(SIGN_TOKEN not in agent.log(), "the token reached the agent's log")
         check_eq(agent.stop(), 0, "agent exit")
 
 
