@@ -85,11 +85,13 @@ int tls_check_files(const char *cert, const char *key, const char *section, char
         snprintf(err, errlen, "cannot create a TLS context");
         return WSS_ERR_CONFIG;
     }
-    if (SSL_CTX_use_certificate_chain_file(probe, cert) != 1) {
-        snprintf(err, errlen, "cannot load the certificate chain %s", cert);
-        rc = WSS_ERR_CONFIG;
-    } else if (SSL_CTX_use_PrivateKey_file(probe, key, SSL_FILETYPE_PEM) != 1) {
+    /* The key first: loaded after the certificate, a key of another pair fails to load,
+     * where the other order reports it as the mismatch it is. */
+    if (SSL_CTX_use_PrivateKey_file(probe, key, SSL_FILETYPE_PEM) != 1) {
         snprintf(err, errlen, "cannot load the private key %s", key);
+        rc = WSS_ERR_CONFIG;
+    } else if (SSL_CTX_use_certificate_chain_file(probe, cert) != 1) {
+        snprintf(err, errlen, "cannot load the certificate chain %s", cert);
         rc = WSS_ERR_CONFIG;
     } else if (SSL_CTX_check_private_key(probe) != 1) {
         snprintf(err, errlen, "the private key %s does not match the certificate %s", key, cert);
