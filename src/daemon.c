@@ -471,6 +471,12 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
         snprintf(err, errlen, "cannot install signal handlers and timers");
         goto fail;
     }
+    /* Allowed with a token file, but the token then crosses the network readable. */
+    if (!d->svc.control_local && !d->cfg.control_tls_cert)
+        log_warn("event=control_cleartext control=%s msg=\"the control listener is not "
+                 "loopback-only and has no control.tls: bearer tokens and messages cross the "
+                 "network in clear text\"",
+                 addr_str(b, sizeof b, &d->cfg.control));
     log_notice("event=ready version=%s listen=%s tls=%s control=%s control_tls=%s "
                "controllers=%zu watchdog_ms=%llu",
                WSSIGND_VERSION, addr_str(a, sizeof a, &d->cfg.listen),

@@ -325,4 +325,20 @@ def test_startup_and_check_config():
     check_eq(rc, 0, "with a token file (%r)" % text)
 
 
+
+def test_cleartext_control_listener_warns():
+    tokens = write_lines("warn.tokens", [TOKEN])
+    api = {"http_api": {"token_file": tokens}}
+    with Daemon({"control": {"listen": "0.0.0.0:0"}, "controllers": api}) as d:
+        check(d.log_count(r"level=warn event=control_cleartext control=0\.0\.0\.0:\d+ ") == 1,
+              "warning for plain HTTP off loopback: %r" % d.log_text())
+    with Daemon({"control": {"listen": "0.0.0.0:0", "tls": control_tls()}, "controllers": api},
+                name="https") as d:
+        check_eq(https_get(d.control_port, "/healthz", d.control_cafile),
+                 (200, {"status": "ok"}), "healthz over TLS off loopback")
+        check_eq(d.log_count(r"control_cleartext"), 0, "warning with control.tls")
+    with Daemon({}, name="local") as d:
+        check_eq(d.log_count(r"control_cleartext"), 0, "warning on loopback")
+
+
 run_tests(globals())
