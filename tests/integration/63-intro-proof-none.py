@@ -20,6 +20,8 @@ frame type fails it.
 - The default ("required") and "optional" modes still refuse the minimal
   introduction (missing_field host) after sending their challenge, and
   the key never becomes reachable.
+- Across a cluster: a minimal client on one node signs for requests made
+  on another, and a request that times out there sends it no cancel.
 - listen_path: only that path upgrades (the default /v1/ws answers 404);
   a reload moves it for new connections; bad values are refused by
   --check-config.
@@ -36,6 +38,7 @@ import websockets
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster_util import Cluster
 from hostile_util import refused_upgrade
 from ops_util import reload_expect
 from wssd_test import (BIN, Daemon, Signer, TestFailure, b64, check, check_eq, current_tmpdir,
@@ -246,6 +249,22 @@ async def test_default_modes_refuse_the_minimal_introduction():
             c = await MinimalClient(d.url()).start()
             await asyncio.wait_for(c.task, 5)
             check_eq(c.violations[0]["type"], "challenge", "%r: what the client choked on" % cfg)
+
+
+async def test_minimal_client_across_a_cluster():
+    async with Cluster(2, config=NONE) as cl:
+        hold = lambda m: "hold" if m.startswith(b"slow") else "sign"  # noqa: E731
+        async with MinimalClient(cl.node(1).url(path=PATH), policy=hold) as c:
+            await wait_connected(cl.node(2), c.pk)
+            await cl.node(2).check_sign(c, what="asked on node2, held on node1")
+            status, body, _ = await cl.node(2).sign(c.pk, b"slow", timeout_ms=300)
+            check_eq((status, body["error"]["code"]), (504, "timeout"), "held on node1")
+            await asyncio.sleep(0.5)
+            check_eq(c.violations, [], "frames other than sign_request across the cluster")
+            await c.release()
+            await asyncio.sleep(0.3)
+            check_eq(c.violations, [], "an error frame for the late answer")
+            await cl.node(2).check_sign(c, what="after the late answer")
 
 
 async def test_listen_path():
