@@ -250,36 +250,52 @@ static void stream_close(struct stream *st)
     ERR_clear_error();
 }
 
-/* Writes up to len bytes once the stream takes them; *n gets how many. Returns 0 or an
- * error (errno holds the reason of a plain WSS_ERR_IO). */
-static int stream_write(const struct stream *st, const char *buf, size_t len, size_t *n,
-                        uint64_t deadline_ms)
+/*
+ * One read (writing false) or write on the stream, once it can make
+ * progress: *n bytes moved, or *eof for a read at the end of the stream.
+ * Returns 0 or an error (errno holds the reason of a plain WSS_ERR_IO).
+ */
+static int stream_io(const struct stream *st, bool writing, char *buf, size_t len, size_t *n,
+                     bool *eof, uint64_t deadline_ms)
 {
+    int chunk = len > INT_MAX ? INT_MAX : (int)len;
+
+    *n = 0;
     for (;;) {
-        ssize_t w;
+        ssize_t got;
         int r, rc;
 
         if (st->ssl) {
-            /* OpenSSL writes whole records: a retry repeats the same call. */
-            if ((r = SSL_write(st->ssl, buf, len > INT_MAX ? INT_MAX : (int)len)) > 0) {
+            /* OpenSSL moves whole records: a retry repeats the same call. */
+            r = writing ? SSL_write(st->ssl, buf, chunk) : SSL_read(st->ssl, buf, chunk);
+            if (r > 0) {
                 *n = (size_t)r;
                 return 0;
             }
-            if ((rc = tls_wait(st, r, deadline_ms)) != 0) {
-                errno = EPIPE;
+            rc = tls_wait(st, r, deadline_ms);
+            if (rc == 1 && !writing) {
+                *eof = true;
+                return 0;
+            }
+            if (rc != 0) {
+                errno = writing ? EPIPE : ECONNRESET;
                 return rc == 1 ? WSS_ERR_IO : rc;
             }
             continue;
         }
-        w = send(st->fd, buf, len, MSG_NOSIGNAL);
-        if (w > 0) {
-            *n = (size_t)w;
+        got = writing ? send(st->fd, buf, len, MSG_NOSIGNAL) : recv(st->fd, buf, len, 0);
+        if (got > 0) {
+            *n = (size_t)got;
             return 0;
         }
-        if (w < 0 && errno == EINTR)
+        if (got == 0 && !writing) {
+            *eof = true;
+            return 0;
+        }
+        if (got < 0 && errno == EINTR)
             continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if ((rc = wait_fd(st->fd, POLLOUT, deadline_ms)) != 0)
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if ((rc = wait_fd(st->fd, writing ? POLLOUT : POLLIN, deadline_ms)) != 0)
                 return rc;
             continue;
         }
@@ -287,14 +303,15 @@ static int stream_write(const struct stream *st, const char *buf, size_t len, si
     }
 }
 
-static int send_all(const struct stream *st, const char *buf, size_t len, uint64_t deadline_ms,
+static int send_all(const struct stream *st, char *buf, size_t len, uint64_t deadline_ms,
                     char *err, size_t errlen)
 {
     size_t done = 0, n = 0;
+    bool eof = false;
     int rc;
 
     while (done < len) {
-        if ((rc = stream_write(st, buf + done, len - done, &n, deadline_ms)) != 0) {
+        if ((rc = stream_io(st, true, buf + done, len - done, &n, &eof, deadline_ms)) != 0) {
             snprintf(err, errlen, "sending the request: %s",
                      rc == WSS_ERR_TIMEOUT ? "timed out" : strerror(errno));
             return rc;
@@ -302,49 +319,6 @@ static int send_all(const struct stream *st, const char *buf, size_t len, uint64
         done += n;
     }
     return 0;
-}
-
-/* Reads what the stream has into buf (at most cap bytes): *n bytes, or *eof at the end.
- * Returns 0 or an error (errno holds the reason of a plain WSS_ERR_IO). */
-static int stream_read(const struct stream *st, char *buf, size_t cap, size_t *n, bool *eof,
-                       uint64_t deadline_ms)
-{
-    *n = 0;
-    for (;;) {
-        ssize_t got;
-        int r, rc;
-
-        if (st->ssl) {
-            if ((r = SSL_read(st->ssl, buf, cap > INT_MAX ? INT_MAX : (int)cap)) > 0) {
-                *n = (size_t)r;
-                return 0;
-            }
-            if ((rc = tls_wait(st, r, deadline_ms)) == 1) {
-                *eof = true;
-                return 0;
-            }
-            if (rc != 0) {
-                errno = ECONNRESET;
-                return rc;
-            }
-            continue;
-        }
-        got = recv(st->fd, buf, cap, 0);
-        if (got > 0) {
-            *n = (size_t)got;
-            return 0;
-        }
-        if (got == 0) {
-            *eof = true;
-            return 0;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return WSS_ERR_IO;
-        if ((rc = wait_fd(st->fd, POLLIN, deadline_ms)) != 0)
-            return rc;
-    }
 }
 
 int httpc_post_json(const struct httpc_target *t, const char *path, const char *bearer,
@@ -404,7 +378,7 @@ int httpc_post_json(const struct httpc_target *t, const char *path, const char *
             cap *= 2;
             buf = xrealloc(buf, cap + 1);
         }
-        if ((rc = stream_read(&st, buf + len, cap - len, &n, &eof, deadline)) != 0) {
+        if ((rc = stream_io(&st, false, buf + len, cap - len, &n, &eof, deadline)) != 0) {
             if (rc == WSS_ERR_TIMEOUT)
                 snprintf(err, errlen, "waiting for the answer: timed out");
             else
