@@ -4,7 +4,9 @@
  * non-blocking sockets and epoll, one request in flight per connection).
  * Keys are the deterministic bench keys (bench_keys.h), taken round-robin.
  * Records the latency of every request completed in the measured window and,
- * given the daemon's pid, the daemon's CPU time over that window.
+ * given the daemon's pid, the daemon's CPU time over that window. Several
+ * --daemon-pid (the nodes of a cluster) are summed; --watch-pid processes
+ * (Redis) are reported apart.
  *
  * Output: one line, key=value (see print_summary).
  */
@@ -32,6 +34,8 @@
 #define MSG_MAX 2048
 /* After D seconds, requests still in flight get this long to finish. */
 #define DRAIN_US (5 * 1000000ull)
+/* Processes whose CPU time is read: --daemon-pid and --watch-pid, each. */
+#define PIDS_MAX 8
 
 /* Per HTTP connection: lives for the whole run (reopened if the server closes it). */
 struct hconn {
@@ -54,7 +58,8 @@ struct req_bench {
     uint32_t first, nkeys, next_key;
     size_t msg_bytes;
     unsigned timeout_ms;
-    int daemon_pid;
+    int daemon_pid[PIDS_MAX], watch_pid[PIDS_MAX];
+    unsigned n_daemon, n_watch;
     bool verify;
     char (*pk_b64)[48];
     uint8_t (*pk)[crypto_sign_PUBLICKEYBYTES];
@@ -65,7 +70,8 @@ struct req_bench {
     uint32_t *lat_us;
     size_t lat_len, lat_cap;
     unsigned long long ok, non200, by_status[6], reconnects, bad_body, completed_total;
-    unsigned long long cpu_ticks_start, cpu_ticks_end;
+    unsigned long long cpu_start[PIDS_MAX], cpu_end[PIDS_MAX];     /* daemons */
+    unsigned long long watch_start[PIDS_MAX], watch_end[PIDS_MAX]; /* watched */
     unsigned long long msg_seq;
 };
 
@@ -98,6 +104,27 @@ static unsigned long long proc_cpu_ticks(int pid)
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return 0;
     return ut + st;
+}
+
+/* Reads the CPU time of every daemon and watched process into dst and wdst. */
+static void sample_cpu(const struct req_bench *r, unsigned long long *dst, unsigned long long *wdst)
+{
+    for (unsigned i = 0; i < r->n_daemon; i++)
+        dst[i] = proc_cpu_ticks(r->daemon_pid[i]);
+    for (unsigned i = 0; i < r->n_watch; i++)
+        wdst[i] = proc_cpu_ticks(r->watch_pid[i]);
+}
+
+/* Prints " name=v1,v2,..." : CPU microseconds per request of each process. */
+static void print_each(const char *name, const unsigned long long *start,
+                       const unsigned long long *end, unsigned n, unsigned long long done)
+{
+    long hz = sysconf(_SC_CLK_TCK);
+
+    printf(" %s=", name);
+    for (unsigned i = 0; i < n; i++)
+        printf("%s%.2f", i ? "," : "",
+               done ? (double)(end[i] - start[i]) * 1e6 / (double)hz / (double)done : 0);
 }
 
 static int open_conn(struct req_bench *r, struct hconn *h)
@@ -349,7 +376,12 @@ static void print_summary(struct req_bench *r)
     double secs = (r->t_end - r->t_start) / 1e6;
     unsigned long long done = r->ok + r->non200;
     long hz = sysconf(_SC_CLK_TCK);
-    double cpu_us = (double)(r->cpu_ticks_end - r->cpu_ticks_start) * 1e6 / (double)hz;
+    unsigned long long ticks = 0;
+    double cpu_us;
+
+    for (unsigned i = 0; i < r->n_daemon; i++)
+        ticks += r->cpu_end[i] - r->cpu_start[i];
+    cpu_us = (double)ticks * 1e6 / (double)hz;
 
     qsort(r->lat_us, r->lat_len, sizeof *r->lat_us, cmp_u32);
     printf("requests=%llu ok=%llu non200=%llu s2xx=%llu s4xx=%llu s5xx=%llu s_conn=%llu "
@@ -359,9 +391,13 @@ static void print_summary(struct req_bench *r)
            r->by_status[0], r->bad_body, secs > 0 ? done / secs : 0, pct_ms(r, 0.50),
            pct_ms(r, 0.90), pct_ms(r, 0.99), r->lat_len ? r->lat_us[r->lat_len - 1] / 1000.0 : 0,
            secs, r->reconnects);
-    if (r->daemon_pid > 0)
+    if (r->n_daemon)
         printf(" daemon_cpu_us=%.0f daemon_cpu_pct=%.1f cpu_us_per_req=%.2f", cpu_us,
                secs > 0 ? cpu_us / (secs * 1e4) : 0, done ? cpu_us / (double)done : 0);
+    if (r->n_daemon > 1)
+        print_each("cpu_us_per_req_each", r->cpu_start, r->cpu_end, r->n_daemon, done);
+    if (r->n_watch)
+        print_each("watch_cpu_us_per_req", r->watch_start, r->watch_end, r->n_watch, done);
     printf("\n");
     fflush(stdout);
 }
@@ -371,7 +407,9 @@ static void usage(const char *argv0)
     fprintf(stderr,
             "usage: %s --port CONTROL_PORT [--host 127.0.0.1] [-c CONNS] [-d SECONDS]\n"
             "          [--warmup S] [--first I] [--keys N] [--msg-bytes B] [--timeout-ms MS]\n"
-            "          [--daemon-pid PID] [--verify]\n",
+            "          [--daemon-pid PID]... [--watch-pid PID]... [--verify]\n"
+            "  --daemon-pid: CPU time summed into cpu_us_per_req (repeat for a cluster's nodes)\n"
+            "  --watch-pid:  CPU time reported apart, per process (watch_cpu_us_per_req)\n",
             argv0);
 }
 
@@ -383,7 +421,8 @@ int main(int argc, char **argv)
         {"warmup", required_argument, NULL, 'w'},    {"first", required_argument, NULL, 'f'},
         {"keys", required_argument, NULL, 'n'},      {"msg-bytes", required_argument, NULL, 'm'},
         {"timeout-ms", required_argument, NULL, 'T'}, {"daemon-pid", required_argument, NULL, 'P'},
-        {"verify", no_argument, NULL, 'V'},          {"help", no_argument, NULL, 'h'},
+        {"watch-pid", required_argument, NULL, 'W'}, {"verify", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct req_bench r;
     struct hconn *hc;
@@ -410,7 +449,18 @@ int main(int argc, char **argv)
         case 'n': r.nkeys = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'm': r.msg_bytes = strtoul(optarg, NULL, 10); break;
         case 'T': r.timeout_ms = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'P': r.daemon_pid = atoi(optarg); break;
+        case 'P':
+        case 'W': {
+            int *pids = o == 'P' ? r.daemon_pid : r.watch_pid;
+            unsigned *n = o == 'P' ? &r.n_daemon : &r.n_watch;
+
+            if (*n == PIDS_MAX || atoi(optarg) <= 0) {
+                usage(argv[0]);
+                return 2;
+            }
+            pids[(*n)++] = atoi(optarg);
+            break;
+        }
         case 'V': r.verify = true; break;
         default: usage(argv[0]); return o == 'h' ? 0 : 2;
         }
@@ -471,11 +521,11 @@ int main(int argc, char **argv)
 
         if (!r.measuring && now >= r.t_start) {
             r.measuring = true;
-            r.cpu_ticks_start = proc_cpu_ticks(r.daemon_pid);
+            sample_cpu(&r, r.cpu_start, r.watch_start);
         }
         if (r.issuing && (now >= t_issue_end || stop_signal)) {
             r.issuing = false;
-            r.cpu_ticks_end = proc_cpu_ticks(r.daemon_pid);
+            sample_cpu(&r, r.cpu_end, r.watch_end);
             if (stop_signal)
                 r.t_end = now;
         }

@@ -6,12 +6,17 @@
 # reconnect storm, then drives POST /v1/sign with C keep-alive connections for
 # D seconds (bench_requester) while reading the daemon's CPU time from
 # /proc/PID/stat. Everything it starts is stopped on exit. See README.md.
+#
+# --cluster: each run measures one daemon alone (as above), then starts its
+# own redis-server and two daemons sharing it, connects the signers to node A
+# and drives the requests at node B's control API, so every signature crosses
+# nodes; its summary line puts the two side by side (added latency and CPU).
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 N=1000 C=64 D=10 WARMUP=1 RUNS=1 TLS=0 STORM=0 SMOKE=0
 SILENT=0 REJECT=0 BAD_SIG=0 TIMEOUT_MS=0 MSG_BYTES=32 INFLIGHT=256 VERIFY_THREADS=
-PER_PROC=10000 KEEP= DAEMON= TOOLS= LOG_LEVEL=warn
+PER_PROC=10000 KEEP= DAEMON= TOOLS= LOG_LEVEL=warn CLUSTER=0 REDIS_SERVER=redis-server
 
 usage() {
     cat <<EOF
@@ -34,6 +39,9 @@ usage: $0 [options]
   --keep DIR       keep configs and logs in DIR
   --log-level L    the daemon's log_level (default warn; notice and below log every sign)
   --smoke          N=20 C=4 D=2: a functional check; exits 1 unless every request got 200
+  --cluster        signers on node A, requests to node B of a two-node cluster (its own
+                   redis-server), and the same load on one daemon alone, in each run
+  --redis-server PATH  redis-server binary for --cluster (default: redis-server in PATH)
 EOF
 }
 
@@ -59,6 +67,8 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=$2; shift ;;
     --log-level) LOG_LEVEL=$2; shift ;;
     --smoke) SMOKE=1 ;;
+    --cluster) CLUSTER=1 ;;
+    --redis-server) REDIS_SERVER=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -80,9 +90,21 @@ for bin in "$DAEMON" "$TOOLS/bench_signers" "$TOOLS/bench_requester" "$TOOLS/ver
         exit 2
     fi
 done
+if [ "$CLUSTER" = 1 ]; then
+    if ! command -v "$REDIS_SERVER" >/dev/null || ! command -v redis-cli >/dev/null; then
+        echo "run.sh: --cluster needs $REDIS_SERVER and redis-cli (apt-get install redis-server)" >&2
+        exit 2
+    fi
+    if [ "$STORM" = 1 ]; then
+        echo "run.sh: --storm does not go with --cluster" >&2
+        exit 2
+    fi
+fi
 
 WORK=${KEEP:-$(mktemp -d /tmp/wssignd-bench.XXXXXX)}
 mkdir -p "$WORK"
+# A certificate of an earlier invocation in a --keep directory may have expired.
+rm -f "$WORK/cert.pem" "$WORK/key.pem"
 PIDS=()
 cleanup() {
     local p
@@ -117,6 +139,20 @@ free_port() {
     return 1
 }
 
+# free_ports N [TAKEN...]: N distinct free ports on one line, none of TAKEN.
+free_ports() {
+    local n=$1 p
+    shift
+    local taken=" $* " got=()
+    while [ ${#got[@]} -lt "$n" ]; do
+        p=$(free_port) || return 1
+        [[ $taken == *" $p "* ]] && continue
+        taken="$taken$p "
+        got+=("$p")
+    done
+    echo "${got[@]}"
+}
+
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # utime + stime of a process so far, in milliseconds.
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$1/stat"; }
@@ -131,20 +167,28 @@ wait_lines() {
     return 1
 }
 
+# GET PATH on the control listener at PORT: the whole answer, headers included.
+http_get() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+        printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3 &&
+        cat <&3) 2>/dev/null
+}
+
+# start_daemon LOG [CONFIG CONTROL_PORT]: starts a daemon (default: the run's config) and
+# waits until its /healthz answers 200; sets DPID.
 start_daemon() {
-    local log=$1
+    local log=$1 config=${2:-$WORK/wssignd.json} port=${3:-$CTL_PORT}
     : >"$log"
-    "$DAEMON" -c "$WORK/wssignd.json" 2>"$log" &
+    "$DAEMON" -c "$config" 2>"$log" &
     DPID=$!
     PIDS+=("$DPID")
     # event=ready is a notice line, hidden at the default bench log level (warn):
     # ready means /healthz answers on the control listener.
-    local i
+    local i answer
     for i in $(seq 1 300); do
         kill -0 "$DPID" 2>/dev/null || die "daemon exited: $(tail -5 "$log")"
-        if (exec 3<>"/dev/tcp/127.0.0.1/$CTL_PORT" &&
-            printf 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3 &&
-            head -1 <&3) 2>/dev/null | grep -q ' 200'; then
+        answer=$(http_get "$port" /healthz)
+        if head -1 <<<"$answer" | grep -q ' 200'; then
             READY_MS=$(date +%s%3N)
             return 0
         fi
@@ -168,33 +212,39 @@ stop_wait() {
     DRC=$?
 }
 
+# stop_daemon [PID]: SIGTERM and wait (default: DPID); sets DRC.
 stop_daemon() {
-    kill -TERM "$DPID" 2>/dev/null
-    stop_wait "$DPID" 30
+    local pid=${1:-$DPID}
+    kill -TERM "$pid" 2>/dev/null
+    stop_wait "$pid" 30
 }
 
 # key=value lookup in a line.
 field() { sed -n "s/.*[ ^]$2=\([^ ]*\).*/\1/p" <<<" $1" | head -1; }
 
+# write_config [FILE [EXTRA]]: a config on WS_PORT and CTL_PORT (default file: the run's
+# config); EXTRA is more top-level JSON members, each starting with a comma.
 write_config() {
-    local tls=
-    if [ "$TLS" = 1 ]; then
+    local file=${1:-$WORK/wssignd.json} extra=${2:-} tls=
+    if [ "$TLS" = 1 ] && [ ! -s "$WORK/cert.pem" ]; then
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
             -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
             -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1 || die "openssl failed"
         chmod 600 "$WORK/key.pem"
+    fi
+    if [ "$TLS" = 1 ]; then
         tls=$(printf ',\n  "tls": {"cert": "%s", "key": "%s"}' "$WORK/cert.pem" "$WORK/key.pem")
     fi
     local per_key=$(( (C / N) + 64 )) vt=
     [ -n "$VERIFY_THREADS" ] && vt=", \"verify_threads\": $VERIFY_THREADS"
-    cat >"$WORK/wssignd.json" <<EOF
+    cat >"$file" <<EOF
 {
   "listen": "127.0.0.1:$WS_PORT",
   "control": {"listen": "127.0.0.1:$CTL_PORT"},
   "requests": {"max_pending": 200000, "max_pending_per_key": $per_key,
                "default_timeout_ms": 10000$vt},
   "introduction": {"timeout_ms": 60000},
-  "log_level": "$LOG_LEVEL"$tls$LIMITS
+  "log_level": "$LOG_LEVEL"$tls$LIMITS$extra
 }
 EOF
 }
@@ -208,18 +258,67 @@ probe_limits() {
     "$DAEMON" -c "$WORK/wssignd.json" --check-config >/dev/null 2>&1 || LIMITS=
 }
 
+# start_signers TAG PORT: N signers (several processes when N exceeds --per-proc) on the
+# listener at PORT; waits until all are introduced. Sets SIG_PIDS, SIG_PROCS and INTRO_MS
+# (the largest over processes); their output goes to $WORK/signers.TAG.K.{out,err}.
+start_signers() {
+    local tag=$1 port=$2 k first count life ms tls_flag=
+    SIG_PROCS=$(( (N + PER_PROC - 1) / PER_PROC ))
+    life=$(awk -v w="$WARMUP" -v d="$D" -v n="$N" 'BEGIN { print int(w + d + n / 200 + 120) }')
+    [ "$TLS" = 1 ] && tls_flag=--tls
+    SIG_PIDS=()
+    for k in $(seq 0 $((SIG_PROCS - 1))); do
+        first=$((k * PER_PROC))
+        count=$(( N - first < PER_PROC ? N - first : PER_PROC ))
+        "$TOOLS/bench_signers" --port "$port" $tls_flag --first "$first" --count "$count" \
+            --inflight "$INFLIGHT" --duration "$life" --silent "$SILENT" --reject "$REJECT" \
+            --bad-sig "$BAD_SIG" >"$WORK/signers.$tag.$k.out" 2>"$WORK/signers.$tag.$k.err" &
+        SIG_PIDS+=($!)
+        PIDS+=($!)
+    done
+    INTRO_MS=0
+    for k in $(seq 0 $((SIG_PROCS - 1))); do
+        wait_lines "$WORK/signers.$tag.$k.out" 'event=introduced' 1 $((60 + N / 100)) ||
+            die "signers $k did not all introduce: $(tail -n 3 "$WORK/signers.$tag.$k.out" "$WORK/signers.$tag.$k.err")"
+        ms=$(field "$(grep event=introduced "$WORK/signers.$tag.$k.out")" ms)
+        INTRO_MS=$(awk -v a="$INTRO_MS" -v b="$ms" 'BEGIN { print (b > a ? b : a) }')
+    done
+}
+
+# stop_signers TAG: stops them; each prints its counters on the way out. Sets RX_ERRORS
+# and INTRO_FAIL, summed over the processes.
+stop_signers() {
+    local tag=$1 k line
+    for k in "${SIG_PIDS[@]}"; do kill -TERM "$k" 2>/dev/null; done
+    for k in "${SIG_PIDS[@]}"; do stop_wait "$k" 20; done
+    RX_ERRORS=0 INTRO_FAIL=0
+    for k in $(seq 0 $((SIG_PROCS - 1))); do
+        line=$(grep event=stats "$WORK/signers.$tag.$k.out" | tail -1)
+        RX_ERRORS=$((RX_ERRORS + $(field "$line" rx_errors)))
+        INTRO_FAIL=$((INTRO_FAIL + $(field "$line" intro_failures)))
+    done
+}
+
+# run_requester PORT [bench_requester options...]: the requests, on the control listener at
+# PORT, for --warmup + -d seconds; prints the requester's line.
+run_requester() {
+    local port=$1 verify= tmo=
+    shift
+    [ "$SMOKE" = 1 ] && verify=--verify
+    [ "$TIMEOUT_MS" != 0 ] && tmo="--timeout-ms $TIMEOUT_MS"
+    "$TOOLS/bench_requester" --port "$port" -c "$C" -d "$D" --warmup "$WARMUP" \
+        --keys "$N" --msg-bytes "$MSG_BYTES" $tmo $verify "$@" || die "bench_requester failed"
+}
+
 # One measurement; prints its summary line and sets FAILED on functional errors.
 run_once() {
-    local run=$1 k procs first count sig_out req_out line
+    local run=$1 k ms req_out
     WS_PORT=$(free_port) && CTL_PORT=$(free_port) || die "no free port"
     [ "$WS_PORT" = "$CTL_PORT" ] && CTL_PORT=$(free_port)
     write_config
 
-    local floor_line
-    local vf_iters=5000
-    [ "$SMOKE" = 1 ] && vf_iters=500
-    floor_line=$("$TOOLS/verify_floor" -m "$MSG_BYTES" -i "$vf_iters") || die "verify_floor failed"
-    local floor
+    local floor_line floor
+    floor_line=$(verify_floor) || exit 1
     floor=$(field "$floor_line" verify_floor_us)
 
     start_daemon "$WORK/daemon.$run.log"
@@ -227,30 +326,7 @@ run_once() {
     local rss_idle
     rss_idle=$(rss_kib "$DPID")
 
-    # Signers: several processes when N exceeds --per-proc.
-    procs=$(( (N + PER_PROC - 1) / PER_PROC ))
-    local life
-    life=$(awk -v w="$WARMUP" -v d="$D" -v n="$N" 'BEGIN { print int(w + d + n / 200 + 120) }')
-    local tls_flag=
-    [ "$TLS" = 1 ] && tls_flag=--tls
-    SIG_PIDS=()
-    for k in $(seq 0 $((procs - 1))); do
-        first=$((k * PER_PROC))
-        count=$(( N - first < PER_PROC ? N - first : PER_PROC ))
-        sig_out="$WORK/signers.$run.$k.out"
-        "$TOOLS/bench_signers" --port "$WS_PORT" $tls_flag --first "$first" --count "$count" \
-            --inflight "$INFLIGHT" --duration "$life" --silent "$SILENT" --reject "$REJECT" \
-            --bad-sig "$BAD_SIG" >"$sig_out" 2>"$WORK/signers.$run.$k.err" &
-        SIG_PIDS+=($!)
-        PIDS+=($!)
-    done
-    local intro_ms=0 ms
-    for k in $(seq 0 $((procs - 1))); do
-        wait_lines "$WORK/signers.$run.$k.out" 'event=introduced' 1 $((60 + N / 100)) ||
-            die "signers $k did not all introduce: $(tail -n 3 "$WORK/signers.$run.$k.out" "$WORK/signers.$run.$k.err")"
-        ms=$(field "$(grep event=introduced "$WORK/signers.$run.$k.out")" ms)
-        intro_ms=$(awk -v a="$intro_ms" -v b="$ms" 'BEGIN { print (b > a ? b : a) }')
-    done
+    start_signers "$run" "$WS_PORT"
     sleep 1
     local rss_n per_conn
     rss_n=$(rss_kib "$DPID")
@@ -262,7 +338,7 @@ run_once() {
         [ "$DRC" = 0 ] || { echo "run.sh: daemon exited $DRC on SIGTERM" >&2; FAILED=1; }
         start_daemon "$WORK/daemon.$run.restart.log"
         local storm_ms=0 storm_ready=0 storm_err=0 l t e
-        for k in $(seq 0 $((procs - 1))); do
+        for k in $(seq 0 $((SIG_PROCS - 1))); do
             wait_lines "$WORK/signers.$run.$k.out" 'event=reintroduced' 1 $((30 + N / 200)) ||
                 die "signers $k did not all reconnect"
             l=$(grep event=reintroduced "$WORK/signers.$run.$k.out" | tail -1)
@@ -278,23 +354,9 @@ run_once() {
         [ "$storm_err" = 0 ] || FAILED=1
     fi
 
-    local verify=
-    [ "$SMOKE" = 1 ] && verify=--verify
-    local tmo=
-    [ "$TIMEOUT_MS" != 0 ] && tmo="--timeout-ms $TIMEOUT_MS"
-    req_out=$("$TOOLS/bench_requester" --port "$CTL_PORT" -c "$C" -d "$D" --warmup "$WARMUP" \
-        --keys "$N" --msg-bytes "$MSG_BYTES" --daemon-pid "$DPID" $tmo $verify) ||
-        die "bench_requester failed"
-
-    # Stop the signers; each prints its counters on the way out.
-    for k in "${SIG_PIDS[@]}"; do kill -TERM "$k" 2>/dev/null; done
-    for k in "${SIG_PIDS[@]}"; do stop_wait "$k" 20; done
-    local rx_errors=0 intro_fail=0
-    for k in $(seq 0 $((procs - 1))); do
-        line=$(grep event=stats "$WORK/signers.$run.$k.out" | tail -1)
-        rx_errors=$((rx_errors + $(field "$line" rx_errors)))
-        intro_fail=$((intro_fail + $(field "$line" intro_failures)))
-    done
+    req_out=$(run_requester "$CTL_PORT" --daemon-pid "$DPID") || exit 1
+    stop_signers "$run"
+    local rx_errors=$RX_ERRORS intro_fail=$INTRO_FAIL intro_ms=$INTRO_MS
     stop_daemon
     [ "$DRC" = 0 ] || { echo "run.sh: daemon exited $DRC on SIGTERM" >&2; FAILED=1; }
 
@@ -318,13 +380,174 @@ run_once() {
     echo "  requester: $req_out"
     echo "  verify_floor: $floor_line"
 
+    [ "$SMOKE" = 1 ] && smoke_check "" "$req_out" "$rx_errors"
+}
+
+# The verify floor's line (fewer iterations with --smoke).
+verify_floor() {
+    local iters=5000
+    [ "$SMOKE" = 1 ] && iters=500
+    "$TOOLS/verify_floor" -m "$MSG_BYTES" -i "$iters" || die "verify_floor failed"
+}
+
+# smoke_check WHAT REQUESTER_LINE RX_ERRORS: sets FAILED unless requests completed, every
+# one got 200 with a signature that verifies, and the signers saw no unexpected frame.
+smoke_check() {
+    local what=$1 reqs non200
+    reqs=$(field "$2" requests)
+    non200=$(field "$2" non200)
+    [ "${reqs:-0}" -gt 0 ] || { echo "run.sh: ${what}no request completed" >&2; FAILED=1; }
+    [ "${non200:-1}" = 0 ] || { echo "run.sh: ${what}$non200 requests did not get 200" >&2; FAILED=1; }
+    [ "$3" = 0 ] || { echo "run.sh: ${what}signers saw $3 unexpected frames" >&2; FAILED=1; }
+}
+
+# ---- --cluster ----
+
+redis_cmd() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@" 2>/dev/null; }
+
+# start_redis LOG: a redis-server on a free loopback port, without persistence; sets
+# REDIS_PORT and REDIS_PID.
+start_redis() {
+    local log=$1 i
+    REDIS_PORT=$(free_port) || die "no free port"
+    "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        >"$log" 2>&1 &
+    REDIS_PID=$!
+    PIDS+=("$REDIS_PID")
+    for i in $(seq 1 200); do
+        kill -0 "$REDIS_PID" 2>/dev/null || die "redis-server exited: $(tail -5 "$log")"
+        [ "$(redis_cmd PING)" = PONG ] && return 0
+        sleep 0.05
+    done
+    die "redis-server did not get ready: $(tail -5 "$log")"
+}
+
+# A cluster node's section: the run's Redis, the shared secret, node id $1.
+cluster_section() {
+    printf ',\n  "cluster": {"redis": "redis://127.0.0.1:%s", "secret_file": "%s", "node_id": "%s"}' \
+        "$REDIS_PORT" "$WORK/cluster.secret" "$1"
+}
+
+# cluster_metric PORT NAME: the value of one sample of the node's /metrics (0 if absent).
+cluster_metric() {
+    http_get "$1" /metrics | awk -v n="$2" '$1 == n { v = $2 } END { print v + 0 }'
+}
+
+# wait_cluster_up PORT LOG: waits until the node on control PORT reaches Redis.
+wait_cluster_up() {
+    local i
+    for i in $(seq 1 200); do
+        [ "$(cluster_metric "$1" wssignd_cluster_up)" = 1 ] && return 0
+        sleep 0.05
+    done
+    die "node on control port $1 did not reach Redis: $(tail -5 "$2")"
+}
+
+# Waits until Redis has COUNT key channels subscribed (the signers' keys held on node A).
+wait_key_channels() {
+    local count=$1 i
+    for i in $(seq 1 $(((30 + N / 100) * 20))); do
+        [ "$(redis_cmd PUBSUB CHANNELS 'wssign:k:*' | grep -c .)" -ge "$count" ] && return 0
+        sleep 0.05
+    done
+    die "Redis holds $(redis_cmd PUBSUB CHANNELS 'wssign:k:*' | grep -c .) key channels, not $count"
+}
+
+# One --cluster measurement: the same load on one daemon alone, then across two nodes.
+run_cluster_once() {
+    local run=$1 floor_line floor single_out req_out
+    floor_line=$(verify_floor) || exit 1
+    floor=$(field "$floor_line" verify_floor_us)
+
+    # One daemon alone: signers and requests on it, exactly as without --cluster.
+    WS_PORT=$(free_port) && CTL_PORT=$(free_port) || die "no free port"
+    [ "$WS_PORT" = "$CTL_PORT" ] && CTL_PORT=$(free_port)
+    write_config "$WORK/single.json"
+    start_daemon "$WORK/daemon.$run.single.log" "$WORK/single.json" "$CTL_PORT"
+    start_signers "$run.single" "$WS_PORT"
+    sleep 1
+    single_out=$(run_requester "$CTL_PORT" --daemon-pid "$DPID") || exit 1
+    stop_signers "$run.single"
+    local single_rx=$RX_ERRORS single_intro_fail=$INTRO_FAIL
+    stop_daemon
+    [ "$DRC" = 0 ] || { echo "run.sh: daemon exited $DRC on SIGTERM" >&2; FAILED=1; }
+
+    # Two nodes sharing a Redis: signers on A, requests to B.
+    start_redis "$WORK/redis.$run.log"
+    (umask 077 && head -c 32 /dev/urandom | base64 >"$WORK/cluster.secret")
+    local a_ws a_ctl b_ws b_ctl pid_a pid_b
+    read -r a_ws a_ctl b_ws b_ctl < <(free_ports 4 "$REDIS_PORT") || die "no free port"
+    WS_PORT=$a_ws CTL_PORT=$a_ctl write_config "$WORK/node-a.json" "$(cluster_section bench-a)"
+    WS_PORT=$b_ws CTL_PORT=$b_ctl write_config "$WORK/node-b.json" "$(cluster_section bench-b)"
+    start_daemon "$WORK/node-a.$run.log" "$WORK/node-a.json" "$a_ctl"
+    pid_a=$DPID
+    start_daemon "$WORK/node-b.$run.log" "$WORK/node-b.json" "$b_ctl"
+    pid_b=$DPID
+    wait_cluster_up "$a_ctl" "$WORK/node-a.$run.log"
+    wait_cluster_up "$b_ctl" "$WORK/node-b.$run.log"
+    start_signers "$run.cluster" "$a_ws"
+    wait_key_channels "$N"
+    sleep 1
+    req_out=$(run_requester "$b_ctl" --daemon-pid "$pid_a" --daemon-pid "$pid_b" \
+        --watch-pid "$REDIS_PID") || exit 1
+    local remote_ok dropped=0 port reason pid
+    remote_ok=$(cluster_metric "$b_ctl" 'wssignd_cluster_remote_requests_total{outcome="ok"}')
+    for port in "$a_ctl" "$b_ctl"; do
+        for reason in bad_tag bad_format replay; do
+            dropped=$((dropped + $(cluster_metric "$port" \
+                "wssignd_cluster_dropped_messages_total{reason=\"$reason\"}")))
+        done
+    done
+    stop_signers "$run.cluster"
+    for pid in "$pid_b" "$pid_a"; do
+        stop_daemon "$pid"
+        [ "$DRC" = 0 ] || { echo "run.sh: node exited $DRC on SIGTERM" >&2; FAILED=1; }
+    done
+    stop_daemon "$REDIS_PID"
+
+    # Per sign: both nodes summed, each node, Redis apart; then against the single daemon.
+    local cpu each single_cpu
+    cpu=$(field "$req_out" cpu_us_per_req)
+    each=$(field "$req_out" cpu_us_per_req_each)
+    single_cpu=$(field "$single_out" cpu_us_per_req)
+    local transport=ws
+    [ "$TLS" = 1 ] && transport=wss
+    awk -v run="$run" -v tr="$transport" -v n="$N" -v c="$C" -v d="$D" \
+        -v rps="$(field "$req_out" rps)" -v reqs="$(field "$req_out" requests)" \
+        -v non200="$(field "$req_out" non200)" -v p50="$(field "$req_out" p50_ms)" \
+        -v p90="$(field "$req_out" p90_ms)" -v p99="$(field "$req_out" p99_ms)" \
+        -v s_rps="$(field "$single_out" rps)" -v s_reqs="$(field "$single_out" requests)" \
+        -v s_non200="$(field "$single_out" non200)" -v s_p50="$(field "$single_out" p50_ms)" \
+        -v s_p90="$(field "$single_out" p90_ms)" -v s_p99="$(field "$single_out" p99_ms)" \
+        -v cpu="$cpu" -v each="$each" -v s_cpu="$single_cpu" \
+        -v redis="$(field "$req_out" watch_cpu_us_per_req)" -v floor="$floor" \
+        -v remote_ok="$remote_ok" -v dropped="$dropped" -v intro="$INTRO_MS" \
+        -v rx="$((single_rx + RX_ERRORS))" -v ifail="$((single_intro_fail + INTRO_FAIL))" 'BEGIN {
+        split(each, e, ",")
+        printf "summary run=%s mode=cluster transport=%s n=%s c=%s d=%s", run, tr, n, c, d
+        printf " rps=%s requests=%s non200=%s p50_ms=%s p90_ms=%s p99_ms=%s", rps, reqs, non200, p50, p90, p99
+        printf " single_rps=%s single_requests=%s single_non200=%s", s_rps, s_reqs, s_non200
+        printf " single_p50_ms=%s single_p90_ms=%s single_p99_ms=%s", s_p50, s_p90, s_p99
+        printf " added_p50_ms=%.3f", p50 - s_p50
+        printf " cpu_us_per_sign=%s node_a_cpu_us_per_sign=%s node_b_cpu_us_per_sign=%s", cpu, e[1], e[2]
+        printf " single_cpu_us_per_sign=%s cpu_vs_single=%.3f added_cpu_pct=%.1f", s_cpu,
+            (s_cpu > 0 ? cpu / s_cpu : 0), (s_cpu > 0 ? (cpu / s_cpu - 1) * 100 : 0)
+        printf " redis_cpu_us_per_sign=%s verify_floor_us=%s cpu_ratio=%.2f single_cpu_ratio=%.2f", redis,
+            floor, (floor > 0 ? cpu / floor : 0), (floor > 0 ? s_cpu / floor : 0)
+        printf " remote_ok=%s dropped_messages=%s intro_ms=%s signer_rx_errors=%s intro_failures=%s\n",
+            remote_ok, dropped, intro, rx, ifail
+    }' | tee -a "$WORK/summaries"
+    echo "  single: $single_out"
+    echo "  cluster: $req_out"
+    echo "  verify_floor: $floor_line"
+
     if [ "$SMOKE" = 1 ]; then
-        local reqs non200
-        reqs=$(field "$req_out" requests)
-        non200=$(field "$req_out" non200)
-        [ "${reqs:-0}" -gt 0 ] || { echo "run.sh: no request completed" >&2; FAILED=1; }
-        [ "${non200:-1}" = 0 ] || { echo "run.sh: $non200 requests did not get 200" >&2; FAILED=1; }
-        [ "$rx_errors" = 0 ] || { echo "run.sh: signers saw $rx_errors unexpected frames" >&2; FAILED=1; }
+        smoke_check "one daemon: " "$single_out" "$single_rx"
+        smoke_check "cluster: " "$req_out" "$RX_ERRORS"
+        # Every signature crossed nodes: B answered them all through A.
+        [ "${remote_ok:-0}" -ge "$(field "$req_out" requests)" ] ||
+            { echo "run.sh: cluster: node B answered $remote_ok requests through node A" >&2; FAILED=1; }
+        [ "$dropped" = 0 ] || { echo "run.sh: cluster: $dropped messages dropped" >&2; FAILED=1; }
     fi
 }
 
@@ -334,7 +557,11 @@ probe_limits
 FAILED=0
 : >"$WORK/summaries"
 for r in $(seq 1 "$RUNS"); do
-    run_once "$r"
+    if [ "$CLUSTER" = 1 ]; then
+        run_cluster_once "$r"
+    else
+        run_once "$r"
+    fi
 done
 
 if [ "$RUNS" -gt 1 ]; then
@@ -347,7 +574,7 @@ if [ "$RUNS" -gt 1 ]; then
     } END {
         line = "median runs=" n
         for (i = 3; i <= nf; i++) {
-            if (key[i] ~ /^(transport|n|c|d)$/) { line = line " " key[i] "=" v[i, 1]; continue }
+            if (key[i] ~ /^(mode|transport|n|c|d)$/) { line = line " " key[i] "=" v[i, 1]; continue }
             m = 0
             for (j = 1; j <= n; j++) a[j] = v[i, j] + 0
             for (x = 1; x <= n; x++)

@@ -25,6 +25,7 @@
 #include <wssignd/service.h>
 
 #include "files.h"
+#include "keyset.h"
 #include "log.h"
 #include "opts.h"
 #include "util.h"
@@ -140,6 +141,10 @@ void config_cleanup(struct config *cfg)
     free(cfg->cluster.node_id);
     free(cfg->cluster.secret_file);
     free(cfg->cluster.channel_prefix);
+    free(cfg->keys_allow_file);
+    free(cfg->keys_deny_file);
+    keyset_free(cfg->keys_allow);
+    keyset_free(cfg->keys_deny);
     free_server_names(cfg->server_names, cfg->n_server_names);
     free_server_names(cfg->origins, cfg->n_origins);
     for (size_t i = 0; i < cfg->n_controllers; i++) {
@@ -170,6 +175,10 @@ static void config_copy(struct config *dst, const struct config *src)
     dst->cluster.node_id = dup_or_null(src->cluster.node_id);
     dst->cluster.secret_file = dup_or_null(src->cluster.secret_file);
     dst->cluster.channel_prefix = dup_or_null(src->cluster.channel_prefix);
+    dst->keys_allow_file = dup_or_null(src->keys_allow_file);
+    dst->keys_deny_file = dup_or_null(src->keys_deny_file);
+    dst->keys_allow = src->keys_allow ? keyset_dup(src->keys_allow) : NULL;
+    dst->keys_deny = src->keys_deny ? keyset_dup(src->keys_deny) : NULL;
     dst->server_names = NULL;
     if (src->n_server_names) {
         dst->server_names = xcalloc(src->n_server_names, sizeof *dst->server_names);
@@ -422,9 +431,9 @@ static int want_file(const struct loader *ld, const char *key, const json_t *v, 
     return 0;
 }
 
-/* A TLS section ("tls", "control.tls"): its certificate chain and key files. */
-static int load_tls(const struct loader *ld, const char *section, json_t *obj, char **cert,
-                    char **tls_key)
+/* A section of two file settings (tls: cert and key; keys: allow_file and deny_file). */
+static int load_file_pair(const struct loader *ld, json_t *obj, const char *section,
+                          const char *name_a, char **a, const char *name_b, char **b)
 {
     char key[KEY_BUF];
     const char *k;
@@ -433,17 +442,23 @@ static int load_tls(const struct loader *ld, const char *section, json_t *obj, c
 
     json_object_foreach(obj, k, v) {
         opts_key_name(key, sizeof key, section, k);
-        if (!strcmp(k, "cert")) {
-            if ((rc = want_file(ld, key, v, cert)) != 0)
-                return rc;
-        } else if (!strcmp(k, "key")) {
-            if ((rc = want_file(ld, key, v, tls_key)) != 0)
-                return rc;
-        } else {
-            return unknown(ld, key);
-        }
+        if (!strcmp(k, name_a))
+            rc = want_file(ld, key, v, a);
+        else if (!strcmp(k, name_b))
+            rc = want_file(ld, key, v, b);
+        else
+            rc = unknown(ld, key);
+        if (rc != 0)
+            return rc;
     }
     return 0;
+}
+
+/* A TLS section ("tls", "control.tls"): its certificate chain and key files. */
+static int load_tls(const struct loader *ld, const char *section, json_t *obj, char **cert,
+                    char **tls_key)
+{
+    return load_file_pair(ld, obj, section, "cert", cert, "key", tls_key);
 }
 
 /* The cluster section: names and files here; the URL, the secret and the node id
@@ -478,6 +493,36 @@ static int load_cluster(const struct loader *ld, json_t *obj)
     if (!c->secret_file)
         return fail(ld, "key 'cluster.secret_file' is required in a cluster section");
     return 0;
+}
+
+/* The keys section: the files are named here and read once the whole file has loaded. */
+static int load_keys(const struct loader *ld, json_t *obj)
+{
+    return load_file_pair(ld, obj, "keys", "allow_file", &ld->cfg->keys_allow_file, "deny_file",
+                          &ld->cfg->keys_deny_file);
+}
+
+/* (Re)reads the key file at path (none: *set NULL) into *set. */
+static int load_key_file(const struct loader *ld, const char *path, const char *what,
+                         struct keyset **set)
+{
+    char why[512];
+
+    keyset_free(*set);
+    *set = NULL;
+    if (!path)
+        return 0;
+    *set = xcalloc(1, sizeof **set);
+    return keyset_load(*set, path, what, why, sizeof why) != 0 ? fail(ld, "%s", why) : 0;
+}
+
+/* (Re)reads the key files the configuration names into their sets. */
+static int load_key_files(const struct loader *ld)
+{
+    struct config *cfg = ld->cfg;
+    int rc = load_key_file(ld, cfg->keys_allow_file, "keys.allow_file", &cfg->keys_allow);
+
+    return rc ? rc : load_key_file(ld, cfg->keys_deny_file, "keys.deny_file", &cfg->keys_deny);
 }
 
 static int load_control(const struct loader *ld, json_t *obj)
@@ -812,6 +857,9 @@ static int load_root(const struct loader *ld, json_t *root)
         } else if (!strcmp(k, "cluster")) {
             if ((rc = want_object(ld, key, v)) == 0)
                 rc = load_cluster(ld, v);
+        } else if (!strcmp(k, "keys")) {
+            if ((rc = want_object(ld, key, v)) == 0)
+                rc = load_keys(ld, v);
         } else {
             rc = unknown(ld, key);
         }
@@ -867,6 +915,8 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     ld.errlen = errlen;
     rc = load_root(&ld, root);
     json_decref(root);
+    if (rc == 0)
+        rc = load_key_files(&ld);
     if (rc != 0) {
         config_cleanup(&draft);
         return rc;

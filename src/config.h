@@ -13,6 +13,7 @@
 #include "addr.h"
 
 struct wss_opts;
+struct keyset;
 
 /* Longest "listen_path" (docs/CONFIG.md). */
 #define CONFIG_LISTEN_PATH_MAX 128
@@ -84,6 +85,12 @@ struct config {
 
     struct config_cluster cluster;
 
+    /* "keys": which keys may introduce themselves (checked at introduction and on reload). */
+    char *keys_allow_file;        /* "keys.allow_file": resolved path; NULL: every key */
+    char *keys_deny_file;         /* "keys.deny_file": resolved path; NULL: none */
+    struct keyset *keys_allow;    /* the allow file's keys, read by config_load; NULL: no file */
+    struct keyset *keys_deny;     /* the deny file's keys; NULL: no file */
+
     struct config_controller *controllers; /* "controllers": {name: {enabled, ...}} */
     size_t n_controllers;
 };
@@ -92,7 +99,8 @@ struct config {
 int config_init(struct config *cfg);
 
 /*
- * Reads the JSON file at path over the values already in cfg. Returns 0, or
+ * Reads the JSON file at path over the values already in cfg, and the key
+ * files keys.allow_file and keys.deny_file name (keyset.h). Returns 0, or
  * WSS_ERR_CONFIG / WSS_ERR_IO with "FILE:LINE: ..." or "FILE: key 'x.y' ..."
  * in err. On failure cfg keeps valid (possibly partly updated) contents and
  * must still be cleaned up.

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "notify.h"
 #include "service.h"
+#include "service_keys.h"
 #include "session.h"
 #include "timers.h"
 #include "tls.h"
@@ -236,6 +237,8 @@ static void reload(struct wssd *d)
     log_set_level(d->cfg.log_level);
     log_set_timestamps((enum log_timestamps)d->cfg.log_timestamps);
     ws_apply_limits(&d->ws, &d->cfg);
+    /* A key the new key lists refuse loses its connection now (4003). */
+    service_enforce_key_lists(&d->svc);
     metrics_reload(&d->svc.metrics, true, (double)util_unix_ms() / 1000.0);
     d->svc.metrics.tls_expiry = d->cfg.tls_cert ? tls_cert_expiry(d->cfg.tls_cert) : 0;
     log_notice("event=reload outcome=ok log_level=%s tls=%s control_tls=%s",

@@ -27,6 +27,8 @@
  * that headers and body leave in one write. */
 #define HTTP_HEADERS_MAX 384
 #define HTTP_RESP_HEAD (LWS_PRE + HTTP_HEADERS_MAX)
+/* The longest Retry-After a controller may ask for: a day. */
+#define HTTP_RETRY_AFTER_MAX 86400u
 /* Repeats of BODY_COMPLETION after which lws is taken to be looping inside one call (see
  * "Pipelined requests": it should never happen); while an answer is due one comes per loop
  * turn. */
@@ -70,6 +72,7 @@ struct wss_http_request {
     size_t body_len;
     wss_http_abort_cb abort_cb;
     void *abort_user;
+    unsigned retry_after;      /* wss_http_retry_after; 0: none */
     struct wss_http_request *prev, *next; /* srv->live */
 };
 
@@ -267,6 +270,7 @@ static void txn_reset(struct http_txn *txn)
     txn->resp = NULL;
     txn->resp_len = 0;
     txn->answered = false;
+    txn->retry_after = 0;
 }
 
 /*
@@ -288,7 +292,8 @@ static enum written write_answer(struct http_txn *txn)
     char clen[24];
     size_t hlen, total;
     bool close_after = txn->close_after;
-    int n;
+    char retry[16];
+    int n, rn = snprintf(retry, sizeof retry, "%u", txn->retry_after);
 
     if (!txn->answered)
         return WRITTEN_NOTHING;
@@ -297,16 +302,21 @@ static enum written write_answer(struct http_txn *txn)
         return WRITTEN_NOTHING;
     metrics_http(&txn->srv->svc->metrics, txn->status);
     n = snprintf(clen, sizeof clen, "%zu", txn->resp_len);
+    /* A 204 has no body, and so neither a content type nor a length (RFC 9110 8.6). */
     if (lws_add_http_header_status(wsi, txn->status, &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-                                     (const unsigned char *)txn->ctype, (int)strlen(txn->ctype),
-                                     &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
-                                     (const unsigned char *)clen, n, &p, end) ||
+        (txn->status != 204 &&
+         (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                       (const unsigned char *)txn->ctype, (int)strlen(txn->ctype),
+                                       &p, end) ||
+          lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+                                       (const unsigned char *)clen, n, &p, end))) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)"no-store", 8, &p, end) ||
         (close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
                                                      (const unsigned char *)"close", 5, &p, end)) ||
+        (txn->retry_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+                                                         (const unsigned char *)retry, rn, &p,
+                                                         end)) ||
         lws_finalize_http_header(wsi, &p, end)) {
         txn_reset(txn);
         return WRITTEN_CLOSE;
@@ -399,7 +409,10 @@ void wss_http_respond(struct wss_http_request *req, unsigned status, const char 
         memcpy(txn->resp + HTTP_RESP_HEAD, body, len);
     txn->resp_len = len;
     txn->status = status >= 200 && status <= 599 ? status : 500;
+    if (txn->status == 204)
+        txn->resp_len = 0;
     http_content_type(txn->ctype, content_type);
+    txn->retry_after = req->retry_after;
     txn->answered = true;
     /* A body lws has not read whole would be taken for the next request's
      * start (see "Pipelined requests"): such a connection closes after the answer. */
@@ -469,6 +482,30 @@ int wss_http_peer(const struct wss_http_request *req, struct wss_http_peer *out)
 static bool headers_available(const struct wss_http_request *req)
 {
     return req->txn && (req->in_handler || req->txn->in_callback);
+}
+
+void wss_http_retry_after(struct wss_http_request *req, unsigned seconds)
+{
+    req->retry_after = seconds > HTTP_RETRY_AFTER_MAX ? HTTP_RETRY_AFTER_MAX : seconds;
+}
+
+int wss_http_query_arg(const struct wss_http_request *req, unsigned index, char *buf, size_t len)
+{
+    struct lws *wsi;
+    int n;
+
+    if (len)
+        buf[0] = '\0';
+    if (!headers_available(req) || !len || len > (size_t)INT32_MAX || index > INT32_MAX)
+        return WSS_ERR_INVAL;
+    wsi = req->txn->wsi;
+    n = lws_hdr_copy_fragment(wsi, buf, (int)len, WSI_TOKEN_HTTP_URI_ARGS, (int)index);
+    if (n >= 0)
+        return n;
+    buf[0] = '\0';
+    /* lws says -1 both past the last argument and for one that does not fit. */
+    return lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, (int)index) > 0
+               ? WSS_ERR_INVAL : WSS_ERR_NOT_FOUND;
 }
 
 int wss_http_header(const struct wss_http_request *req, const char *name, char *buf, size_t len)

@@ -55,6 +55,7 @@ struct http_txn {
     bool answered;                 /* resp holds the answer, not written yet */
     unsigned status;
     char ctype[HTTP_CTYPE_MAX];
+    unsigned retry_after;          /* seconds for a Retry-After header; 0: none */
     char *resp;                    /* HTTP_RESP_HEAD bytes of headroom, then resp_len bytes */
     size_t resp_len;
     bool close_after;              /* close instead of keeping the connection alive */

@@ -35,11 +35,12 @@ void link_send_introduced(struct session *s)
 }
 
 void link_send_sign_request(struct session *s, const char *request_id, const uint8_t *message,
-                            size_t message_len, uint64_t expires_at_ms)
+                            size_t message_len, uint64_t expires_at_ms, const char *label,
+                            const char *requester)
 {
     size_t len;
-    char *buf = wire_encode_sign_request(s->ops->headroom, &len, request_id, message, message_len,
-                                         expires_at_ms);
+    char *buf = wire_encode_labelled_sign_request(s->ops->headroom, &len, request_id, message,
+                                                  message_len, expires_at_ms, label, requester);
 
     s->ops->send(s, buf, len);
 }

@@ -46,6 +46,9 @@ struct link_ops {
 #define LINK_CLOSE_POLICY 1008
 #define LINK_CLOSE_SUPERSEDED 4001
 #define LINK_CLOSE_INTRO_TIMEOUT 4002
+/* The key may not connect here (keys.allow_file, keys.deny_file) or an operator
+ * disconnected it (DELETE /v1/keys/{key}, wss_disconnect_key). */
+#define LINK_CLOSE_DENIED 4003
 
 /* Sends {"type":"error",...}; request_id may be NULL. Counts it in m. */
 void link_send_error(struct session *s, struct metrics *m, const char *code, const char *message,
@@ -54,9 +57,10 @@ void link_send_error(struct session *s, struct metrics *m, const char *code, con
 void link_send_challenge(struct session *s);
 /* Sends "introduced" for the session's key and session id. */
 void link_send_introduced(struct session *s);
-/* Sends a sign_request. */
+/* Sends a sign_request; label and requester (the asker's name) may be NULL. */
 void link_send_sign_request(struct session *s, const char *request_id, const uint8_t *message,
-                            size_t message_len, uint64_t expires_at_ms);
+                            size_t message_len, uint64_t expires_at_ms, const char *label,
+                            const char *requester);
 /* Sends a cancel; reason is "timeout", "requester_cancelled" or "shutting_down".
  * Nothing on a link that speaks the minimal protocol (session.h). */
 void link_send_cancel(struct session *s, const char *request_id, const char *reason);

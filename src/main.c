@@ -31,7 +31,15 @@ static const char usage[] =
     "      --insecure          allow a non-loopback signer listener without TLS\n"
     "      --check-config      check the configuration and exit (0: valid, 1: invalid)\n"
     "  -V, --version           print the version and exit\n"
-    "  -h, --help              print this help and exit\n";
+    "  -h, --help              print this help and exit\n"
+    "\n"
+    "Exit status: 0 after a clean shutdown, or when --check-config finds the\n"
+    "configuration valid; 1 on a configuration or start-up error; 2 on wrong usage.\n"
+    "\n"
+    "Signals: SIGHUP reloads the configuration file without dropping connections;\n"
+    "SIGTERM and SIGINT drain (pending requests end shutting_down) and exit.\n"
+    "\n"
+    "See man wssignd (options, signals, files) and man wssignd.json (every setting).\n";
 
 enum { OPT_LISTEN = 256, OPT_CONTROL, OPT_LOG_LEVEL, OPT_INSECURE, OPT_CHECK };
 

@@ -33,11 +33,12 @@ static const char *const proto_error_codes[] = {
     "bad_json",         "unknown_type",       "missing_field",        "bad_field",
     "not_introduced",   "already_introduced", "unknown_request",      "invalid_signature",
     "bad_host",         "missing_proof",      "bad_proof",            "bad_key",
-    "too_many_connections", "superseded",     "introduction_timeout",
+    "too_many_connections", "superseded",     "introduction_timeout", "denied",
 };
 
 static const char *const intro_names[METRICS_INTRO_N] = {
     "ok", "bad_host", "bad_key", "bad_proof", "missing_proof", "timeout", "address_limit",
+    "denied",
 };
 
 /* The outcomes a sign request can end with, in the order they are exported. */
@@ -47,7 +48,8 @@ static const int sign_outcomes[] = {
     WSS_ERR_SHUTTING_DOWN, WSS_ERR_OVERLOADED,
     /* refused by a controller before reaching the service */
     WSS_ERR_UNAUTHORIZED, WSS_ERR_TOO_MANY_REQUESTS, WSS_ERR_UNSUPPORTED_MEDIA_TYPE,
-    WSS_ERR_PAYLOAD_TOO_LARGE, WSS_ERR_CLUSTER_UNAVAILABLE,
+    WSS_ERR_PAYLOAD_TOO_LARGE, WSS_ERR_CLUSTER_UNAVAILABLE, WSS_ERR_FORBIDDEN,
+    WSS_ERR_FORBIDDEN_KEY,
 };
 
 void metrics_init(struct metrics *m)
@@ -97,6 +99,50 @@ void metrics_sign(struct metrics *m, int status, uint64_t latency_ms)
         return;
     m->sign[-status]++;
     observe(&m->latency[-status], latency_ms);
+}
+
+static bool requester_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (!n || n > METRICS_REQUESTER_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+unsigned metrics_requester_slot(struct metrics *m, const char *name)
+{
+    unsigned i;
+
+    if (!name || !name[0])
+        return 0;
+    if (!m->n_requester_slots) {
+        snprintf(m->requester_names[1], sizeof m->requester_names[1], "other");
+        m->n_requester_slots = 2;
+    }
+    if (!requester_name_ok(name))
+        return 1;
+    for (i = 2; i < m->n_requester_slots; i++)
+        if (!strcmp(m->requester_names[i], name))
+            return i;
+    if (m->n_requester_slots == METRICS_REQUESTERS_MAX + 2)
+        return 1;
+    snprintf(m->requester_names[i], sizeof m->requester_names[i], "%s", name);
+    m->n_requester_slots++;
+    return i;
+}
+
+void metrics_requester_sign(struct metrics *m, unsigned slot, int status)
+{
+    if (slot && slot < m->n_requester_slots && status <= 0 && status >= WSS_ERR_MIN)
+        m->requester_sign[slot][-status]++;
 }
 
 void metrics_remote_sign(struct metrics *m, int status)
@@ -355,6 +401,24 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     for (i = 0; i < METRICS_PROTO_CODES_MAX && m->proto_codes[i]; i++)
         put(&o, "wssignd_protocol_errors_total{code=\"%s\"} %llu\n", m->proto_codes[i],
             (unsigned long long)m->proto_counts[i]);
+    /* Requesters appear once they have asked; "other" once a name did not fit. */
+    if (m->n_requester_slots) {
+        family(&o, "wssignd_requester_sign_requests_total", "counter",
+               "Sign requests by requester name (the HTTP API's token names) and final outcome.");
+        for (unsigned r = 2; r < m->n_requester_slots + 1; r++) {
+            unsigned slot = r < m->n_requester_slots ? r : 1;
+            uint64_t any = 0;
+
+            for (i = 0; i < sizeof sign_outcomes / sizeof sign_outcomes[0]; i++)
+                any |= m->requester_sign[slot][-sign_outcomes[i]];
+            if (slot == 1 && !any)
+                continue;
+            for (i = 0; i < sizeof sign_outcomes / sizeof sign_outcomes[0]; i++)
+                put(&o, "wssignd_requester_sign_requests_total{requester=\"%s\",outcome=\"%s\"} "
+                    "%llu\n", m->requester_names[slot], wss_err_code(sign_outcomes[i]),
+                    (unsigned long long)m->requester_sign[slot][-sign_outcomes[i]]);
+        }
+    }
     if (m->cluster_enabled)
         render_cluster(&o, m);
 

@@ -21,6 +21,7 @@ enum metrics_intro {
     METRICS_INTRO_MISSING_PROOF,
     METRICS_INTRO_TIMEOUT,
     METRICS_INTRO_ADDRESS_LIMIT, /* limits.max_introduced_per_ip reached */
+    METRICS_INTRO_DENIED,        /* keys.allow_file / keys.deny_file refused the key */
     METRICS_INTRO_N,
 };
 
@@ -30,6 +31,11 @@ enum metrics_intro {
 #define METRICS_BUCKETS 16
 /* HTTP statuses counted one by one on the control listener; others count as "other". */
 #define METRICS_HTTP_CODES 17
+
+/* Requester names counted one by one (wss_sign_opts.requester_name); the rest count as "other". */
+#define METRICS_REQUESTERS_MAX 32
+/* Longest requester name counted as itself: 1 to 32 of A-Z a-z 0-9 _ . - */
+#define METRICS_REQUESTER_NAME_MAX 32
 
 /* Per histogram of durations in seconds (buckets METRICS_BUCKETS, +Inf implied). */
 struct metrics_histogram {
@@ -62,6 +68,11 @@ struct metrics {
     uint64_t cluster_dropped[3];              /* bad_tag, bad_format, replay */
     uint64_t remote_sign[1 - WSS_ERR_MIN];    /* requests through another node, by outcome */
     struct metrics_histogram rtt;             /* cross-node round trip, publish to answer */
+    /* Sign requests by requester name and outcome. Slot 1 is "other", slots 2.. the
+     * names in the order first seen; slot 0 is never counted (no name given). */
+    char requester_names[METRICS_REQUESTERS_MAX + 2][METRICS_REQUESTER_NAME_MAX + 1];
+    unsigned n_requester_slots;              /* slots in use, "other" included */
+    uint64_t requester_sign[METRICS_REQUESTERS_MAX + 2][1 - WSS_ERR_MIN];
 };
 
 /* Gauges read from the live state when rendering. */
@@ -83,6 +94,19 @@ void metrics_cluster_round_trip(struct metrics *m, uint64_t ms);
 /* Counts one sign request ended with status (WSS_OK or a negative enum wss_err)
  * and records latency_ms in that outcome's histogram. */
 void metrics_sign(struct metrics *m, int status, uint64_t latency_ms);
+
+/*
+ * The slot that counts sign requests of requester name: 0 (not counted) for
+ * NULL or "", 1 ("other") for a name that is not 1 to
+ * METRICS_REQUESTER_NAME_MAX of A-Z a-z 0-9 _ . - or that comes when
+ * METRICS_REQUESTERS_MAX names are counted already, else the name's own
+ * (added if new). The number of label values stays bounded.
+ */
+unsigned metrics_requester_slot(struct metrics *m, const char *name);
+
+/* Counts one sign request of requester slot (from metrics_requester_slot)
+ * ended with status. Slot 0 counts nothing. */
+void metrics_requester_sign(struct metrics *m, unsigned slot, int status);
 
 /* Counts one answer of the control listener with HTTP status. */
 void metrics_http(struct metrics *m, unsigned status);

@@ -234,6 +234,7 @@ void pending_req_free(struct pending_req *req)
     if (!req)
         return;
     free(req->message);
+    free(req->label);
     free(req);
 }
 

@@ -15,6 +15,8 @@
 
 #include <uthash.h>
 
+#include "timers.h"
+
 #include <wssignd/service.h>
 
 struct pending;
@@ -33,7 +35,14 @@ struct pending_req {
     uint64_t conn_id;                     /* connection it was sent to; 0: not sent */
     wss_sign_cb cb;
     void *user;
-    char requester[64];                   /* for the audit log */
+    char requester[96];                   /* for the audit log */
+    unsigned requester_slot;              /* its requester's metrics slot; 0: none */
+    char *label;                          /* owned; NULL: none (what the signer is shown) */
+    char requester_name[WSS_REQUESTER_NAME_MAX + 1]; /* "" : none */
+    uint64_t wait_until_ms;               /* may wait for its key until then; 0: may not */
+    bool waiting;                         /* waiting for its key: sent nowhere */
+    struct timer wait_timer;              /* armed while waiting (the service's) */
+    struct wss_service *wait_svc;         /* whose timer it is */
     bool verifying;                       /* an answer is with the verifier pool */
     bool remote;                          /* last sent through another node */
     uint8_t signature[WSS_SIGNATURE_BYTES]; /* that answer's signature */

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pending.h"
 #include "registry.h"
+#include "service_keys.h"
 #include "session.h"
 #include "util.h"
 #include "verifier.h"
@@ -55,6 +56,8 @@ int service_init(struct wss_service *svc, const struct config *cfg)
 
 void service_attach(struct wss_service *svc, struct timers *timers)
 {
+    struct timers *old = svc->timers;
+
     if (!timers && svc->timers) {
         timers_disarm(svc->timers, &svc->expiry);
         for (struct service_lookup *l = svc->lookups; l; l = l->next)
@@ -63,8 +66,10 @@ void service_attach(struct wss_service *svc, struct timers *timers)
     svc->timers = timers;
     /* No loop turn is coming: a lookup still due is answered now (one asked
      * again from its callback is refused, as the loop is gone). */
-    if (!timers)
+    if (!timers) {
         answer_lookups(svc, WSS_ERR_SHUTTING_DOWN);
+        service_keys_stop(svc, old);
+    }
 }
 
 void service_cleanup(struct wss_service *svc)
@@ -137,10 +142,11 @@ static void send_cancel(struct wss_service *svc, const struct pending_req *req, 
  */
 static void audit(struct wss_service *svc, const char *id, const uint8_t *key,
                   const uint8_t *message, size_t message_len, int status, uint64_t latency_ms,
-                  const char *requester)
+                  const char *requester, const char *label)
 {
     uint8_t digest[crypto_hash_sha256_BYTES];
     char fpr[UTIL_FPR_BYTES] = "-", dhex[2 * sizeof digest + 1] = "-", who[80];
+    char lhex[2 * sizeof digest + 1] = "-";
 
     /* A request the signer's side failed is a warning; every other outcome a notice. */
     int level = status == WSS_ERR_TIMEOUT || status == WSS_ERR_BAD_SIG ||
@@ -155,13 +161,19 @@ static void audit(struct wss_service *svc, const char *id, const uint8_t *key,
         crypto_hash_sha256(digest, message, message_len);
         util_hex(dhex, sizeof dhex, digest, sizeof digest);
     }
+    /* The label by length and digest too: it is the requester's text. */
+    if (label && *label) {
+        crypto_hash_sha256(digest, (const uint8_t *)label, strlen(label));
+        util_hex(lhex, sizeof lhex, digest, sizeof digest);
+    }
     log_emit(level, "event=sign_outcome request_id=%s key=%s outcome=%s msg_len=%zu msg_sha256=%s "
-             "latency_ms=%llu requester=%s",
-               id, fpr, wss_err_code(status), message ? message_len : 0, dhex,
-               (unsigned long long)latency_ms,
-               log_quote(who, sizeof who, requester && requester[0] ? requester : "unknown"));
+             "label_len=%zu label_sha256=%s latency_ms=%llu requester=%s",
+             id, fpr, wss_err_code(status), message ? message_len : 0, dhex,
+             label ? strlen(label) : 0, lhex, (unsigned long long)latency_ms,
+             log_quote(who, sizeof who, requester && requester[0] ? requester : "unknown"));
 }
 
+static void stop_waiting(struct wss_service *svc, struct pending_req *req);
 static void on_expiry(struct timers *ts, struct timer *t, uint64_t now_ms);
 
 /* Keeps the expiry timer on the earliest pending deadline. */
@@ -202,7 +214,15 @@ static void complete(struct wss_service *svc, struct pending_req *req, int statu
         break;
     }
 
-    audit(svc, req->id, req->key, req->message, req->message_len, status, latency, req->requester);
+    /* Never sent: it waited for a key that did not come. */
+    if (req->waiting) {
+        stop_waiting(svc, req);
+        if (status == WSS_ERR_TIMEOUT)
+            status = WSS_ERR_NOT_CONNECTED;
+    }
+    audit(svc, req->id, req->key, req->message, req->message_len, status, latency, req->requester,
+          req->label);
+    metrics_requester_sign(&svc->metrics, req->requester_slot, status);
     if (req->remote)
         metrics_remote_sign(&svc->metrics, status);
     memset(&res, 0, sizeof res);
@@ -247,9 +267,86 @@ static void on_expiry(struct timers *ts, struct timer *t, uint64_t now_ms)
 
 static void send_request(struct session *s, struct pending_req *req)
 {
+    if (req->waiting)
+        stop_waiting(s->svc, req);
     req->conn_id = s->id;
     req->remote = s->ops->remote;
-    link_send_sign_request(s, req->id, req->message, req->message_len, req->expires_at_unix_ms);
+    link_send_sign_request(s, req->id, req->message, req->message_len, req->expires_at_unix_ms,
+                           req->label, req->requester_name);
+}
+
+/* True if another request for the key still waits for it. */
+static bool others_wait(struct wss_service *svc, const struct pending_req *req)
+{
+    for (const struct pending_req *r = pending_first_for_key(svc->pending, req->key); r;
+         r = r->key_next)
+        if (r != req && r->waiting)
+            return true;
+    return false;
+}
+
+static void on_wait_over(struct timers *ts, struct timer *t, uint64_t now_ms)
+{
+    struct pending_req *req = container_of(t, struct pending_req, wait_timer);
+    char id[WSS_REQUEST_ID_BYTES];
+
+    /* The key did not come in time: not connected, as without waiting. */
+    memcpy(id, req->id, sizeof id);
+    finish(req->wait_svc, id, WSS_ERR_NOT_CONNECTED, NULL, NULL);
+}
+
+/* req waits for its key, sent nowhere, until its wait ends. */
+static void start_waiting(struct wss_service *svc, struct pending_req *req)
+{
+    req->waiting = true;
+    req->conn_id = 0;
+    req->remote = false;
+    req->wait_svc = svc;
+    if (svc->timers)
+        timers_arm(svc->timers, &req->wait_timer, req->wait_until_ms, on_wait_over);
+    /* In a cluster, the key may arrive on any node: the cluster watches for it. */
+    if (svc->cluster.wait_key)
+        svc->cluster.wait_key(svc->cluster.arg, req->key);
+}
+
+/* req no longer waits for its key (it is sent, or it ends). */
+static void stop_waiting(struct wss_service *svc, struct pending_req *req)
+{
+    req->waiting = false;
+    if (svc->timers)
+        timers_disarm(svc->timers, &req->wait_timer);
+    if (svc->cluster.unwait_key && !others_wait(svc, req))
+        svc->cluster.unwait_key(svc->cluster.arg, req->key);
+}
+
+void service_send_waiting(struct wss_service *svc, struct session *s)
+{
+    struct pending_req *req;
+
+    for (req = pending_first_for_key(svc->pending, s->key); req; req = req->key_next)
+        if (req->waiting)
+            send_request(s, req);
+}
+
+/* Takes the key's requests that were sent (not those waiting for it), oldest first. */
+static struct pending_req *take_sent(struct wss_service *svc, const uint8_t *key)
+{
+    struct pending_req *r, *next, *head = NULL, **tail = &head;
+
+    for (r = pending_first_for_key(svc->pending, key); r && !r->waiting; r = r->key_next)
+        ;
+    if (!r)
+        return pending_take_key(svc->pending, key);
+    for (r = pending_first_for_key(svc->pending, key); r; r = next) {
+        next = r->key_next;
+        if (r->waiting)
+            continue;
+        pending_take(svc->pending, r->id);
+        r->next = NULL;
+        *tail = r;
+        tail = &r->next;
+    }
+    return head;
 }
 
 /* Drops the listeners removed while events were delivered, keeping the order. */
@@ -323,6 +420,8 @@ struct session *service_register(struct wss_service *svc, struct session *s)
     uint64_t at = util_unix_ms();
 
     registry_add(svc->registry, s->key, s, at, &old);
+    /* Requests that waited for the key go to it now. */
+    service_send_waiting(svc, s);
     if (s->ops->remote)
         svc->remote_sessions++;
     if (old && old->ops->remote)
@@ -332,7 +431,7 @@ struct session *service_register(struct wss_service *svc, struct session *s)
     if (old) {
         /* The newest introduction wins: the key's requests follow it, with their ids. */
         for (req = pending_first_for_key(svc->pending, s->key); req; req = req->key_next)
-            if (!req->verifying) /* already answered: its verdict is on the way */
+            if (!req->verifying && req->conn_id != s->id) /* answered: its verdict is on the way */
                 send_request(s, req);
     }
     /* Key events are this daemon's: a key held on another node (a remote link)
@@ -358,7 +457,8 @@ bool service_unregister(struct wss_service *svc, struct session *s)
         if (svc->cluster.key_event)
             svc->cluster.key_event(svc->cluster.arg, s, false);
     }
-    complete_all(svc, pending_take_key(svc->pending, s->key), WSS_ERR_CONN_CLOSED);
+    /* Requests waiting for the key keep waiting: they were sent to no one. */
+    complete_all(svc, take_sent(svc, s->key), WSS_ERR_CONN_CLOSED);
     if (!s->ops->remote)
         key_event(svc, WSS_KEY_DISCONNECTED, s, util_unix_ms(), false);
     return true;
@@ -457,6 +557,12 @@ int service_end_request(struct wss_service *svc, struct session *s, const char *
 
     if (!req || req->conn_id != s->id)
         return WSS_ERR_NOT_FOUND;
+    /* No node holds the key after all: a request that may wait waits for it. */
+    if (status == WSS_ERR_NOT_CONNECTED && req->wait_until_ms > util_now_ms() &&
+        !req->verifying) {
+        start_waiting(svc, req);
+        return 0;
+    }
     finish(svc, request_id, status, NULL, NULL);
     return 0;
 }
@@ -471,9 +577,24 @@ int service_resend(struct wss_service *svc, struct session *s, const char *reque
     return 0;
 }
 
-/* Decides whether a request can be queued: 0, or the outcome it is refused with. */
+/* True if name is a usable requester name: 1..WSS_REQUESTER_NAME_MAX visible ASCII. */
+static bool requester_name_valid(const char *name)
+{
+    size_t n = 0;
+
+    for (; name[n]; n++)
+        if (name[n] < 0x21 || name[n] > 0x7e || n >= WSS_REQUESTER_NAME_MAX)
+            return false;
+    return n > 0;
+}
+
+/*
+ * Decides whether a request can be queued: 0, or the outcome it is refused
+ * with. *out is the session to send it to, or NULL when it is to wait for its key.
+ */
 static int admit(struct wss_service *svc, const uint8_t *public_key, const uint8_t *message,
-                 size_t message_len, uint32_t timeout, wss_sign_cb cb, struct session **out)
+                 size_t message_len, uint32_t timeout, const struct wss_sign_opts *opts,
+                 wss_sign_cb cb, struct session **out)
 {
     const struct config *cfg = svc->cfg;
     struct session *s;
@@ -483,19 +604,27 @@ static int admit(struct wss_service *svc, const uint8_t *public_key, const uint8
     if (!cb || !public_key || !message || !message_len || message_len > cfg->max_message_bytes ||
         timeout > WSS_TIMEOUT_MAX_MS)
         return WSS_ERR_INVAL;
+    if (opts && ((opts->label && !util_label_valid(opts->label, strlen(opts->label))) ||
+                 (opts->requester_name && !requester_name_valid(opts->requester_name)) ||
+                 opts->wait_ms > timeout))
+        return WSS_ERR_INVAL;
     /* Domain separation: the signing oracle never produces introduction proofs. */
     if (crypto_has_reserved_prefix(message, message_len))
         return WSS_ERR_INVAL;
+    if (pending_count(svc->pending) >= cfg->max_pending ||
+        pending_count_key(svc->pending, public_key) >= cfg->max_pending_per_key)
+        return WSS_ERR_OVERLOADED;
     if (!(s = holder(svc, public_key))) {
         int status = WSS_ERR_NOT_CONNECTED;
 
         /* Not held here: another node of a cluster may hold it. */
-        if (!svc->cluster.reach || !(s = svc->cluster.reach(svc->cluster.arg, public_key, &status)))
+        if (svc->cluster.reach)
+            s = svc->cluster.reach(svc->cluster.arg, public_key, &status);
+        /* Held nowhere we can reach and the requester waits: the request waits for
+         * the key (counted against the same limits), wherever it arrives. */
+        if (!s && !(opts && opts->wait_ms))
             return status;
     }
-    if (pending_count(svc->pending) >= cfg->max_pending ||
-        pending_count_key(svc->pending, public_key) >= cfg->max_pending_per_key)
-        return WSS_ERR_OVERLOADED;
     *out = s;
     return 0;
 }
@@ -509,10 +638,13 @@ int wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLI
     struct session *s = NULL;
     char id[WSS_REQUEST_ID_BYTES];
     uint64_t now;
-    int rc = admit(svc, public_key, message, message_len, timeout, cb, &s);
+    int rc = admit(svc, public_key, message, message_len, timeout, opts, cb, &s);
+    unsigned slot = metrics_requester_slot(&svc->metrics, opts ? opts->requester_name : NULL);
 
     if (rc != 0) {
-        audit(svc, "-", public_key, message, message_len, rc, 0, opts ? opts->requester : NULL);
+        audit(svc, "-", public_key, message, message_len, rc, 0, opts ? opts->requester : NULL,
+              opts ? opts->label : NULL);
+        metrics_requester_sign(&svc->metrics, slot, rc);
         return rc;
     }
 
@@ -524,10 +656,20 @@ int wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLI
     req->user = user;
     if (opts && opts->requester)
         snprintf(req->requester, sizeof req->requester, "%s", opts->requester);
+    if (opts && opts->label && *opts->label)
+        req->label = xstrdup(opts->label);
+    if (opts && opts->requester_name)
+        snprintf(req->requester_name, sizeof req->requester_name, "%s", opts->requester_name);
+    req->requester_slot = slot;
     /* A collision of 122 random bits is not expected; refuse rather than overwrite. */
     if (pending_insert_take(svc->pending, req) != 0)
         return WSS_ERR_INVAL;
-    send_request(s, req);
+    if (opts && opts->wait_ms)
+        req->wait_until_ms = now + opts->wait_ms;
+    if (s)
+        send_request(s, req);
+    else
+        start_waiting(svc, req);
     schedule(svc);
     if (request_id)
         memcpy(request_id, id, WSS_REQUEST_ID_BYTES);
@@ -537,7 +679,18 @@ int wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLI
 void wss_audit_refused(struct wss_service *svc, const uint8_t *public_key, const uint8_t *message,
                        size_t len, int status, const char *requester)
 {
-    audit(svc, "-", public_key, message, len, status, 0, requester);
+    audit(svc, "-", public_key, message, len, status, 0, requester, NULL);
+}
+
+void wss_audit_refused_opts(struct wss_service *svc, const uint8_t *public_key,
+                            const uint8_t *message, size_t len, int status,
+                            const struct wss_sign_opts *opts)
+{
+    unsigned slot = metrics_requester_slot(&svc->metrics, opts ? opts->requester_name : NULL);
+
+    audit(svc, "-", public_key, message, len, status, 0, opts ? opts->requester : NULL,
+          opts ? opts->label : NULL);
+    metrics_requester_sign(&svc->metrics, slot, status);
 }
 
 int wss_cancel(struct wss_service *svc, const char *request_id)

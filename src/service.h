@@ -34,6 +34,8 @@ struct service_listener {
 };
 
 struct service_lookup;
+struct service_list_query;
+struct service_op;
 
 /*
  * The cluster's hooks into the service, filled in by the cluster link
@@ -56,8 +58,24 @@ struct service_cluster {
     int (*lookup)(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
                   void (*cb)(void *user, const struct wss_presence *p, const char *node),
                   void *user);
+    /* Disconnects key where another node holds it (a "kick"): 0, and cb runs once later
+     * with WSS_OK and the holder's node id, WSS_ERR_NOT_CONNECTED (node NULL) or
+     * WSS_ERR_CLUSTER_UNAVAILABLE; or an error (cb does not run). */
+    int (*kick)(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
+                void (*cb)(void *user, int status, const char *node), void *user);
+    /* Lists the keys the other nodes hold (a "list"): 0, and cb runs once later with
+     * WSS_OK and their keys after q->after (at most q->limit, sorted, more set when a
+     * node holds keys beyond them) or WSS_ERR_CLUSTER_UNAVAILABLE; or an error. */
+    int (*list)(void *arg, const struct service_list_query *q,
+                void (*cb)(void *user, int status, const struct wss_key_entry *keys, size_t n,
+                           bool more),
+                void *user);
     /* True while the cluster's Redis is reachable. */
     bool (*up)(const void *arg);
+    /* Requests here wait for key (wait_key), or no longer (unwait_key): the cluster
+     * watches for the key's arrival on any node and then reaches it. */
+    void (*wait_key)(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES]);
+    void (*unwait_key)(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES]);
     const char *node_id;           /* this node's id */
 };
 
@@ -83,6 +101,7 @@ struct wss_service {
     struct service_lookup *lookups; /* wss_lookup_key_async answers still due (owned) */
     struct service_cluster cluster;
     size_t remote_sessions;        /* registered sessions that are other nodes' (proxies) */
+    struct service_op *key_ops;    /* disconnections and listings still to answer (owned) */
 };
 
 /* Sets up svc over cfg. Returns 0. */
@@ -121,8 +140,16 @@ size_t service_pending_count(const struct wss_service *svc);
 struct session *service_register(struct wss_service *svc, struct session *s);
 
 /*
+ * The requests waiting for s's key (wss_sign_opts.wait_ms) go to s now. For
+ * the cluster, when the key arrives on another node; a local session's
+ * registration does it itself.
+ */
+void service_send_waiting(struct wss_service *svc, struct session *s);
+
+/*
  * s is gone. If it holds its key, the key is unregistered, every request
- * for the key ends with WSS_ERR_CONN_CLOSED, and then key-event listeners
+ * sent for the key ends with WSS_ERR_CONN_CLOSED (those waiting for the key
+ * keep waiting), and then key-event listeners
  * hear WSS_KEY_DISCONNECTED; a superseded session or one that never
  * introduced changes nothing. Returns true if s held its key.
  */
@@ -162,8 +189,9 @@ size_t service_pending_for_key(const struct wss_service *svc,
 /*
  * Ends the request id with status if it was sent to s: the cluster's way to
  * end a request its path lost (not_connected when nobody holds the key,
- * connection_closed when the node holding it went away). Returns 0 or
- * WSS_ERR_NOT_FOUND.
+ * connection_closed when the node holding it went away). A request that may
+ * still wait for its key (wss_sign_opts.wait_ms) waits instead of ending
+ * not_connected. Returns 0 or WSS_ERR_NOT_FOUND.
  */
 int service_end_request(struct wss_service *svc, struct session *s, const char *request_id,
                         int status);

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "peers.h"
 #include "service.h"
+#include "service_keys.h"
 #include "util.h"
 #include "wire.h"
 
@@ -65,6 +66,16 @@ static void refuse(struct session *s, enum metrics_intro outcome, const char *co
                    const char *message)
 {
     refuse_detail(s, outcome, code, message, NULL);
+}
+
+/* The key lists (keys.allow_file, keys.deny_file) refuse the key: "denied", close 4003. */
+static void refuse_denied(struct session *s)
+{
+    s->svc->metrics.intro[METRICS_INTRO_DENIED]++;
+    log_info("event=introduction_refused reason=denied conn=%llu remote=%s",
+             (unsigned long long)s->id, s->remote);
+    link_send_error(s, &s->svc->metrics, "denied", "this key may not connect here", NULL);
+    close_link(s, LINK_CLOSE_DENIED, "denied");
 }
 
 void session_init(struct session *s, struct wss_service *svc, const struct link_ops *ops,
@@ -201,6 +212,11 @@ static void introduce(struct session *s, const struct wire_msg *m)
                                    sizeof m->proof) != 0) {
         refuse(s, METRICS_INTRO_BAD_PROOF, "bad_proof",
                "proof does not verify for this key, host and challenge");
+        return;
+    }
+    /* After the proof: only the key's holder learns that the key lists refuse it. */
+    if (!service_key_admitted(svc, m->public_key)) {
+        refuse_denied(s);
         return;
     }
     /* Sockets that have not proved a key are capped per address at accept; proven

@@ -35,7 +35,7 @@
  * It changes whenever a struct, a prototype or a documented rule of
  * include/wssignd/ changes in a way a built controller would notice.
  */
-#define WSS_CONTROLLER_API_VERSION 2
+#define WSS_CONTROLLER_API_VERSION 3
 
 /* Per controller type: constant, compiled in. */
 struct wss_controller {

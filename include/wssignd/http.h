@@ -86,6 +86,18 @@ int wss_http_header(const struct wss_http_request *req, const char *name, char *
                     size_t len);
 
 /*
+ * Copies the index-th argument of the request's query string (0 first;
+ * "limit=10" of "/v1/keys?limit=10&after=x"), percent-decoded with '+' read
+ * as a space, and a NUL into buf. Arguments are separated by '&' or ';'; an
+ * empty one ("a=1&&b=2") reads as "". Returns its length;
+ * WSS_ERR_NOT_FOUND past the last argument (at index 0: no query string);
+ * WSS_ERR_INVAL when it does not fit len bytes with its NUL (buf is then
+ * empty), or when called outside the handler and the body callback.
+ */
+int wss_http_query_arg(const struct wss_http_request *req, unsigned index, char *buf,
+                       size_t len);
+
+/*
  * Called once when the body has arrived whole (status 0: wss_http_body()
  * gives it), has passed max_bytes (WSS_ERR_PAYLOAD_TOO_LARGE; the rest is
  * not read), has not arrived within 10 s of wss_http_read_body
@@ -123,6 +135,10 @@ const char *wss_http_body(const struct wss_http_request *req, size_t *len);
 typedef void (*wss_http_abort_cb)(struct wss_http_request *req, void *user);
 void wss_http_on_abort(struct wss_http_request *req, wss_http_abort_cb cb, void *user);
 
+/* Adds "Retry-After: seconds" (at most 86400) to the answer req will get
+ * (a 429 or 503); 0 removes it. Call before wss_http_respond. */
+void wss_http_retry_after(struct wss_http_request *req, unsigned seconds);
+
 /* True once req's client has gone: an answer would be discarded. */
 bool wss_http_gone(const struct wss_http_request *req);
 
@@ -132,7 +148,8 @@ bool wss_http_gone(const struct wss_http_request *req);
  * header value (copied; cut at 95 characters or at a control character);
  * body len bytes (copied; NULL when len is 0). The daemon adds
  * content-length, "cache-control: no-store", and "connection: close" when
- * the connection is to close after the answer. Call it exactly once per
+ * the connection is to close after the answer; a 204 goes without a body,
+ * a content type or a length. Call it exactly once per
  * request, from the handler, a body or abort callback, or any later loop
  * callback (a sign result, a timer). If the client has gone, the answer is
  * discarded. Never fails.

@@ -32,7 +32,25 @@ struct wss_service;
 struct wss_sign_opts {
     uint32_t timeout_ms;   /* 0: the configured default; above WSS_TIMEOUT_MAX_MS: INVAL */
     const char *requester; /* who asks, for the audit log (e.g. "http_api 127.0.0.1"); may be NULL */
+    /* What the signer is told about the request (it shows them to whoever approves):
+     * label, at most WSS_LABEL_MAX bytes of UTF-8 without control characters (else
+     * INVAL); requester_name, a short name of who asks (the HTTP API's token name,
+     * "billing"), at most WSS_REQUESTER_NAME_MAX visible ASCII characters (else
+     * INVAL). Both may be NULL. requester_name is also the requester label of
+     * wssignd_requester_sign_requests_total: 1 to 32 of A-Z a-z 0-9 _ . -; after 32
+     * distinct names, and for any other text, counted as "other". Never a secret:
+     * it appears in metrics and is shown to the signer. */
+    const char *label;
+    const char *requester_name;
+    /* Up to this long, wait for the key to be introduced (on any node of a
+     * cluster) instead of failing with WSS_ERR_NOT_CONNECTED at once; the request
+     * then ends not_connected if the key has not come. 0: do not wait; at most
+     * the request's timeout (else INVAL). */
+    uint32_t wait_ms;
 };
+
+#define WSS_LABEL_MAX 256
+#define WSS_REQUESTER_NAME_MAX 64
 
 /* Per outcome: what a sign callback receives; valid only during the callback. */
 struct wss_sign_result {
@@ -84,6 +102,15 @@ wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KE
  */
 void wss_audit_refused(struct wss_service *svc, const uint8_t *public_key, const uint8_t *message,
                        size_t len, int status, const char *requester);
+
+/*
+ * wss_audit_refused with the requester taken from opts (may be NULL):
+ * opts->requester for the audit line, and opts->requester_name counts the
+ * refusal in wssignd_requester_sign_requests_total too.
+ */
+void wss_audit_refused_opts(struct wss_service *svc, const uint8_t *public_key,
+                            const uint8_t *message, size_t len, int status,
+                            const struct wss_sign_opts *opts);
 
 /*
  * Withdraws a pending request. Its callback runs once, with
@@ -189,6 +216,84 @@ int wss_key_events_subscribe(struct wss_service *svc, wss_key_event_cb cb, void 
  * the latest. Returns 0 or WSS_ERR_NOT_FOUND.
  */
 int wss_key_events_unsubscribe(struct wss_service *svc, wss_key_event_cb cb, void *user);
+
+/*
+ * Called once per accepted wss_disconnect_key(), on the loop thread, never
+ * inside the call. status is WSS_OK when the key's connection was closed
+ * (node: the node that held it in a cluster, else ""); WSS_ERR_NOT_CONNECTED
+ * when no connection held the key; WSS_ERR_CLUSTER_UNAVAILABLE when the key
+ * is not held here and the cluster could not be asked, or the node holding
+ * it did not answer within a second; WSS_ERR_SHUTTING_DOWN when the loop
+ * ended first. node is valid only during the call.
+ */
+typedef void (*wss_disconnect_cb)(int status, const char *node, void *user);
+
+/*
+ * Disconnects the connection that holds public_key, wherever it is in the
+ * cluster: the signer is sent an error frame "denied" and closed with 4003,
+ * its pending requests end WSS_ERR_CONN_CLOSED, and key-event listeners
+ * hear WSS_KEY_DISCONNECTED. A key held on this daemon is disconnected
+ * before this returns; a key held on another node is disconnected by that
+ * node. The signer may introduce itself again (keys.deny_file keeps a key
+ * out). requester (may be NULL) names who asked, for the log line
+ * (event=key_disconnect). The key is copied; user must stay valid until cb
+ * has run.
+ *
+ * Returns 0 (cb runs exactly once, later), or (nothing done, cb never runs):
+ *   WSS_ERR_INVAL          public_key or cb NULL
+ *   WSS_ERR_SHUTTING_DOWN  the daemon's loop is not running
+ */
+int wss_disconnect_key(struct wss_service *svc, const uint8_t public_key[WSS_PUBLIC_KEY_BYTES],
+                       const char *requester, wss_disconnect_cb cb, void *user);
+
+/* The most keys one wss_list_keys() page holds, and the most keys it may be limited to. */
+#define WSS_LIST_MAX 1000
+/* Longest remote address reported for a key. */
+#define WSS_REMOTE_MAX 63
+
+/* Per key of a listing: valid only during the callback. */
+struct wss_key_entry {
+    uint8_t public_key[WSS_PUBLIC_KEY_BYTES];
+    uint64_t connected_at_ms;        /* unix time in ms at which the key was introduced */
+    char remote[WSS_REMOTE_MAX + 1]; /* the signer's address, as the node holding it saw it */
+    char node[WSS_NODE_ID_MAX + 1];  /* the cluster node holding the key; "" on a single node */
+};
+
+/* Per call: what wss_list_keys() lists; borrowed for the call only. */
+struct wss_list_opts {
+    /* WSS_PUBLIC_KEY_BYTES, or NULL: list the keys whose bytes sort after this one
+     * (the last key of the previous page), or from the first. */
+    const uint8_t *after;
+    size_t limit; /* 1..WSS_LIST_MAX keys at most */
+    /* If not NULL: list only keys among these n_only (1..WSS_LIST_MAX, any order). */
+    const uint8_t (*only)[WSS_PUBLIC_KEY_BYTES];
+    size_t n_only;
+};
+
+/*
+ * Called once per accepted wss_list_keys(), on the loop thread, never inside
+ * the call: status WSS_OK with keys[0..n-1] in ascending order of their
+ * bytes, and more true when keys beyond the last one exist (ask again with
+ * after = keys[n-1].public_key); or WSS_ERR_CLUSTER_UNAVAILABLE (the cluster
+ * could not be asked, or a node did not answer within a second) or
+ * WSS_ERR_SHUTTING_DOWN, with n 0. keys is valid only during the call.
+ */
+typedef void (*wss_key_list_cb)(int status, const struct wss_key_entry *keys, size_t n,
+                                bool more, void *user);
+
+/*
+ * Lists the introduced keys, of this daemon or, in a cluster, of every node,
+ * one page at a time in ascending order of their bytes. Paging by the last
+ * key returned is stable under churn: a key connected from the first page to
+ * the last is listed exactly once, whatever arrives or leaves in between.
+ * The options are copied; user must stay valid until cb has run.
+ *
+ * Returns 0 (cb runs exactly once, later), or (cb never runs):
+ *   WSS_ERR_INVAL          opts or cb NULL, limit or n_only out of range
+ *   WSS_ERR_SHUTTING_DOWN  the daemon's loop is not running
+ */
+int wss_list_keys(struct wss_service *svc, const struct wss_list_opts *opts, wss_key_list_cb cb,
+                  void *user);
 
 /* A one-shot timer on the loop thread, for controllers that act on their own. */
 struct wss_timer;

@@ -20,9 +20,11 @@
 #include <wssignd/errors.h>
 
 #include "files.h"
+#include "keyset.h"
 #include "link.h"
 #include "log.h"
 #include "service.h"
+#include "service_keys.h"
 #include "session.h"
 #include "timers.h"
 #include "util.h"
@@ -48,7 +50,7 @@
 #define LOOKUP_TIMEOUT_MS 1000
 /* An idle proxy (no requests for its key) is freed after this long. */
 #define PROXY_IDLE_MS 1000
-/* Longest channel name: prefix, "k:", 64 hex digits. */
+/* Longest channel name: prefix, "k:" (or "w:", "n:"), 64 hex digits. */
 #define CHANNEL_MAX (CLUSTER_PREFIX_MAX + 80)
 
 /* Per key held by another node and asked for here: a session over the cluster. */
@@ -102,6 +104,13 @@ struct node {
     bool alive;
 };
 
+/* Per key that requests here wait for: its wait channel is subscribed. */
+struct waitkey {
+    UT_hash_handle hh; /* by key */
+    uint8_t key[WSS_PUBLIC_KEY_BYTES];
+    bool subscribed;   /* Redis confirmed the subscription (since the last reconnect) */
+};
+
 /* Per presence query sent ("who") and not answered yet. */
 struct query {
     UT_hash_handle hh; /* by id */
@@ -109,6 +118,25 @@ struct query {
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
     uint64_t deadline_ms;
     cluster_lookup_cb cb;
+    void *user;
+};
+
+/* Per kick or list sent and not answered yet. */
+struct ask {
+    UT_hash_handle hh; /* by id */
+    char id[WSS_REQUEST_ID_BYTES];
+    enum cmsg_type type;               /* CMSG_KICK or CMSG_LIST */
+    uint8_t key[WSS_PUBLIC_KEY_BYTES]; /* kick: the key */
+    size_t limit;                      /* list: the page size */
+    uint64_t deadline_ms;
+    long long receivers;               /* from PUBLISH (a list counts this node too); -1 unknown */
+    unsigned answers;                  /* kick: holders that did not hold it; list: nodes */
+    struct wss_key_entry *keys;        /* list: the nodes' keys merged so far (at most limit) */
+    size_t n_keys;
+    bool more;
+    void (*kick_cb)(void *user, int status, const char *node);
+    void (*list_cb)(void *user, int status, const struct wss_key_entry *keys, size_t n,
+                    bool more);
     void *user;
 };
 
@@ -134,6 +162,8 @@ struct cluster {
     struct held *held;
     struct node *nodes;
     struct query *queries;
+    struct waitkey *waits;
+    struct ask *asks;
     struct timer tick;
     uint64_t last_hb_ms;
     struct log_limit drop_log;
@@ -257,11 +287,37 @@ void cluster_settings_wipe(struct cluster_settings *s)
 
 /* ---- sending ---- */
 
-static void key_channel(const struct cluster *c, char out[CHANNEL_MAX], const uint8_t *key)
+static void tagged_key_channel(const struct cluster *c, char out[CHANNEL_MAX], char tag,
+                               const uint8_t *key)
 {
     char hex[2 * WSS_PUBLIC_KEY_BYTES + 1];
 
-    snprintf(out, CHANNEL_MAX, "%sk:%s", c->set.prefix, util_hex(hex, sizeof hex, key, 32));
+    snprintf(out, CHANNEL_MAX, "%s%c:%s", c->set.prefix, tag,
+             util_hex(hex, sizeof hex, key, WSS_PUBLIC_KEY_BYTES));
+}
+
+/* Where a key's holder listens: requests and presence queries for it. */
+static void key_channel(const struct cluster *c, char out[CHANNEL_MAX], const uint8_t *key)
+{
+    tagged_key_channel(c, out, 'k', key);
+}
+
+/* Where the nodes with requests waiting for a key listen for its arrival. */
+static void wait_channel(const struct cluster *c, char out[CHANNEL_MAX], const uint8_t *key)
+{
+    tagged_key_channel(c, out, 'w', key);
+}
+
+/* The key a key or wait channel names; false if it names none. */
+static bool channel_key(const struct cluster *c, const char *channel,
+                        uint8_t key[WSS_PUBLIC_KEY_BYTES])
+{
+    size_t plen = strlen(c->set.prefix) + 2, n = 0;
+
+    return strlen(channel) == plen + 2 * WSS_PUBLIC_KEY_BYTES &&
+           sodium_hex2bin(key, WSS_PUBLIC_KEY_BYTES, channel + plen, 2 * WSS_PUBLIC_KEY_BYTES,
+                          NULL, &n, NULL) == 0 &&
+           n == WSS_PUBLIC_KEY_BYTES;
 }
 
 static void node_channel(const struct cluster *c, char out[CHANNEL_MAX], const char *node)
@@ -372,14 +428,66 @@ static void on_req_published(void *arg, long long receivers)
     free(pc);
 }
 
+/*
+ * A sign_request frame exactly as wire_encode_sign_request writes it, read
+ * without a parse: {"type":"sign_request","request_id":ID,"message":BASE64,
+ * "expires_at":N}, the id printable ASCII without escapes, N of at most 18
+ * digits. What it accepts, jansson reads to the same fields; false for any
+ * other text.
+ */
+static bool sign_request_fields(const char *text, size_t len, char id[WSS_REQUEST_ID_BYTES],
+                                uint64_t *exp)
+{
+    static const char head[] = "{\"type\":\"sign_request\",\"request_id\":\"";
+    static const char mid[] = "\",\"message\":\"";
+    static const char tail[] = "\",\"expires_at\":";
+    const char *p = text, *end = text + len, *start, *id_start;
+    size_t id_len;
+    uint64_t v = 0;
+
+    if (len < sizeof head - 1 || memcmp(p, head, sizeof head - 1))
+        return false;
+    start = p += sizeof head - 1;
+    while (p < end && *p != '"' && *p >= 0x20 && *p <= 0x7e && *p != '\\')
+        p++;
+    if (p == end || *p != '"' || p - start >= WSS_REQUEST_ID_BYTES)
+        return false;
+    id_start = start;
+    id_len = (size_t)(p - start);
+    if ((size_t)(end - p) < sizeof mid - 1 || memcmp(p, mid, sizeof mid - 1))
+        return false;
+    p += sizeof mid - 1;
+    while (p < end && ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                       (*p >= '0' && *p <= '9') || *p == '+' || *p == '/' || *p == '='))
+        p++;
+    if ((size_t)(end - p) < sizeof tail - 1 || memcmp(p, tail, sizeof tail - 1))
+        return false;
+    start = p += sizeof tail - 1;
+    while (p < end && *p >= '0' && *p <= '9' && p - start <= 18)
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    if (p == start || p - start > 18 || (p - start > 1 && *start == '0') || end - p != 1 ||
+        *p != '}')
+        return false;
+    memcpy(id, id_start, id_len);
+    id[id_len] = '\0';
+    *exp = v;
+    return true;
+}
+
 /* Reads type, request_id and expires_at from a frame the service made. */
 static bool frame_fields(const char *text, size_t len, char type[24], char id[WSS_REQUEST_ID_BYTES],
                          uint64_t *exp)
 {
-    json_t *o = json_loadb(text, len, 0, NULL);
+    json_t *o;
     const char *t, *r;
     bool ok;
 
+    /* The one sent with every remote signature needs no parse. */
+    if (sign_request_fields(text, len, id, exp)) {
+        snprintf(type, 24, "sign_request");
+        return true;
+    }
+    o = json_loadb(text, len, 0, NULL);
     t = json_string_value(json_object_get(o, "type"));
     r = json_string_value(json_object_get(o, "request_id"));
     ok = t && r && strlen(t) < 24 && strlen(r) < WSS_REQUEST_ID_BYTES;
@@ -604,20 +712,117 @@ static void announce(struct cluster *c, const struct held *h)
 static void on_key_subscribed(void *arg, const char *channel)
 {
     struct cluster *c = arg;
-    char hex[2 * WSS_PUBLIC_KEY_BYTES + 1];
+    struct cmsg m = {.type = CMSG_ARRIVED, .has_key = true};
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
-    size_t plen = strlen(c->set.prefix) + 2, n = 0;
+    char ch[CHANNEL_MAX];
     struct held *h;
 
-    if (strlen(channel) != plen + 2 * WSS_PUBLIC_KEY_BYTES)
-        return;
-    snprintf(hex, sizeof hex, "%s", channel + plen);
-    if (sodium_hex2bin(key, sizeof key, hex, strlen(hex), NULL, &n, NULL) != 0 || n != sizeof key)
+    if (!channel_key(c, channel, key) || (h = find_held(c, key)) == NULL)
         return;
     /* Subscribed (again, after a reconnect): announce, so that an older holder
      * elsewhere yields, or a newer one makes us yield. */
-    if ((h = find_held(c, key)) != NULL)
-        announce(c, h);
+    announce(c, h);
+    /* Requests may wait for the key on other nodes: it can be reached here now. */
+    memcpy(m.key, key, sizeof m.key);
+    wait_channel(c, ch, key);
+    publish(c, ch, &m, NULL, NULL);
+}
+
+/* ---- requests waiting for a key ---- */
+
+static struct waitkey *find_wait(struct cluster *c, const uint8_t *key)
+{
+    struct waitkey *w = NULL;
+
+    HASH_FIND(hh, c->waits, key, WSS_PUBLIC_KEY_BYTES, w);
+    return w;
+}
+
+/* The key is held on another node now: the requests waiting for it here go there. */
+static void arrived(struct cluster *c, const uint8_t *key)
+{
+    struct session *s;
+    int status;
+
+    if (c->stopping || !find_wait(c, key) || service_holder(c->svc, key))
+        return;
+    if ((s = reach(c, key, &status)) != NULL)
+        service_send_waiting(c->svc, s);
+}
+
+/* Per presence query about a key waited for. */
+struct waitq {
+    struct cluster *c;
+    uint8_t key[WSS_PUBLIC_KEY_BYTES];
+};
+
+static void on_wait_lookup(void *user, const struct wss_presence *p, const char *node)
+{
+    struct waitq *q = user;
+
+    (void)node;
+    if (p->connected)
+        arrived(q->c, q->key);
+    free(q);
+}
+
+/* Asks who holds key: it may have arrived before the wait channel was subscribed. */
+static void check_arrival(struct cluster *c, const uint8_t *key)
+{
+    struct waitq *q = xcalloc(1, sizeof *q);
+
+    q->c = c;
+    memcpy(q->key, key, sizeof q->key);
+    if (cluster_lookup(c, key, on_wait_lookup, q) != 0)
+        free(q);
+}
+
+static void on_wait_subscribed(void *arg, const char *channel)
+{
+    struct cluster *c = arg;
+    uint8_t key[WSS_PUBLIC_KEY_BYTES];
+    struct waitkey *w;
+
+    if (!channel_key(c, channel, key) || (w = find_wait(c, key)) == NULL)
+        return;
+    w->subscribed = true;
+    check_arrival(c, key);
+}
+
+/* The service's hook: a request here waits for key (another may already). */
+static void wait_key(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES])
+{
+    struct cluster *c = arg;
+    struct waitkey *w = find_wait(c, key);
+    char ch[CHANNEL_MAX];
+
+    if (w) {
+        /* Back to waiting (the node it was sent to no longer held the key): ask
+         * again, as an arrival may have been missed meanwhile. */
+        if (w->subscribed)
+            check_arrival(c, key);
+        return;
+    }
+    w = xcalloc(1, sizeof *w);
+    memcpy(w->key, key, sizeof w->key);
+    HASH_ADD(hh, c->waits, key, WSS_PUBLIC_KEY_BYTES, w);
+    wait_channel(c, ch, key);
+    redis_subscribe(c->redis, ch, on_wait_subscribed, c);
+}
+
+/* The service's hook: no request here waits for key any more. */
+static void unwait_key(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES])
+{
+    struct cluster *c = arg;
+    struct waitkey *w = find_wait(c, key);
+    char ch[CHANNEL_MAX];
+
+    if (!w)
+        return;
+    HASH_DEL(c->waits, w);
+    free(w);
+    wait_channel(c, ch, key);
+    redis_unsubscribe(c->redis, ch);
 }
 
 /* The service's key hook: a local session now holds its key here, or no longer. */
@@ -786,6 +991,206 @@ static void on_who(struct cluster *c, const struct cmsg *m)
     publish(c, ch, &r, NULL, NULL);
 }
 
+/* ---- kicks and listings ---- */
+
+/* A kick or a list asked of every node that may answer it within this long. */
+#define ASK_TIMEOUT_MS 1000
+
+static struct ask *find_ask(struct cluster *c, const char *id)
+{
+    struct ask *a = NULL;
+
+    HASH_FIND_STR(c->asks, id, a);
+    return a;
+}
+
+/* Ends an ask: its callback runs once, with status (and node, or the merged keys). */
+static void finish_ask(struct cluster *c, struct ask *a, int status, const char *node)
+{
+    HASH_DEL(c->asks, a);
+    if (a->type == CMSG_KICK)
+        a->kick_cb(a->user, status, node);
+    else
+        a->list_cb(a->user, status, status == WSS_OK ? a->keys : NULL,
+                   status == WSS_OK ? a->n_keys : 0, status == WSS_OK && a->more);
+    free(a->keys);
+    free(a);
+}
+
+/* Every node that received the ask has answered (one that held the key ends a kick early). */
+static void ask_check(struct cluster *c, struct ask *a)
+{
+    if (a->receivers < 0)
+        return;
+    if (a->type == CMSG_KICK && a->answers >= (unsigned long long)a->receivers)
+        finish_ask(c, a, WSS_ERR_NOT_CONNECTED, NULL);
+    else if (a->type == CMSG_LIST && a->answers + 1 >= (unsigned long long)a->receivers)
+        finish_ask(c, a, WSS_OK, NULL);
+}
+
+static void on_ask_published(void *arg, long long receivers)
+{
+    struct pubctx *pc = arg;
+    struct ask *a = find_ask(pc->c, pc->id);
+
+    if (a && !pc->c->stopping) {
+        if (receivers < 0)
+            finish_ask(pc->c, a, WSS_ERR_CLUSTER_UNAVAILABLE, NULL);
+        else {
+            a->receivers = receivers;
+            ask_check(pc->c, a);
+        }
+    }
+    free(pc);
+}
+
+/* Registers a and publishes m for it on channel. Returns 0, or WSS_ERR_CLUSTER_UNAVAILABLE
+ * (a freed, no callback). */
+static int ask(struct cluster *c, struct ask *a, const char *channel, struct cmsg *m)
+{
+    struct pubctx *pc;
+
+    if (!c->up || c->stopping) {
+        free(a);
+        return WSS_ERR_CLUSTER_UNAVAILABLE;
+    }
+    util_uuid(a->id);
+    a->deadline_ms = util_now_ms() + ASK_TIMEOUT_MS;
+    a->receivers = -1;
+    HASH_ADD_STR(c->asks, id, a);
+    snprintf(m->id, sizeof m->id, "%s", a->id);
+    pc = xcalloc(1, sizeof *pc);
+    pc->c = c;
+    snprintf(pc->id, sizeof pc->id, "%s", a->id);
+    if (publish(c, channel, m, on_ask_published, pc) != 0) {
+        free(pc);
+        HASH_DEL(c->asks, a);
+        free(a);
+        return WSS_ERR_CLUSTER_UNAVAILABLE;
+    }
+    return 0;
+}
+
+/* The service's kick hook: disconnect key wherever another node holds it. */
+static int kick_hook(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
+                     void (*cb)(void *user, int status, const char *node), void *user)
+{
+    struct cluster *c = arg;
+    struct cmsg m = {.type = CMSG_KICK, .has_key = true};
+    struct ask *a = xcalloc(1, sizeof *a);
+    char ch[CHANNEL_MAX];
+
+    a->type = CMSG_KICK;
+    memcpy(a->key, key, sizeof a->key);
+    a->kick_cb = cb;
+    a->user = user;
+    memcpy(m.key, key, sizeof m.key);
+    key_channel(c, ch, key);
+    return ask(c, a, ch, &m);
+}
+
+/* The service's list hook: every other node's keys for the page q. */
+static int list_hook(void *arg, const struct service_list_query *q,
+                     void (*cb)(void *user, int status, const struct wss_key_entry *keys,
+                                size_t n, bool more),
+                     void *user)
+{
+    struct cluster *c = arg;
+    struct cmsg m = {.type = CMSG_LIST, .limit = (uint32_t)q->limit, .has_after = q->has_after};
+    struct ask *a = xcalloc(1, sizeof *a);
+
+    a->type = CMSG_LIST;
+    a->limit = q->limit;
+    a->list_cb = cb;
+    a->user = user;
+    memcpy(m.after, q->after, sizeof m.after);
+    if (q->only) {
+        m.only = q->only->keys;
+        m.n_only = q->only->n;
+    }
+    return ask(c, a, c->nodes_channel, &m);
+}
+
+/* A kick for a key held here: close its connection, and say whether there was one. */
+static void on_kick(struct cluster *c, const struct cmsg *m)
+{
+    struct cmsg r = {.type = CMSG_KICKED, .has_key = true};
+    char ch[CHANNEL_MAX];
+
+    r.ok = service_disconnect_holder(c->svc, m->key, "disconnected by the operator",
+                                     "requested");
+    memcpy(r.key, m->key, sizeof r.key);
+    snprintf(r.id, sizeof r.id, "%s", m->id);
+    node_channel(c, ch, m->from);
+    publish(c, ch, &r, NULL, NULL);
+}
+
+static void on_kicked(struct cluster *c, const struct cmsg *m)
+{
+    struct ask *a = find_ask(c, m->id);
+
+    if (!a || a->type != CMSG_KICK || memcmp(a->key, m->key, sizeof a->key))
+        return;
+    if (m->ok) {
+        finish_ask(c, a, WSS_OK, m->from);
+        return;
+    }
+    a->answers++;
+    ask_check(c, a);
+}
+
+/* A listing asked by another node: this node's keys of the page. */
+static void on_list(struct cluster *c, const struct cmsg *m)
+{
+    struct cmsg r = {.type = CMSG_KEYS};
+    struct service_list_query q = {.has_after = m->has_after, .limit = m->limit};
+    struct keyset only = {0};
+    char ch[CHANNEL_MAX];
+
+    if (!strcmp(m->from, c->set.node_id))
+        return; /* our own, heard on the nodes channel */
+    memcpy(q.after, m->after, sizeof q.after);
+    if (m->only) {
+        for (size_t i = 0; i < m->n_only; i++)
+            keyset_add(&only, m->only[i]);
+        keyset_sort(&only);
+        q.only = &only;
+    }
+    r.keys = xmalloc(q.limit * sizeof *r.keys);
+    r.n_keys = service_list_local(c->svc, &q, NULL, r.keys, &r.more);
+    snprintf(r.id, sizeof r.id, "%s", m->id);
+    node_channel(c, ch, m->from);
+    publish(c, ch, &r, NULL, NULL);
+    free(r.keys);
+    keyset_clear(&only);
+}
+
+static void on_keys(struct cluster *c, const struct cmsg *m)
+{
+    struct ask *a = find_ask(c, m->id);
+
+    if (!a || a->type != CMSG_LIST)
+        return;
+    a->keys = xrealloc(a->keys, (a->n_keys + m->n_keys + 1) * sizeof *a->keys);
+    for (size_t i = 0; i < m->n_keys; i++) {
+        struct wss_key_entry *e = &a->keys[a->n_keys + i];
+
+        *e = m->keys[i];
+        snprintf(e->node, sizeof e->node, "%s", m->from);
+    }
+    a->more = a->more || m->more;
+    a->n_keys = service_keys_merge(a->keys, a->n_keys + m->n_keys, a->limit, &a->more);
+    a->answers++;
+    ask_check(c, a);
+}
+
+/* Ends every ask with status (Redis went away, or the node stops). */
+static void end_asks(struct cluster *c, int status)
+{
+    while (c->asks)
+        finish_ask(c, c->asks, status, NULL);
+}
+
 /* ---- receiving ---- */
 
 static struct node *find_node(struct cluster *c, const char *id)
@@ -924,6 +1329,9 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
 
     if (c->stopping)
         return;
+    /* A listing's answer may hold WSS_LIST_MAX keys whatever the frame limits. */
+    if (max < CMSG_LIST_BYTES_MAX)
+        max = CMSG_LIST_BYTES_MAX;
     if (cmsg_decode(payload, len, max, c->set.secret, &m, &why) != 0) {
         dropped(c, why, channel, chlen);
         return;
@@ -989,6 +1397,22 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
             answer_query(c, q, &m);
         break;
     }
+    case CMSG_ARRIVED:
+        if (strcmp(m.from, c->set.node_id))
+            arrived(c, m.key);
+        break;
+    case CMSG_KICK:
+        on_kick(c, &m);
+        break;
+    case CMSG_KICKED:
+        on_kicked(c, &m);
+        break;
+    case CMSG_LIST:
+        on_list(c, &m);
+        break;
+    case CMSG_KEYS:
+        on_keys(c, &m);
+        break;
     case CMSG_HB:
     case CMSG_BYE:
     case CMSG_HELLO:
@@ -1037,6 +1461,7 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
     struct relay *r, *rtmp;
     struct proxy *p, *ptmp;
     struct query *q, *qtmp;
+    struct ask *a, *atmp;
 
     heartbeat(c, now);
     c->svc->metrics.cluster_nodes = cluster_nodes_alive(c);
@@ -1062,6 +1487,10 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
     HASH_ITER(hh, c->queries, q, qtmp) {
         if (now >= q->deadline_ms)
             answer_query(c, q, NULL);
+    }
+    HASH_ITER(hh, c->asks, a, atmp) {
+        if (now >= a->deadline_ms)
+            finish_ask(c, a, WSS_ERR_CLUSTER_UNAVAILABLE, NULL);
     }
     HASH_ITER(hh, c->proxies, p, ptmp) {
         if (p->closed) {
@@ -1124,6 +1553,7 @@ static void on_down(void *arg, const char *why)
     }
     while (c->queries)
         answer_query(c, c->queries, NULL);
+    end_asks(c, WSS_ERR_CLUSTER_UNAVAILABLE);
 }
 
 /* ---- life cycle ---- */
@@ -1159,6 +1589,10 @@ struct cluster *cluster_new(void *uv_loop, struct wss_service *svc, struct timer
     svc->cluster.key_event = key_event;
     svc->cluster.lookup = lookup_hook;
     svc->cluster.up = up_hook;
+    svc->cluster.wait_key = wait_key;
+    svc->cluster.unwait_key = unwait_key;
+    svc->cluster.kick = kick_hook;
+    svc->cluster.list = list_hook;
     svc->cluster.node_id = c->set.node_id;
     c->redis = redis_new(uv_loop, timers, &c->set.target, &ev, c);
     redis_subscribe(c->redis, c->inbox, NULL, NULL);
@@ -1186,15 +1620,18 @@ void cluster_free(struct cluster *c)
     struct relay *r, *rtmp;
     struct held *h, *htmp;
     struct node *n, *ntmp;
+    struct waitkey *w, *wtmp;
 
     if (!c)
         return;
     c->stopping = true;
     timers_disarm(c->timers, &c->tick);
     redis_free(c->redis);
-    /* Lookups still waiting for another node get their answer (not connected) first. */
+    /* Lookups still waiting for another node get their answer (not connected) first,
+     * and kicks and listings theirs (shutting down). */
     while (c->queries)
         answer_query(c, c->queries, NULL);
+    end_asks(c, WSS_ERR_SHUTTING_DOWN);
     memset(&c->svc->cluster, 0, sizeof c->svc->cluster);
     HASH_ITER(hh, c->proxies, p, ptmp) {
         close_proxy(c, p);
@@ -1213,6 +1650,10 @@ void cluster_free(struct cluster *c)
     HASH_ITER(hh, c->nodes, n, ntmp) {
         HASH_DEL(c->nodes, n);
         free(n);
+    }
+    HASH_ITER(hh, c->waits, w, wtmp) {
+        HASH_DEL(c->waits, w);
+        free(w);
     }
     while (c->queries)
         answer_query(c, c->queries, NULL);

@@ -25,6 +25,13 @@
  *   bye    -> "nodes"                 (none)              the node is stopping
  *   hello  -> "nodes"                 (none)              the node (re)started: what an earlier
  *                                                         run of it held or asked for is gone
+ *   arrived holder -> "w:<key>"       k                   the key is held here now (for the
+ *                                                         nodes with requests waiting for it)
+ *   kick   asker -> "k:<key>"         k, id               close the key's connection (4003)
+ *   kicked holder -> "n:<asker>"      k, id, ok           ok: it was held here and is closed
+ *   list   asker -> "nodes"           id, limit, after?, only?   your keys after `after`
+ *   keys   node -> "n:<asker>"        id, more, keys      up to limit of them, in key order:
+ *                                                         [[k, at, remote], ...]
  *
  * k is the key in lowercase hex; frame is a wssign.v1 frame's JSON text.
  * No I/O, no Redis.
@@ -44,6 +51,9 @@
 #define CMSG_KEY_BYTES crypto_auth_hmacsha512256_KEYBYTES
 /* Longest node id: printable ASCII without spaces. */
 #define CMSG_NODE_MAX 64
+/* The largest message accepted whatever the frame limits: a "keys" answer of
+ * WSS_LIST_MAX keys (about 160 bytes each) or a "list" naming as many. */
+#define CMSG_LIST_BYTES_MAX (256 * 1024)
 
 enum cmsg_type {
     CMSG_REQ = 1,
@@ -59,7 +69,14 @@ enum cmsg_type {
     CMSG_HB,
     CMSG_BYE,
     CMSG_HELLO,
+    CMSG_ARRIVED,
+    CMSG_KICK,
+    CMSG_KICKED,
+    CMSG_LIST,
+    CMSG_KEYS,
 };
+
+#define CMSG_TYPE_LAST CMSG_KEYS
 
 /* Per message: one decoded (or to be encoded) message. */
 struct cmsg {
@@ -75,6 +92,18 @@ struct cmsg {
     uint64_t at;                   /* intro, here: unix ms the key was introduced */
     char session[WSS_REQUEST_ID_BYTES];
     unsigned pending;
+    bool ok;                       /* kicked: the key was held there and is disconnected */
+    /* list: the page asked for; only is borrowed on encode, owned after decode */
+    uint32_t limit;                /* 1..WSS_LIST_MAX */
+    bool has_after;
+    uint8_t after[WSS_PUBLIC_KEY_BYTES];
+    uint8_t (*only)[WSS_PUBLIC_KEY_BYTES]; /* NULL: every key; else n_only (1..WSS_LIST_MAX) */
+    size_t n_only;
+    /* keys: a node's answer (public_key, connected_at_ms, remote; node unused); borrowed
+     * on encode, owned after decode */
+    struct wss_key_entry *keys;    /* n_keys (0..WSS_LIST_MAX) */
+    size_t n_keys;
+    bool more;                     /* the node holds more keys after the last one */
 };
 
 /* Why a message was dropped (a metric label). */
@@ -102,7 +131,7 @@ char *cmsg_encode(const struct cmsg *m, const uint8_t key[CMSG_KEY_BYTES], size_
 int cmsg_decode(const char *buf, size_t len, size_t max, const uint8_t key[CMSG_KEY_BYTES],
                 struct cmsg *out, const char **why);
 
-/* Frees what cmsg_decode put in m. */
+/* Frees what cmsg_decode put in m (frame, only, keys). */
 void cmsg_cleanup(struct cmsg *m);
 
 #endif

@@ -14,15 +14,18 @@
 
 #include "codec.h"
 
-char *api_encode_sign_call(size_t *len, const uint8_t pk[crypto_sign_PUBLICKEYBYTES],
-                           const uint8_t *msg, size_t msg_len, uint32_t timeout_ms)
+char *api_encode_sign_call(size_t *len, const struct api_sign_call *call)
 {
     json_t *obj = codec_object();
 
-    codec_set_b64(obj, "public_key", pk, crypto_sign_PUBLICKEYBYTES);
-    codec_set_b64(obj, "message", msg, msg_len);
-    if (timeout_ms)
-        codec_set_int(obj, "timeout_ms", timeout_ms);
+    codec_set_b64(obj, "public_key", call->pk, crypto_sign_PUBLICKEYBYTES);
+    codec_set_b64(obj, "message", call->msg, call->msg_len);
+    if (call->timeout_ms)
+        codec_set_int(obj, "timeout_ms", call->timeout_ms);
+    if (call->wait_ms)
+        codec_set_int(obj, "wait_ms", call->wait_ms);
+    if (call->label)
+        codec_set_str(obj, "label", call->label);
     return codec_dump_take(obj, 0, len);
 }
 

@@ -18,14 +18,23 @@
 #include "crypto.h"
 #include "wire.h" /* WIRE_REQUEST_ID_MAX, WIRE_CODE_MAX, WIRE_TEXT_MAX, struct wire_error */
 
+/* What a POST /v1/sign asks for. */
+struct api_sign_call {
+    const uint8_t *pk; /* crypto_sign_PUBLICKEYBYTES */
+    const uint8_t *msg;
+    size_t msg_len;
+    uint32_t timeout_ms; /* 0: the field is left out (the daemon's default applies) */
+    uint32_t wait_ms;    /* 0: left out (do not wait for the key) */
+    const char *label;   /* NULL: left out */
+};
+
 /*
- * The body of POST /v1/sign: {"public_key","message"[,"timeout_ms"]}.
- * timeout_ms 0 leaves the field out (the daemon's default applies). Returns
- * a NUL-terminated malloc'd string (free()); *len (may be NULL) is its
- * length. Never fails (out-of-memory aborts).
+ * The body of POST /v1/sign:
+ * {"public_key","message"[,"timeout_ms"][,"wait_ms"][,"label"]}. Returns a
+ * NUL-terminated malloc'd string (free()); *len (may be NULL) is its length.
+ * Never fails (out-of-memory aborts).
  */
-char *api_encode_sign_call(size_t *len, const uint8_t pk[crypto_sign_PUBLICKEYBYTES],
-                           const uint8_t *msg, size_t msg_len, uint32_t timeout_ms);
+char *api_encode_sign_call(size_t *len, const struct api_sign_call *call);
 
 /*
  * The 200 answer: {"request_id","public_key","message","signature"}, the

@@ -30,6 +30,8 @@ static const struct {
     [-WSS_ERR_CLUSTER_UNAVAILABLE] = {"cluster_unavailable",
                                       "the key is not held on this node and the cluster cannot "
                                       "be reached"},
+    [-WSS_ERR_FORBIDDEN] = {"forbidden", "the token does not allow this endpoint"},
+    [-WSS_ERR_FORBIDDEN_KEY] = {"forbidden_key", "the token may not use this key"},
 };
 
 const char *wss_strerror(int err)

@@ -5,6 +5,7 @@
 #ifndef WSSIGND_UTIL_H
 #define WSSIGND_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,16 @@ uint64_t util_unix_ms(void);
 
 /* Writes a fresh random lowercase UUID v4 (36 chars + NUL) to out. */
 void util_uuid(char out[37]);
+
+/* Longest label a requester may attach to a sign request, in bytes. */
+#define UTIL_LABEL_MAX 256
+
+/*
+ * True if s (len bytes) is a usable label: at most UTIL_LABEL_MAX bytes of
+ * valid UTF-8 (shortest forms, no surrogates) without control characters
+ * (U+0000..U+001F, U+007F..U+009F). The empty label is valid.
+ */
+bool util_label_valid(const char *s, size_t len);
 
 /* Longest part of a peer- or file-supplied string echoed into error text. */
 #define UTIL_PRINTABLE_MAX 64

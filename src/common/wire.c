@@ -13,6 +13,7 @@
 #include <wssignd/errors.h>
 
 #include "codec.h"
+#include "util.h"
 
 /* Longest field or type name quoted back in an error message. */
 #define NAME_QUOTE_MAX 32
@@ -31,7 +32,8 @@ static const char *const response_fields[] = {"type", "request_id", "message", "
 static const char *const reject_fields[] = {"type", "request_id", "reason", NULL};
 static const char *const challenge_fields[] = {"type", "nonce", "protocol", NULL};
 static const char *const introduced_fields[] = {"type", "public_key", "session_id", NULL};
-static const char *const request_fields[] = {"type", "request_id", "message", "expires_at", NULL};
+static const char *const request_fields[] = {"type",  "request_id", "message", "expires_at",
+                                             "label", "requester",  NULL};
 static const char *const cancel_fields[] = {"type", "request_id", "reason", NULL};
 static const char *const error_fields[] = {"type", "code", "message", "request_id", NULL};
 
@@ -186,6 +188,18 @@ static int decode_sign_request(json_t *obj, size_t max_message, struct wire_msg 
     if (!json_is_integer(v) || json_integer_value(v) < 0)
         return codec_fail(err, "bad_field", "field 'expires_at' must be a non-negative integer");
     out->expires_at = json_integer_value(v);
+    /* Optional: who asks and why, for the approval. */
+    if ((v = json_object_get(obj, "label")) != NULL) {
+        if (!json_is_string(v) ||
+            !util_label_valid(json_string_value(v), json_string_length(v)) ||
+            strlen(json_string_value(v)) != json_string_length(v))
+            return codec_fail(err, "bad_field", "field 'label' must be at most 256 bytes of "
+                                                "UTF-8 without control characters");
+        memcpy(out->label, json_string_value(v), json_string_length(v) + 1);
+    }
+    if (json_object_get(obj, "requester") &&
+        (rc = codec_get_token(obj, "requester", WIRE_REQUESTER_MAX, out->requester, err)) != 0)
+        return rc;
     return codec_get_var_b64(obj, "message", max_message, &out->message, &out->message_len, err);
 }
 
@@ -361,9 +375,18 @@ char *wire_encode_sign_request(size_t headroom, size_t *len, const char *request
                                const uint8_t *message, size_t message_len,
                                uint64_t expires_at_ms)
 {
-    /* Each field is known to need no escaping: a request id is checked to be
-     * one; base64 and integers never do. So the flat writer always writes it. */
-    const struct codec_field f[] = {
+    return wire_encode_labelled_sign_request(headroom, len, request_id, message, message_len,
+                                             expires_at_ms, NULL, NULL);
+}
+
+char *wire_encode_labelled_sign_request(size_t headroom, size_t *len, const char *request_id,
+                                        const uint8_t *message, size_t message_len,
+                                        uint64_t expires_at_ms, const char *label,
+                                        const char *requester)
+{
+    /* A request id is checked to be one; base64 and integers never need
+     * escaping: without a label the flat writer always writes it. */
+    struct codec_field f[6] = {
         {.name = "type", .kind = CODEC_TEXT, .text = "sign_request"},
         {.name = "request_id",
          .kind = CODEC_TEXT,
@@ -375,8 +398,25 @@ char *wire_encode_sign_request(size_t headroom, size_t *len, const char *request
          .kind = CODEC_INT,
          .num = expires_at_ms > INT64_MAX ? INT64_MAX : (int64_t)expires_at_ms},
     };
+    size_t n = 4;
+    json_t *obj;
+    char *buf;
 
-    return codec_write_flat(headroom, len, f, sizeof f / sizeof f[0]);
+    if (label && *label)
+        f[n++] = (struct codec_field){.name = "label", .kind = CODEC_TEXT, .text = label};
+    if (requester && *requester)
+        f[n++] = (struct codec_field){.name = "requester", .kind = CODEC_TEXT, .text = requester};
+    if ((buf = codec_write_flat(headroom, len, f, n)) != NULL)
+        return buf;
+    /* A label with quotes, backslashes or non-ASCII text: jansson escapes it. */
+    obj = codec_object();
+    codec_set_str(obj, "type", "sign_request");
+    codec_set_str(obj, "request_id", f[1].text);
+    codec_set_b64(obj, "message", message, message ? message_len : 0);
+    codec_set_int(obj, "expires_at", f[3].num);
+    for (size_t i = 4; i < n; i++)
+        codec_set_str(obj, f[i].name, f[i].text);
+    return codec_dump_take(obj, headroom, len);
 }
 
 char *wire_encode_cancel(size_t headroom, size_t *len, const char *request_id, const char *reason)

@@ -24,6 +24,9 @@
 /* Longest reject reason kept (a longer one in a sign_reject is refused as
  * bad_field; a longer cancel reason is cut). */
 #define WIRE_REASON_MAX 256
+/* sign_request: the requester's label (UTF-8) and name, when present. */
+#define WIRE_LABEL_MAX 256
+#define WIRE_REQUESTER_MAX 64
 /* Longest session id accepted in an "introduced" frame. */
 #define WIRE_SESSION_ID_MAX 64
 /* Longest error code accepted in an "error" frame or an API error body. */
@@ -79,6 +82,9 @@ struct wire_msg {
     uint8_t signature[crypto_sign_BYTES];
     /* sign_request: unix milliseconds */
     int64_t expires_at;
+    /* sign_request: "" when absent */
+    char label[WIRE_LABEL_MAX + 1];
+    char requester[WIRE_REQUESTER_MAX + 1];
     /* sign_reject ("" when absent), cancel */
     char reason[WIRE_REASON_MAX + 1];
     /* error: its code and its message */
@@ -154,6 +160,12 @@ char *wire_encode_introduced(size_t headroom, size_t *len,
 char *wire_encode_sign_request(size_t headroom, size_t *len, const char *request_id,
                                const uint8_t *message, size_t message_len,
                                uint64_t expires_at_ms);
+/* The same with the requester's label and name (either may be NULL or "":
+ * the field is left out); written without jansson when neither needs escaping. */
+char *wire_encode_labelled_sign_request(size_t headroom, size_t *len, const char *request_id,
+                                        const uint8_t *message, size_t message_len,
+                                        uint64_t expires_at_ms, const char *label,
+                                        const char *requester);
 /* reason: "timeout", "requester_cancelled" or "shutting_down" */
 char *wire_encode_cancel(size_t headroom, size_t *len, const char *request_id, const char *reason);
 /* request_id may be NULL or "" (then the field is omitted) */

@@ -1,6 +1,7 @@
 /*
- * The HTTP control API controller: POST /v1/sign, GET /v1/keys/{key},
- * GET /metrics, GET /healthz, JSON in and out, optional bearer tokens
+ * The HTTP control API controller: POST /v1/sign, GET /v1/keys,
+ * GET and DELETE /v1/keys/{key}, GET /metrics, GET /healthz, JSON in and
+ * out, optional bearer tokens with scopes, key limits and rates
  * (http_api_auth.c). It asks for signatures only through
  * <wssignd/service.h> and serves HTTP only through <wssignd/http.h>: a sign
  * request is answered when its sign callback runs, so the loop never
@@ -23,8 +24,13 @@
 #define BODY_MAX_DEFAULT 65536
 /* Failed authentications a client may make in a row; its allowance refills by one a second. */
 #define AUTH_BURST_DEFAULT 20
+#define KEYS_PATH "/v1/keys"
 #define KEY_PATH "/v1/keys/"
 #define REQUESTER_MAX 96
+/* Keys per page of GET /v1/keys when the request names no limit. */
+#define LIST_DEFAULT 100
+/* A query argument's text: "after=" and a cursor, with room to spare. */
+#define QUERY_ARG_MAX 128
 
 /* Per configuration: what the controller's section and its token file say;
  * made by init and by each reload. */
@@ -48,10 +54,16 @@ struct sign_wait {
     char request_id[WSS_REQUEST_ID_BYTES];
 };
 
-/* Per presence lookup in flight. */
+/* Per presence lookup or disconnection in flight. */
 struct key_wait {
     struct wss_http_request *r;
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
+};
+
+/* Per request past the token check: who asks, for the audit line and the metrics. */
+struct caller {
+    const struct http_api_token *token; /* NULL without a token file; borrowed for the call */
+    char requester[REQUESTER_MAX];      /* "http_api billing 127.0.0.1" */
 };
 
 static unsigned status_for(int err)
@@ -72,6 +84,8 @@ static unsigned status_for(int err)
     case WSS_ERR_TOO_MANY_REQUESTS: return 429;
     case WSS_ERR_UNSUPPORTED_MEDIA_TYPE: return 415;
     case WSS_ERR_PAYLOAD_TOO_LARGE: return 413;
+    case WSS_ERR_FORBIDDEN: return 403;
+    case WSS_ERR_FORBIDDEN_KEY: return 403;
     default: return 500;
     }
 }
@@ -122,25 +136,63 @@ static json_t *b64_string(const uint8_t *bin, size_t len)
     return s;
 }
 
-static void requester_of(struct wss_http_request *r, char out[REQUESTER_MAX])
+/* Who asks: the token's name (when a token file is set) and the client's address. */
+static void caller_of(struct wss_http_request *r, const struct http_api_token *token,
+                      struct caller *who)
 {
-    snprintf(out, REQUESTER_MAX, "http_api %s", wss_http_remote(r));
+    who->token = token;
+    if (token)
+        snprintf(who->requester, sizeof who->requester, "http_api %s %s", token->name,
+                 wss_http_remote(r));
+    else
+        snprintf(who->requester, sizeof who->requester, "http_api %s", wss_http_remote(r));
+}
+
+static struct wss_sign_opts sign_opts_of(const struct caller *who)
+{
+    return (struct wss_sign_opts){.requester = who->requester,
+                                  .requester_name = who->token ? who->token->name : NULL};
 }
 
 /*
  * Refuses the request with err's status and code. A refused POST /v1/sign
- * (is_sign) is audited and counted like a sign request the service refuses.
+ * (is_sign) is audited and counted like a sign request the service refuses
+ * (key and msg, may be NULL, as far as the body was read); other refusals
+ * of a client that got past the token check are logged (rate-limited).
  */
+static void refuse_as(struct api *api, struct wss_http_request *r, bool is_sign,
+                      const struct caller *who, int err, const char *message, const uint8_t *key,
+                      const uint8_t *msg, size_t msglen)
+{
+    struct wss_sign_opts opts = sign_opts_of(who);
+
+    if (is_sign)
+        wss_audit_refused_opts(api->svc, key, msg, msglen, err, &opts);
+    else if (err != WSS_ERR_UNAUTHORIZED)
+        http_api_auth_log_refused(api->auth, r, wss_err_code(err), who->requester);
+    respond_error(r, status_for(err), wss_err_code(err), message, NULL);
+}
+
 static void refuse(struct api *api, struct wss_http_request *r, bool is_sign, int err,
                    const char *message)
 {
-    char requester[REQUESTER_MAX];
+    struct caller who;
 
-    if (is_sign) {
-        requester_of(r, requester);
-        wss_audit_refused(api->svc, NULL, NULL, 0, err, requester);
-    }
-    respond_error(r, status_for(err), wss_err_code(err), message, NULL);
+    caller_of(r, NULL, &who);
+    refuse_as(api, r, is_sign, &who, err, message, NULL, NULL, 0);
+}
+
+/* Refuses a token without scope (any of the bits of want) for the endpoint. */
+static bool lacks_scope(struct api *api, struct wss_http_request *r, bool is_sign,
+                        const struct caller *who, unsigned want, const char *what)
+{
+    char msg[160];
+
+    if (!who->token || (who->token->scopes & want))
+        return false;
+    snprintf(msg, sizeof msg, "this token lacks the scope %s", what);
+    refuse_as(api, r, is_sign, who, WSS_ERR_FORBIDDEN, msg, NULL, NULL, 0);
+    return true;
 }
 
 /* Copies n bytes of s to p; returns the end. */
@@ -231,32 +283,54 @@ static void on_requester_gone(struct wss_http_request *r, void *user)
 /* The body of POST /v1/sign is in: parse it and ask for the signature. */
 static void start_sign(struct api *api, struct wss_http_request *r)
 {
-    uint8_t key[WSS_PUBLIC_KEY_BYTES], *msg = NULL;
-    size_t msglen = 0, body_len = 0;
+    struct http_api_sign_req req;
+    size_t body_len = 0;
     const char *body = wss_http_body(r, &body_len), *why = NULL;
-    struct wss_sign_opts opts = {0};
-    char requester[REQUESTER_MAX];
+    const struct http_api_token *token;
+    struct wss_sign_opts opts;
+    struct caller who;
     struct sign_wait *w;
     int rc;
 
-    rc = http_api_parse_sign(body, body_len, wss_max_message_bytes(api->svc), key, &msg, &msglen,
-                             &opts.timeout_ms, &why);
+    /* The token is read again: a reload may have revoked it while the body came in. */
+    rc = http_api_auth_identify(api->auth, r, &token);
+    caller_of(r, token, &who);
     if (rc != 0) {
-        refuse(api, r, true, rc == HTTP_API_TOO_LARGE ? WSS_ERR_PAYLOAD_TOO_LARGE : WSS_ERR_INVAL,
-               why);
+        refuse_as(api, r, true, &who, rc, "a valid bearer token is required", NULL, NULL, 0);
         return;
     }
-    requester_of(r, requester);
-    opts.requester = requester;
+    rc = http_api_parse_sign(body, body_len, wss_max_message_bytes(api->svc), &req, &why);
+    if (rc != 0) {
+        refuse_as(api, r, true, &who,
+                  rc == HTTP_API_TOO_LARGE ? WSS_ERR_PAYLOAD_TOO_LARGE : WSS_ERR_INVAL, why, NULL,
+                  NULL, 0);
+        return;
+    }
+    /* Never not_connected for a key the token may not use: presence stays hidden. */
+    if (!http_api_token_allows_key(token, req.key)) {
+        refuse_as(api, r, true, &who, WSS_ERR_FORBIDDEN_KEY,
+                  "this token may not ask this key (keys= in the token file)", req.key, req.msg,
+                  req.msglen);
+        free(req.msg);
+        return;
+    }
+    opts = sign_opts_of(&who);
+    opts.timeout_ms = req.timeout_ms;
+    opts.wait_ms = req.wait_ms;
+    opts.label = req.has_label ? req.label : NULL;
     w = wss_calloc(1, sizeof *w);
     w->api = api;
     w->r = r;
     /* A refusal here is audited by the service itself. */
-    rc = wss_send_to_sign(api->svc, key, msg, msglen, &opts, on_sign_result, w, w->request_id);
-    free(msg);
+    rc = wss_send_to_sign(api->svc, req.key, req.msg, req.msglen, &opts, on_sign_result, w,
+                          w->request_id);
+    free(req.msg);
     if (rc != 0) {
         free(w);
-        respond_wss_error(r, rc, NULL, NULL);
+        respond_wss_error(r, rc, rc == WSS_ERR_INVAL && req.wait_ms
+                                     ? "wait_ms must not exceed the request's timeout"
+                                     : NULL,
+                          NULL);
         return;
     }
     wss_http_on_abort(r, on_requester_gone, w);
@@ -297,21 +371,25 @@ static bool json_content_type(struct wss_http_request *r)
            (ctype[16] == '\0' || ctype[16] == ';' || ctype[16] == ' ');
 }
 
-static void handle_sign(struct api *api, struct wss_http_request *r)
+static void handle_sign(struct api *api, struct wss_http_request *r, const struct caller *who)
 {
     if (strcmp(wss_http_method(r), "POST")) {
         respond_error(r, 405, "method_not_allowed", "use POST", NULL);
         return;
     }
+    if (lacks_scope(api, r, true, who, HTTP_API_SCOPE_SIGN, "sign"))
+        return;
     if (!json_content_type(r)) {
-        refuse(api, r, true, WSS_ERR_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json");
+        refuse_as(api, r, true, who, WSS_ERR_UNSUPPORTED_MEDIA_TYPE,
+                  "send the body as application/json", NULL, NULL, 0);
         return;
     }
     switch (wss_http_read_body(r, api->body_max, on_sign_body)) {
     case 0:
         return; /* on_sign_body goes on */
     case WSS_ERR_PAYLOAD_TOO_LARGE:
-        refuse(api, r, true, WSS_ERR_PAYLOAD_TOO_LARGE, "request body too large");
+        refuse_as(api, r, true, who, WSS_ERR_PAYLOAD_TOO_LARGE, "request body too large", NULL,
+                  NULL, 0);
         return;
     default:
         start_sign(api, r); /* no body to read: an empty one, refused as such */
@@ -345,30 +423,163 @@ static void on_presence(int status, const struct wss_presence *p, void *user)
     respond_json(r, 200, body);
 }
 
-static void handle_key(struct api *api, struct wss_http_request *r, const char *text)
+static void on_disconnected(int status, const char *node, void *user)
 {
+    struct key_wait *kw = user;
+    struct wss_http_request *r = kw->r;
+
+    free(kw);
+    if (status == WSS_OK)
+        wss_http_respond(r, 204, NULL, NULL, 0);
+    else
+        respond_wss_error(r, status, NULL, NULL);
+}
+
+/* GET /v1/keys/{key} (scope read), DELETE /v1/keys/{key} (scope admin). */
+static void handle_key(struct api *api, struct wss_http_request *r, const struct caller *who,
+                       const char *text)
+{
+    bool del = !strcmp(wss_http_method(r), "DELETE");
     struct key_wait *kw;
     int rc;
 
-    if (strcmp(wss_http_method(r), "GET")) {
-        respond_error(r, 405, "method_not_allowed", "use GET", NULL);
+    if (strcmp(wss_http_method(r), "GET") && !del) {
+        respond_error(r, 405, "method_not_allowed", "use GET or DELETE", NULL);
         return;
     }
+    if (lacks_scope(api, r, false, who, del ? HTTP_API_SCOPE_ADMIN : HTTP_API_SCOPE_READ,
+                    del ? "admin" : "read"))
+        return;
     kw = wss_calloc(1, sizeof *kw);
     if (http_api_parse_key(text, strlen(text), kw->key) != 0) {
         free(kw);
         respond_error(r, 400, "bad_request", "key must be base64url of 32 bytes", NULL);
         return;
     }
+    /* Outside the token's keys: 403 whether or not the key is connected. */
+    if (!http_api_token_allows_key(who->token, kw->key)) {
+        free(kw);
+        refuse_as(api, r, false, who, WSS_ERR_FORBIDDEN_KEY,
+                  "this token may not use this key (keys= in the token file)", NULL, NULL, 0);
+        return;
+    }
     kw->r = r;
     /* Asked of the whole key space the service knows; answered on a later turn. */
-    if ((rc = wss_lookup_key_async(api->svc, kw->key, on_presence, kw)) != 0) {
+    if (del)
+        rc = wss_disconnect_key(api->svc, kw->key, who->requester, on_disconnected, kw);
+    else
+        rc = wss_lookup_key_async(api->svc, kw->key, on_presence, kw);
+    if (rc != 0) {
         free(kw);
         respond_wss_error(r, rc, NULL, NULL);
     }
 }
 
-static void handle_metrics(struct api *api, struct wss_http_request *r)
+static void on_listed(int status, const struct wss_key_entry *keys, size_t n, bool more,
+                      void *user)
+{
+    struct wss_http_request *r = user;
+    json_t *list, *body;
+
+    if (status != WSS_OK) {
+        respond_wss_error(r, status, NULL, NULL);
+        return;
+    }
+    list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_pack("{s:o, s:I, s:s}", "public_key",
+                              b64_string(keys[i].public_key, WSS_PUBLIC_KEY_BYTES),
+                              "connected_at", (json_int_t)keys[i].connected_at_ms, "remote",
+                              keys[i].remote);
+
+        if (keys[i].node[0])
+            json_object_set_new(e, "node", json_string(keys[i].node));
+        json_array_append_new(list, e);
+    }
+    body = json_pack("{s:o}", "keys", list);
+    /* The cursor is the last key listed: the next page starts after it. */
+    if (more && n) {
+        char cursor[WSS_PUBLIC_KEY_BASE64_BYTES];
+
+        http_api_cursor(cursor, keys[n - 1].public_key);
+        json_object_set_new(body, "next_cursor", json_string(cursor));
+    }
+    respond_json(r, 200, body);
+}
+
+/* The query of GET /v1/keys: limit=N (1..WSS_LIST_MAX) and after=CURSOR, each at most
+ * once; anything else is refused. */
+static int parse_list_query(struct wss_http_request *r, struct wss_list_opts *opts,
+                            uint8_t after[WSS_PUBLIC_KEY_BYTES], const char **why)
+{
+    bool seen_limit = false, seen_after = false;
+    char arg[QUERY_ARG_MAX];
+
+    for (unsigned i = 0;; i++) {
+        int n = wss_http_query_arg(r, i, arg, sizeof arg);
+
+        if (n == WSS_ERR_NOT_FOUND)
+            return 0;
+        if (n < 0) {
+            *why = "a query argument is too long";
+            return -1;
+        }
+        if (!n)
+            continue;
+        if (!strncmp(arg, "limit=", 6) && !seen_limit) {
+            seen_limit = true;
+            if (http_api_parse_limit(arg + 6, (size_t)n - 6, &opts->limit) != 0) {
+                *why = "limit must be a number from 1 to 1000";
+                return -1;
+            }
+        } else if (!strncmp(arg, "after=", 6) && !seen_after) {
+            seen_after = true;
+            if (n == 6)
+                continue; /* after= with nothing: from the first key */
+            if (http_api_parse_key(arg + 6, (size_t)n - 6, after) != 0) {
+                *why = "after must be a next_cursor from an earlier page";
+                return -1;
+            }
+            opts->after = after;
+        } else {
+            *why = "the query takes limit=N and after=CURSOR, each at most once";
+            return -1;
+        }
+    }
+}
+
+/* GET /v1/keys?limit=N&after=CURSOR (scope read): a page of the connected keys. */
+static void handle_list(struct api *api, struct wss_http_request *r, const struct caller *who)
+{
+    uint8_t after[WSS_PUBLIC_KEY_BYTES];
+    struct wss_list_opts opts = {.limit = LIST_DEFAULT};
+    const char *why = NULL;
+    int rc;
+
+    if (strcmp(wss_http_method(r), "GET")) {
+        respond_error(r, 405, "method_not_allowed", "use GET", NULL);
+        return;
+    }
+    if (lacks_scope(api, r, false, who, HTTP_API_SCOPE_READ, "read"))
+        return;
+    if (parse_list_query(r, &opts, after, &why) != 0) {
+        respond_error(r, 400, "bad_request", why, NULL);
+        return;
+    }
+    /* A token limited to some keys lists those only: it learns nothing of the others. */
+    if (who->token && who->token->keys) {
+        opts.only = (const uint8_t(*)[WSS_PUBLIC_KEY_BYTES])(const void *)http_api_token_keys(
+            who->token, &opts.n_only);
+        if (!opts.n_only) {
+            respond_json(r, 200, json_pack("{s:[]}", "keys"));
+            return;
+        }
+    }
+    if ((rc = wss_list_keys(api->svc, &opts, on_listed, r)) != 0)
+        respond_wss_error(r, rc, NULL, NULL);
+}
+
+static void handle_metrics(struct api *api, struct wss_http_request *r, const struct caller *who)
 {
     size_t len;
     char *text;
@@ -377,6 +588,8 @@ static void handle_metrics(struct api *api, struct wss_http_request *r)
         respond_error(r, 405, "method_not_allowed", "use GET", NULL);
         return;
     }
+    if (lacks_scope(api, r, false, who, HTTP_API_SCOPE_METRICS, "metrics"))
+        return;
     text = wss_metrics_render(api->svc, &len);
     wss_http_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     free(text);
@@ -388,6 +601,9 @@ static void api_handle(struct wss_http_request *r, void *state)
     struct api *api = state;
     const char *path = wss_http_path(r);
     bool is_sign = !strcmp(path, "/v1/sign") && !strcmp(wss_http_method(r), "POST");
+    const struct http_api_token *token;
+    struct caller who;
+    unsigned retry = 0;
     int rc;
 
     if (!strcmp(path, "/healthz")) {
@@ -400,10 +616,12 @@ static void api_handle(struct wss_http_request *r, void *state)
             respond_json(r, 200, json_pack("{s:s}", "status", "ok"));
         return;
     }
-    switch ((rc = http_api_auth_check(api->auth, r))) {
+    switch ((rc = http_api_auth_check(api->auth, r, &token))) {
     case 0:
         break;
     case WSS_ERR_TOO_MANY_REQUESTS:
+        /* One try a second comes back. */
+        wss_http_retry_after(r, 1);
         refuse(api, r, is_sign, rc, "too many failed authentications from this client; "
                                     "retry later");
         return;
@@ -411,12 +629,23 @@ static void api_handle(struct wss_http_request *r, void *state)
         refuse(api, r, is_sign, rc, "a valid bearer token is required");
         return;
     }
+    caller_of(r, token, &who);
+    /* Every request of a token with a rate takes one from its bucket. */
+    if (http_api_auth_take(api->auth, token, wss_now_ms(), &retry) != 0) {
+        wss_http_retry_after(r, retry);
+        refuse_as(api, r, is_sign, &who, WSS_ERR_TOO_MANY_REQUESTS,
+                  "this token is over its rate (rate=, burst= in the token file); retry after "
+                  "the Retry-After seconds", NULL, NULL, 0);
+        return;
+    }
     if (!strcmp(path, "/v1/sign"))
-        handle_sign(api, r);
+        handle_sign(api, r, &who);
     else if (!strcmp(path, "/metrics"))
-        handle_metrics(api, r);
+        handle_metrics(api, r, &who);
+    else if (!strcmp(path, KEYS_PATH))
+        handle_list(api, r, &who);
     else if (!strncmp(path, KEY_PATH, strlen(KEY_PATH)))
-        handle_key(api, r, path + strlen(KEY_PATH));
+        handle_key(api, r, &who, path + strlen(KEY_PATH));
     else
         respond_error(r, 404, "not_found", "no such endpoint", NULL);
 }

@@ -46,9 +46,10 @@ static char *env_entry(const char *name, const char *value)
 
 /* The parent's environment without WSSIGN_* entries, plus ours. Built before
  * fork so the child only calls async-signal-safe functions. */
-static char **build_env(const uint8_t *msg, size_t len, const char *request_id,
-                        const char *public_key_b64)
+static char **build_env(const struct confirm_request *req)
 {
+    const uint8_t *msg = req->msg;
+    size_t len = req->len;
     uint8_t digest[crypto_hash_sha256_BYTES];
     char hexdigest[2 * sizeof digest + 1], num[32];
     size_t n = 0, count = 0;
@@ -56,14 +57,14 @@ static char **build_env(const uint8_t *msg, size_t len, const char *request_id,
 
     for (char **e = environ; *e; e++)
         count++;
-    env = xcalloc(count + 8, sizeof *env);
+    env = xcalloc(count + 10, sizeof *env);
     for (char **e = environ; *e; e++)
         if (strncmp(*e, "WSSIGN_", 7) != 0)
             env[n++] = xstrdup(*e);
     crypto_hash_sha256(digest, msg, len);
     snprintf(num, sizeof num, "%zu", len);
-    env[n++] = env_entry("WSSIGN_REQUEST_ID", request_id);
-    env[n++] = env_entry("WSSIGN_PUBLIC_KEY", public_key_b64);
+    env[n++] = env_entry("WSSIGN_REQUEST_ID", req->request_id);
+    env[n++] = env_entry("WSSIGN_PUBLIC_KEY", req->public_key_b64);
     env[n++] = env_entry("WSSIGN_MESSAGE_BYTES", num);
     env[n++] = env_entry("WSSIGN_MESSAGE_SHA256",
                          util_hex(hexdigest, sizeof hexdigest, digest, sizeof digest));
@@ -77,6 +78,11 @@ static char **build_env(const uint8_t *msg, size_t len, const char *request_id,
         free(hex);
         free(b64);
     }
+    /* The daemon checked both: UTF-8 without control characters, a visible-ASCII name. */
+    if (req->label && *req->label)
+        env[n++] = env_entry("WSSIGN_LABEL", req->label);
+    if (req->requester && *req->requester)
+        env[n++] = env_entry("WSSIGN_REQUESTER", req->requester);
     env[n] = NULL;
     return env;
 }
@@ -118,8 +124,7 @@ static void run_child(int stdin_fd, const char *cmd, char **env, pid_t parent)
     _exit(127);
 }
 
-struct confirm *confirm_start(const char *cmd, const uint8_t *msg, size_t len,
-                              const char *request_id, const char *public_key_b64,
+struct confirm *confirm_start(const char *cmd, const struct confirm_request *req,
                               uint64_t deadline_ms, char *err, size_t errlen)
 {
     struct confirm *c;
@@ -131,7 +136,7 @@ struct confirm *confirm_start(const char *cmd, const uint8_t *msg, size_t len,
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         return NULL;
     }
-    env = build_env(msg, len, request_id, public_key_b64);
+    env = build_env(req);
     parent = getpid();
     pid = fork();
     if (pid < 0) {
@@ -154,8 +159,8 @@ struct confirm *confirm_start(const char *cmd, const uint8_t *msg, size_t len,
     c = xcalloc(1, sizeof *c);
     c->pid = pid;
     c->stdin_fd = fds[1];
-    c->msg = xmemdup(msg, len);
-    c->len = len;
+    c->msg = xmemdup(req->msg, req->len);
+    c->len = req->len;
     c->deadline_ms = deadline_ms;
     c->result = CONFIRM_RUNNING;
     return c;

@@ -26,18 +26,29 @@ enum confirm_result {
 /* Per request: one running confirmation. */
 struct confirm;
 
+/* What the confirm command is told about one request. */
+struct confirm_request {
+    const uint8_t *msg;
+    size_t len;
+    const char *request_id;
+    const char *public_key_b64;
+    const char *label;     /* the requester's label; NULL or "": none */
+    const char *requester; /* the requester's name; NULL or "": none */
+};
+
 /*
  * Starts `/bin/sh -c cmd` in its own process group, with the message on its
  * stdin (fed without blocking by confirm_poll), its stdout sent to stderr,
  * and in its environment: WSSIGN_REQUEST_ID, WSSIGN_PUBLIC_KEY (base64),
- * WSSIGN_MESSAGE_BYTES, WSSIGN_MESSAGE_SHA256 (hex), and for messages up to
- * CONFIRM_ENV_MESSAGE_MAX bytes WSSIGN_MESSAGE_HEX and WSSIGN_MESSAGE_B64.
- * deadline_ms is on the util_now_ms() clock. The message is copied.
+ * WSSIGN_MESSAGE_BYTES, WSSIGN_MESSAGE_SHA256 (hex), for messages up to
+ * CONFIRM_ENV_MESSAGE_MAX bytes WSSIGN_MESSAGE_HEX and WSSIGN_MESSAGE_B64,
+ * and when the request carries them WSSIGN_LABEL and WSSIGN_REQUESTER (the
+ * parent's WSSIGN_* variables are never passed on, so an absent one is
+ * unset). deadline_ms is on the util_now_ms() clock. The message is copied.
  * Returns the new confirmation (free with confirm_free), or NULL with a
  * reason in err (pipe or fork failed).
  */
-struct confirm *confirm_start(const char *cmd, const uint8_t *msg, size_t len,
-                              const char *request_id, const char *public_key_b64,
+struct confirm *confirm_start(const char *cmd, const struct confirm_request *req,
                               uint64_t deadline_ms, char *err, size_t errlen);
 
 /*

@@ -23,6 +23,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "url.h"
+#include "util.h"
 
 /* Exit codes, one per outcome class (documented in --help and docs/WSSIGN.md). */
 #define REQ_EXIT_OK 0
@@ -50,6 +51,9 @@ static const struct option request_options[] = {
     {"control", required_argument, NULL, 'c'},
     {"token-file", required_argument, NULL, 'T'},
     {"timeout-ms", required_argument, NULL, 't'},
+    {"wait-ms", required_argument, NULL, 'w'},
+    {"wait", no_argument, NULL, 'W'},
+    {"label", required_argument, NULL, 'l'},
     {"signature-only", no_argument, NULL, 's'},
     {"insecure", no_argument, NULL, 'I'},
     {"ca", required_argument, NULL, 'C'},
@@ -62,7 +66,8 @@ static void request_help(void)
     printf("Usage: wssign request --key PUBKEY\n"
            "                      (--message TEXT | --message-file FILE | --message-hex HEX)\n"
            "                      [--control URL] [--ca FILE] [--token-file FILE]\n"
-           "                      [--timeout-ms N] [--signature-only] [--insecure]\n"
+           "                      [--timeout-ms N] [--wait | --wait-ms N] [--label TEXT]\n"
+           "                      [--signature-only] [--insecure]\n"
            "\n"
            "Asks a wssignd daemon (POST /v1/sign on its control API) to have the agent\n"
            "holding PUBKEY sign a message, checks the signature, and prints the result as\n"
@@ -86,6 +91,14 @@ static void request_help(void)
            "                           accessible by group or others (chmod 600)\n"
            "  -t, --timeout-ms N       how long the daemon waits for the signer, 1 to %u\n"
            "                           (default: the daemon's requests.default_timeout_ms)\n"
+           "  -w, --wait-ms N          if no agent holds PUBKEY yet, wait up to N ms (0 to\n"
+           "                           the timeout) for one to connect, on any node of a\n"
+           "                           cluster, instead of failing not_connected at once\n"
+           "  -W, --wait               wait for the agent as long as the request may last:\n"
+           "                           --timeout-ms, or 60000 ms (then also the timeout)\n"
+           "  -l, --label TEXT         what the request is for, shown to the signer\n"
+           "                           (--confirm, the browser's card): up to 256 bytes\n"
+           "                           of UTF-8 without control characters\n"
            "  -s, --signature-only     print only the base64 signature\n"
            "      --insecure           allow an http:// URL to another host: the token,\n"
            "                           the message and the answer cross the network in\n"
@@ -98,7 +111,7 @@ static void request_help(void)
            "Exit status:\n"
            "  0  signed; the signature was verified locally\n"
            "  2  usage error (bad options, unreadable message or token file)\n"
-           "  3  not_connected: no agent holds this key\n"
+           "  3  not_connected: no agent holds this key (or none came within --wait-ms)\n"
            "  4  timeout: no answer before the deadline\n"
            "  5  rejected: the agent declined (policy or --confirm)\n"
            "  6  invalid_signature: the signature did not verify (daemon or local check)\n"
@@ -308,7 +321,9 @@ int request_main(int argc, char **argv)
     const char *key = NULL, *control = DEFAULT_CONTROL, *token_file = NULL, *ca = NULL;
     uint8_t pk[crypto_sign_PUBLICKEYBYTES], *msg = NULL;
     size_t msg_len = 0, body_len = 0;
-    uint64_t timeout_ms = 0;
+    uint64_t timeout_ms = 0, wait_ms = 0;
+    bool wait_all = false;
+    const char *label = NULL;
     struct httpc_response resp = {0};
     char err[512], token[TOKEN_MAX + 1], path[URL_PATH_MAX + sizeof SIGN_PATH];
     char *body = NULL;
@@ -317,7 +332,7 @@ int request_main(int argc, char **argv)
     int opt, rc;
 
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "+k:m:f:x:c:T:t:sh", request_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+k:m:f:x:c:T:t:w:Wl:sh", request_options, NULL)) != -1) {
         switch (opt) {
         case 'k':
             key = optarg;
@@ -337,6 +352,21 @@ int request_main(int argc, char **argv)
             if (!cli_parse_u64(optarg, 1, WSS_TIMEOUT_MAX_MS, &timeout_ms))
                 return cli_usage("request", "--timeout-ms must be an integer from 1 to %u",
                                  WSS_TIMEOUT_MAX_MS);
+            break;
+        case 'w':
+            if (!cli_parse_u64(optarg, 0, WSS_TIMEOUT_MAX_MS, &wait_ms))
+                return cli_usage("request", "--wait-ms must be an integer from 0 to %u",
+                                 WSS_TIMEOUT_MAX_MS);
+            break;
+        case 'W':
+            wait_all = true;
+            break;
+        case 'l':
+            if (!util_label_valid(optarg, strlen(optarg)))
+                return cli_usage("request", "--label must be at most %d bytes of UTF-8 without "
+                                            "control characters",
+                                 UTIL_LABEL_MAX);
+            label = optarg;
             break;
         case 's':
             signature_only = true;
@@ -358,6 +388,15 @@ int request_main(int argc, char **argv)
         return cli_usage("request", "unexpected argument '%s'", argv[optind]);
     if (!key)
         return cli_usage("request", "--key PUBKEY is required");
+    if (wait_all && wait_ms)
+        return cli_usage("request", "--wait and --wait-ms exclude each other");
+    if (wait_all) {
+        if (!timeout_ms)
+            timeout_ms = WSS_TIMEOUT_MAX_MS;
+        wait_ms = timeout_ms;
+    }
+    if (timeout_ms && wait_ms > timeout_ms)
+        return cli_usage("request", "--wait-ms must not exceed --timeout-ms");
     if (cli_parse_pubkey(key, pk, err, sizeof err) != 0)
         return cli_usage("request", "--key: %s", err);
     if ((rc = parse_control(control, ca, insecure, &target)) != 0)
@@ -377,7 +416,12 @@ int request_main(int argc, char **argv)
             target.url.path[--n] = '\0';
         snprintf(path, sizeof path, "%s%s", target.url.path, SIGN_PATH);
     }
-    body = api_encode_sign_call(&body_len, pk, msg, msg_len, (uint32_t)timeout_ms);
+    body = api_encode_sign_call(&body_len, &(struct api_sign_call){.pk = pk,
+                                                                   .msg = msg,
+                                                                   .msg_len = msg_len,
+                                                                   .timeout_ms = (uint32_t)timeout_ms,
+                                                                   .wait_ms = (uint32_t)wait_ms,
+                                                                   .label = label});
     rc = httpc_post_json(&target, path, token_file ? token : NULL, body, body_len,
                          (timeout_ms ? timeout_ms : WSS_TIMEOUT_MAX_MS) + HTTP_SLACK_MS, &resp,
                          err, sizeof err);

@@ -283,7 +283,13 @@ static void start_confirm(struct signer *s, const struct wire_msg *m, const char
     snprintf(p->digest, sizeof p->digest, "%s", digest);
     p->msg = xmemdup(m->message, m->message_len);
     p->len = m->message_len;
-    p->confirm = confirm_start(s->cfg.confirm_cmd, p->msg, p->len, p->request_id, s->pub_b64,
+    p->confirm = confirm_start(s->cfg.confirm_cmd,
+                               &(struct confirm_request){.msg = p->msg,
+                                                         .len = p->len,
+                                                         .request_id = p->request_id,
+                                                         .public_key_b64 = s->pub_b64,
+                                                         .label = m->label,
+                                                         .requester = m->requester},
                                util_now_ms() + s->cfg.confirm_timeout_ms, err, sizeof err);
     if (!p->confirm) {
         char q[300];

@@ -417,8 +417,9 @@ async function main() {
     let firstId = null;
     let secondId = null;
 
-    await step("two sign requests are shown, as text and as hex", async () => {
-      first = daemon.sign(publicRaw, textMessage, { timeout_ms: 60000 });
+    const label = "Invoice #42 ✓ <b>\"ACME\"</b>";
+    await step("two sign requests are shown, as text and as hex, with the requester's label", async () => {
+      first = daemon.sign(publicRaw, textMessage, { timeout_ms: 60000, label });
       await itemWithText("Pay 10.00 EUR").waitFor();
       second = daemon.sign(publicRaw, binaryMessage, { timeout_ms: 60000 });
       await page.waitForFunction(() => document.querySelectorAll('[data-testid="sign-request"]').length === 2);
@@ -433,6 +434,12 @@ async function main() {
       const hex = (await b.locator('[data-testid="request-message"]').textContent()).replace(/\s+/g, "");
       checkEq(hex, binaryMessage.toString("hex"), "second request hex");
       checkEq((await b.locator('[data-testid="request-size"]').textContent()).trim(), "20 bytes", "size");
+      // The label is shown as text (never as markup); a request without one shows none.
+      const shown = a.locator('[data-testid="request-label"]');
+      check(await shown.isVisible(), "the label is not shown");
+      checkEq(await shown.locator(".value").textContent(), label, "label on the card");
+      checkEq(await shown.locator("b").count(), 0, "the label was read as markup");
+      check(!(await b.locator('[data-testid="request-label"]').isVisible()), "a label shown for a request without one");
 
       firstId = await a.getAttribute("data-request-id");
       secondId = await b.getAttribute("data-request-id");

@@ -31,6 +31,11 @@ from wssd_test import (Daemon, TestFailure, b64, b64url, check, check_eq,  # noq
 
 SPEC_PATH = os.path.join(REPO, "docs", "openapi.yaml")
 TOKEN = "openapi-test-token-0123456789"
+# Named tokens with limits (docs/CONFIG.md, "The tokens file").
+READER = "openapi-reader-token-0123456789"
+LIMITED = "openapi-limited-token-0123456789"
+RATED = "openapi-rated-token-0123456789"
+SIGNER = "openapi-signer-token-0123456789"
 SEED_HEX = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
 
 
@@ -76,6 +81,14 @@ class Recorder:
         headers = {k.lower(): v for k, v in headers.items()}
         ctype = headers.get("content-type", "")
         content = spec.get("content", {})
+        if not content:
+            # An answer described without content (204): no body, no content type.
+            if raw or ctype or headers.get("content-length") not in (None, "0"):
+                raise TestFailure("%s: the description has no content, the answer has %r "
+                                  "(content-type %r)" % (label, raw[:200], ctype))
+            self.seen.add((where, method.upper(), status))
+            self.count += 1
+            return None
         if ctype not in content:
             raise TestFailure("%s: content type %r, the description has %r"
                               % (label, ctype, sorted(content)))
@@ -190,9 +203,21 @@ def test_description_is_consistent():
         check("`%s`" % code in protocol, "error code %s is not in PROTOCOL.md" % code)
 
 
+def tokens_with_limits(other_key):
+    """TOKEN (every scope) and the limited tokens, one a line."""
+    path = token_file(TOKEN)
+    with open(path, "a") as f:
+        f.write("reader %s scopes=read\n" % READER)
+        f.write("limited %s scopes=sign,read,admin keys=%s\n" % (LIMITED, b64(other_key)))
+        f.write("rated %s rate=1/m burst=1\n" % RATED)
+        f.write("signer %s scopes=sign\n" % SIGNER)
+    return path
+
+
 async def test_every_status():
     """The daemon with a token file: every documented status of every path."""
-    cfg = {"controllers": {"http_api": {"token_file": token_file(TOKEN), "auth_failures_burst": 1000}},
+    cfg = {"controllers": {"http_api": {"token_file": tokens_with_limits(bytes(32)),
+                                        "auth_failures_burst": 1000}},
            "requests": {"max_message_bytes": 64, "max_pending_per_key": 2}}
     seed = bytes.fromhex(SEED_HEX)
     async with Daemon(cfg) as d:
@@ -289,6 +314,27 @@ async def test_every_status():
                     body=b"{" + b" " * 70000 + b"}", token=TOKEN)
         await acall(d, sign, "POST", sign, 415, body=sign_body(s.pk), token=TOKEN,
                     ctype="text/plain")
+        await acall(d, sign, "POST", sign, 403, "no sign scope", body=sign_body(s.pk),
+                    token=READER)
+        await acall(d, sign, "POST", sign, 403, "a key outside keys=", body=sign_body(s.pk),
+                    token=LIMITED)
+        await acall(d, sign, "POST", sign, 200, "the rated token's one request",
+                    body=sign_body(s.pk), token=RATED)
+        await acall(d, sign, "POST", sign, 429, "the rated token over its rate",
+                    body=sign_body(s.pk), token=RATED)
+        await acall(d, "/metrics", "GET", "/metrics", 403, "no metrics scope", token=READER)
+
+        listing = "/v1/keys"
+        body = await acall(d, listing, "GET", listing, 200, token=TOKEN)
+        check_eq([k["public_key"] for k in body["keys"]], [b64(s.pk)], "the listing")
+        await acall(d, listing, "GET", listing + "?limit=1&after=" + b64url(other), 200,
+                    "a page after a cursor", token=READER)
+        for q in ("?limit=0", "?limit=1001", "?after=AAAA", "?page=2"):
+            await acall(d, listing, "GET", listing + q, 400, q, token=TOKEN)
+        await acall(d, listing, "GET", listing, 401, "no token")
+        await acall(d, listing, "GET", listing, 403, "no read scope", token=SIGNER)
+        await acall(d, listing, "POST", listing, 405, token=TOKEN, body={})
+        await acall(d, listing, "POST", listing, 401, "no token", body={})
 
         await acall(d, keys, "GET", key_path, 200, token=TOKEN)
         await acall(d, keys, "GET", key_path + "=", 200, "padded", token=TOKEN)
@@ -297,6 +343,18 @@ async def test_every_status():
         await acall(d, keys, "GET", key_path, 401, "no token")
         await acall(d, keys, "POST", key_path, 405, token=TOKEN, body={})
         await acall(d, keys, "POST", key_path, 401, "no token", body={})
+        await acall(d, keys, "GET", key_path, 403, "no read scope", token=SIGNER)
+        await acall(d, keys, "GET", key_path, 403, "a key outside keys=", token=LIMITED)
+        await acall(d, keys, "DELETE", key_path, 403, "no admin scope", token=READER)
+        await acall(d, keys, "DELETE", key_path, 403, "a key outside keys=", token=LIMITED)
+        await acall(d, keys, "DELETE", "/v1/keys/AAAA", 400, token=TOKEN)
+        await acall(d, keys, "DELETE", key_path, 401, "no token")
+        await acall(d, keys, "DELETE", "/v1/keys/" + b64url(other), 404, token=TOKEN)
+        gone = d.signer(policy="sign")
+        await gone.start()
+        await acall(d, keys, "DELETE", "/v1/keys/" + b64url(gone.pk), 204, token=TOKEN)
+        check_eq(await gone.wait_closed(), 4003, "close code after DELETE")
+        await gone.close()
 
         s.policy = "reject"
         await acall(d, sign, "POST", sign, 422, body=sign_body(s.pk), token=TOKEN)
@@ -352,6 +410,9 @@ async def test_throttle():
                                        ("/v1/sign", "GET", "/v1/sign", None),
                                        ("/v1/keys/{public_key}", "GET", path, None),
                                        ("/v1/keys/{public_key}", "POST", path, {}),
+                                       ("/v1/keys/{public_key}", "DELETE", path, None),
+                                       ("/v1/keys", "GET", "/v1/keys", None),
+                                       ("/v1/keys", "POST", "/v1/keys", {}),
                                        ("/metrics", "GET", "/metrics", None),
                                        ("/metrics", "POST", "/metrics", {})):
             await acall(d, where, method, p, 429, token=TOKEN, body=body)
@@ -375,6 +436,11 @@ async def test_cluster_unavailable():
                            body=sign_body(bytes.fromhex("d75a980182b10ab7d54bfed3c964073a"
                                                         "0ee172f3daa62325af021a68f707511a")))
         check_eq(body["error"]["code"], "cluster_unavailable", "503 code")
+        body = await acall(d, "/v1/keys", "GET", "/v1/keys", 503)
+        check_eq(body["error"]["code"], "cluster_unavailable", "503 code of a listing")
+        body = await acall(d, "/v1/keys/{public_key}", "DELETE", "/v1/keys/" + b64url(bytes(32)),
+                           503)
+        check_eq(body["error"]["code"], "cluster_unavailable", "503 code of a DELETE")
 
 
 def test_every_documented_status_was_seen():

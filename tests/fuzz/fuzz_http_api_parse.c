@@ -5,7 +5,7 @@
  * contract: the statuses and messages a refused body gets, the bounds on an
  * accepted one, that accepted base64 was the one strict encoding of its bytes,
  * that max_message is an inclusive limit, and that a body rebuilt from the
- * parsed values parses to the same values.
+ * parsed values (label and wait_ms too) parses to the same values.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "controllers/http_api_parse.h"
+#include "util.h"
 #include "fuzz_check.h"
 
 /* Small enough that bodies within -max_len can exceed it. */
@@ -32,19 +33,22 @@ static char *b64(const uint8_t *bin, size_t len, int variant)
 }
 
 /* The body a well-behaved client would send for these values. */
-static char *rebuild(const uint8_t key[WSS_PUBLIC_KEY_BYTES], const uint8_t *msg, size_t msglen,
-                     uint32_t timeout_ms)
+static char *rebuild(const struct http_api_sign_req *req)
 {
     json_t *obj = json_object();
-    char *k = b64(key, WSS_PUBLIC_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL);
-    char *m = b64(msg, msglen, sodium_base64_VARIANT_ORIGINAL);
+    char *k = b64(req->key, WSS_PUBLIC_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL);
+    char *m = b64(req->msg, req->msglen, sodium_base64_VARIANT_ORIGINAL);
     char *text;
 
     CHECK(obj != NULL);
     json_object_set_new(obj, "message", json_string(m));
     json_object_set_new(obj, "public_key", json_string(k));
-    if (timeout_ms)
-        json_object_set_new(obj, "timeout_ms", json_integer(timeout_ms));
+    if (req->timeout_ms)
+        json_object_set_new(obj, "timeout_ms", json_integer(req->timeout_ms));
+    if (req->wait_ms)
+        json_object_set_new(obj, "wait_ms", json_integer(req->wait_ms));
+    if (req->has_label)
+        json_object_set_new(obj, "label", json_string(req->label));
     text = json_dumps(obj, JSON_COMPACT);
     CHECK(text != NULL);
     json_decref(obj);
@@ -53,11 +57,19 @@ static char *rebuild(const uint8_t key[WSS_PUBLIC_KEY_BYTES], const uint8_t *msg
     return text;
 }
 
+static bool same_req(const struct http_api_sign_req *a, const struct http_api_sign_req *b)
+{
+    return !memcmp(a->key, b->key, sizeof a->key) && a->msglen == b->msglen &&
+           !memcmp(a->msg, b->msg, a->msglen) && a->timeout_ms == b->timeout_ms &&
+           a->wait_ms == b->wait_ms && a->has_label == b->has_label &&
+           (!a->has_label || !strcmp(a->label, b->label));
+}
+
 /* Strict base64 has one text per byte string: the body's field must be exactly it. */
 static void check_canonical(const char *body, size_t len, const char *key, const uint8_t *bin,
                             size_t binlen)
 {
-    json_t *obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *obj = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
     json_t *v = json_object_get(obj, key);
     char *text = b64(bin, binlen, sodium_base64_VARIANT_ORIGINAL);
 
@@ -67,8 +79,17 @@ static void check_canonical(const char *body, size_t len, const char *key, const
     json_decref(obj);
 }
 
-static void check_refused(int rc, const uint8_t *msg, size_t msglen, uint32_t timeout_ms,
-                          const char *why)
+static bool all_zero(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return false;
+    return true;
+}
+
+static void check_refused(int rc, const struct http_api_sign_req *req, const char *why)
 {
     static const char *const bad_request[] = {
         "body must be a JSON object",
@@ -77,10 +98,12 @@ static void check_refused(int rc, const uint8_t *msg, size_t msglen, uint32_t ti
         "message must be non-empty standard base64",
         ("message begins with the reserved prefix " WSS_INTRODUCTION_PREFIX),
         "timeout_ms must be an integer from 1 to 60000",
+        "wait_ms must be an integer from 0 to 60000",
+        "label must be at most 256 bytes of UTF-8 without control characters",
     };
     bool known = false;
 
-    CHECK(msg == NULL && msglen == 0 && timeout_ms == 0 && why != NULL);
+    CHECK(all_zero(req, sizeof *req) && why != NULL);
     if (rc == HTTP_API_TOO_LARGE) {
         CHECK(strcmp(why, "message exceeds requests.max_message_bytes") == 0);
         return;
@@ -92,24 +115,24 @@ static void check_refused(int rc, const uint8_t *msg, size_t msglen, uint32_t ti
 }
 
 /* Parses body; on success checks the bounds, then returns the outputs. */
-static int parse(const char *body, size_t len, size_t max_message, uint8_t key[32],
-                 uint8_t **msg, size_t *msglen, uint32_t *timeout_ms)
+static int parse(const char *body, size_t len, size_t max_message, struct http_api_sign_req *req)
 {
     const char *why = (const char *)1; /* must be overwritten */
     int rc;
 
-    *msg = (uint8_t *)1;
-    *msglen = 12345;
-    *timeout_ms = 12345;
-    rc = http_api_parse_sign(body, len, max_message, key, msg, msglen, timeout_ms, &why);
+    memset(req, 0xa5, sizeof *req);
+    rc = http_api_parse_sign(body, len, max_message, req, &why);
     if (rc != 0) {
-        check_refused(rc, *msg, *msglen, *timeout_ms, why);
+        check_refused(rc, req, why);
         return rc;
     }
-    CHECK(*msg != NULL && *msglen >= 1 && *msglen <= max_message);
-    CHECK(*timeout_ms <= WSS_TIMEOUT_MAX_MS);
-    CHECK(!(*msglen >= strlen(WSS_INTRODUCTION_PREFIX) &&
-            !memcmp(*msg, WSS_INTRODUCTION_PREFIX, strlen(WSS_INTRODUCTION_PREFIX))));
+    CHECK(req->msg != NULL && req->msglen >= 1 && req->msglen <= max_message);
+    CHECK(req->timeout_ms <= WSS_TIMEOUT_MAX_MS && req->wait_ms <= WSS_TIMEOUT_MAX_MS);
+    CHECK(!(req->msglen >= strlen(WSS_INTRODUCTION_PREFIX) &&
+            !memcmp(req->msg, WSS_INTRODUCTION_PREFIX, strlen(WSS_INTRODUCTION_PREFIX))));
+    if (req->has_label)
+        CHECK(strlen(req->label) <= WSS_LABEL_MAX &&
+              util_label_valid(req->label, strlen(req->label)));
     return 0;
 }
 
@@ -139,13 +162,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t key[WSS_PUBLIC_KEY_BYTES], key2[WSS_PUBLIC_KEY_BYTES], *msg, *msg2;
-    size_t msglen, msglen2;
-    uint32_t timeout_ms, timeout2;
+    struct http_api_sign_req req, req2;
+    uint8_t key2[WSS_PUBLIC_KEY_BYTES];
     char *text, *path;
     int rc, krc;
 
-    rc = parse((const char *)data, size, MAX_MESSAGE, key, &msg, &msglen, &timeout_ms);
+    rc = parse((const char *)data, size, MAX_MESSAGE, &req);
 
     /* The same bytes as a key path segment (the controller passes a C string). */
     path = malloc(size + 1);
@@ -159,33 +181,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0) {
         /* A too-large message is refused only because of the limit. */
         if (rc == HTTP_API_TOO_LARGE) {
-            rc = parse((const char *)data, size, SIZE_MAX, key, &msg, &msglen, &timeout_ms);
+            rc = parse((const char *)data, size, SIZE_MAX, &req);
             CHECK(rc == 0 || rc == HTTP_API_BAD_REQUEST);
             if (rc == 0)
-                CHECK(msglen > MAX_MESSAGE);
-            free(msg);
+                CHECK(req.msglen > MAX_MESSAGE);
+            free(req.msg);
         }
         return 0;
     }
 
-    check_canonical((const char *)data, size, "public_key", key, WSS_PUBLIC_KEY_BYTES);
-    check_canonical((const char *)data, size, "message", msg, msglen);
+    check_canonical((const char *)data, size, "public_key", req.key, WSS_PUBLIC_KEY_BYTES);
+    check_canonical((const char *)data, size, "message", req.msg, req.msglen);
 
     /* max_message is inclusive. */
-    CHECK(parse((const char *)data, size, msglen, key2, &msg2, &msglen2, &timeout2) == 0);
-    free(msg2);
-    CHECK(parse((const char *)data, size, msglen - 1, key2, &msg2, &msglen2, &timeout2) ==
-          HTTP_API_TOO_LARGE);
+    CHECK(parse((const char *)data, size, req.msglen, &req2) == 0);
+    free(req2.msg);
+    CHECK(parse((const char *)data, size, req.msglen - 1, &req2) == HTTP_API_TOO_LARGE);
 
     /* The canonical body for the same values parses to the same values. */
-    text = rebuild(key, msg, msglen, timeout_ms);
-    CHECK(parse(text, strlen(text), MAX_MESSAGE, key2, &msg2, &msglen2, &timeout2) == 0);
-    CHECK(!memcmp(key, key2, sizeof(key)) && msglen == msglen2 &&
-          !memcmp(msg, msg2, msglen) && timeout_ms == timeout2);
-    free(msg2);
+    text = rebuild(&req);
+    CHECK(parse(text, strlen(text), MAX_MESSAGE, &req2) == 0);
+    CHECK(same_req(&req, &req2));
+    free(req2.msg);
     free(text);
 
-    check_key_path(key);
-    free(msg);
+    check_key_path(req.key);
+    free(req.msg);
     return 0;
 }

@@ -12,7 +12,7 @@ FUZZ_TARGETS=${FUZZ_TARGETS:-"proto http_api_parse config b64 server_frames url 
 fuzz_sources() {
     case "$1" in
     proto) echo "src/common/wire.c src/common/codec.c src/common/crypto.c src/common/util.c" ;;
-    http_api_parse) echo "src/controllers/http_api_parse.c" ;;
+    http_api_parse) echo "src/controllers/http_api_parse.c src/common/util.c" ;;
     config) echo "src/config.c src/opts.c src/common/addr.c src/common/files.c src/common/log.c src/common/util.c" ;;
     b64) echo "src/common/crypto.c src/common/util.c" ;;
     server_frames) echo "src/common/wire.c src/common/codec.c src/common/crypto.c src/common/util.c" ;;

@@ -24,6 +24,7 @@ AUDIT_RE = re.compile(
     r"^ts=\S+ level=(?P<level>notice|warn) event=sign_outcome request_id=(?P<request_id>\S+) "
     r"key=(?P<key>\S+) "
     r"outcome=(?P<outcome>\S+) msg_len=(?P<msg_len>\S+) msg_sha256=(?P<msg_sha256>\S+) "
+    r"label_len=(?P<label_len>\d+) label_sha256=(?P<label_sha256>\S+) "
     r"latency_ms=(?P<latency_ms>\S+) requester=(?P<requester>\S.*)$")
 
 

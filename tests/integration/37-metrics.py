@@ -23,9 +23,9 @@ TOKEN = "tok-metrics-5d1e9a7c3b"
 SIGN_OUTCOMES = ("ok", "bad_request", "not_connected", "timeout", "invalid_signature",
                  "connection_closed", "rejected", "cancelled", "shutting_down", "overloaded",
                  "unauthorized", "too_many_requests", "unsupported_media_type",
-                 "payload_too_large", "cluster_unavailable")
+                 "payload_too_large", "cluster_unavailable", "forbidden", "forbidden_key")
 INTRO_OUTCOMES = ("ok", "bad_host", "bad_key", "bad_proof", "missing_proof", "timeout",
-                  "address_limit")
+                  "address_limit", "denied")
 
 FAMILIES = {
     "wssignd_build_info": "gauge",

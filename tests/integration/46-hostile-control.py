@@ -187,7 +187,8 @@ def test_malformed_requests():
         for method, path in (("GET", "/v1/sign"), ("PUT", "/v1/sign"), ("DELETE", "/v1/sign"),
                              ("PATCH", "/v1/sign"), ("OPTIONS", "/v1/sign"),
                              ("POST", "/healthz"), ("POST", "/metrics"),
-                             ("DELETE", "/v1/keys/" + b64url(os.urandom(32)))):
+                             ("PUT", "/v1/keys/" + b64url(os.urandom(32))),
+                             ("POST", "/v1/keys")):
             with cases("%s %s -> 405" % (method, path)):
                 expect_status(d, http_request(method, path), 405, "method_not_allowed")
         for path in ("/", "/nope", "/v1", "/v1/sign/extra", "/v2/sign", "/v1/ws"):

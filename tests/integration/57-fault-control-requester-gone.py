@@ -82,7 +82,8 @@ async def race_signatures(d, what):
         # The last answers and cancels settle: every request has ended once.
         await asyncio.sleep(scaled(0.5))
         outcomes = re.findall(r"event=sign_outcome .*outcome=([a-z_]+) msg_len=\d+ "
-                              r"msg_sha256=\S+ latency_ms=\d+ requester=\"?http_api",
+                              r"msg_sha256=\S+ label_len=\d+ label_sha256=\S+ latency_ms=\d+ "
+                              r"requester=\"?http_api",
                               d.log_text())
         check_eq(len(outcomes), ROUNDS, "%s: sign_outcome lines" % what)
         check(set(outcomes) <= {"ok", "cancelled"}, "%s: outcomes %r" % (what, set(outcomes)))

@@ -9,9 +9,11 @@ Building and installing from the source tree as a user or a package does.
   package.
 - `cmake --install` with prefix /usr (into a DESTDIR) puts the daemon in
   /usr/sbin, wssign in /usr/bin, the default configuration in
-  /etc/wssignd/wssignd.json (not /usr/etc), the unit in
-  /usr/lib/systemd/system naming exactly those paths, and the production
-  example and the tokens template under the doc directory.
+  /etc/wssignd/wssignd.json (not /usr/etc), the units (the daemon's and
+  the agent template) in /usr/lib/systemd/system naming exactly those
+  paths, the production example and the tokens template under the doc
+  directory, the agent's settings example under wssign's, and the man
+  pages when scdoc is installed.
 - The installed default configuration passes --check-config and the
   installed daemon starts on it and stops cleanly; installing again keeps a
   configuration the operator edited.
@@ -58,8 +60,16 @@ def test_configure_without_cmocka():
     check(not os.path.exists(os.path.join(BUILD, "tests")), "the tests were configured")
 
 
+def with_man_pages():
+    """True when configure found scdoc: the build then makes and installs the man pages."""
+    with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+        m = re.search(r"^SCDOC:FILEPATH=(.+)$", f.read(), re.M)
+    return bool(m) and not m.group(1).endswith("-NOTFOUND")
+
+
 def test_build_daemon_and_tool():
-    rc, out = cmake(["--build", BUILD, "-j2", "--target", "wssignd", "wssign"],
+    targets = ["wssignd", "wssign"] + (["man"] if with_man_pages() else [])
+    rc, out = cmake(["--build", BUILD, "-j2", "--target"] + targets,
                     {"PKG_CONFIG_LIBDIR": os.path.join(WORK, "pkgconfig")})
     check_eq(rc, 0, "cmake --build (output:\n%s)" % out[-4000:])
     for exe in ("wssignd", "src/wssign/wssign"):
@@ -81,11 +91,17 @@ def test_install_layout():
     for path, mode in (("/usr/sbin/wssignd", 0o755), ("/usr/bin/wssign", 0o755),
                        ("/etc/wssignd/wssignd.json", 0o644),
                        ("/usr/lib/systemd/system/wssignd.service", 0o644),
+                       ("/usr/lib/systemd/system/wssign-agent@.service", 0o644),
+                       ("/usr/share/doc/wssign/examples/agent.conf", 0o644),
                        ("/usr/share/doc/wssignd/examples/wssignd.production.json", 0o644),
                        ("/usr/share/doc/wssignd/examples/tokens.example", 0o644),
                        ("/usr/share/doc/wssignd/CONFIG.md", 0o644)):
         check(os.path.isfile(installed(path)), "%s not installed" % path)
         check_eq(stat.S_IMODE(os.stat(installed(path)).st_mode), mode, "mode of %s" % path)
+    if with_man_pages():
+        for page in ("man8/wssignd.8", "man5/wssignd.json.5", "man1/wssign.1"):
+            path = "/usr/share/man/" + page
+            check(os.path.isfile(installed(path)), "%s not installed" % path)
     for wrong in ("/usr/etc", "/usr/bin/wssignd", "/etc/wssignd/tokens.example"):
         check(not os.path.exists(installed(wrong)), "%s installed" % wrong)
 
@@ -95,9 +111,10 @@ def test_install_layout():
              ["ExecStart=/usr/sbin/wssignd -c /etc/wssignd/wssignd.json"], "ExecStart=")
     check_eq(re.findall(r"^Type=.*$", unit, re.M), ["Type=notify"], "Type= (libsystemd found)")
     check_eq(re.findall(r"@[A-Za-z0-9_]+@", unit), [], "placeholders left in the unit")
-    # The LoadCredential= example names the configuration directory and an installed file.
-    check("#   LoadCredential=tls.key:/etc/wssignd/tls.key" in unit,
-          "the unit's LoadCredential= example")
+    # The credentials come from the configuration directory.
+    check_eq(re.findall(r"^LoadCredential=.*$", unit, re.M),
+             ["LoadCredential=tls.key:/etc/wssignd/tls.key",
+              "LoadCredential=tokens:/etc/wssignd/tokens"], "LoadCredential=")
     check("/usr/share/doc/wssignd/examples/wssignd.production.json" in unit,
           "the unit points to the installed production example")
     with open(installed("/usr/share/doc/wssignd/examples/wssignd.production.json")) as f:

@@ -64,14 +64,27 @@ static void test_sign_call(void **state)
     fill(msg, sizeof msg, 2);
     crypto_b64_encode(pk_b64, sizeof pk_b64, pk, sizeof pk);
     crypto_b64_encode(msg_b64, sizeof msg_b64, msg, sizeof msg);
-    body = api_encode_sign_call(&len, pk, msg, sizeof msg, 2500);
+    body = api_encode_sign_call(
+        &len, &(struct api_sign_call){.pk = pk, .msg = msg, .msg_len = sizeof msg, .timeout_ms = 2500});
     snprintf(want, sizeof want, "{\"public_key\":\"%s\",\"message\":\"%s\",\"timeout_ms\":2500}",
              pk_b64, msg_b64);
     assert_string_equal(body, want);
     assert_int_equal(strlen(body), len);
     free(body);
+    /* wait_ms and the label, escaped as JSON wants */
+    body = api_encode_sign_call(&len, &(struct api_sign_call){.pk = pk,
+                                                              .msg = msg,
+                                                              .msg_len = sizeof msg,
+                                                              .wait_ms = 30000,
+                                                              .label = "Pay \"5\" \xe2\x82\xac"});
+    snprintf(want, sizeof want,
+             "{\"public_key\":\"%s\",\"message\":\"%s\",\"wait_ms\":30000,"
+             "\"label\":\"Pay \\\"5\\\" \xe2\x82\xac\"}",
+             pk_b64, msg_b64);
+    assert_string_equal(body, want);
+    free(body);
     /* timeout_ms 0 leaves the field out; an empty message is "" */
-    body = api_encode_sign_call(&len, pk, NULL, 0, 0);
+    body = api_encode_sign_call(&len, &(struct api_sign_call){.pk = pk});
     snprintf(want, sizeof want, "{\"public_key\":\"%s\",\"message\":\"\"}", pk_b64);
     assert_string_equal(body, want);
     free(body);

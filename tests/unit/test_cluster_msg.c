@@ -18,7 +18,8 @@ static const uint8_t other[CMSG_KEY_BYTES] = {8, 8, 8};
 
 static struct cmsg sample(enum cmsg_type t)
 {
-    struct cmsg m = {.type = t, .seq = 1733312345000000ull, .has_key = true, .exp = 42};
+    struct cmsg m = {.type = t, .seq = 1733312345000000ull, .has_key = true, .exp = 42,
+                     .limit = 5};
 
     strcpy(m.from, "node-1");
     for (size_t i = 0; i < sizeof m.key; i++)
@@ -34,7 +35,7 @@ static struct cmsg sample(enum cmsg_type t)
 
 static void test_every_type_round_trips(void **state)
 {
-    for (int t = CMSG_REQ; t <= CMSG_HELLO; t++) {
+    for (int t = CMSG_REQ; t <= CMSG_TYPE_LAST; t++) {
         struct cmsg m = sample((enum cmsg_type)t), d;
         const char *why;
         size_t len;
@@ -51,7 +52,8 @@ static void test_every_type_round_trips(void **state)
         } else {
             assert_null(d.frame);
         }
-        if (t == CMSG_HB || t == CMSG_BYE || t == CMSG_HELLO) {
+        if (t == CMSG_HB || t == CMSG_BYE || t == CMSG_HELLO || t == CMSG_LIST ||
+            t == CMSG_KEYS) {
             assert_false(d.has_key);
         } else {
             assert_true(d.has_key);
@@ -66,6 +68,68 @@ static void test_every_type_round_trips(void **state)
         cmsg_cleanup(&d);
         free(buf);
     }
+}
+
+/* The operator's messages: kick, kicked, and a listing's question and answer. */
+static void test_kick_and_list_fields(void **state)
+{
+    uint8_t only[2][WSS_PUBLIC_KEY_BYTES] = {{1}, {2}};
+    struct wss_key_entry keys[2] = {{.public_key = {3}, .connected_at_ms = 1795000000000ull},
+                                    {.public_key = {4}, .connected_at_ms = 7}};
+    struct cmsg m = sample(CMSG_KICKED), d;
+    const char *why;
+    size_t len;
+    char *buf;
+
+    snprintf(keys[0].remote, sizeof keys[0].remote, "2001:db8::7");
+    snprintf(keys[1].remote, sizeof keys[1].remote, "a \"quoted\" name");
+    m.ok = true;
+    buf = cmsg_encode(&m, key, &len);
+    assert_int_equal(cmsg_decode(buf, len, 1 << 16, key, &d, &why), 0);
+    assert_true(d.ok);
+    cmsg_cleanup(&d);
+    free(buf);
+
+    m = sample(CMSG_LIST);
+    m.limit = 1000;
+    m.has_after = true;
+    memset(m.after, 0xab, sizeof m.after);
+    m.only = only;
+    m.n_only = 2;
+    buf = cmsg_encode(&m, key, &len);
+    assert_int_equal(cmsg_decode(buf, len, 1 << 16, key, &d, &why), 0);
+    assert_int_equal(d.limit, 1000);
+    assert_true(d.has_after);
+    assert_memory_equal(d.after, m.after, sizeof m.after);
+    assert_int_equal(d.n_only, 2);
+    assert_memory_equal(d.only, only, sizeof only);
+    cmsg_cleanup(&d);
+    free(buf);
+    m.has_after = false;
+    m.only = NULL;
+    m.n_only = 0;
+    buf = cmsg_encode(&m, key, &len);
+    assert_int_equal(cmsg_decode(buf, len, 1 << 16, key, &d, &why), 0);
+    assert_false(d.has_after);
+    assert_null(d.only);
+    cmsg_cleanup(&d);
+    free(buf);
+
+    m = sample(CMSG_KEYS);
+    m.keys = keys;
+    m.n_keys = 2;
+    m.more = true;
+    buf = cmsg_encode(&m, key, &len);
+    assert_int_equal(cmsg_decode(buf, len, 1 << 16, key, &d, &why), 0);
+    assert_true(d.more);
+    assert_int_equal(d.n_keys, 2);
+    assert_memory_equal(d.keys[0].public_key, keys[0].public_key, WSS_PUBLIC_KEY_BYTES);
+    assert_true(d.keys[0].connected_at_ms == keys[0].connected_at_ms);
+    assert_string_equal(d.keys[0].remote, "2001:db8::7");
+    /* What a remote address may not carry is replaced on the way. */
+    assert_string_equal(d.keys[1].remote, "a _quoted_ name");
+    cmsg_cleanup(&d);
+    free(buf);
 }
 
 static void test_tag_checked_first(void **state)
@@ -110,6 +174,8 @@ static int decode_signed(const char *text, struct cmsg *d, const char **why)
     return rc;
 }
 
+#define ZKEY "0000000000000000000000000000000000000000000000000000000000000000"
+
 static void test_malformed_behind_a_valid_tag(void **state)
 {
     static const char *const bad[] = {
@@ -125,6 +191,21 @@ static void test_malformed_behind_a_valid_tag(void **state)
         "00000000000000000000000000000000\",\"id\":\"x\",\"exp\":1}",
         "{\"v\":1,\"t\":\"hb\",\"from\":\"a\",\"seq\":1,\"seq\":2}",
         "{\"v\":1,\"t\":\"hb\",\"from\":\"a\",\"seq\":1} trailing",
+        "{\"v\":1,\"t\":\"kicked\",\"from\":\"a\",\"seq\":1,\"k\":\"" ZKEY "\",\"id\":\"x\"}",
+        "{\"v\":1,\"t\":\"list\",\"from\":\"a\",\"seq\":1,\"id\":\"x\",\"limit\":0}",
+        "{\"v\":1,\"t\":\"list\",\"from\":\"a\",\"seq\":1,\"id\":\"x\",\"limit\":1001}",
+        "{\"v\":1,\"t\":\"list\",\"from\":\"a\",\"seq\":1,\"id\":\"x\",\"limit\":5,"
+        "\"after\":\"zz\"}",
+        "{\"v\":1,\"t\":\"list\",\"from\":\"a\",\"seq\":1,\"id\":\"x\",\"limit\":5,"
+        "\"only\":[]}",
+        "{\"v\":1,\"t\":\"keys\",\"from\":\"a\",\"seq\":1,\"id\":\"x\",\"more\":1,"
+        "\"keys\":[]}",
+        "{\"v\":1,\"t\":\"keys\",\"from\":\"a\",\"seq\":1,\"id\":\"x\",\"more\":false,"
+        "\"keys\":[[\"" ZKEY "\",-1,\"r\"]]}",
+        "{\"v\":1,\"t\":\"keys\",\"from\":\"a\",\"seq\":1,\"id\":\"x\",\"more\":false,"
+        "\"keys\":[[\"" ZKEY "\",1,\"bad\\\"quote\"]]}",
+        "{\"v\":1,\"t\":\"keys\",\"from\":\"a\",\"seq\":1,\"id\":\"x\",\"more\":false,"
+        "\"keys\":[[\"" ZKEY "\",1]]}",
     };
     struct cmsg d;
     const char *why;
@@ -157,6 +238,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_type_round_trips),
+        cmocka_unit_test(test_kick_and_list_fields),
         cmocka_unit_test(test_tag_checked_first),
         cmocka_unit_test(test_malformed_behind_a_valid_tag),
         cmocka_unit_test(test_node_ids),

@@ -5,7 +5,7 @@
  * deadline), superseding with the re-send of pending requests, answers and
  * their verification, rejects, cancel, expiry, a signer that goes away, and
  * the limit on refused frames; key events and asynchronous presence
- * lookups. Time is a parameter: deadlines fire through timers_run().
+ * lookups; labels, and requests that wait for their key. Time is a parameter: deadlines fire through timers_run().
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -838,6 +838,160 @@ static void test_key_events_are_this_daemons(void **state)
     free(remote);
 }
 
+/* ---- labels and waiting for a key ---- */
+
+static void ask_opts(struct world *w, const uint8_t *pk, const char *msg,
+                     const struct wss_sign_opts *opts, char *id, int want)
+{
+    assert_int_equal(wss_send_to_sign(&w->svc, pk, (const uint8_t *)msg, strlen(msg), opts,
+                                      on_result, w, id),
+                     want);
+}
+
+static void test_label_and_requester_reach_the_signer(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL);
+    struct wss_sign_opts opts = {.label = "Pay 12,50 \xe2\x82\xac to ACME", .requester_name = "billing"};
+    char id[WSS_REQUEST_ID_BYTES], big[WSS_LABEL_MAX + 2];
+    json_t *req;
+
+    introduce(f);
+    ask_opts(w, f->pk, "x", &opts, id, 0);
+    req = expect_frame(f, "sign_request");
+    assert_string_equal(str(req, "label"), opts.label);
+    assert_string_equal(str(req, "requester"), "billing");
+    /* Without them, the frame is as it always was. */
+    ask(w, f, "y", 0, id);
+    req = expect_frame(f, "sign_request");
+    assert_null(json_object_get(req, "label"));
+    assert_null(json_object_get(req, "requester"));
+    /* Refused: control characters, bad UTF-8, too long, a bad requester name. */
+    opts.label = "line\nbreak";
+    ask_opts(w, f->pk, "z", &opts, NULL, WSS_ERR_INVAL);
+    opts.label = "\xc3\x28";
+    ask_opts(w, f->pk, "z", &opts, NULL, WSS_ERR_INVAL);
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    opts.label = big;
+    ask_opts(w, f->pk, "z", &opts, NULL, WSS_ERR_INVAL);
+    big[WSS_LABEL_MAX] = '\0'; /* exactly the limit */
+    ask_opts(w, f->pk, "z", &opts, NULL, 0);
+    expect_frame(f, "sign_request");
+    opts.label = NULL;
+    opts.requester_name = "two words";
+    ask_opts(w, f->pk, "z", &opts, NULL, WSS_ERR_INVAL);
+    expect_no_frame(f);
+    close_link(f);
+}
+
+static void test_wait_for_a_key_that_comes(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL);
+    struct wss_sign_opts opts = {.timeout_ms = 5000, .wait_ms = 1000};
+    char id[WSS_REQUEST_ID_BYTES];
+    json_t *req;
+
+    /* Beyond the request's own timeout: refused. */
+    opts.wait_ms = 5001;
+    ask_opts(w, f->pk, "m", &opts, NULL, WSS_ERR_INVAL);
+    /* Without waiting: not connected at once. */
+    opts.wait_ms = 0;
+    ask_opts(w, f->pk, "m", &opts, NULL, WSS_ERR_NOT_CONNECTED);
+    opts.wait_ms = 1000;
+    ask_opts(w, f->pk, "m", &opts, id, 0);
+    assert_int_equal(w->outcomes, 0);
+    /* It counts against the key's pending limit, as any request. */
+    assert_int_equal(service_pending_for_key(&w->svc, f->pk), 1);
+    timers_run(&w->timers, util_now_ms() + 500);
+    assert_int_equal(w->outcomes, 0);
+    introduce(f);
+    req = expect_frame(f, "sign_request");
+    assert_string_equal(str(req, "request_id"), id);
+    /* Sent: the wait is over, and its end changes nothing. */
+    timers_run(&w->timers, util_now_ms() + 1500);
+    assert_int_equal(w->outcomes, 0);
+    answer(f, req, NULL);
+    assert_int_equal(w->outcomes, 1);
+    assert_int_equal(w->last.status, WSS_OK);
+    close_link(f);
+}
+
+static void test_wait_for_a_key_that_does_not_come(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = open_link(w, NULL), *g;
+    struct wss_sign_opts opts = {.timeout_ms = 5000, .wait_ms = 300};
+    char id[WSS_REQUEST_ID_BYTES], id2[WSS_REQUEST_ID_BYTES];
+
+    ask_opts(w, f->pk, "m", &opts, id, 0);
+    /* Another key's arrival sends nothing. */
+    g = open_link(w, NULL);
+    introduce(g);
+    expect_no_frame(g);
+    timers_run(&w->timers, util_now_ms() + 301);
+    assert_int_equal(w->outcomes, 1);
+    assert_int_equal(w->last.status, WSS_ERR_NOT_CONNECTED);
+    assert_string_equal(w->last.id, id);
+    assert_int_equal(service_pending_for_key(&w->svc, f->pk), 0);
+    /* Waiting up to the whole timeout: the deadline ends it not_connected too. */
+    opts.wait_ms = 5000;
+    ask_opts(w, f->pk, "m", &opts, id2, 0);
+    timers_run(&w->timers, util_now_ms() + 5001);
+    assert_int_equal(w->outcomes, 2);
+    assert_int_equal(w->last.status, WSS_ERR_NOT_CONNECTED);
+    /* A cancelled waiting request ends cancelled, once. */
+    ask_opts(w, f->pk, "m", &opts, id2, 0);
+    assert_int_equal(wss_cancel(&w->svc, id2), 0);
+    assert_int_equal(w->last.status, WSS_ERR_CANCELLED);
+    timers_run(&w->timers, util_now_ms() + 6000);
+    assert_int_equal(w->outcomes, 3);
+    /* The arrival after all of that finds nothing to send. */
+    introduce(f);
+    expect_no_frame(f);
+    close_link(f);
+    close_link(g);
+}
+
+static void test_waiting_survives_another_holder_leaving(void **state)
+{
+    struct world *w = *state;
+    struct wss_sign_opts opts = {.timeout_ms = 5000, .wait_ms = 2000};
+    uint8_t seed[32];
+    struct session *old;
+    struct fake *remote, *f;
+    char sent[WSS_REQUEST_ID_BYTES], waits[WSS_REQUEST_ID_BYTES];
+    json_t *req;
+
+    randombytes_buf(seed, sizeof seed);
+    f = open_link(w, seed);
+    /* The key is held on another node: the request goes there. */
+    remote = remote_holder(w, f->pk, &old);
+    ask_opts(w, f->pk, "first", &opts, sent, 0);
+    req = json_incref(expect_frame(remote, "sign_request"));
+    /* ... which says nobody holds it after all: it waits instead. */
+    assert_int_equal(service_end_request(&w->svc, &remote->s, sent, WSS_ERR_NOT_CONNECTED), 0);
+    assert_int_equal(w->outcomes, 0);
+    /* A request sent and not waiting ends when its holder goes; the waiting one stays. */
+    ask(w, f, "second", 0, waits);
+    expect_frame(remote, "sign_request");
+    assert_true(service_unregister(&w->svc, &remote->s));
+    assert_int_equal(w->outcomes, 1);
+    assert_int_equal(w->last.status, WSS_ERR_CONN_CLOSED);
+    assert_string_equal(w->last.id, waits);
+    introduce(f);
+    json_decref(req);
+    req = expect_frame(f, "sign_request");
+    assert_string_equal(str(req, "request_id"), sent);
+    answer(f, req, NULL);
+    assert_int_equal(w->outcomes, 2);
+    assert_int_equal(w->last.status, WSS_OK);
+    fake_free_frames(remote);
+    free(remote);
+    close_link(f);
+}
+
 /* ---- asynchronous presence lookups ---- */
 
 /* Per lookup: what its callback was told. */
@@ -940,6 +1094,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_events_change_listeners_inside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_events_are_this_daemons, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_label_and_requester_reach_the_signer, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wait_for_a_key_that_comes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_for_a_key_that_does_not_come, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waiting_survives_another_holder_leaving, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_lookup_async, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_async_at_the_end, setup, teardown),
     };

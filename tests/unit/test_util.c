@@ -71,12 +71,45 @@ static void test_uuid_bits_vary(void **state)
     }
 }
 
+static void test_label_valid(void **state)
+{
+    static const struct {
+        const char *s;
+        size_t len;
+        bool ok;
+    } cases[] = {
+        {"", 0, true},
+        {"Pay 12,50 \xe2\x82\xac to ACME #7", 24, true},
+        {"\xf0\x9f\x8d\x95 pizza", 10, true},
+        {"\xc2\xa0", 2, true},          /* U+00A0: printable */
+        {"tab\there", 8, false},        /* C0 controls */
+        {"nl\n", 3, false},
+        {"nul\0x", 5, false},
+        {"del\x7f", 4, false},
+        {"\xc2\x85", 2, false},         /* U+0085: a C1 control */
+        {"\xc3\x28", 2, false},         /* a bad continuation */
+        {"\xc0\xaf", 2, false},         /* an overlong '/' */
+        {"\xed\xa0\x80", 3, false},     /* a surrogate */
+        {"\xf4\x90\x80\x80", 4, false}, /* past U+10FFFF */
+        {"\xe2\x82", 2, false},         /* cut short */
+    };
+    char big[UTIL_LABEL_MAX + 1];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(util_label_valid(cases[i].s, cases[i].len), cases[i].ok);
+    memset(big, 'a', sizeof big);
+    assert_true(util_label_valid(big, UTIL_LABEL_MAX));
+    assert_false(util_label_valid(big, UTIL_LABEL_MAX + 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uuid_v4_format),
         cmocka_unit_test(test_uuid_unique),
         cmocka_unit_test(test_uuid_bits_vary),
+        cmocka_unit_test(test_label_valid),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

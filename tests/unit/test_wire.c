@@ -750,6 +750,68 @@ static void test_round_trip_server_frames(void **state)
     free(buf);
 }
 
+/* A label and a requester name travel with the request; a label needing escapes goes
+ * through jansson, and the signer's side decodes what was sent. */
+static void test_labelled_sign_request(void **state)
+{
+    static const char *const labels[] = {
+        "Pay 12,50 EUR to ACME",
+        "Pay 12,50 \xe2\x82\xac \"now\" \\ to \xf0\x9f\x8d\x95", /* quotes, backslash, UTF-8 */
+        "",
+    };
+    uint8_t msg[] = {1, 2, 3};
+    struct wire_msg m;
+    char long_label[WIRE_LABEL_MAX + 2], *buf;
+    size_t len;
+    json_t *obj;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
+        buf = wire_encode_labelled_sign_request(HEADROOM, &len, RID, msg, sizeof msg, 77,
+                                                labels[i], i == 2 ? NULL : "billing");
+        obj = parse_frame(buf, HEADROOM, len);
+        if (labels[i][0])
+            expect_str(obj, "label", labels[i]);
+        else
+            assert_null(json_object_get(obj, "label"));
+        if (i == 2)
+            assert_null(json_object_get(obj, "requester"));
+        json_decref(obj);
+        peer_decode(WIRE_FROM_SERVER, buf, HEADROOM, len, &m);
+        assert_int_equal(m.type, WIRE_SIGN_REQUEST);
+        assert_string_equal(m.label, labels[i]);
+        assert_string_equal(m.requester, i == 2 ? "" : "billing");
+        assert_int_equal(m.expires_at, 77);
+        wire_msg_cleanup(&m);
+        free(buf);
+    }
+    /* The signer refuses a label it must not show. */
+    memset(long_label, 'a', sizeof long_label - 1);
+    long_label[sizeof long_label - 1] = '\0';
+    {
+        const char *bad[] = {"{\"type\":\"sign_request\",\"request_id\":\"" RID "\","
+                             "\"message\":\"AQID\",\"expires_at\":1,\"label\":\"a\\nb\"}",
+                             "{\"type\":\"sign_request\",\"request_id\":\"" RID "\","
+                             "\"message\":\"AQID\",\"expires_at\":1,\"label\":\"a\\u0000b\"}",
+                             "{\"type\":\"sign_request\",\"request_id\":\"" RID "\","
+                             "\"message\":\"AQID\",\"expires_at\":1,\"label\":7}",
+                             "{\"type\":\"sign_request\",\"request_id\":\"" RID "\","
+                             "\"message\":\"AQID\",\"expires_at\":1,\"requester\":\"a b\"}"};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            struct wire_error err;
+
+            assert_int_not_equal(wire_decode(WIRE_FROM_SERVER, bad[i], strlen(bad[i]), MAX_MSG,
+                                             &m, &err),
+                                 0);
+            /* jansson itself refuses a NUL inside a string */
+            assert_string_equal(err.code, i == 1 ? "bad_json" : "bad_field");
+        }
+    }
+    buf = wire_encode_labelled_sign_request(0, &len, RID, msg, sizeof msg, 1, long_label, NULL);
+    assert_int_not_equal(wire_decode(WIRE_FROM_SERVER, buf, len, MAX_MSG, &m, NULL), 0);
+    free(buf);
+}
+
 static void test_round_trip_client_frames(void **state)
 {
     uint8_t pk[crypto_sign_PUBLICKEYBYTES], proof[crypto_sign_BYTES], msg[MAX_MSG];
@@ -952,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_decode_null_err),
         cmocka_unit_test(test_round_trip_no_leak),
         cmocka_unit_test(test_round_trip_server_frames),
+        cmocka_unit_test(test_labelled_sign_request),
         cmocka_unit_test(test_round_trip_client_frames),
         cmocka_unit_test(test_each_side_refuses_its_own_frames),
         cmocka_unit_test(test_decode_server_frame_errors),

@@ -53,6 +53,8 @@ function apiError(code, retryable = false) {
 
 export const BadRequestError = apiError("bad_request");
 export const UnauthorizedError = apiError("unauthorized");
+export const ForbiddenError = apiError("forbidden");
+export const ForbiddenKeyError = apiError("forbidden_key");
 export const NotConnectedError = apiError("not_connected", true);
 export const NotFoundError = apiError("not_found");
 export const MethodNotAllowedError = apiError("method_not_allowed");
@@ -69,7 +71,8 @@ export const ClusterUnavailableError = apiError("cluster_unavailable", true);
 export const TimeoutError = apiError("timeout", true);
 
 const classes = {
-  BadRequestError, UnauthorizedError, NotConnectedError, NotFoundError, MethodNotAllowedError,
+  BadRequestError, UnauthorizedError, ForbiddenError, ForbiddenKeyError, NotConnectedError,
+  NotFoundError, MethodNotAllowedError,
   RequestTimeoutError, PayloadTooLargeError, UnsupportedMediaTypeError, RejectedError, TooManyRequestsError,
   InvalidSignatureError, ConnectionClosedError, ShuttingDownError, OverloadedError,
   ClusterUnavailableError, TimeoutError,

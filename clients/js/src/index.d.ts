@@ -44,6 +44,8 @@ export class ApiError extends WssignError {
 }
 export class BadRequestError extends ApiError {}
 export class UnauthorizedError extends ApiError {}
+export class ForbiddenError extends ApiError {}
+export class ForbiddenKeyError extends ApiError {}
 export class NotConnectedError extends ApiError {}
 export class NotFoundError extends ApiError {}
 export class MethodNotAllowedError extends ApiError {}

@@ -4,7 +4,8 @@
 export { Client, signBody } from "./client.js";
 export { hasWebCryptoEd25519, verify } from "./ed25519.js";
 export {
-  ApiError, BadRequestError, ClusterUnavailableError, ConnectionClosedError, IntroductionRefused,
+  ApiError, BadRequestError, ClusterUnavailableError, ConnectionClosedError, ForbiddenError,
+  ForbiddenKeyError, IntroductionRefused,
   InvalidSignatureError, KeyError, MethodNotAllowedError, NotConnectedError, NotFoundError,
   OverloadedError, PayloadTooLargeError, ProtocolError, RejectedError, RequestTimeoutError,
   ShuttingDownError,

@@ -14,6 +14,7 @@ const FATAL_INTRODUCTION_CODES = new Set(["bad_host", "bad_key", "bad_proof", "m
 const CLOSE_SUPERSEDED = 4001;
 const ANSWERED_MEMORY = 1024;
 const OPEN = 1;
+const REFUSED_CLOSE_WAIT_MS = 2000;
 
 /** Returned or thrown by a policy to decline a request with a reason (at most 256 bytes). */
 export class Reject extends Error {
@@ -272,8 +273,15 @@ export class Signer extends EventTarget {
       };
       ws.onmessage = (ev) => {
         conn.chain = conn.chain.then(() => this.#onFrame(conn, ev.data)).catch((e) => {
-          if (e instanceof IntroductionRefused) conn.fatal = e;
-          else conn.error = String(e && e.message || e);
+          if (e instanceof IntroductionRefused) {
+            // The daemon closes with its own code (1008) right after the
+            // error frame: wait for that close rather than racing it.
+            conn.fatal = e;
+            const t = setTimeout(() => { if (ws.readyState <= OPEN) ws.close(1000); }, REFUSED_CLOSE_WAIT_MS);
+            if (typeof t.unref === "function") t.unref();
+            return;
+          }
+          conn.error = String(e && e.message || e);
           if (ws.readyState <= OPEN) ws.close(e instanceof ProtocolError ? 1002 : 1000);
         });
       };

@@ -74,7 +74,10 @@ test("errors without a signer", () => withDaemon({ requests: { max_message_bytes
   const client = new wssign.Client(d.controlUrl);
   await expectError(client.sign(key.publicKey, "x"), wssign.NotConnectedError, 404);
   await expectError(client.sign(key.publicKey, "wssign-introduction-v1\nx"), wssign.BadRequestError, 400);
-  await expectError(client.sign(key.publicKey, "x", { label: "needs a newer daemon" }), wssign.BadRequestError, 400);
+  await expectError(client.sign(key.publicKey, "x", { label: "two\nlines" }), wssign.BadRequestError, 400);
+  const t0 = Date.now();
+  await expectError(client.sign(key.publicKey, "x", { waitMs: 300 }), wssign.NotConnectedError, 404);
+  assert.ok(Date.now() - t0 >= 290, "the wait lasted its 300 ms");
   await expectError(client.sign(key.publicKey, "m".repeat(65)), wssign.PayloadTooLargeError, 413);
   await expectError(new wssign.Client(d.controlUrl + "/prefix").sign(key.publicKey, "x"), wssign.NotFoundError, 404);
   await expectError(client.keyStatus(key.publicKey), wssign.NotConnectedError, 404);

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import socket
+import time
 
 import yaml
 
@@ -82,8 +83,12 @@ async def test_errors_without_a_signer():
                      both(url, None, KEY.public_key, b"wssign-introduction-v1\nx"), 400,
                      "reserved prefix")
         await expect(wssign.BadRequestError,
-                     both(url, None, KEY.public_key, b"x", label="needs a newer daemon"), 400,
-                     "label on a daemon without labels")
+                     both(url, None, KEY.public_key, b"x", label="two\nlines"), 400,
+                     "a label with a control character")
+        t0 = time.monotonic()
+        await expect(wssign.NotConnectedError, both(url, None, KEY.public_key, b"x", wait=0.3),
+                     404, "a wait for a signer that does not come")
+        check(time.monotonic() - t0 >= 0.55, "both waits lasted their 0.3 s")
         await expect(wssign.PayloadTooLargeError, both(url, None, KEY.public_key, b"m" * 65),
                      413, "message over the limit")
         await expect(wssign.NotFoundError, both(url + "/prefix", None, KEY.public_key, b"x"),

@@ -306,11 +306,15 @@ class Daemon:
         return await ahttp(method, self.control_port, path, body, token, timeout, **kw)
 
     async def sign(self, public_key: bytes, message: bytes, timeout_ms=None, token=None,
-                   **kw):
+                   wait_ms=None, label=None, **kw):
         """POST /v1/sign; returns (status, body, elapsed seconds)."""
         body = {"public_key": b64(public_key), "message": b64(message)}
         if timeout_ms is not None:
             body["timeout_ms"] = timeout_ms
+        if wait_ms is not None:
+            body["wait_ms"] = wait_ms
+        if label is not None:
+            body["label"] = label
         t0 = time.monotonic()
         status, resp = await self.ahttp("POST", "/v1/sign", body, token=token, **kw)
         return status, resp, time.monotonic() - t0

@@ -14,7 +14,7 @@ See docs/CLIENTS.md in the wssignd repository.
 
 from .client import AsyncClient, Client, KeyStatus, Signature
 from .errors import (ApiError, BadRequestError, ClusterUnavailableError, ConnectionClosedError,
-                     IntroductionRefused, InvalidSignatureError, KeyFileError,
+                     ForbiddenError, ForbiddenKeyError, IntroductionRefused, InvalidSignatureError, KeyFileError,
                      MethodNotAllowedError, NotConnectedError, NotFoundError, OverloadedError,
                      PayloadTooLargeError, ProtocolError, RejectedError, RequestTimeoutError,
                      ShuttingDownError,
@@ -30,7 +30,8 @@ __all__ = [
     "AsyncClient", "Client", "KeyStatus", "Signature", "Signer", "SignRequest", "Reject",
     "Policy", "Key", "KeyLike", "load_key", "PROTOCOL", "error_for",
     "WssignError", "ApiError", "TransportError", "ProtocolError", "IntroductionRefused",
-    "KeyFileError", "BadRequestError", "UnauthorizedError", "NotConnectedError",
+    "KeyFileError", "BadRequestError", "UnauthorizedError", "ForbiddenError",
+    "ForbiddenKeyError", "NotConnectedError",
     "NotFoundError", "MethodNotAllowedError", "RequestTimeoutError", "PayloadTooLargeError",
     "UnsupportedMediaTypeError", "RejectedError", "TooManyRequestsError",
     "InvalidSignatureError", "ConnectionClosedError", "ShuttingDownError", "OverloadedError",

@@ -14,7 +14,8 @@ from typing import Dict, Optional, Type
 
 __all__ = [
     "WssignError", "TransportError", "ProtocolError", "IntroductionRefused", "KeyFileError",
-    "ApiError", "BadRequestError", "UnauthorizedError", "NotConnectedError", "NotFoundError",
+    "ApiError", "BadRequestError", "UnauthorizedError", "ForbiddenError", "ForbiddenKeyError",
+    "NotConnectedError", "NotFoundError",
     "MethodNotAllowedError", "RequestTimeoutError", "PayloadTooLargeError",
     "UnsupportedMediaTypeError",
     "RejectedError", "TooManyRequestsError", "InvalidSignatureError", "ConnectionClosedError",
@@ -85,6 +86,16 @@ class UnauthorizedError(ApiError):
     code = "unauthorized"
 
 
+class ForbiddenError(ApiError):
+    """403: the token lacks the scope of this endpoint (scopes= in the token file)."""
+    code = "forbidden"
+
+
+class ForbiddenKeyError(ApiError):
+    """403: the token may not use this key (keys= in the token file)."""
+    code = "forbidden_key"
+
+
 class NotConnectedError(ApiError):
     """404: no signer holding the key is connected."""
     code = "not_connected"
@@ -123,7 +134,8 @@ class RejectedError(ApiError):
 
 
 class TooManyRequestsError(ApiError):
-    """429: too many failed authentications from this client; retry later."""
+    """429: too many failed authentications from this client, or the token is over its rate;
+    retry later."""
     code = "too_many_requests"
     retryable = True
 
@@ -165,7 +177,8 @@ class TimeoutError(ApiError, builtins.TimeoutError):  # noqa: A001 (as asyncio.T
 
 _BY_CODE: Dict[str, Type[ApiError]] = {
     cls.code: cls for cls in (
-        BadRequestError, UnauthorizedError, NotConnectedError, NotFoundError,
+        BadRequestError, UnauthorizedError, ForbiddenError, ForbiddenKeyError,
+        NotConnectedError, NotFoundError,
         MethodNotAllowedError, RequestTimeoutError, PayloadTooLargeError,
         UnsupportedMediaTypeError, RejectedError,
         TooManyRequestsError, InvalidSignatureError, ConnectionClosedError, ShuttingDownError,
