@@ -84,6 +84,7 @@ int config_init(struct config *cfg)
 
     snprintf(cfg->listen.host, sizeof cfg->listen.host, "127.0.0.1");
     cfg->listen.port = 8080;
+    cfg->listen_path = xstrdup("/v1/ws");
     cfg->n_server_names = sizeof default_server_names / sizeof default_server_names[0];
     cfg->server_names = xcalloc(cfg->n_server_names, sizeof *cfg->server_names);
     for (size_t i = 0; i < cfg->n_server_names; i++)
@@ -132,6 +133,9 @@ void config_cleanup(struct config *cfg)
     free(cfg->path);
     free(cfg->tls_cert);
     free(cfg->tls_key);
+    free(cfg->listen_path);
+    free(cfg->control_tls_cert);
+    free(cfg->control_tls_key);
     free(cfg->cluster.redis);
     free(cfg->cluster.password_file);
     free(cfg->cluster.node_id);
@@ -163,6 +167,9 @@ static void config_copy(struct config *dst, const struct config *src)
     dst->path = dup_or_null(src->path);
     dst->tls_cert = dup_or_null(src->tls_cert);
     dst->tls_key = dup_or_null(src->tls_key);
+    dst->listen_path = dup_or_null(src->listen_path);
+    dst->control_tls_cert = dup_or_null(src->control_tls_cert);
+    dst->control_tls_key = dup_or_null(src->control_tls_key);
     dst->cluster.redis = dup_or_null(src->cluster.redis);
     dst->cluster.password_file = dup_or_null(src->cluster.password_file);
     dst->cluster.node_id = dup_or_null(src->cluster.node_id);
@@ -447,9 +454,11 @@ static int load_file_pair(const struct loader *ld, json_t *obj, const char *sect
     return 0;
 }
 
-static int load_tls(const struct loader *ld, json_t *obj)
+/* A TLS section ("tls", "control.tls"): its certificate chain and key files. */
+static int load_tls(const struct loader *ld, const char *section, json_t *obj, char **cert,
+                    char **tls_key)
 {
-    return load_file_pair(ld, obj, "tls", "cert", &ld->cfg->tls_cert, "key", &ld->cfg->tls_key);
+    return load_file_pair(ld, obj, section, "cert", cert, "key", tls_key);
 }
 
 /* The cluster section: names and files here; the URL, the secret and the node id
@@ -540,6 +549,11 @@ static int load_control(const struct loader *ld, json_t *obj)
                 return fail(ld, "key '%s' must be an octal mode such as \"0660\", with no "
                                 "access for others", key);
             ld->cfg->control_socket_mode = (unsigned)mode;
+        } else if (!strcmp(k, "tls")) {
+            if ((rc = want_object(ld, key, v)) != 0 ||
+                (rc = load_tls(ld, key, v, &ld->cfg->control_tls_cert,
+                               &ld->cfg->control_tls_key)) != 0)
+                return rc;
         } else {
             return unknown(ld, key);
         }
@@ -559,12 +573,12 @@ static int load_introduction(const struct loader *ld, json_t *obj)
         if (!strcmp(k, "proof")) {
             if ((rc = want_string(ld, key, v, &s)) != 0)
                 return rc;
-            if (!strcmp(s, "required"))
-                ld->cfg->proof_required = true;
-            else if (!strcmp(s, "optional"))
-                ld->cfg->proof_required = false;
-            else
-                return fail(ld, "key '%s' must be \"required\" or \"optional\"", key);
+            if (!strcmp(s, "required") || !strcmp(s, "optional") || !strcmp(s, "none")) {
+                ld->cfg->proof_required = !strcmp(s, "required");
+                ld->cfg->proof_none = !strcmp(s, "none");
+            } else {
+                return fail(ld, "key '%s' must be \"required\", \"optional\" or \"none\"", key);
+            }
         } else if ((rc = load_int(ld, "introduction", k, key, v)) != WSS_ERR_NOT_FOUND) {
             if (rc != 0)
                 return rc;
@@ -670,6 +684,44 @@ static int load_server_names(const struct loader *ld, const char *key, const jso
     return 0;
 }
 
+/*
+ * The signer path is compared byte for byte with the request line's path,
+ * which lws has already cleaned of "//" and dot segments: allow only what
+ * needs no escaping and stays the same after that cleaning.
+ */
+static const char *listen_path_problem(const char *s, size_t len)
+{
+    if (len == 0 || len > CONFIG_LISTEN_PATH_MAX || strlen(s) != len)
+        return "must be 1 to 128 characters long";
+    if (s[0] != '/')
+        return "must start with '/'";
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_' || c == '~' || c == '/'))
+            return "has a character outside A-Z a-z 0-9 - . _ ~ /";
+        if (c == '/' && i + 1 < len && s[i + 1] == '/')
+            return "must not contain an empty segment ('//')";
+        if (c == '/' && s[i + 1] == '.' &&
+            (s[i + 2] == '/' || !s[i + 2] || (s[i + 2] == '.' && (s[i + 3] == '/' || !s[i + 3]))))
+            return "must not contain a '.' or '..' segment";
+    }
+    return NULL;
+}
+
+static int load_listen_path(const struct loader *ld, const char *key, const json_t *v)
+{
+    const char *why;
+
+    if (!json_is_string(v))
+        return fail(ld, "key '%s' must be a string", key);
+    if ((why = listen_path_problem(json_string_value(v), json_string_length(v))) != NULL)
+        return fail(ld, "key '%s' %s", key, why);
+    replace_string(&ld->cfg->listen_path, json_string_value(v));
+    return 0;
+}
+
 /* Controller names become key prefixes in error text and log lines: keep them plain. */
 static bool valid_controller_name(const char *name)
 {
@@ -758,13 +810,15 @@ static int load_root(const struct loader *ld, json_t *root)
         opts_key_name(key, sizeof key, NULL, k);
         if (!strcmp(k, "listen")) {
             rc = want_listen(ld, key, v, &cfg->listen);
+        } else if (!strcmp(k, "listen_path")) {
+            rc = load_listen_path(ld, key, v);
         } else if (!strcmp(k, "server_names")) {
             rc = load_server_names(ld, key, v);
         } else if (!strcmp(k, "insecure")) {
             rc = want_bool(ld, key, v, &cfg->insecure);
         } else if (!strcmp(k, "tls")) {
             if ((rc = want_object(ld, key, v)) == 0)
-                rc = load_tls(ld, v);
+                rc = load_tls(ld, "tls", v, &cfg->tls_cert, &cfg->tls_key);
         } else if (!strcmp(k, "control")) {
             if ((rc = want_object(ld, key, v)) == 0)
                 rc = load_control(ld, v);
@@ -911,6 +965,20 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
         errf(err, errlen, "tls.cert and tls.key must not be empty");
         return WSS_ERR_CONFIG;
     }
+    if (!cfg->control_tls_cert != !cfg->control_tls_key) {
+        errf(err, errlen, "control.tls.cert and control.tls.key must be set together (only "
+             "control.tls.%s is set)", cfg->control_tls_cert ? "cert" : "key");
+        return WSS_ERR_CONFIG;
+    }
+    if (cfg->control_tls_cert && cfg->control.is_unix) {
+        errf(err, errlen, "control.tls needs a TCP control.listen: a unix: socket is reached "
+             "only on this host, and its file mode (control.socket_mode) decides who may");
+        return WSS_ERR_CONFIG;
+    }
+    if (!cfg->listen_path || listen_path_problem(cfg->listen_path, strlen(cfg->listen_path))) {
+        errf(err, errlen, "listen_path must be a path such as \"/v1/ws\"");
+        return WSS_ERR_CONFIG;
+    }
     if (cfg->listen.is_unix || !cfg->listen.host[0] || cfg->listen.port < 0 ||
         cfg->listen.port > 65535) {
         errf(err, errlen, "listen must be a host and a port from 0 to 65535");
@@ -979,6 +1047,8 @@ const char *config_restart_key(const struct config *a, const struct config *b)
         return "control.listen";
     if (!a->tls_cert != !b->tls_cert)
         return "tls";
+    if (!a->control_tls_cert != !b->control_tls_cert)
+        return "control.tls";
     if (a->insecure != b->insecure)
         return "insecure";
     /* A cluster's Redis address and secret reload by reconnecting; these do not. */

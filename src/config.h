@@ -15,6 +15,9 @@
 struct wss_opts;
 struct keyset;
 
+/* Longest "listen_path" (docs/CONFIG.md). */
+#define CONFIG_LISTEN_PATH_MAX 128
+
 /* Per controller section under "controllers". */
 struct config_controller {
     char *name;
@@ -37,6 +40,7 @@ struct config {
     char *path; /* the file loaded, or NULL for built-in defaults */
 
     struct addr_listen listen;  /* "listen": signer listener, default 127.0.0.1:8080 */
+    char *listen_path;            /* "listen_path": the signer WebSocket's path, default "/v1/ws" */
     char *tls_cert;               /* "tls.cert": PEM path; with tls.key turns ws into wss */
     char *tls_key;                /* "tls.key" */
     bool insecure;                /* "insecure": allow a non-loopback listener without TLS */
@@ -45,12 +49,17 @@ struct config {
 
     struct addr_listen control; /* "control.listen": default 127.0.0.1:8081, or "unix:/path" */
     unsigned control_socket_mode; /* "control.socket_mode": octal string, default "0600" */
+    char *control_tls_cert;       /* "control.tls.cert": PEM path; with the key turns the */
+    char *control_tls_key;        /* "control.tls.key"   control listener into HTTPS */
 
     char **origins;               /* "origins.allow": browser origins allowed; "*" for any */
     size_t n_origins;
     bool allow_missing_origin;    /* "origins.allow_missing": default true (non-browser signers) */
 
     bool proof_required;          /* "introduction.proof": "required" (true) | "optional" */
+    bool proof_none;              /* "introduction.proof": "none": no challenge, and an
+                                     introduction of type and public_key only (the plan's
+                                     minimal clients); proof_required is then false */
     uint32_t intro_timeout_ms;    /* "introduction.timeout_ms": default 10000 */
 
     uint32_t default_timeout_ms;  /* "requests.default_timeout_ms": default 60000 */
@@ -106,8 +115,10 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 int config_resolve(struct config *cfg, char *err, size_t errlen);
 
 /*
- * Cross-field checks: tls cert and key both or neither; non-loopback signer
- * listener needs TLS unless insecure; listeners differ; timeouts in range.
+ * Cross-field checks: tls cert and key both or neither (and so for
+ * control.tls, which a unix: control listener cannot have); non-loopback
+ * signer listener needs TLS unless insecure; listeners differ; timeouts in
+ * range.
  * Returns 0, or WSS_ERR_CONFIG with the reason in err.
  */
 int config_check(const struct config *cfg, char *err, size_t errlen);
@@ -116,8 +127,8 @@ int config_check(const struct config *cfg, char *err, size_t errlen);
 const struct config_controller *config_controller(const struct config *cfg, const char *name);
 
 /*
- * Compares the settings a reload cannot change (listeners, TLS on or off,
- * insecure, controllers). A port of 0 in b matches whatever port a has (the
+ * Compares the settings a reload cannot change (listeners, TLS on or off on
+ * either listener, insecure, controllers). A port of 0 in b matches whatever port a has (the
  * one bound at start-up). Returns NULL if a and b agree on all of them, else
  * the dotted name of the first that differs.
  */

@@ -206,8 +206,7 @@ static void reload(struct wssd *d)
             rc = -1;
         } else {
             prepared = true;
-            if (next.tls_cert && ws_reload_tls(&d->ws, next.tls_cert, next.tls_key, err,
-                                               sizeof err) != 0)
+            if (ws_reload_tls(&d->ws, &next, err, sizeof err) != 0)
                 rc = -1;
         }
     }
@@ -242,8 +241,9 @@ static void reload(struct wssd *d)
     service_enforce_key_lists(&d->svc);
     metrics_reload(&d->svc.metrics, true, (double)util_unix_ms() / 1000.0);
     d->svc.metrics.tls_expiry = d->cfg.tls_cert ? tls_cert_expiry(d->cfg.tls_cert) : 0;
-    log_notice("event=reload outcome=ok log_level=%s tls=%s", log_level_name(d->cfg.log_level),
-               d->cfg.tls_cert ? "reloaded" : "no");
+    log_notice("event=reload outcome=ok log_level=%s tls=%s control_tls=%s",
+               log_level_name(d->cfg.log_level), d->cfg.tls_cert ? "reloaded" : "no",
+               d->cfg.control_tls_cert ? "reloaded" : "no");
     notify_ready(status_line(d, status, sizeof status));
 }
 
@@ -336,7 +336,11 @@ int daemon_check(const struct config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "libsodium failed to initialise");
         return WSS_ERR_IO;
     }
-    if (cfg->tls_cert && (rc = tls_check_files(cfg->tls_cert, cfg->tls_key, err, errlen)) != 0)
+    if (cfg->tls_cert &&
+        (rc = tls_check_files(cfg->tls_cert, cfg->tls_key, "tls", err, errlen)) != 0)
+        return rc;
+    if (cfg->control_tls_cert && (rc = tls_check_files(cfg->control_tls_cert, cfg->control_tls_key,
+                                                       "control.tls", err, errlen)) != 0)
         return rc;
     /* The addresses must exist on this host; the ports may be in use by a running daemon. */
     any = cfg->listen;
@@ -470,11 +474,18 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
         snprintf(err, errlen, "cannot install signal handlers and timers");
         goto fail;
     }
-    log_notice("event=ready version=%s listen=%s tls=%s control=%s controllers=%zu "
-               "watchdog_ms=%llu",
+    /* Allowed with a token file, but the token then crosses the network readable. */
+    if (!d->svc.control_local && !d->cfg.control_tls_cert)
+        log_warn("event=control_cleartext control=%s msg=\"the control listener is not "
+                 "loopback-only and has no control.tls: bearer tokens and messages cross the "
+                 "network in clear text\"",
+                 addr_str(b, sizeof b, &d->cfg.control));
+    log_notice("event=ready version=%s listen=%s tls=%s control=%s control_tls=%s "
+               "controllers=%zu watchdog_ms=%llu",
                WSSIGND_VERSION, addr_str(a, sizeof a, &d->cfg.listen),
                d->cfg.tls_cert ? "yes" : "no", addr_str(b, sizeof b, &d->cfg.control),
-               d->n_ctls, (unsigned long long)notify_watchdog_interval_ms());
+               d->cfg.control_tls_cert ? "yes" : "no", d->n_ctls,
+               (unsigned long long)notify_watchdog_interval_ms());
     d->last_status_ms = util_now_ms();
     notify_ready(status_line(d, status, sizeof status));
     return d;

@@ -48,7 +48,12 @@ void link_send_sign_request(struct session *s, const char *request_id, const uin
 void link_send_cancel(struct session *s, const char *request_id, const char *reason)
 {
     size_t len;
-    char *buf = wire_encode_cancel(s->ops->headroom, &len, request_id, reason);
+    char *buf;
+
+    /* The minimal protocol has no cancel frame: its clients would choke on one. */
+    if (s->minimal)
+        return;
+    buf = wire_encode_cancel(s->ops->headroom, &len, request_id, reason);
 
     s->ops->send(s, buf, len);
 }

@@ -61,7 +61,8 @@ void link_send_introduced(struct session *s);
 void link_send_sign_request(struct session *s, const char *request_id, const uint8_t *message,
                             size_t message_len, uint64_t expires_at_ms, const char *label,
                             const char *requester);
-/* Sends a cancel; reason is "timeout", "requester_cancelled" or "shutting_down". */
+/* Sends a cancel; reason is "timeout", "requester_cancelled" or "shutting_down".
+ * Nothing on a link that speaks the minimal protocol (session.h). */
 void link_send_cancel(struct session *s, const char *request_id, const char *reason);
 
 #endif

@@ -93,8 +93,11 @@ void session_init(struct session *s, struct wss_service *svc, const struct link_
 void session_on_open(struct session *s)
 {
     s->svc->signers++;
+    /* The plan's minimal clients know no challenge: none is sent, and none can be proved. */
+    s->minimal = s->svc->cfg->proof_none;
     crypto_new_nonce(s->nonce, s->nonce_b64);
-    link_send_challenge(s);
+    if (!s->minimal)
+        link_send_challenge(s);
     arm(s, util_now_ms() + s->svc->cfg->intro_timeout_ms);
     log_debug("event=connected conn=%llu remote=%s", (unsigned long long)s->id, s->remote);
 }
@@ -185,7 +188,8 @@ static void introduce(struct session *s, const struct wire_msg *m)
                      NULL);
         return;
     }
-    if (!host_allowed(cfg, m->host)) {
+    /* A minimal introduction names no host: there is no proof for it to bind. */
+    if (!s->minimal && !host_allowed(cfg, m->host)) {
         char detail[sizeof host + 8];
 
         snprintf(detail, sizeof detail, "host=%s", log_quote(host, sizeof host, m->host));
@@ -199,7 +203,7 @@ static void introduce(struct session *s, const struct wire_msg *m)
         return;
     }
     if (!m->has_proof) {
-        if (cfg->proof_required) {
+        if (cfg->proof_required && !s->minimal) {
             refuse(s, METRICS_INTRO_MISSING_PROOF, "missing_proof",
                    "introduction must carry a proof");
             return;
@@ -230,10 +234,11 @@ static void introduce(struct session *s, const struct wire_msg *m)
     s->last_rx_ms = util_now_ms();
     arm(s, s->last_rx_ms + cfg->ping_interval_ms);
 
-    link_send_introduced(s);
+    if (!s->minimal)
+        link_send_introduced(s);
     log_info("event=introduced key=%s conn=%llu session=%s remote=%s proof=%s",
              util_key_fpr(fpr, s->key), (unsigned long long)s->id, s->session_id, s->remote,
-             m->has_proof ? "yes" : "legacy");
+             s->minimal ? "none" : m->has_proof ? "yes" : "legacy");
     old = service_register(svc, s);
     if (old)
         session_supersede(old, s);
@@ -256,8 +261,10 @@ static void unknown_answer(struct session *s, const char *request_id)
                 (unsigned long long)s->id, s->remote, late ? "yes" : "no");
     if (late) {
         s->late_answers--;
-        link_send_error(s, &s->svc->metrics, "unknown_request",
-                        "no such request pending on this connection", request_id);
+        /* A minimal client was sent no cancel, so its late answer is expected: no error. */
+        if (!s->minimal)
+            link_send_error(s, &s->svc->metrics, "unknown_request",
+                            "no such request pending on this connection", request_id);
         return;
     }
     refuse_frame(s, "unknown_request", "no such request pending on this connection", request_id);
@@ -271,7 +278,8 @@ int session_on_message(struct session *s, const char *buf, size_t len)
 
     if (s->state == SESSION_CLOSING)
         return 0;
-    if (wire_decode(WIRE_FROM_CLIENT, buf, len, s->svc->cfg->max_message_bytes, &m, &e) != 0) {
+    if (wire_decode(s->minimal ? WIRE_FROM_MINIMAL_CLIENT : WIRE_FROM_CLIENT, buf, len,
+                    s->svc->cfg->max_message_bytes, &m, &e) != 0) {
         log_debug("event=bad_frame code=%s conn=%llu", e.code, (unsigned long long)s->id);
         refuse_frame(s, e.code, e.message, e.request_id);
         return 0;

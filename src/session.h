@@ -39,6 +39,8 @@ struct session {
     enum session_state state;
     bool superseded;                  /* a newer link proved the same key */
     bool proven;                      /* counted as introduced in the admission table */
+    bool minimal;                     /* opened with introduction.proof "none": the minimal
+                                         protocol (no challenge, introduced or cancel frame) */
     char remote[SESSION_REMOTE_MAX];  /* peer address (or node), for logs */
     struct peer *admission;           /* its count in the listener's peers table, or NULL */
     uint8_t nonce[CRYPTO_NONCE_BYTES];
@@ -61,7 +63,8 @@ struct session {
 void session_init(struct session *s, struct wss_service *svc, const struct link_ops *ops,
                   const char *remote, struct peer *admission);
 
-/* The link is open: sends the challenge and arms the introduction deadline. */
+/* The link is open: sends the challenge (none with introduction.proof "none",
+ * which then holds for the link's life) and arms the introduction deadline. */
 void session_on_open(struct session *s);
 
 /*

@@ -1,6 +1,7 @@
 /*
- * TLS files and the live context: OpenSSL on scratch contexts for the
- * checks, then on the live one for a reload.
+ * TLS files and the live contexts (the signer listener's and the control
+ * listener's): OpenSSL on scratch contexts for the checks, then on the live
+ * one for a reload.
  */
 #include "tls.h"
 
@@ -53,37 +54,44 @@ void tls_tune_context(void *ctx)
  * without blocking on a FIFO, and a private key readable by group or others
  * is refused, as sshd refuses one.
  */
-static int check_tls_paths(const char *cert, const char *key, char *err, size_t errlen)
+static int check_tls_paths(const char *cert, const char *key, const char *section, char *err,
+                           size_t errlen)
 {
+    char what[32];
     int fd;
 
-    if ((fd = files_open(cert, false, "tls.cert", err, errlen)) < 0)
+    snprintf(what, sizeof what, "%s.cert", section);
+    if ((fd = files_open(cert, false, what, err, errlen)) < 0)
         return WSS_ERR_CONFIG;
     close(fd);
-    if ((fd = files_open(key, true, "tls.key", err, errlen)) < 0)
+    snprintf(what, sizeof what, "%s.key", section);
+    if ((fd = files_open(key, true, what, err, errlen)) < 0)
         return WSS_ERR_CONFIG;
     close(fd);
     return 0;
 }
 
 /* Loads cert and key into a scratch SSL_CTX: readable, private, and a matching pair. */
-int tls_check_files(const char *cert, const char *key, char *err, size_t errlen)
+int tls_check_files(const char *cert, const char *key, const char *section, char *err,
+                    size_t errlen)
 {
     SSL_CTX *probe;
     int rc = 0;
 
-    if (check_tls_paths(cert, key, err, errlen) != 0)
+    if (check_tls_paths(cert, key, section, err, errlen) != 0)
         return WSS_ERR_CONFIG;
     probe = SSL_CTX_new(TLS_server_method());
     if (!probe) {
         snprintf(err, errlen, "cannot create a TLS context");
         return WSS_ERR_CONFIG;
     }
-    if (SSL_CTX_use_certificate_chain_file(probe, cert) != 1) {
-        snprintf(err, errlen, "cannot load the certificate chain %s", cert);
-        rc = WSS_ERR_CONFIG;
-    } else if (SSL_CTX_use_PrivateKey_file(probe, key, SSL_FILETYPE_PEM) != 1) {
+    /* The key first: loaded after the certificate, a key of another pair fails to load,
+     * where the other order reports it as the mismatch it is. */
+    if (SSL_CTX_use_PrivateKey_file(probe, key, SSL_FILETYPE_PEM) != 1) {
         snprintf(err, errlen, "cannot load the private key %s", key);
+        rc = WSS_ERR_CONFIG;
+    } else if (SSL_CTX_use_certificate_chain_file(probe, cert) != 1) {
+        snprintf(err, errlen, "cannot load the certificate chain %s", cert);
         rc = WSS_ERR_CONFIG;
     } else if (SSL_CTX_check_private_key(probe) != 1) {
         snprintf(err, errlen, "the private key %s does not match the certificate %s", key, cert);
@@ -94,15 +102,16 @@ int tls_check_files(const char *cert, const char *key, char *err, size_t errlen)
     return rc;
 }
 
-int tls_reload(void *ctx, const char *cert, const char *key, char *err, size_t errlen)
+int tls_reload(void *ctx, const char *cert, const char *key, const char *section, char *err,
+               size_t errlen)
 {
     SSL_CTX *live = ctx;
 
     if (!live) {
-        snprintf(err, errlen, "the signer listener has no TLS context");
+        snprintf(err, errlen, "the listener of %s has no TLS context", section);
         return WSS_ERR_CONFIG;
     }
-    if (tls_check_files(cert, key, err, errlen) != 0)
+    if (tls_check_files(cert, key, section, err, errlen) != 0)
         return WSS_ERR_CONFIG;
     /* Checked on a scratch context above, so these only fail on a race with the files. */
     if (SSL_CTX_use_certificate_chain_file(live, cert) != 1 ||

@@ -1,7 +1,8 @@
 /*
- * The signer listener's TLS: the policy (TLS 1.2+ with AEAD suites), the
- * checks of a certificate and key before they are used, and their reload
- * into the live context. OpenSSL only; no lws.
+ * The listeners' TLS (the signer listener's "tls", the control listener's
+ * "control.tls"): one policy for both (TLS 1.2+ with AEAD suites, no
+ * renegotiation), the checks of a certificate and key before they are used,
+ * and their reload into a live context. OpenSSL only; no lws.
  */
 #ifndef WSSIGND_TLS_H
 #define WSSIGND_TLS_H
@@ -25,10 +26,12 @@ void tls_tune_context(void *ctx);
 /*
  * Checks a certificate chain and key without installing them: regular files
  * (opened without blocking), the key readable by its owner only, both load,
- * and the key matches the certificate. Returns 0, or WSS_ERR_CONFIG with the
- * reason in err.
+ * and the key matches the certificate. section ("tls", "control.tls") names
+ * the settings in error text. Returns 0, or WSS_ERR_CONFIG with the reason in
+ * err.
  */
-int tls_check_files(const char *cert, const char *key, char *err, size_t errlen);
+int tls_check_files(const char *cert, const char *key, const char *section, char *err,
+                    size_t errlen);
 
 /* The unix time at which the certificate (the first of the chain in cert)
  * expires, or 0 if it cannot be read. */
@@ -39,8 +42,9 @@ double tls_cert_expiry(const char *cert);
  * SSL_CTX *): both files are checked first and only then installed, so new
  * handshakes present the new certificate while open connections keep
  * theirs. Returns 0, or WSS_ERR_CONFIG with the reason in err (the old
- * certificate stays).
+ * certificate stays). section as for tls_check_files.
  */
-int tls_reload(void *ctx, const char *cert, const char *key, char *err, size_t errlen);
+int tls_reload(void *ctx, const char *cert, const char *key, const char *section, char *err,
+               size_t errlen);
 
 #endif

@@ -26,7 +26,6 @@
 #include "tls.h"
 #include "util.h"
 
-#define SIGNER_PATH "/v1/ws"
 /* lws reads WebSocket payload in pieces of this size, into a buffer it keeps per
  * connection; larger messages are reassembled. Small keeps idle connections small. */
 #define SIGNER_RX_BYTES 1024
@@ -88,13 +87,15 @@ static bool handshake_valid(struct lws *wsi)
     return true;
 }
 
-/* Only GET /v1/ws from an allowed origin may become a signer WebSocket. */
+/* Only a GET of listen_path (default /v1/ws) from an allowed origin may become a
+ * signer WebSocket. */
 static int filter_upgrade(struct wss_service *svc, struct lws *wsi)
 {
-    char uri[sizeof SIGNER_PATH + 1], origin[256], quoted[300];
+    const char *path = svc->cfg->listen_path;
+    char uri[CONFIG_LISTEN_PATH_MAX + 2], origin[256], quoted[300];
 
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) != (int)strlen(SIGNER_PATH) ||
-        lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, SIGNER_PATH)) {
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) != (int)strlen(path) ||
+        lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, path)) {
         /* As a plain GET of a wrong path is answered: never an empty reply. */
         lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
         return -1;
@@ -295,6 +296,11 @@ static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, v
                             void *in, size_t len)
 {
     switch (reason) {
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        /* With control.tls: the control vhost's SSL_CTX, kept for reloads. */
+        ws_of(wsi)->control_tls = user;
+        tls_tune_context(user);
+        return 0;
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         return admit(ws_of(wsi), &ws_of(wsi)->control_admission, user);
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
@@ -368,9 +374,34 @@ static void common_vhost_info(struct lws_context_creation_info *info)
     info->timeout_secs_ah_idle = 10;
 }
 
-int ws_reload_tls(struct ws *ws, const char *cert, const char *key, char *err, size_t errlen)
+int ws_reload_tls(struct ws *ws, const struct config *cfg, char *err, size_t errlen)
 {
-    return tls_reload(ws->signer_tls, cert, key, err, errlen);
+    /* Both pairs are checked before either is installed. */
+    if (cfg->control_tls_cert && tls_check_files(cfg->control_tls_cert, cfg->control_tls_key,
+                                                 "control.tls", err, errlen) != 0)
+        return WSS_ERR_CONFIG;
+    if (cfg->tls_cert &&
+        tls_reload(ws->signer_tls, cfg->tls_cert, cfg->tls_key, "tls", err, errlen) != 0)
+        return WSS_ERR_CONFIG;
+    if (cfg->control_tls_cert && tls_reload(ws->control_tls, cfg->control_tls_cert,
+                                            cfg->control_tls_key, "control.tls", err, errlen) != 0)
+        return WSS_ERR_CONFIG;
+    return 0;
+}
+
+/* Fills the TLS fields of a listener's info from a checked certificate and key:
+ * the one policy of tls.h. Returns 0, or WSS_ERR_CONFIG with the reason in err. */
+static int tls_vhost_info(struct lws_context_creation_info *info, const char *cert,
+                          const char *key, const char *section, char *err, size_t errlen)
+{
+    if (tls_check_files(cert, key, section, err, errlen) != 0)
+        return WSS_ERR_CONFIG;
+    info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info->ssl_cert_filepath = cert;
+    info->ssl_private_key_filepath = key;
+    info->ssl_cipher_list = TLS12_CIPHERS;
+    info->ssl_options_set = (long)tls_server_options();
+    return 0;
 }
 
 void ws_apply_limits(struct ws *ws, const struct config *cfg)
@@ -408,15 +439,9 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     common_vhost_info(&info);
     bind_exactly(&info, &cfg->listen, &ws->signer_iface);
-    if (cfg->tls_cert) {
-        if (tls_check_files(cfg->tls_cert, cfg->tls_key, err, errlen) != 0)
-            return WSS_ERR_CONFIG;
-        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-        info.ssl_cert_filepath = cfg->tls_cert;
-        info.ssl_private_key_filepath = cfg->tls_key;
-        info.ssl_cipher_list = TLS12_CIPHERS;
-        info.ssl_options_set = (long)tls_server_options();
-    }
+    if (cfg->tls_cert &&
+        tls_vhost_info(&info, cfg->tls_cert, cfg->tls_key, "tls", err, errlen) != 0)
+        return WSS_ERR_CONFIG;
     if (addr_probe_bind(&cfg->listen, err, errlen) != 0)
         return WSS_ERR_IO;
     ws->signer = lws_create_vhost(ws->ctx, &info);
@@ -467,6 +492,10 @@ int ws_listen_control(struct ws *ws, const struct config *cfg, struct http_serve
         unlink(cfg->control.host); /* a socket left by an earlier run */
     } else {
         bind_exactly(&info, &cfg->control, &ws->control_iface);
+        if (cfg->control_tls_cert && tls_vhost_info(&info, cfg->control_tls_cert,
+                                                    cfg->control_tls_key, "control.tls", err,
+                                                    errlen) != 0)
+            return WSS_ERR_CONFIG;
         if (addr_probe_bind(&cfg->control, err, errlen) != 0)
             return WSS_ERR_IO;
     }
@@ -474,8 +503,10 @@ int ws_listen_control(struct ws *ws, const struct config *cfg, struct http_serve
     if (!ws->control) {
         char where[ADDR_STR_MAX];
 
-        snprintf(err, errlen, "cannot listen on %s (control)",
-                 addr_str(where, sizeof where, &cfg->control));
+        snprintf(err, errlen, "cannot listen on %s (control)%s",
+                 addr_str(where, sizeof where, &cfg->control),
+                 cfg->control_tls_cert ? " (or cannot load the control.tls certificate and key)"
+                                       : "");
         return WSS_ERR_IO;
     }
     ws->control_port = cfg->control.is_unix ? 0 : lws_get_vhost_listen_port(ws->control);
@@ -493,7 +524,7 @@ void ws_destroy(struct ws *ws)
         ws->dying = ws->ctx;
     }
     ws->ctx = NULL;
-    ws->signer_tls = NULL;
+    ws->signer_tls = ws->control_tls = NULL;
 }
 
 void ws_finish_destroy(struct ws *ws)

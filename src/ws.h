@@ -1,6 +1,7 @@
 /*
  * The libwebsockets layer: the context on the libuv loop, the signer vhost
- * (WebSocket on /v1/ws) and the control vhost (HTTP, served by controllers).
+ * (WebSocket on listen_path, /v1/ws by default) and the control vhost (HTTP
+ * or HTTPS, served by controllers).
  * Callbacks only translate lws events into calls on conn.c and session.c.
  */
 #ifndef WSSIGND_WS_H
@@ -29,6 +30,7 @@ struct ws {
     size_t n_mounts;
     char *signer_iface, *control_iface;      /* owned copies: lws keeps the pointers */
     void *signer_tls;                        /* the wss vhost's SSL_CTX (owned by lws) */
+    void *control_tls;                       /* the control vhost's, with control.tls */
     struct admission signer_admission;       /* sockets per client address and caps, each */
     struct admission control_admission;      /* listener (peers.c) */
 };
@@ -54,8 +56,12 @@ int ws_listen_control(struct ws *ws, const struct config *cfg, struct http_serve
 /* Applies the limits of cfg that take effect on running listeners (connection caps). */
 void ws_apply_limits(struct ws *ws, const struct config *cfg);
 
-/* Loads a new certificate chain and key into the wss listener (tls_reload). */
-int ws_reload_tls(struct ws *ws, const char *cert, const char *key, char *err, size_t errlen);
+/*
+ * Loads the certificate chains and keys cfg names (tls.*, control.tls.*)
+ * into the running listeners (tls_reload), after checking every file
+ * first. Returns 0, or WSS_ERR_CONFIG with the reason in err.
+ */
+int ws_reload_tls(struct ws *ws, const struct config *cfg, char *err, size_t errlen);
 
 /* Destroys the context, closing every connection. On the libuv loop the
  * destruction completes while the loop runs on; ws_finish_destroy then

@@ -1282,7 +1282,9 @@ static void on_fwd(struct cluster *c, const struct cmsg *m)
         return;
     if (!frame_fields(m->frame, m->frame_len, type, id, &exp) || strcmp(id, m->id))
         return;
-    forward(s, m->frame, m->frame_len);
+    /* A link of the minimal protocol gets no cancel (link_send_cancel says the same). */
+    if (strcmp(type, "cancel") != 0 || !s->minimal)
+        forward(s, m->frame, m->frame_len);
     if (!strcmp(type, "cancel")) {
         if (!r->answered_ms)
             s->late_answers++;

@@ -27,6 +27,7 @@ struct frame_spec {
 };
 
 static const char *const intro_fields[] = {"type", "public_key", "host", "proof", NULL};
+static const char *const minimal_intro_fields[] = {"type", "public_key", NULL};
 static const char *const response_fields[] = {"type", "request_id", "message", "signature", NULL};
 static const char *const reject_fields[] = {"type", "request_id", "reason", NULL};
 static const char *const challenge_fields[] = {"type", "nonce", "protocol", NULL};
@@ -38,6 +39,7 @@ static const char *const error_fields[] = {"type", "code", "message", "request_i
 
 static const struct frame_spec specs[] = {
     {"introduction", WIRE_INTRODUCTION, WIRE_FROM_CLIENT, intro_fields},
+    {"introduction", WIRE_INTRODUCTION, WIRE_FROM_MINIMAL_CLIENT, minimal_intro_fields},
     {"sign_response", WIRE_SIGN_RESPONSE, WIRE_FROM_CLIENT, response_fields},
     {"sign_reject", WIRE_SIGN_REJECT, WIRE_FROM_CLIENT, reject_fields},
     {"challenge", WIRE_CHALLENGE, WIRE_FROM_SERVER, challenge_fields},
@@ -98,6 +100,13 @@ static int decode_introduction(json_t *obj, struct wire_msg *out, struct wire_er
     /* Optional here; the daemon decides whether a proof is required. */
     return codec_get_fixed_b64(obj, "proof", false, out->proof, sizeof out->proof,
                                &out->has_proof, err);
+}
+
+/* The minimal protocol's introduction: the key alone (check_fields has refused the rest). */
+static int decode_minimal_introduction(json_t *obj, struct wire_msg *out, struct wire_error *err)
+{
+    return codec_get_fixed_b64(obj, "public_key", true, out->public_key, sizeof out->public_key,
+                               NULL, err);
 }
 
 static int decode_sign_response(json_t *obj, size_t max_message, struct wire_msg *out,
@@ -222,6 +231,9 @@ static const struct frame_spec *find_spec(enum wire_from from, const char *type)
     for (i = 0; i < sizeof specs / sizeof specs[0]; i++)
         if (specs[i].from == from && strcmp(type, specs[i].type) == 0)
             return &specs[i];
+    /* A minimal client differs from a client in its introduction only. */
+    if (from == WIRE_FROM_MINIMAL_CLIENT)
+        return find_spec(WIRE_FROM_CLIENT, type);
     return NULL;
 }
 
@@ -237,6 +249,12 @@ static int check_fields(json_t *obj, const struct frame_spec *spec, struct wire_
                 break;
         if (spec->fields[i])
             continue;
+        if (spec->from == WIRE_FROM_MINIMAL_CLIENT &&
+            (strcmp(key, "host") == 0 || strcmp(key, "proof") == 0))
+            return codec_fail(err, "bad_field",
+                              "field '%s' is not accepted: this server sends no challenge, so "
+                              "an introduction is type and public_key only",
+                              key);
         if (is_plain_name(key))
             return codec_fail(err, "bad_field", "unknown field '%s' in %s", key, spec->type);
         return codec_fail(err, "bad_field", "unknown field in %s", spec->type);
@@ -250,6 +268,8 @@ static int decode_fields(json_t *obj, const struct frame_spec *spec, size_t max_
     out->type = spec->id;
     switch (spec->id) {
     case WIRE_INTRODUCTION:
+        if (spec->from == WIRE_FROM_MINIMAL_CLIENT)
+            return decode_minimal_introduction(obj, out, err);
         return decode_introduction(obj, out, err);
     case WIRE_SIGN_RESPONSE:
         return decode_sign_response(obj, max_message, out, err);

@@ -54,6 +54,10 @@ enum wire_type {
 enum wire_from {
     WIRE_FROM_CLIENT, /* the daemon decodes: introduction, sign_response, sign_reject */
     WIRE_FROM_SERVER, /* wssign decodes: challenge, introduced, sign_request, cancel, error */
+    /* The daemon decodes, with introduction.proof "none" (no challenge was sent): the same
+     * frames, but an introduction is exactly "type" and "public_key"; "host" and "proof"
+     * are refused (bad_field), as there is no challenge to prove. */
+    WIRE_FROM_MINIMAL_CLIENT,
 };
 
 /* Per frame: one decoded frame. Fields its type does not use are zero. */

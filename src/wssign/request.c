@@ -4,10 +4,12 @@
  * turns the outcome into an exit code. HTTP transport in httpc.c, JSON in
  * api.c.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <wssignd/errors.h>
 #include <wssignd/service.h>
@@ -54,6 +56,7 @@ static const struct option request_options[] = {
     {"label", required_argument, NULL, 'l'},
     {"signature-only", no_argument, NULL, 's'},
     {"insecure", no_argument, NULL, 'I'},
+    {"ca", required_argument, NULL, 'C'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -62,8 +65,8 @@ static void request_help(void)
 {
     printf("Usage: wssign request --key PUBKEY\n"
            "                      (--message TEXT | --message-file FILE | --message-hex HEX)\n"
-           "                      [--control URL] [--token-file FILE] [--timeout-ms N]\n"
-           "                      [--wait | --wait-ms N] [--label TEXT]\n"
+           "                      [--control URL] [--ca FILE] [--token-file FILE]\n"
+           "                      [--timeout-ms N] [--wait | --wait-ms N] [--label TEXT]\n"
            "                      [--signature-only] [--insecure]\n"
            "\n"
            "Asks a wssignd daemon (POST /v1/sign on its control API) to have the agent\n"
@@ -75,9 +78,14 @@ static void request_help(void)
            "  -m, --message TEXT       the message is TEXT (its bytes, no newline added)\n"
            "  -f, --message-file FILE  the message is the contents of FILE ('-': stdin)\n"
            "  -x, --message-hex HEX    the message is these bytes in hex\n"
-           "  -c, --control URL        control API base URL (default %s);\n"
-           "                           plain http:// only, to localhost, 127.0.0.0/8 or\n"
-           "                           ::1 unless --insecure\n"
+           "  -c, --control URL        the control API (default %s):\n"
+           "                           https://HOST[:PORT] (the daemon's control.tls; its\n"
+           "                           certificate must name HOST), unix:/PATH (the\n"
+           "                           control socket, e.g. unix:/run/wssignd/control.sock),\n"
+           "                           or http:// to localhost, 127.0.0.0/8 or ::1 (to\n"
+           "                           another host only with --insecure)\n"
+           "      --ca FILE            with https://: trust the CA certificate(s) in this\n"
+           "                           PEM file instead of the system's CA store\n"
            "  -T, --token-file FILE    send the bearer token in FILE: its first line that is\n"
            "                           not empty and not a '#' comment. The file must not be\n"
            "                           accessible by group or others (chmod 600)\n"
@@ -109,8 +117,8 @@ static void request_help(void)
            "  6  invalid_signature: the signature did not verify (daemon or local check)\n"
            "  7  connection_closed: the agent disconnected before answering\n"
            "  8  unauthorized: missing or wrong bearer token\n"
-           "  9  any other error (daemon unreachable, bad_request, shutting_down,\n"
-           "     overloaded, malformed answer)\n",
+           "  9  any other error (daemon unreachable, TLS or certificate failure,\n"
+           "     bad_request, shutting_down, overloaded, malformed answer)\n",
            DEFAULT_CONTROL, WSS_TIMEOUT_MAX_MS, CLI_MESSAGE_MAX);
 }
 
@@ -247,10 +255,70 @@ static int check_result(const struct httpc_response *r, const uint8_t *pk, const
     return rc;
 }
 
+/*
+ * Where --control points: unix:/PATH (the rules of the daemon's own
+ * control.listen), https:// or http://, with the checks each needs. Returns
+ * 0, or a usage exit code having said why.
+ */
+static int parse_control(const char *control, const char *ca, bool insecure,
+                         struct httpc_target *t)
+{
+    char err[512];
+
+    memset(t, 0, sizeof *t);
+    if (!strncmp(control, "unix:", 5)) {
+        struct addr_listen a;
+        const char *why = addr_parse(control, &a);
+
+        if (why)
+            return cli_usage("request", "--control %s: %s", control, why);
+        if (ca || insecure)
+            return cli_usage("request", "%s applies to https:// (--ca) or http:// (--insecure) "
+                                        "URLs, not to a Unix socket",
+                             ca ? "--ca" : "--insecure");
+        /* addr_parse allows ADDR_UNIX_PATH_MAX bytes: it fits. */
+        if (strlen(a.host) >= sizeof t->unix_path)
+            return cli_usage("request", "--control %s: the path is too long", control);
+        memcpy(t->unix_path, a.host, strlen(a.host) + 1);
+        return 0;
+    }
+    if (url_parse(control, &t->url, err, sizeof err) != 0)
+        return cli_usage("request", "--control: %s", err);
+    t->tls = !strcmp(t->url.scheme, "https");
+    if (!t->tls && strcmp(t->url.scheme, "http") != 0)
+        return cli_usage("request", "--control must be an https://, http:// or unix:/ URL");
+    if (t->tls && insecure)
+        return cli_usage("request", "--insecure does not turn certificate checks off; use --ca "
+                                    "FILE to trust a private CA");
+    if (ca && !t->tls)
+        return cli_usage("request", "--ca needs an https:// URL");
+    if (ca) {
+        /* Checked without blocking: a FIFO would hang the TLS set-up. */
+        int fd = files_open(ca, false, "CA file", err, sizeof err), e = errno;
+
+        if (fd == WSS_ERR_IO)
+            return cli_usage("request", "--ca: cannot read %s: %s", ca, strerror(e));
+        if (fd < 0)
+            return cli_usage("request", "--ca: %s", err);
+        close(fd);
+        t->ca_file = ca;
+    }
+    /* Plain HTTP to another machine shows the bearer token and the message to
+     * anyone on the path, and lets them change the answer: the same rule as
+     * the agent's ws:// URLs. */
+    if (!t->tls && !addr_host_is_loopback(t->url.host) && !insecure)
+        return cli_usage("request", "refusing plain http:// to %s: the token and the message "
+                                    "would cross the network in clear text; use https:// (the "
+                                    "daemon's control.tls), reach the control API on loopback "
+                                    "(e.g. through an SSH tunnel), or pass --insecure",
+                         t->url.host);
+    return 0;
+}
+
 int request_main(int argc, char **argv)
 {
     struct cli_message_args margs = {0};
-    const char *key = NULL, *control = DEFAULT_CONTROL, *token_file = NULL;
+    const char *key = NULL, *control = DEFAULT_CONTROL, *token_file = NULL, *ca = NULL;
     uint8_t pk[crypto_sign_PUBLICKEYBYTES], *msg = NULL;
     size_t msg_len = 0, body_len = 0;
     uint64_t timeout_ms = 0, wait_ms = 0;
@@ -260,7 +328,7 @@ int request_main(int argc, char **argv)
     char err[512], token[TOKEN_MAX + 1], path[URL_PATH_MAX + sizeof SIGN_PATH];
     char *body = NULL;
     bool signature_only = false, insecure = false;
-    struct url url;
+    struct httpc_target target;
     int opt, rc;
 
     optind = 1;
@@ -306,6 +374,9 @@ int request_main(int argc, char **argv)
         case 'I':
             insecure = true;
             break;
+        case 'C':
+            ca = optarg;
+            break;
         case 'h':
             request_help();
             return REQ_EXIT_OK;
@@ -328,20 +399,8 @@ int request_main(int argc, char **argv)
         return cli_usage("request", "--wait-ms must not exceed --timeout-ms");
     if (cli_parse_pubkey(key, pk, err, sizeof err) != 0)
         return cli_usage("request", "--key: %s", err);
-    if (url_parse(control, &url, err, sizeof err) != 0)
-        return cli_usage("request", "--control: %s", err);
-    if (strcmp(url.scheme, "http") != 0)
-        return cli_usage("request", "--control must be an http:// URL (the control API is "
-                                    "plain HTTP on a local address)");
-    /* Plain HTTP to another machine shows the bearer token and the message to
-     * anyone on the path, and lets them change the answer: the same rule as
-     * the agent's ws:// URLs. */
-    if (!addr_host_is_loopback(url.host) && !insecure)
-        return cli_usage("request", "refusing plain http:// to %s: the token and the message "
-                                    "would cross the network in clear text; reach the control "
-                                    "API on loopback (e.g. through an SSH tunnel), or pass "
-                                    "--insecure",
-                         url.host);
+    if ((rc = parse_control(control, ca, insecure, &target)) != 0)
+        return rc;
     if (token_file && read_token(token_file, token, sizeof token, err, sizeof err) != 0)
         return cli_usage("request", "%s", err);
     if (cli_message_load(&margs, &msg, &msg_len, err, sizeof err) != 0) {
@@ -351,11 +410,11 @@ int request_main(int argc, char **argv)
 
     /* A base path in --control (a proxy prefix) is kept; a trailing '/' is not doubled. */
     {
-        size_t n = strlen(url.path);
+        size_t n = strlen(target.url.path);
 
-        while (n && url.path[n - 1] == '/')
-            url.path[--n] = '\0';
-        snprintf(path, sizeof path, "%s%s", url.path, SIGN_PATH);
+        while (n && target.url.path[n - 1] == '/')
+            target.url.path[--n] = '\0';
+        snprintf(path, sizeof path, "%s%s", target.url.path, SIGN_PATH);
     }
     body = api_encode_sign_call(&body_len, &(struct api_sign_call){.pk = pk,
                                                                    .msg = msg,
@@ -363,7 +422,7 @@ int request_main(int argc, char **argv)
                                                                    .timeout_ms = (uint32_t)timeout_ms,
                                                                    .wait_ms = (uint32_t)wait_ms,
                                                                    .label = label});
-    rc = httpc_post_json(&url, path, token_file ? token : NULL, body, body_len,
+    rc = httpc_post_json(&target, path, token_file ? token : NULL, body, body_len,
                          (timeout_ms ? timeout_ms : WSS_TIMEOUT_MAX_MS) + HTTP_SLACK_MS, &resp,
                          err, sizeof err);
     if (rc == WSS_ERR_TIMEOUT) {

@@ -4,7 +4,9 @@
  * ASan/UBSan, it checks the header's contract: what a decoded frame may hold,
  * what a refused frame leaves behind, that accepted base64 was the one strict
  * encoding of its bytes, that a re-encoded frame decodes to the same struct,
- * and that the server encoders carry decoded values through unchanged.
+ * and that the server encoders carry decoded values through unchanged. The
+ * same input is decoded as from a minimal client too (introduction.proof
+ * "none"), which must differ only in introductions: type and public_key.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -154,6 +156,46 @@ static int decode(const char *buf, size_t len, size_t max_message, struct wire_m
     return wire_decode(WIRE_FROM_CLIENT, buf, len, max_message, out, err);
 }
 
+static int decode_minimal(const char *buf, size_t len, size_t max_message, struct wire_msg *out,
+                          struct wire_error *err)
+{
+    return wire_decode(WIRE_FROM_MINIMAL_CLIENT, buf, len, max_message, out, err);
+}
+
+/*
+ * The minimal client's decoder against the client's: the same outcome for
+ * every frame but an introduction, which it takes only as exactly "type" and
+ * "public_key" (and which the client's decoder then refuses: no host).
+ */
+static void check_minimal_mode(const uint8_t *data, size_t size)
+{
+    struct wire_msg a, b;
+    struct wire_error ea, eb;
+    int ra = decode_minimal((const char *)data, size, MAX_MESSAGE, &a, &ea);
+    int rb = decode((const char *)data, size, MAX_MESSAGE, &b, &eb);
+    json_t *obj;
+
+    if (ra == 0 && a.type == WIRE_INTRODUCTION) {
+        CHECK(a.host[0] == '\0' && !a.has_proof && all_zero(a.proof, sizeof(a.proof)));
+        obj = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+        CHECK(obj != NULL && json_object_size(obj) == 2);
+        check_canonical(obj, "public_key", a.public_key, sizeof(a.public_key));
+        json_decref(obj);
+        CHECK(rb == WSS_ERR_PROTO && !strcmp(eb.code, "missing_field"));
+        check_decodes_to(decode_minimal, same_msg, (const char *)data, size, &a);
+    } else if (rb == 0 && b.type == WIRE_INTRODUCTION) {
+        /* A full introduction names a host: never one of a minimal client. */
+        CHECK(ra == WSS_ERR_PROTO && !strcmp(ea.code, "bad_field"));
+    } else if (ra == 0 || rb == 0) {
+        CHECK(ra == 0 && rb == 0 && same_msg(&a, &b));
+    } else {
+        CHECK(ra == WSS_ERR_PROTO && rb == WSS_ERR_PROTO);
+        check_refused(decode_minimal, data, size, &a, &ea);
+    }
+    wire_msg_cleanup(&a);
+    wire_msg_cleanup(&b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct wire_msg m;
@@ -163,6 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *obj;
     int rc;
 
+    check_minimal_mode(data, size);
     rc = decode((const char *)data, size, MAX_MESSAGE, &m, &e);
     if (rc != 0) {
         CHECK(rc == WSS_ERR_PROTO);

@@ -35,50 +35,13 @@ sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from hostile_util import (BINARY, TEXT, CaseRunner, RawHTTP, RawWS, connect_refused,
-                          raw_roundtrip, roundtrip, tls_client_context, upgrade_request)
+                          expect_handshake, expect_no_renegotiation, expect_refused, negotiated,
+                          raw_roundtrip, roundtrip, s_client, tls_client_context, tls_tail,
+                          upgrade_request)
 from wssd_test import (BIN, Daemon, TestFailure, check, check_eq, current_tmpdir, free_port,
                        make_cert, run_tests, write_json)
 
 NOBODY = 65534
-
-
-def s_client(port, *args, stdin=b"", timeout=15):
-    """Runs openssl s_client; returns (rc, output)."""
-    argv = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
-            "-servername", "localhost"] + list(args)
-    p = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=timeout)
-    return p.returncode, p.stdout.decode("utf-8", "replace")
-
-
-def negotiated(out):
-    """(protocol, cipher) of a completed handshake, or None."""
-    m = re.search(r"New, (\S+), Cipher is (\S+)", out)
-    if not m or m.group(2) == "(NONE)":
-        return None
-    return m.group(1), m.group(2)
-
-
-def expect_handshake(port, *args):
-    rc, out = s_client(port, *args)
-    got = negotiated(out)
-    check(got is not None, "handshake failed (rc %d): %s" % (rc, tail(out)))
-    return got, out
-
-
-def expect_refused(port, *args):
-    rc, out = s_client(port, *args)
-    got = negotiated(out)
-    check(got is None, "handshake completed: %r" % (got,))
-    check("no cipher match" not in out and "Option unknown" not in out,
-          "the client could not offer this: %s" % tail(out))
-    check(rc != 0, "s_client exit status 0 without a handshake")
-    return out
-
-
-def tail(out, n=4):
-    lines = [l for l in out.splitlines() if "error" in l.lower() or "alert" in l.lower()]
-    return " | ".join((lines or out.splitlines())[-n:])
 
 
 def sslv3_client_hello():
@@ -98,7 +61,7 @@ def test_protocol_versions():
             with cases("%s refused by the server (protocol_version alert)" % flag):
                 out = expect_refused(d.port, flag, "-cipher", "DEFAULT@SECLEVEL=0")
                 check("alert protocol version" in out or "alert number 70" in out,
-                      "no protocol_version alert: %s" % tail(out))
+                      "no protocol_version alert: %s" % tls_tail(out))
         with cases("SSL 3.0 ClientHello refused (alert or close, never a ServerHello)"):
             with RawHTTP(d.port) as c:
                 c.send(sslv3_client_hello())
@@ -173,33 +136,14 @@ def test_alpn_and_renegotiation():
                             ("spdy/3.1,h2", "No ALPN negotiated")):
             with cases("ALPN offer %s -> %s" % (offer, want)):
                 _, out = expect_handshake(d.port, "-alpn", offer)
-                check(want in out, "expected %r: %s" % (want, tail(out)))
+                check(want in out, "expected %r: %s" % (want, tls_tail(out)))
                 check("ALPN protocol: h2" not in out, "h2 negotiated")
         with cases("offering only h2, the connection still speaks HTTP/1.1 (101)"):
             with RawWS(d.port, tls=tls_client_context(alpn=["h2"])) as w:
                 check_eq(w.sock.selected_alpn_protocol(), None, "selected ALPN")
                 w.open()
         with cases("client renegotiation refused (no_renegotiation)"):
-            p = subprocess.Popen(["openssl", "s_client", "-connect", "127.0.0.1:%d" % d.port,
-                                  "-tls1_2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT)
-            try:
-                time.sleep(1.0)
-                p.stdin.write(b"R\n")
-                p.stdin.flush()
-                time.sleep(1.5)
-                try:
-                    p.stdin.close()
-                except BrokenPipeError:
-                    pass
-                out = p.stdout.read().decode("utf-8", "replace")
-                p.wait(10)
-            finally:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
-            check("RENEGOTIATING" in out, "s_client did not try to renegotiate: %s" % tail(out))
-            check("no renegotiation" in out, "renegotiation not refused: %s" % tail(out))
+            expect_no_renegotiation(d.port)
         with cases("wss round trip"):
             roundtrip(d)
     cases.finish()
@@ -347,7 +291,7 @@ def test_startup_refusals():
                 check(time.monotonic() < deadline, "not listening after 10 s")
                 time.sleep(0.05)
             rc, out = s_client(port, "-tls1_3")
-            check(negotiated(out) is not None, "no TLS on the port: %s" % tail(out))
+            check(negotiated(out) is not None, "no TLS on the port: %s" % tls_tail(out))
         finally:
             p.terminate()
             p.wait(10)

@@ -14,6 +14,10 @@ followed by part of one. Each time the daemon's CPU time barely moves over
 2 s, both listeners still answer, and SIGTERM still stops it with exit 0
 (checked when each daemon stops). Sequential requests on one keep-alive
 connection are unaffected.
+
+With WSSIGND_TEST_CONTROL_TLS=1 (64-hostile-control-pipelining-tls.py) every
+case runs against a control listener that serves HTTPS (control.tls), where
+lws reads the pipelined bytes through TLS records instead.
 """
 
 import asyncio
@@ -24,8 +28,21 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hostile_util import log_count  # noqa: E402
-from wssd_test import (Daemon, RawHTTP, b64, check, check_eq, cpu_seconds,  # noqa: E402
+from wssd_test import (RawHTTP, b64, check, check_eq, cpu_seconds,  # noqa: E402
                        http_request, run_tests, scaled, unb64, verify)
+from wssd_test import Daemon as HarnessDaemon  # noqa: E402
+
+CONTROL_TLS = os.environ.get("WSSIGND_TEST_CONTROL_TLS") == "1"
+
+
+def Daemon(*args, **kw):  # noqa: N802 (the harness's Daemon, over HTTPS when asked)
+    return HarnessDaemon(*args, control_tls=CONTROL_TLS, **kw)
+
+
+def control(d):
+    """A raw connection to the control listener (TLS when it serves HTTPS)."""
+    return RawHTTP(d.control_port, tls=d.control_ssl_context)
+
 
 # CPU seconds the daemon may use while idle for IDLE_S seconds (a spin uses all of them).
 IDLE_S = 2.0
@@ -43,7 +60,7 @@ def first_answer_then_close(d, data, status, what, timeout=5.0):
     """Sends data in one write; expects one answer with `status` and
     "connection: close", then the connection closed with nothing more.
     Returns the parsed body."""
-    with RawHTTP(d.control_port) as c:
+    with control(d) as c:
         c.send(data)
         st, hdrs, body, parsed = c.response(scaled(timeout))
         check_eq(st, status, "%s: status of the first answer (body %r)" % (what, body[:200]))
@@ -136,7 +153,7 @@ async def test_pipelined_sign_request_whose_requester_leaves():
     async with Daemon() as d:
         async with d.signer(policy="silent") as s:
             req = http_request("POST", "/v1/sign", sign_body(s.pk, b"leaving", 30000))
-            with RawHTTP(d.control_port) as c:
+            with control(d) as c:
                 c.send(twice(req) + b"POST /v1/sign HTTP/1.1\r\n")
                 await s.wait_request(0)
                 await asyncio.sleep(0.3)
@@ -183,7 +200,7 @@ async def test_sequential_requests_keep_the_connection():
     async with Daemon() as d:
         async with d.signer(policy="sign") as s:
             def exchange():
-                with RawHTTP(d.control_port) as c:
+                with control(d) as c:
                     for i in range(3):
                         msg = b"keep-alive %d" % i
                         for req, status in (

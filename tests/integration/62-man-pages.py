@@ -154,6 +154,24 @@ def code_keys():
     for sec in sections - {"root", "int", "controllers"}:
         for name in re.findall(r'!strcmp\(k, "([a-z_]+)"\)', function_body(src, "load_" + sec)):
             keys.add("%s.%s" % (sec, name))
+    # Sections of two file settings go through load_file_pair(ld, obj, "section",
+    # "a", .., "b", ..); a TLS section's names come from load_tls's own call.
+    pair = r'load_file_pair\(ld, obj, (\w+|"[a-z_.]+"), "([a-z_]+)", [^,]+, "([a-z_]+)"'
+    tls_names = []
+    for sec in sections:
+        for where, a, b in re.findall(pair, function_body(src, "load_" + sec)):
+            if where.startswith('"'):
+                keys.update("%s.%s" % (where.strip('"'), n) for n in (a, b))
+            else:
+                tls_names = [a, b]
+    check(tls_names, "load_tls no longer reads its names through load_file_pair")
+    for sec in sections:
+        body = function_body(src, "load_" + sec)
+        for where in re.findall(r'load_tls\(ld, ("[a-z_.]+"|key)', body):
+            # "key" is the section's own "tls" entry: control.tls
+            name = where.strip('"') if where.startswith('"') else sec + ".tls"
+            keys.discard(name)
+            keys.update("%s.%s" % (name, n) for n in tls_names)
     int_sections = {k.split(".")[0] for k in keys}
     for name in re.findall(r'!strcmp\(k, "([a-z_]+)"\)', function_body(src, "load_root")):
         if name not in sections and name not in int_sections and name != "controllers":

@@ -21,12 +21,19 @@ are importable from here too. This module adds:
   apost(), asign()              POST /v1/sign over asyncio streams (many in
                                 flight)
   connect_refused(), log_count(), rss_kb()
+  s_client(), negotiated(), expect_handshake(), expect_refused(),
+  expect_no_renegotiation(), tls_tail()
+                                a TLS listener probed with `openssl s_client`
+                                (the signer's and the control listener's policy)
 """
 
 import atexit
 import os
+import re
+import subprocess
 import sys
 import threading
+import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -195,3 +202,71 @@ def raw_roundtrip(d, tls=None, source=None, timeout=10.0, **req):
         check_eq(status, 200, "raw round trip (body %r)" % (body,))
         check(verify(w.pk, msg, unb64(body["signature"])), "raw round trip signature verifies")
         w.try_send(frame(CLOSE, close_payload(1000)))
+
+
+# ---------------------------------------------------------------------------
+# TLS probes with openssl s_client
+
+def s_client(port, *args, stdin=b"", timeout=15):
+    """Runs openssl s_client against 127.0.0.1:port; returns (rc, output)."""
+    argv = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+            "-servername", "localhost"] + list(args)
+    p = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def negotiated(out):
+    """(protocol, cipher) of a completed handshake, or None."""
+    m = re.search(r"New, (\S+), Cipher is (\S+)", out)
+    if not m or m.group(2) == "(NONE)":
+        return None
+    return m.group(1), m.group(2)
+
+
+def tls_tail(out, n=4):
+    """The lines of s_client output that tell why, for failure messages."""
+    lines = [l for l in out.splitlines() if "error" in l.lower() or "alert" in l.lower()]
+    return " | ".join((lines or out.splitlines())[-n:])
+
+
+def expect_handshake(port, *args):
+    """s_client with args must complete a handshake; returns ((protocol, cipher), output)."""
+    rc, out = s_client(port, *args)
+    got = negotiated(out)
+    check(got is not None, "handshake failed (rc %d): %s" % (rc, tls_tail(out)))
+    return got, out
+
+
+def expect_refused(port, *args):
+    """s_client with args (which the client can offer) must not complete a handshake."""
+    rc, out = s_client(port, *args)
+    got = negotiated(out)
+    check(got is None, "handshake completed: %r" % (got,))
+    check("no cipher match" not in out and "Option unknown" not in out,
+          "the client could not offer this: %s" % tls_tail(out))
+    check(rc != 0, "s_client exit status 0 without a handshake")
+    return out
+
+
+def expect_no_renegotiation(port):
+    """A TLS 1.2 client asks to renegotiate ("R"): the server must refuse (no_renegotiation)."""
+    p = subprocess.Popen(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-tls1_2"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(1.0)
+        p.stdin.write(b"R\n")
+        p.stdin.flush()
+        time.sleep(1.5)
+        try:
+            p.stdin.close()
+        except BrokenPipeError:
+            pass
+        out = p.stdout.read().decode("utf-8", "replace")
+        p.wait(10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    check("RENEGOTIATING" in out, "s_client did not try to renegotiate: %s" % tls_tail(out))
+    check("no renegotiation" in out, "renegotiation not refused: %s" % tls_tail(out))

@@ -8,7 +8,9 @@
  *   error     - the frame must fail to decode with this error code
  *               (e.g. "bad_json"), and, if a file named request_id is also
  *               present, err->request_id must equal its text.
- * Decoding uses max_message = 1024.
+ * Decoding uses max_message = 1024. A file named mode holding "none" decodes
+ * as the daemon does with introduction.proof "none" (WIRE_FROM_MINIMAL_CLIENT);
+ * without it, as in the other modes (WIRE_FROM_CLIENT).
  *
  * Rendering (fields separated by one space, binary as lowercase hex):
  *   type=introduction public_key=<hex> host=<host> proof=<hex or ->
@@ -165,7 +167,8 @@ static char *render(const struct wire_msg *m)
 int main(int argc, char **argv)
 {
     const char *dir;
-    char *input, *expected, *error, *request_id, *got = NULL;
+    char *input, *expected, *error, *request_id, *mode, *got = NULL;
+    enum wire_from from = WIRE_FROM_CLIENT;
     struct wire_msg msg;
     struct wire_error err;
     size_t len = 0;
@@ -182,13 +185,23 @@ int main(int argc, char **argv)
     expected = read_file(dir, "expected", NULL);
     error = read_file(dir, "error", NULL);
     request_id = read_file(dir, "request_id", NULL);
+    mode = read_file(dir, "mode", NULL);
     if (!input || !expected == !error) {
         fprintf(stderr, "%s: needs input.json and exactly one of expected, error\n", dir);
         status = 2;
         goto out;
     }
+    if (mode) {
+        trim(mode);
+        if (strcmp(mode, "none") != 0) {
+            fprintf(stderr, "%s: mode must be \"none\"\n", dir);
+            status = 2;
+            goto out;
+        }
+        from = WIRE_FROM_MINIMAL_CLIENT;
+    }
 
-    rc = wire_decode(WIRE_FROM_CLIENT, input, len, MAX_MESSAGE, &msg, &err);
+    rc = wire_decode(from, input, len, MAX_MESSAGE, &msg, &err);
     if (expected) {
         trim(expected);
         if (rc != 0) {
@@ -232,6 +245,7 @@ out:
     free(expected);
     free(error);
     free(request_id);
+    free(mode);
     free(got);
     return status;
 }

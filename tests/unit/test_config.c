@@ -87,6 +87,10 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.control.host, "127.0.0.1");
     assert_int_equal(cfg.control.port, 8081);
     assert_true(cfg.proof_required);
+    assert_false(cfg.proof_none);
+    assert_string_equal(cfg.listen_path, "/v1/ws");
+    assert_null(cfg.control_tls_cert);
+    assert_null(cfg.control_tls_key);
     assert_int_equal(cfg.intro_timeout_ms, 10000);
     assert_int_equal(cfg.default_timeout_ms, 60000);
     assert_int_equal(cfg.max_message_bytes, 32768);
@@ -290,7 +294,29 @@ static const struct bad_case bad_cases[] = {
     {"{\"introduction\": {\"timeout_ms\": 600001}}",
      "key 'introduction.timeout_ms' must be between 100 and 600000", 0},
     {"{\"introduction\": {\"proof\": \"maybe\"}}",
-     "key 'introduction.proof' must be \"required\" or \"optional\"", 0},
+     "key 'introduction.proof' must be \"required\", \"optional\" or \"none\"", 0},
+    {"{\"introduction\": {\"proof\": \"None\"}}", "key 'introduction.proof' must be", 0},
+    /* listen_path */
+    {"{\"listen_path\": \"v1/ws\"}", "key 'listen_path' must start with '/'", 0},
+    {"{\"listen_path\": \"\"}", "key 'listen_path' must be 1 to 128 characters long", 0},
+    {"{\"listen_path\": 7}", "key 'listen_path' must be a string", 0},
+    {"{\"listen_path\": \"/a b\"}", "key 'listen_path' has a character outside", 0},
+    {"{\"listen_path\": \"/ws?x=1\"}", "key 'listen_path' has a character outside", 0},
+    {"{\"listen_path\": \"/ws%20\"}", "key 'listen_path' has a character outside", 0},
+    {"{\"listen_path\": \"/a//b\"}", "key 'listen_path' must not contain an empty segment", 0},
+    {"{\"listen_path\": \"/a/../b\"}", "key 'listen_path' must not contain a '.' or '..'", 0},
+    {"{\"listen_path\": \"/a/.\"}", "key 'listen_path' must not contain a '.' or '..'", 0},
+    {"{\"listen_path\": \"/..\"}", "key 'listen_path' must not contain a '.' or '..'", 0},
+    {"{\"listen_path\": \"/"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+     "key 'listen_path' must be 1 to 128 characters long", 0},
+    /* control.tls */
+    {"{\"control\": {\"tls\": true}}", "key 'control.tls' must be an object", 0},
+    {"{\"control\": {\"tls\": {\"crt\": \"/c\"}}}", "unknown key 'control.tls.crt'", 0},
+    {"{\"control\": {\"tls\": {\"cert\": \"\"}}}", "key 'control.tls.cert' must not be empty",
+     0},
+    {"{\"control\": {\"tls\": {\"key\": 1}}}", "key 'control.tls.key' must be a string", 0},
     {"{\"requests\": {\"default_timeout_ms\": 0}}",
      "key 'requests.default_timeout_ms' must be between 1 and 60000", 0},
     {"{\"requests\": {\"default_timeout_ms\": 60001}}",
@@ -645,6 +671,24 @@ static void ck_per_key_zero(struct config *c) { c->max_pending_per_key = 0; }
 static void ck_log_level(struct config *c) { c->log_level = 7; }
 static void ck_no_names(struct config *c) { c->n_server_names = 0; }
 static void ck_port_neg(struct config *c) { c->control.port = -1; }
+static void ck_control_cert_only(struct config *c) { c->control_tls_cert = strdup("/c.pem"); }
+static void ck_control_key_only(struct config *c) { c->control_tls_key = strdup("/k.pem"); }
+static void ck_control_tls(struct config *c)
+{
+    ck_control_cert_only(c);
+    ck_control_key_only(c);
+}
+static void ck_control_tls_unix(struct config *c)
+{
+    ck_control_tls(c);
+    c->control.is_unix = true;
+    snprintf(c->control.host, sizeof c->control.host, "/run/w.sock");
+}
+static void ck_listen_path_bad(struct config *c)
+{
+    free(c->listen_path);
+    c->listen_path = strdup("ws");
+}
 /* Port 0 (any free port) on both listeners is no clash. */
 static void ck_port_zero(struct config *c) { c->control.port = 0; c->listen.port = 0; }
 
@@ -685,6 +729,13 @@ static const struct check_case check_cases[] = {
     {"no server names", ck_no_names, WSS_ERR_CONFIG, "server_names"},
     {"port negative", ck_port_neg, WSS_ERR_CONFIG, "control.listen"},
     {"port zero", ck_port_zero, 0, NULL},
+    {"control cert only", ck_control_cert_only, WSS_ERR_CONFIG,
+     "control.tls.cert and control.tls.key must be set together (only control.tls.cert"},
+    {"control key only", ck_control_key_only, WSS_ERR_CONFIG, "(only control.tls.key is set)"},
+    {"control tls", ck_control_tls, 0, NULL},
+    {"control tls on a unix socket", ck_control_tls_unix, WSS_ERR_CONFIG,
+     "control.tls needs a TCP control.listen"},
+    {"listen_path without a slash", ck_listen_path_bad, WSS_ERR_CONFIG, "listen_path"},
 };
 
 static void test_check(void **state)
@@ -707,6 +758,72 @@ static void test_check(void **state)
         cfg.n_server_names = names;
         config_cleanup(&cfg);
     }
+}
+
+/* ---- the signer path, proof "none", control.tls ---- */
+
+static void test_transport_keys(void **state)
+{
+    static const char *const good_paths[] = {"/", "/v1/ws", "/signer", "/a.b/c_d~e-f/", "/.well",
+                                             "/a/..b"};
+    struct config cfg;
+    char err[ERR_BYTES] = "", path[64], text[256];
+
+    for (size_t i = 0; i < sizeof good_paths / sizeof good_paths[0]; i++) {
+        config_init(&cfg);
+        snprintf(text, sizeof text, "{\"listen_path\": \"%s\"}", good_paths[i]);
+        if (load_text(&cfg, text, path, err, sizeof err) != 0)
+            fail_msg("%s refused: %s", good_paths[i], err);
+        assert_string_equal(cfg.listen_path, good_paths[i]);
+        assert_int_equal(config_check(&cfg, err, sizeof err), 0);
+        config_cleanup(&cfg);
+    }
+
+    /* "none", then back: each value sets both flags. */
+    config_init(&cfg);
+    assert_int_equal(load_text(&cfg, "{\"introduction\": {\"proof\": \"none\"}}", path, err,
+                               sizeof err),
+                     0);
+    assert_true(cfg.proof_none);
+    assert_false(cfg.proof_required);
+    assert_int_equal(load_text(&cfg, "{\"introduction\": {\"proof\": \"required\"}}", path,
+                               err, sizeof err),
+                     0);
+    assert_false(cfg.proof_none);
+    assert_true(cfg.proof_required);
+    assert_int_equal(load_text(&cfg, "{\"introduction\": {\"proof\": \"optional\"}}", path,
+                               err, sizeof err),
+                     0);
+    assert_false(cfg.proof_none);
+    assert_false(cfg.proof_required);
+    config_cleanup(&cfg);
+
+    config_init(&cfg);
+    assert_int_equal(load_text(&cfg,
+                               "{\"control\": {\"listen\": \"127.0.0.1:9443\", "
+                               "\"tls\": {\"cert\": \"/e/c.pem\", \"key\": \"/e/k.pem\"}}}",
+                               path, err, sizeof err),
+                     0);
+    assert_string_equal(cfg.control_tls_cert, "/e/c.pem");
+    assert_string_equal(cfg.control_tls_key, "/e/k.pem");
+    assert_null(cfg.tls_cert);
+    assert_int_equal(config_check(&cfg, err, sizeof err), 0);
+    {
+        struct config plain;
+
+        /* Turning control TLS on or off needs a restart; the signer path does not. */
+        config_init(&plain);
+        plain.control = cfg.control;
+        assert_string_equal(config_restart_key(&plain, &cfg), "control.tls");
+        assert_string_equal(config_restart_key(&cfg, &plain), "control.tls");
+        free(plain.listen_path);
+        plain.listen_path = strdup("/other");
+        plain.control_tls_cert = strdup("/x.pem");
+        plain.control_tls_key = strdup("/y.pem");
+        assert_null(config_restart_key(&cfg, &plain));
+        config_cleanup(&plain);
+    }
+    config_cleanup(&cfg);
 }
 
 /* ---- controllers ---- */
@@ -827,6 +944,7 @@ int main(void)
         cmocka_unit_test(test_parse_listen_lengths),
         cmocka_unit_test(test_loopback),
         cmocka_unit_test(test_check),
+        cmocka_unit_test(test_transport_keys),
         cmocka_unit_test(test_controllers_merge),
         cmocka_unit_test(test_controller_section_names),
     };

@@ -491,6 +491,80 @@ static void test_cancel_and_expiry_tell_the_signer(void **state)
     close_link(f);
 }
 
+/* introduction.proof "none": the minimal protocol. No challenge, an introduction of the
+ * key alone, no "introduced", no cancel, and a late answer ends quietly. */
+static void test_minimal_protocol(void **state)
+{
+    struct world *w = *state;
+    struct fake *f = calloc(1, sizeof *f), *g;
+    char id[WSS_REQUEST_ID_BYTES], id2[WSS_REQUEST_ID_BYTES];
+    json_t *req;
+
+    w->cfg.proof_none = true;
+    w->cfg.proof_required = false;
+    crypto_sign_keypair(f->pk, f->sk);
+    session_init(&f->s, &w->svc, &fake_ops, "fake-peer", NULL);
+    session_on_open(&f->s);
+    expect_no_frame(f);
+    /* A proof has nothing to sign here: refused as a bad field, the link stays open. */
+    deliver(f, intro_frame(f, "localhost", f->s.nonce_b64));
+    expect_error(f, "bad_field");
+    assert_int_equal(f->s.state, SESSION_CHALLENGED);
+    assert_int_equal(f->close_code, 0);
+    deliver(f, json_pack("{s:s, s:o}", "type", "introduction", "public_key",
+                         b64_of(f->pk, sizeof f->pk)));
+    expect_no_frame(f);
+    assert_int_equal(f->s.state, SESSION_INTRODUCED);
+    assert_true(wss_lookup_key(&w->svc, f->pk, NULL));
+
+    ask(w, f, "minimal", 0, id);
+    answer(f, expect_frame(f, "sign_request"), NULL);
+    assert_int_equal(w->last.status, WSS_OK);
+    expect_no_frame(f);
+
+    /* Cancelled, then expired: the signer hears of neither, and its late answers are
+     * dropped without an error frame or a protocol error. */
+    ask(w, f, "a", 0, id);
+    req = expect_frame(f, "sign_request");
+    assert_int_equal(wss_cancel(&w->svc, id), 0);
+    ask(w, f, "b", 500, id2);
+    expect_frame(f, "sign_request");
+    timers_run(&w->timers, util_now_ms() + 501);
+    assert_int_equal(w->last.status, WSS_ERR_TIMEOUT);
+    expect_no_frame(f);
+    answer(f, req, NULL);
+    deliver(f, json_pack("{s:s, s:s}", "type", "sign_reject", "request_id", id2));
+    expect_no_frame(f);
+    assert_int_equal(f->s.errors, 1); /* the refused introduction only */
+
+    /* Anyone who knows the key takes it over: the weakness of this mode. */
+    g = calloc(1, sizeof *g);
+    memcpy(g->pk, f->pk, sizeof g->pk);
+    session_init(&g->s, &w->svc, &fake_ops, "impostor", NULL);
+    session_on_open(&g->s);
+    deliver(g, json_pack("{s:s, s:o}", "type", "introduction", "public_key",
+                         b64_of(g->pk, sizeof g->pk)));
+    expect_error(f, "superseded");
+    assert_int_equal(f->close_code, LINK_CLOSE_SUPERSEDED);
+    /* ...but cannot sign falsely: its answer is verified against the key. */
+    ask(w, g, "forged", 0, id);
+    answer(g, expect_frame(g, "sign_request"), (uint8_t[crypto_sign_SECRETKEYBYTES]){0});
+    assert_int_equal(w->last.status, WSS_ERR_BAD_SIG);
+    close_link(g);
+    close_link(f);
+
+    /* A link opened after the mode went back to "required" gets a challenge again and
+     * must name its host. */
+    w->cfg.proof_none = false;
+    w->cfg.proof_required = true;
+    f = open_link(w, NULL);
+    deliver(f, json_pack("{s:s, s:o}", "type", "introduction", "public_key",
+                         b64_of(f->pk, sizeof f->pk)));
+    expect_error(f, "missing_field");
+    assert_int_equal(f->s.state, SESSION_CHALLENGED);
+    close_link(f);
+}
+
 static void test_supersede_resends_pending(void **state)
 {
     struct world *w = *state;
@@ -1012,6 +1086,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_answer_bad_signature_and_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reject_and_wrong_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_and_expiry_tell_the_signer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_minimal_protocol, setup, teardown),
         cmocka_unit_test_setup_teardown(test_supersede_resends_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signer_gone_ends_its_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_frames_limit, setup, teardown),

@@ -323,6 +323,82 @@ static void test_decode_introduction(void **state)
     wire_msg_cleanup(&m);
 }
 
+/* introduction.proof "none": an introduction is type and public_key, nothing else; the
+ * other client frames are decoded as for any client, and the strict rules stay. */
+static void test_decode_minimal_introduction(void **state)
+{
+    static const char *const refused[][2] = {
+        {"{\"type\":\"introduction\",\"public_key\":\"" KEY_B64 "\",\"host\":\"h\"}",
+         "bad_field"},
+        {"{\"type\":\"introduction\",\"public_key\":\"" KEY_B64 "\",\"proof\":\"" SIG_B64 "\"}",
+         "bad_field"},
+        {"{\"type\":\"introduction\",\"public_key\":\"" KEY_B64 "\",\"name\":\"x\"}",
+         "bad_field"},
+        {"{\"type\":\"introduction\"}", "missing_field"},
+        {"{\"type\":\"introduction\",\"public_key\":\"AQID\"}", "bad_field"},
+        {"{\"type\":\"introduction\",\"public_key\":null}", "bad_field"},
+        {"{\"type\":\"introduction\",\"type\":\"introduction\",\"public_key\":\"" KEY_B64
+         "\"}",
+         "bad_json"},
+        {"{\"type\":\"challenge\",\"nonce\":\"" KEY_B64 "\",\"protocol\":\"wssign.v1\"}",
+         "unknown_type"},
+        {"{\"type\":\"sign_response\",\"request_id\":\"x\"}", "bad_field"},
+    };
+    const char *minimal = "{\"type\":\"introduction\",\"public_key\":\"" KEY_B64 "\"}";
+    struct wire_msg m;
+    struct wire_error e;
+
+    assert_int_equal(wire_decode(WIRE_FROM_MINIMAL_CLIENT, minimal, strlen(minimal), MAX_MSG, &m,
+                                 &e),
+                     0);
+    assert_int_equal(m.type, WIRE_INTRODUCTION);
+    for (size_t i = 0; i < 32; i++)
+        assert_int_equal(m.public_key[i], i + 1);
+    assert_string_equal(m.host, "");
+    assert_false(m.has_proof);
+    wire_msg_cleanup(&m);
+
+    /* The same frame stays refused from a client of the other modes. */
+    assert_int_equal(decode(minimal, &m, &e), WSS_ERR_PROTO);
+    assert_string_equal(e.code, "missing_field");
+    assert_non_null(strstr(e.message, "'host'"));
+
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        int rc = wire_decode(WIRE_FROM_MINIMAL_CLIENT, refused[i][0], strlen(refused[i][0]),
+                             MAX_MSG, &m, &e);
+
+        if (rc != WSS_ERR_PROTO || strcmp(e.code, refused[i][1]) != 0)
+            fail_msg("%s: rc=%d code=%s, want %s", refused[i][0], rc, rc ? e.code : "-",
+                     refused[i][1]);
+    }
+    /* A host or a proof is named, with the reason. */
+    assert_int_equal(wire_decode(WIRE_FROM_MINIMAL_CLIENT, refused[1][0], strlen(refused[1][0]),
+                                 MAX_MSG, &m, &e),
+                     WSS_ERR_PROTO);
+    assert_non_null(strstr(e.message, "field 'proof' is not accepted"));
+    assert_non_null(strstr(e.message, "no challenge"));
+
+    /* Answers decode as from any client. */
+    {
+        const char *resp = "{\"type\":\"sign_response\",\"request_id\":"
+                           "\"01234567-89ab-4def-8123-456789abcdef\",\"message\":\"aGk=\","
+                           "\"signature\":\"" SIG_B64 "\"}";
+        const char *rej = "{\"type\":\"sign_reject\",\"request_id\":"
+                          "\"01234567-89ab-4def-8123-456789abcdef\"}";
+
+        assert_int_equal(wire_decode(WIRE_FROM_MINIMAL_CLIENT, resp, strlen(resp), MAX_MSG, &m,
+                                     &e),
+                         0);
+        assert_int_equal(m.type, WIRE_SIGN_RESPONSE);
+        assert_int_equal(m.message_len, 2);
+        wire_msg_cleanup(&m);
+        assert_int_equal(wire_decode(WIRE_FROM_MINIMAL_CLIENT, rej, strlen(rej), MAX_MSG, &m, &e),
+                         0);
+        assert_int_equal(m.type, WIRE_SIGN_REJECT);
+        wire_msg_cleanup(&m);
+    }
+}
+
 static void test_decode_sign_response(void **state)
 {
     struct wire_msg m;
@@ -929,6 +1005,7 @@ int main(void)
         cmocka_unit_test(test_encode_cancel),
         cmocka_unit_test(test_encode_error),
         cmocka_unit_test(test_decode_introduction),
+        cmocka_unit_test(test_decode_minimal_introduction),
         cmocka_unit_test(test_decode_sign_response),
         cmocka_unit_test(test_decode_message_limit),
         cmocka_unit_test(test_decode_sign_reject),

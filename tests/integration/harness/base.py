@@ -235,14 +235,15 @@ def write_json(path, obj, mode=0o600):
     return path
 
 
-def make_cert(directory, name="server"):
-    """Self-signed P-256 certificate for localhost / 127.0.0.1. Returns (cert, key)."""
+def make_cert(directory, name="server", names="DNS:localhost,IP:127.0.0.1"):
+    """Self-signed P-256 certificate for localhost / 127.0.0.1 (or the subjectAltName
+    entries `names`). Returns (cert, key)."""
     cert = os.path.join(directory, name + ".crt")
     key = os.path.join(directory, name + ".key")
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-nodes", "-days", "1", "-subj", "/CN=" + names.split(",")[0].split(":", 1)[1],
+         "-addext", "subjectAltName=" + names,
          "-keyout", key, "-out", cert],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30)
     os.chmod(key, 0o600)

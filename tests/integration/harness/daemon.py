@@ -39,6 +39,11 @@ class Daemon:
     or a reload keeps them). Use as a context manager (`with` or
     `async with`), or call start()/stop() (astart()/astop()).
 
+    tls=True serves wss:// with a fresh certificate (cafile, ssl_context);
+    control_tls=True serves the control API over HTTPS with another
+    (control_cafile, control_ssl_context), which http(), ahttp() and what is
+    built on them then use.
+
     env is added to (or, for a value of None, removed from) the test's
     environment. stdout and stderr both go to log_path. journal=True sets
     JOURNAL_STREAM to the device and inode of that file, as systemd does for
@@ -47,7 +52,7 @@ class Daemon:
     """
 
     def __init__(self, config=None, tls=False, extra_args=(), use_config_file=True,
-                 name="wssignd", env=None, journal=False, wait_ready=True):
+                 name="wssignd", env=None, journal=False, wait_ready=True, control_tls=False):
         self.tmp = current_tmpdir()
         self.name = name
         self.config = json.loads(json.dumps(config or {}))
@@ -61,6 +66,8 @@ class Daemon:
         self.returncode = None
         self.cafile = None
         self.ssl_context = None
+        self.control_cafile = None
+        self.control_ssl_context = None
         cfg = self.config
         if "listen" not in cfg:
             cfg["listen"] = "127.0.0.1:0"
@@ -72,6 +79,13 @@ class Daemon:
             cfg["tls"] = {"cert": cert, "key": key}
             self.cafile = cert
             self.ssl_context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cert)
+        if control_tls:
+            cert, key = make_cert(self.tmp, name + "-control-tls")
+            control["tls"] = {"cert": cert, "key": key}
+        if control.get("tls"):
+            self.control_cafile = control["tls"]["cert"]
+            self.control_ssl_context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
+                                                                  cafile=self.control_cafile)
         self.port = _port_of(cfg["listen"])
         self.control_port = _port_of(control["listen"])
         self.config_path = os.path.join(self.tmp, name + ".json")
@@ -284,9 +298,11 @@ class Daemon:
         return Signer(self.url(dial), **kw)
 
     def http(self, method, path, body=None, token=None, timeout=70, **kw):
+        kw.setdefault("tls", self.control_ssl_context)
         return http(method, self.control_port, path, body, token, timeout, **kw)
 
     async def ahttp(self, method, path, body=None, token=None, timeout=70, **kw):
+        kw.setdefault("tls", self.control_ssl_context)
         return await ahttp(method, self.control_port, path, body, token, timeout, **kw)
 
     async def sign(self, public_key: bytes, message: bytes, timeout_ms=None, token=None,

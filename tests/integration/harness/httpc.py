@@ -377,15 +377,16 @@ def _api_result(r, raw):
     return r.status, r.json
 
 
-def http(method, port, path, body=None, token=None, timeout=70, headers=None, raw=False):
+def http(method, port, path, body=None, token=None, timeout=70, headers=None, raw=False,
+         tls=None):
     """
-    One request to 127.0.0.1:port on a fresh connection. body: dict/list
-    (sent as JSON), str or bytes (sent as is), or None. Returns (status,
-    parsed JSON or None), or (status, parsed, raw bytes, headers) with
-    raw=True. Raises PeerClosed when the answer is missing or cut short,
-    NoData when none came within timeout.
+    One request to 127.0.0.1:port on a fresh connection (over TLS with the
+    ssl.SSLContext tls). body: dict/list (sent as JSON), str or bytes (sent
+    as is), or None. Returns (status, parsed JSON or None), or (status,
+    parsed, raw bytes, headers) with raw=True. Raises PeerClosed when the
+    answer is missing or cut short, NoData when none came within timeout.
     """
-    with RawHTTP(port, timeout=timeout) as c:
+    with RawHTTP(port, timeout=timeout, tls=tls) as c:
         c.send(_api_request(method, path, body, token, headers, port))
         r = c.response(timeout, head_request=method.upper() == "HEAD")
     return _api_result(_complete(r, "%s %s" % (method, path)), raw)
@@ -404,10 +405,11 @@ class AsyncHttp(_Received):
     answer to one request.
     """
 
-    def __init__(self, port, host="127.0.0.1", source=None):
+    def __init__(self, port, host="127.0.0.1", source=None, tls=None):
         self.port = port
         self.host = host
         self.source = source
+        self.tls = tls
         self.reader = None
         self.writer = None
         self.buf = bytearray()
@@ -417,6 +419,8 @@ class AsyncHttp(_Received):
 
     async def connect(self):
         kw = {"local_addr": (self.source, 0)} if self.source else {}
+        if self.tls is not None:
+            kw.update(ssl=self.tls, server_hostname="localhost")
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port, **kw)
         self.buf.clear()
         self.eof = False
@@ -501,11 +505,12 @@ class AsyncHttp(_Received):
         return False
 
 
-async def ahttp(method, port, path, body=None, token=None, timeout=70, headers=None, raw=False):
+async def ahttp(method, port, path, body=None, token=None, timeout=70, headers=None, raw=False,
+                tls=None):
     """http() over asyncio streams: the event loop keeps serving signers, and
     any number of requests can be in flight."""
     async def one():
-        async with AsyncHttp(port) as c:
+        async with AsyncHttp(port, tls=tls) as c:
             await c.send(_api_request(method, path, body, token, headers, port))
             return await c._response(method.upper() == "HEAD")
     r = await asyncio.wait_for(one(), timeout)
