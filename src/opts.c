@@ -53,6 +53,11 @@ void opts_free(struct wss_opts *o)
     free(o);
 }
 
+const json_t *opts_json(const struct wss_opts *o)
+{
+    return o->obj;
+}
+
 bool opts_equal(const struct wss_opts *a, const struct wss_opts *b)
 {
     return json_equal(a->obj, b->obj);

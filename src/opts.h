@@ -32,6 +32,9 @@ struct wss_opts *opts_dup(const struct wss_opts *src);
 /* Frees o. NULL is a no-op. */
 void opts_free(struct wss_opts *o);
 
+/* The section as a JSON object, borrowed from o (never NULL). */
+const json_t *opts_json(const struct wss_opts *o);
+
 /* True if a and b hold the same keys and values. */
 bool opts_equal(const struct wss_opts *a, const struct wss_opts *b);
 
