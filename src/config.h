@@ -146,9 +146,9 @@ const char *config_restart_key(const struct config *a, const struct config *b);
  * every setting, defaults included, except those that are unset (tls,
  * control.tls, the keys files, cluster.password_file, cluster.node_id) and the
  * "cluster" section of a single node. Loading the text gives the same
- * settings, with two exceptions: a password in cluster.redis is replaced
- * with CONFIG_MASK, and controller sections hold the options the file gave
- * (the controller applies its own defaults). File settings are printed as
+ * settings, except that a password in cluster.redis is replaced with
+ * CONFIG_MASK. Controller sections are printed as cfg holds them: the
+ * options the file gave, and the defaults daemon_fill_defaults added. File settings are printed as
  * paths ("credential:NAME" for a file in $CREDENTIALS_DIRECTORY), never
  * what the files hold. Returns a malloc'd string; the caller frees it.
  * Never NULL (aborts on out-of-memory).

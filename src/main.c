@@ -148,11 +148,16 @@ static int load_config(struct config *cfg, char *err, size_t errlen, void *arg)
     return 0;
 }
 
-/* --dump-config: the checked settings on stdout. Returns the exit status. */
-static int dump_config(const struct config *cfg)
+/* --dump-config: the checked settings, controller defaults filled in, on
+ * stdout. Returns the exit status. */
+static int dump_config(struct config *cfg)
 {
-    char *text = config_dump(cfg);
-    int rc = fputs(text, stdout) == EOF || fflush(stdout) != 0 ? 1 : 0;
+    char *text;
+    int rc;
+
+    daemon_fill_defaults(cfg);
+    text = config_dump(cfg);
+    rc = fputs(text, stdout) == EOF || fflush(stdout) != 0 ? 1 : 0;
 
     free(text);
     if (rc)

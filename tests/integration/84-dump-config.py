@@ -4,8 +4,9 @@ wssignd --dump-config: the configuration a start would run with, as JSON.
 
 On a configuration with a TLS key taken from a systemd credential, a token
 file, a key deny list and a cluster whose Redis URL carries a password:
-- the output is one JSON object, with the defaults written out and the
-  command-line overrides applied, and exit status 0;
+- the output is one JSON object, with the defaults written out (a
+  controller's options too) and the command-line overrides applied, and
+  exit status 0;
 - it loads back: `--check-config` on it says "configuration ok", and
   `--dump-config` on it prints the same text again;
 - file settings are printed as written ("credential:tls.key", the token
@@ -80,6 +81,8 @@ def test_dump_is_the_effective_config():
     check_eq(obj["limits"]["max_frame_bytes"], 65536, "limits.max_frame_bytes default")
     check_eq(obj["introduction"]["proof"], "required", "introduction.proof default")
     check_eq(obj["controllers"]["http_api"]["enabled"], True, "http_api enabled")
+    check_eq(obj["controllers"]["http_api"]["max_body_bytes"], 65536,
+             "controllers.http_api.max_body_bytes default")
     check_eq(obj["cluster"]["channel_prefix"], "wssign:", "cluster.channel_prefix default")
     # file settings as written
     check_eq(obj["tls"], {"cert": files["cert"], "key": "credential:tls.key"}, "tls")

@@ -22,6 +22,7 @@
 #include <wssignd/log.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "keyset.h"
 #include "opts.h"
 
@@ -314,6 +315,34 @@ static void test_proof_none_unix_round_trip(void **state)
     config_cleanup(&cfg);
 }
 
+/* Controller options the file leaves out are printed at their defaults. */
+static void test_controller_defaults(void **state)
+{
+    struct config cfg, back;
+    char text_in[512], *text;
+
+    (void)state;
+    snprintf(text_in, sizeof text_in,
+             "{\"controllers\": {\"example\": {\"public_key\": \"%s\"},"
+             " \"http_api\": {\"max_body_bytes\": 4096}, \"other\": {\"x\": 1}}}", key_a);
+    load_text(&cfg, "controllers.json", text_in);
+    daemon_fill_defaults(&cfg);
+    daemon_fill_defaults(&cfg); /* twice changes nothing */
+    text = round_trip(&cfg, &back);
+    same_config(&cfg, &back);
+    /* the option given, the defaults, and no value for a key without a default */
+    assert_non_null(strstr(text, "\"max_body_bytes\": 4096"));
+    assert_non_null(strstr(text, "\"auth_failures_burst\": 20"));
+    assert_null(strstr(text, "token_file"));
+    assert_non_null(strstr(text, "\"interval_ms\": 1000"));
+    assert_non_null(strstr(text, "\"message\": \"wssignd example\""));
+    /* a section of a controller that is not built in stays as written */
+    assert_non_null(strstr(text, "\"other\": {\n            \"enabled\": true,\n            \"x\": 1\n"));
+    free(text);
+    config_cleanup(&back);
+    config_cleanup(&cfg);
+}
+
 /* ---- the dump names every documented setting ---- */
 
 /* Adds the dotted names of obj's leaves (arrays are leaves) to keys. */
@@ -444,6 +473,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_defaults_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proof_none_unix_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controller_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_names_documented_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_password_masked, setup, teardown),
     };
