@@ -151,12 +151,29 @@ def code_keys():
     check(keys, "src/config.c: no INT_KEY entries")
     # Each loader compares k with the names of its section.
     sections = {m for m in re.findall(r"^static int load_([a-z]+)\(const struct loader", src, re.M)}
-    for sec in sections - {"root", "int", "controllers"}:
-        for name in re.findall(r'!strcmp\(k, "([a-z_]+)"\)', function_body(src, "load_" + sec)):
-            keys.add("%s.%s" % (sec, name))
+
+    def pair_names(body, sec):
+        """The names a section of two files (load_file_pair) passes on."""
+        names = []
+        for call in re.findall(r"load_file_pair\((.*?)\);", body, re.S):
+            names += [q for q in re.findall(r'"([a-z_]+)"', call) if q != sec]
+        return names
+
+    # A "tls" object (the signer's, control's) is read by load_tls.
+    tls = pair_names(function_body(src, "load_tls"), "tls")
+    check(tls, "src/config.c: load_tls names no file")
+    for sec in sections - {"root", "int", "controllers", "tls"}:
+        body = function_body(src, "load_" + sec)
+        for name in re.findall(r'!strcmp\(k, "([a-z_]+)"\)', body) + pair_names(body, sec):
+            if name == "tls" and "load_tls(" in body:
+                keys.update("%s.tls.%s" % (sec, n) for n in tls)
+            else:
+                keys.add("%s.%s" % (sec, name))
     int_sections = {k.split(".")[0] for k in keys}
     for name in re.findall(r'!strcmp\(k, "([a-z_]+)"\)', function_body(src, "load_root")):
-        if name not in sections and name not in int_sections and name != "controllers":
+        if name == "tls":
+            keys.update("tls." + n for n in tls)
+        elif name not in sections and name not in int_sections and name != "controllers":
             keys.add(name)
     # Controllers: "enabled" is the config reader's, the rest each controller's table.
     check('json_object_get(sec, "enabled")' in function_body(src, "load_controllers"),
