@@ -492,6 +492,8 @@ static int load_cluster(const struct loader *ld, json_t *obj)
         return fail(ld, "key 'cluster.redis' is required in a cluster section");
     if (!c->secret_file)
         return fail(ld, "key 'cluster.secret_file' is required in a cluster section");
+    if (!c->channel_prefix)
+        c->channel_prefix = xstrdup(CONFIG_CHANNEL_PREFIX_DEFAULT);
     return 0;
 }
 
@@ -1068,4 +1070,179 @@ const char *config_restart_key(const struct config *a, const struct config *b)
             return "controllers";
     }
     return NULL;
+}
+
+/* ---- the effective settings as a config file ---- */
+
+/* Aborts on out-of-memory, as xmalloc does: jansson reports it only as NULL. */
+static json_t *must(json_t *v)
+{
+    if (!v) {
+        fprintf(stderr, "level=err event=out_of_memory where=config\n");
+        abort();
+    }
+    return v;
+}
+
+static void put(json_t *obj, const char *key, json_t *v)
+{
+    if (json_object_set_new(obj, key, must(v)) != 0)
+        must(NULL);
+}
+
+/* The object obj[key], made (empty, at the end) if absent. */
+static json_t *section(json_t *obj, const char *key)
+{
+    json_t *sec = json_object_get(obj, key);
+
+    if (!sec) {
+        sec = must(json_object());
+        put(obj, key, sec);
+    }
+    return sec;
+}
+
+static void put_string(json_t *obj, const char *key, const char *s)
+{
+    if (s)
+        put(obj, key, json_string(s));
+}
+
+/* A file setting as the configuration would name it: config_load stores the
+ * resolved path, and a file in $CREDENTIALS_DIRECTORY was "credential:NAME". */
+static void put_file(json_t *obj, const char *key, const char *path)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    size_t n = dir ? strlen(dir) : 0;
+    char *shown;
+
+    if (!path)
+        return;
+    if (n && !strncmp(path, dir, n) && path[n] == '/' && path[n + 1] &&
+        !strchr(path + n + 1, '/') && strcmp(path + n + 1, ".") && strcmp(path + n + 1, "..")) {
+        shown = xmalloc(strlen(FILES_CREDENTIAL_PREFIX) + strlen(path + n + 1) + 1);
+        strcpy(shown, FILES_CREDENTIAL_PREFIX);
+        strcat(shown, path + n + 1);
+        put(obj, key, json_string(shown));
+        free(shown);
+        return;
+    }
+    put(obj, key, json_string(path));
+}
+
+static json_t *string_array(char *const *items, size_t n)
+{
+    json_t *arr = must(json_array());
+
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(arr, must(json_string(items[i]))) != 0)
+            must(NULL);
+    return arr;
+}
+
+static void put_tls(json_t *obj, const char *key, const char *cert, const char *tls_key)
+{
+    json_t *tls;
+
+    if (!cert && !tls_key)
+        return;
+    tls = section(obj, key);
+    put_file(tls, "cert", cert);
+    put_file(tls, "key", tls_key);
+}
+
+char *config_redis_masked(const char *url)
+{
+    const char *user, *at, *colon;
+    char *out;
+
+    if (!url)
+        return NULL;
+    if (strncmp(url, "redis://", 8) != 0 || !(at = strrchr(url, '@')))
+        return xstrdup(url);
+    /* As the cluster's parser reads it: user:password@ or password@, the last '@' ending it. */
+    user = url + 8;
+    colon = memchr(user, ':', (size_t)(at - user));
+    out = xmalloc(strlen(url) + sizeof CONFIG_MASK + 1);
+    snprintf(out, strlen(url) + sizeof CONFIG_MASK + 1, "redis://%.*s%s%s",
+             colon ? (int)(colon - user) : 0, user, colon ? ":" CONFIG_MASK : CONFIG_MASK, at);
+    return out;
+}
+
+char *config_dump(const struct config *cfg)
+{
+    json_t *root = must(json_object()), *sec;
+    char addr[ADDR_STR_MAX], mode[16];
+    char *text, *dumped, *redis;
+
+    /* In docs/CONFIG.md's order. Sections of integers come from int_keys. */
+    put(root, "listen", json_string(addr_str(addr, sizeof addr, &cfg->listen)));
+    put_string(root, "listen_path", cfg->listen_path);
+    put(root, "server_names", string_array(cfg->server_names, cfg->n_server_names));
+    put(root, "insecure", json_boolean(cfg->insecure));
+    put_tls(root, "tls", cfg->tls_cert, cfg->tls_key);
+
+    sec = section(root, "control");
+    put(sec, "listen", json_string(addr_str(addr, sizeof addr, &cfg->control)));
+    snprintf(mode, sizeof mode, "%04o", cfg->control_socket_mode);
+    put(sec, "socket_mode", json_string(mode));
+    put_tls(sec, "tls", cfg->control_tls_cert, cfg->control_tls_key);
+
+    sec = section(root, "origins");
+    put(sec, "allow", string_array(cfg->origins, cfg->n_origins));
+    put(sec, "allow_missing", json_boolean(cfg->allow_missing_origin));
+
+    put(section(root, "introduction"), "proof",
+        json_string(cfg->proof_none ? "none" : cfg->proof_required ? "required" : "optional"));
+    for (size_t i = 0; i < sizeof int_keys / sizeof int_keys[0]; i++)
+        put(section(root, int_keys[i].section), int_keys[i].name,
+            json_integer((json_int_t)get_int(cfg, &int_keys[i])));
+
+    put(root, "log_level", json_string(log_level_name(cfg->log_level)));
+    put(root, "log_timestamps", json_string(log_timestamps_name(cfg->log_timestamps)));
+
+    sec = section(root, "controllers");
+    for (size_t i = 0; i < cfg->n_controllers; i++) {
+        const struct config_controller *c = &cfg->controllers[i];
+        json_t *ctl = must(json_object());
+
+        put(ctl, "enabled", json_boolean(c->enabled));
+        if (c->opts) {
+            json_t *opts = must(json_deep_copy(opts_json(c->opts)));
+
+            if (json_object_update(ctl, opts) != 0)
+                must(NULL);
+            json_decref(opts);
+        }
+        put(sec, c->name, ctl);
+    }
+
+    if (cfg->keys_allow_file || cfg->keys_deny_file) {
+        sec = section(root, "keys");
+        put_file(sec, "allow_file", cfg->keys_allow_file);
+        put_file(sec, "deny_file", cfg->keys_deny_file);
+    }
+
+    if (cfg->cluster.enabled) {
+        sec = section(root, "cluster");
+        redis = config_redis_masked(cfg->cluster.redis);
+        put_string(sec, "redis", redis);
+        free(redis);
+        put_file(sec, "password_file", cfg->cluster.password_file);
+        put_file(sec, "secret_file", cfg->cluster.secret_file);
+        put_string(sec, "node_id", cfg->cluster.node_id);
+        put_string(sec, "channel_prefix", cfg->cluster.channel_prefix
+                                              ? cfg->cluster.channel_prefix
+                                              : CONFIG_CHANNEL_PREFIX_DEFAULT);
+    }
+
+    dumped = json_dumps(root, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!dumped)
+        must(NULL);
+    text = xmalloc(strlen(dumped) + 2);
+    strcpy(text, dumped);
+    strcat(text, "\n");
+    free(dumped);
+    return text;
 }

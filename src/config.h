@@ -18,6 +18,12 @@ struct keyset;
 /* Longest "listen_path" (docs/CONFIG.md). */
 #define CONFIG_LISTEN_PATH_MAX 128
 
+/* "cluster.channel_prefix" when the file does not set it. */
+#define CONFIG_CHANNEL_PREFIX_DEFAULT "wssign:"
+
+/* What a password in "cluster.redis" is replaced with by config_dump. */
+#define CONFIG_MASK "***"
+
 /* Per controller section under "controllers". */
 struct config_controller {
     char *name;
@@ -32,7 +38,7 @@ struct config_cluster {
     char *password_file;  /* "cluster.password_file": resolved path, or NULL */
     char *node_id;        /* "cluster.node_id": NULL: the host name and a random suffix */
     char *secret_file;    /* "cluster.secret_file": resolved path (required) */
-    char *channel_prefix; /* "cluster.channel_prefix": default "wssign:" */
+    char *channel_prefix; /* "cluster.channel_prefix": CONFIG_CHANNEL_PREFIX_DEFAULT */
 };
 
 /* Per daemon: every setting. Embedded in struct wssd. */
@@ -133,6 +139,29 @@ const struct config_controller *config_controller(const struct config *cfg, cons
  * the dotted name of the first that differs.
  */
 const char *config_restart_key(const struct config *a, const struct config *b);
+
+/*
+ * The effective settings of cfg as the text of a config file (JSON, 4-space
+ * indent, a final newline), in the keys and sections config_load reads:
+ * every setting, defaults included, except those that are unset (tls,
+ * control.tls, the keys files, cluster.password_file, cluster.node_id) and the
+ * "cluster" section of a single node. Loading the text gives the same
+ * settings, except that a password in cluster.redis is replaced with
+ * CONFIG_MASK. Controller sections are printed as cfg holds them: the
+ * options the file gave, and the defaults daemon_fill_defaults added. File settings are printed as
+ * paths ("credential:NAME" for a file in $CREDENTIALS_DIRECTORY), never
+ * what the files hold. Returns a malloc'd string; the caller frees it.
+ * Never NULL (aborts on out-of-memory).
+ */
+char *config_dump(const struct config *cfg);
+
+/*
+ * A "cluster.redis" value with its password replaced by CONFIG_MASK
+ * (redis://user:PASSWORD@host:port becomes redis://user:CONFIG_MASK@host:port,
+ * and redis://PASSWORD@host:port becomes redis://CONFIG_MASK@host:port);
+ * anything else is copied as is. Returns a malloc'd string; the caller frees it.
+ */
+char *config_redis_masked(const char *url);
 
 /* Frees everything cfg owns and zeroes it. */
 void config_cleanup(struct config *cfg);

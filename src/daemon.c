@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "notify.h"
+#include "opts.h"
 #include "service.h"
 #include "service_keys.h"
 #include "session.h"
@@ -324,6 +325,16 @@ static int start_controllers(struct wssd *d, char *err, size_t errlen)
         log_info("event=controller_started name=%s", cfg->controllers[i].name);
     }
     return 0;
+}
+
+void daemon_fill_defaults(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_controllers; i++) {
+        const struct wss_controller *ctl = controllers_find(cfg->controllers[i].name);
+
+        if (ctl && ctl->opts_spec && cfg->controllers[i].opts)
+            opts_fill_defaults(cfg->controllers[i].opts, ctl->opts_spec);
+    }
 }
 
 int daemon_check(const struct config *cfg, char *err, size_t errlen)

@@ -39,6 +39,14 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
  */
 int daemon_check(const struct config *cfg, char *err, size_t errlen);
 
+/*
+ * Writes into each controller section of cfg the defaults of the options it
+ * leaves out, from the controller's option table (opts_fill_defaults), so
+ * that config_dump shows them. Sections of controllers without a table, or
+ * not built in, are left as they are.
+ */
+void daemon_fill_defaults(struct config *cfg);
+
 /* Serves until SIGTERM or SIGINT has been handled and the drain finished.
  * Returns the process exit code (0 after a clean shutdown). */
 int daemon_run(struct wssd *d);

@@ -30,18 +30,20 @@ static const char usage[] =
     "      --log-level LEVEL   err, warn, notice, info or debug (overrides \"log_level\")\n"
     "      --insecure          allow a non-loopback signer listener without TLS\n"
     "      --check-config      check the configuration and exit (0: valid, 1: invalid)\n"
+    "      --dump-config       check the configuration as --check-config does, then print\n"
+    "                          the effective settings as JSON (no secrets) and exit\n"
     "  -V, --version           print the version and exit\n"
     "  -h, --help              print this help and exit\n"
     "\n"
-    "Exit status: 0 after a clean shutdown, or when --check-config finds the\n"
-    "configuration valid; 1 on a configuration or start-up error; 2 on wrong usage.\n"
+    "Exit status: 0 after a clean shutdown, or when --check-config or --dump-config\n"
+    "finds the configuration valid; 1 on a configuration or start-up error; 2 on wrong usage.\n"
     "\n"
     "Signals: SIGHUP reloads the configuration file without dropping connections;\n"
     "SIGTERM and SIGINT drain (pending requests end shutting_down) and exit.\n"
     "\n"
     "See man wssignd (options, signals, files) and man wssignd.json (every setting).\n";
 
-enum { OPT_LISTEN = 256, OPT_CONTROL, OPT_LOG_LEVEL, OPT_INSECURE, OPT_CHECK };
+enum { OPT_LISTEN = 256, OPT_CONTROL, OPT_LOG_LEVEL, OPT_INSECURE, OPT_CHECK, OPT_DUMP };
 
 static const struct option long_options[] = {
     {"config", required_argument, NULL, 'c'},
@@ -50,6 +52,7 @@ static const struct option long_options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"check-config", no_argument, NULL, OPT_CHECK},
+    {"dump-config", no_argument, NULL, OPT_DUMP},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -61,7 +64,7 @@ struct cli {
     struct addr_listen listen, control;
     bool has_listen, has_control;
     int log_level; /* -1: not given */
-    int insecure, check;
+    int insecure, check, dump;
 };
 
 /* A bad value of a flag is a usage error (exit 2), like an unknown flag. */
@@ -101,6 +104,7 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
             break;
         case OPT_INSECURE: cli->insecure = 1; break;
         case OPT_CHECK: cli->check = 1; break;
+        case OPT_DUMP: cli->dump = 1; break;
         case 'V': printf("wssignd %s (libwebsockets %s)\n", WSSIGND_VERSION, lws_get_library_version()); exit(0);
         case 'h': fputs(usage, stdout); exit(0);
         default: fputs(usage, stderr); return -1;
@@ -144,6 +148,23 @@ static int load_config(struct config *cfg, char *err, size_t errlen, void *arg)
     return 0;
 }
 
+/* --dump-config: the checked settings, controller defaults filled in, on
+ * stdout. Returns the exit status. */
+static int dump_config(struct config *cfg)
+{
+    char *text;
+    int rc;
+
+    daemon_fill_defaults(cfg);
+    text = config_dump(cfg);
+    rc = fputs(text, stdout) == EOF || fflush(stdout) != 0 ? 1 : 0;
+
+    free(text);
+    if (rc)
+        log_err("event=dump_failed msg=\"cannot write to stdout\"");
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct config cfg;
@@ -163,13 +184,12 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
     log_set_timestamps((enum log_timestamps)cfg.log_timestamps);
-    if (ld.cli.check) {
+    if (ld.cli.check || ld.cli.dump) {
         if (daemon_check(&cfg, err, sizeof err) != 0) {
             log_err("event=config_error msg=%s", log_quote(quoted, sizeof quoted, err));
             goto out;
         }
-        printf("configuration ok\n");
-        rc = 0;
+        rc = ld.cli.dump ? dump_config(&cfg) : (printf("configuration ok\n"), 0);
         goto out;
     }
 

@@ -53,6 +53,33 @@ void opts_free(struct wss_opts *o)
     free(o);
 }
 
+const json_t *opts_json(const struct wss_opts *o)
+{
+    return o->obj;
+}
+
+void opts_fill_defaults(struct wss_opts *o, const struct wss_opt_spec *spec)
+{
+    for (const struct wss_opt_spec *s = spec; s && s->key; s++) {
+        json_t *v = NULL;
+
+        if (s->required || json_object_get(o->obj, s->key))
+            continue;
+        if (s->type == WSS_OPT_INTEGER)
+            v = json_integer((json_int_t)s->def.i);
+        else if (s->type == WSS_OPT_BOOLEAN)
+            v = json_boolean(s->def.b);
+        else if (s->type == WSS_OPT_STRING && s->def.s)
+            v = json_string(s->def.s);
+        else
+            continue;
+        if (!v || json_object_set_new(o->obj, s->key, v) != 0) {
+            fprintf(stderr, "level=err event=out_of_memory where=opts\n");
+            abort();
+        }
+    }
+}
+
 bool opts_equal(const struct wss_opts *a, const struct wss_opts *b)
 {
     return json_equal(a->obj, b->obj);

@@ -32,6 +32,14 @@ struct wss_opts *opts_dup(const struct wss_opts *src);
 /* Frees o. NULL is a no-op. */
 void opts_free(struct wss_opts *o);
 
+/* The section as a JSON object, borrowed from o (never NULL). */
+const json_t *opts_json(const struct wss_opts *o);
+
+/* Adds to o each key of spec that o lacks and that has a default: an
+ * integer, a boolean, or a string whose default is not NULL. Required keys
+ * are left out. */
+void opts_fill_defaults(struct wss_opts *o, const struct wss_opt_spec *spec);
+
 /* True if a and b hold the same keys and values. */
 bool opts_equal(const struct wss_opts *a, const struct wss_opts *b);
 

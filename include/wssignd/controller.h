@@ -35,7 +35,7 @@
  * It changes whenever a struct, a prototype or a documented rule of
  * include/wssignd/ changes in a way a built controller would notice.
  */
-#define WSS_CONTROLLER_API_VERSION 3
+#define WSS_CONTROLLER_API_VERSION 4
 
 /* Per controller type: constant, compiled in. */
 struct wss_controller {
@@ -78,6 +78,11 @@ struct wss_controller {
      * listener (<wssignd/http.h>), ending with {0}; each handler receives
      * the state init made. */
     const struct wss_http_route *http_routes;
+    /* Optional: the table init checks the section against (wss_opts_check).
+     * wssignd --dump-config prints each key it lists that the section leaves
+     * out, at its default (a key without one, required or a NULL string, is
+     * left out). NULL: the section is printed as written. */
+    const struct wss_opt_spec *opts_spec;
 };
 
 /*

@@ -45,14 +45,19 @@ const char *log_level_name(int level)
     return names[level];
 }
 
+static const char *const timestamp_modes[] = {"auto", "on", "off"};
+
 int log_timestamps_parse(const char *name)
 {
-    static const char *const modes[] = {"auto", "on", "off"};
-
     for (int i = 0; i < 3; i++)
-        if (name && !strcmp(name, modes[i]))
+        if (name && !strcmp(name, timestamp_modes[i]))
             return i;
     return -1;
+}
+
+const char *log_timestamps_name(int mode)
+{
+    return mode >= 0 && mode < 3 ? timestamp_modes[mode] : "unknown";
 }
 
 void log_set_timestamps(enum log_timestamps mode)

@@ -21,6 +21,8 @@ enum log_timestamps { LOG_TIMESTAMPS_AUTO = 0, LOG_TIMESTAMPS_ON, LOG_TIMESTAMPS
 
 /* Parses "auto", "on" or "off". Returns the mode, or -1. */
 int log_timestamps_parse(const char *name);
+/* The name of a mode ("auto"); "unknown" if out of range. */
+const char *log_timestamps_name(int mode);
 void log_set_timestamps(enum log_timestamps mode);
 int log_get_level(void);
 

@@ -224,4 +224,5 @@ const struct wss_controller example_controller = {
     .init = example_init,
     .cleanup = example_cleanup,
     .http_routes = example_routes,
+    .opts_spec = example_opts,
 };

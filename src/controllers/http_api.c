@@ -761,4 +761,5 @@ const struct wss_controller http_api_controller = {
     .reload_prepare = api_reload_prepare,
     .reload_commit = api_reload_commit,
     .http_routes = api_routes,
+    .opts_spec = api_opts,
 };

@@ -15,7 +15,7 @@ followed by part of one. Each time the daemon's CPU time barely moves over
 (checked when each daemon stops). Sequential requests on one keep-alive
 connection are unaffected.
 
-With WSSIGND_TEST_CONTROL_TLS=1 (64-hostile-control-pipelining-tls.py) every
+With WSSIGND_TEST_CONTROL_TLS=1 (87-hostile-control-pipelining-tls.py) every
 case runs against a control listener that serves HTTPS (control.tls), where
 lws reads the pipelined bytes through TLS records instead.
 """

@@ -57,8 +57,8 @@ static void test_version_refused(void **state)
     char err[256] = "";
 
     assert_int_equal(controllers_check(&old, err, sizeof err), WSS_ERR_CONFIG);
-    assert_non_null(strstr(err, "controller old was built for controller API version 2"));
-    assert_non_null(strstr(err, "this wssignd speaks version 3"));
+    assert_non_null(strstr(err, "controller old was built for controller API version 3"));
+    assert_non_null(strstr(err, "this wssignd speaks version 4"));
     /* A controller written before the field existed reads as version 0. */
     assert_int_equal(controllers_check(&unset, err, sizeof err), WSS_ERR_CONFIG);
     assert_non_null(strstr(err, "API version 0"));
