@@ -163,7 +163,7 @@ static void link_close(struct session *s, int code, const char *reason)
         return;
     s->state = SESSION_CLOSING;
     c->close_code = code;
-    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "");
+    c->close_reason = reason ? reason : "";
     if (ts)
         timers_arm(ts, &c->grace, util_now_ms() + CONN_CLOSE_GRACE_MS, on_grace);
     lws_callback_on_writable(c->wsi);

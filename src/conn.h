@@ -40,7 +40,7 @@ struct conn {
     bool peer_closed;                 /* the peer sent a close: nothing more is sent */
 
     int close_code;                   /* sent once the queue has drained */
-    char close_reason[64];
+    const char *close_reason;         /* static storage (link_ops.close) */
     bool close_ready;                 /* queue drained: close at the next TIMER */
     bool dropped;                     /* dropped: being killed */
     bool ping_due;                    /* write a ping at the next WRITEABLE */

@@ -32,7 +32,8 @@ struct link_ops {
      */
     void (*send)(struct session *s, char *buf, size_t len);
     /* Sends what is queued, then closes with a WebSocket close code and
-     * reason (at most 123 bytes). Idempotent. */
+     * reason (at most 123 bytes, of static storage: it is kept, not copied).
+     * Idempotent. */
     void (*close)(struct session *s, int code, const char *reason);
     /* Ends the link at once, without a close handshake (a peer that does not
      * read or answer). */
