@@ -32,13 +32,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from hostile_util import (BINARY, CLOSE, CONT, PING, PONG, TEXT, CaseRunner, NoData, RawWS,
                           check, check_eq, close_payload, frame, roundtrip, rss_kb)
-from wssd_test import Daemon, TestFailure, run_tests
+from wssd_test import Daemon, TestFailure, run_tests, scaled
 
 LIMIT = 65536                 # limits.max_frame_bytes default
 # One daemon serves many cases; each case has its own connection, and a few
 # send many refused frames on one connection.
 CONFIG = {"limits": {"max_protocol_errors": 1000}}
-CLOSE_EOF = 1.0               # T-W10: TCP close within 1 s after the close handshake
+CLOSE_EOF = scaled(1.0)       # T-W10: TCP close within 1 s after the close handshake
 
 
 
@@ -644,7 +644,8 @@ def group9_cases():
             t_sent = time.monotonic()
             w.expect_close(1009, timeout=10.0)
             took = time.monotonic() - t_sent
-            check(took <= 1.0, "close came %.2f s after the last fragment (> 1 s)" % took)
+            check(took <= scaled(1.0), "close came %.2f s after the last fragment (> %.0f s)"
+                  % (took, scaled(1.0)))
         return fn
 
     return [
