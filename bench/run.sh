@@ -7,6 +7,9 @@
 # D seconds (bench_requester) while reading the daemon's CPU time from
 # /proc/PID/stat. Everything it starts is stopped on exit. See README.md.
 #
+# Each run also measures the I/O floor (io_floor + io_peer): the same load on a
+# plain epoll server that moves a signature's bytes without JSON or crypto.
+#
 # --cluster: each run measures one daemon alone (as above), then starts its
 # own redis-server and two daemons sharing it, connects the signers to node A
 # and drives the requests at node B's control API, so every signature crosses
@@ -84,7 +87,8 @@ if [ -z "$TOOLS" ]; then
         [ -x "$t/bench_signers" ] && TOOLS=$t && break
     done
 fi
-for bin in "$DAEMON" "$TOOLS/bench_signers" "$TOOLS/bench_requester" "$TOOLS/verify_floor"; do
+for bin in "$DAEMON" "$TOOLS/bench_signers" "$TOOLS/bench_requester" "$TOOLS/verify_floor" \
+    "$TOOLS/io_floor" "$TOOLS/io_peer"; do
     if [ ! -x "$bin" ]; then
         echo "run.sh: $bin not found; build the project and bench/ first (or pass --daemon/--tools)" >&2
         exit 2
@@ -304,10 +308,45 @@ stop_signers() {
 run_requester() {
     local port=$1 verify= tmo=
     shift
-    [ "$SMOKE" = 1 ] && verify=--verify
+    # Answers from the io and JS stand-ins carry no signature to verify (NOVERIFY=1).
+    [ "$SMOKE" = 1 ] && [ -z "${NOVERIFY:-}" ] && verify=--verify
     [ "$TIMEOUT_MS" != 0 ] && tmo="--timeout-ms $TIMEOUT_MS"
     "$TOOLS/bench_requester" --port "$port" -c "$C" -d "$D" --warmup "$WARMUP" \
         --keys "$N" --msg-bytes "$MSG_BYTES" $tmo $verify "$@" || die "bench_requester failed"
+}
+
+# The payload sizes of the two WebSocket frames of one signature with MSG_BYTES of message:
+# the daemon's sign_request (its fixed fields, a UUID, the message's base64 and a 13-digit
+# expires_at) and bench_signers' sign_response (the same plus a signature's base64).
+MSG_B64=$(( (MSG_BYTES + 2) / 3 * 4 ))
+REQ_FRAME=$((115 + MSG_B64)) ANS_FRAME=$((192 + MSG_B64))
+
+# io_floor_run TAG RESP_BYTES: the I/O floor. io_floor and N io_peer connections take the
+# daemon's place under the same requester load; sets IO_OUT (the requester's line, with
+# io_floor's CPU per round trip) and IO_FLOOR.
+io_floor_run() {
+    local tag=$1 resp=$2 pid ppid ctl ws i
+    "$TOOLS/io_floor" --req-frame "$REQ_FRAME" --ans-frame "$ANS_FRAME" --resp-bytes "$resp" \
+        >"$WORK/io_floor.$tag.out" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_lines "$WORK/io_floor.$tag.out" event=listening 1 10 || die "io_floor did not start"
+    ctl=$(field "$(head -1 "$WORK/io_floor.$tag.out")" ctl_port)
+    ws=$(field "$(head -1 "$WORK/io_floor.$tag.out")" ws_port)
+    "$TOOLS/io_peer" --port "$ws" --count "$N" --ans-frame "$ANS_FRAME" --inflight "$INFLIGHT" \
+        >"$WORK/io_peer.$tag.out" 2>&1 &
+    ppid=$!
+    PIDS+=("$ppid")
+    wait_lines "$WORK/io_peer.$tag.out" event=ready 1 $((30 + N / 200)) ||
+        die "io_peer did not connect: $(tail -3 "$WORK/io_peer.$tag.out")"
+    sleep 0.5
+    IO_OUT=$(NOVERIFY=1 run_requester "$ctl" --daemon-pid "$pid") || exit 1
+    for i in "$ppid" "$pid"; do
+        kill -TERM "$i" 2>/dev/null
+        stop_wait "$i" 10
+        [ "$DRC" = 0 ] || { echo "run.sh: io floor process exited $DRC" >&2; FAILED=1; }
+    done
+    IO_FLOOR=$(field "$IO_OUT" cpu_us_per_req)
 }
 
 # One measurement; prints its summary line and sets FAILED on functional errors.
@@ -367,20 +406,30 @@ run_once() {
         tls_floor=" tls_floor_kib=$(field "$tls_floor" tls_floor_kib)"
     fi
 
-    local cpu ratio
+    # The I/O floor under the same load, right after.
+    io_floor_run "$run" "$(field "$req_out" resp_bytes)"
+
+    local cpu ratio floors
     cpu=$(field "$req_out" cpu_us_per_req)
     ratio=$(awk -v a="$cpu" -v b="$floor" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    floors=$(awk -v a="$cpu" -v b="$floor" -v c="$IO_FLOOR" \
+        'BEGIN { printf "%.2f", (b + c > 0 ? a / (b + c) : 0) }')
     local transport=ws
     [ "$TLS" = 1 ] && transport=wss
-    printf 'summary run=%s transport=%s n=%s c=%s d=%s rps=%s requests=%s non200=%s p50_ms=%s p90_ms=%s p99_ms=%s cpu_us_per_sign=%s verify_floor_us=%s cpu_ratio=%s rss_idle_kib=%s rss_n_kib=%s rss_per_conn_kib=%s%s intro_ms=%s%s signer_rx_errors=%s intro_failures=%s\n' \
+    printf 'summary run=%s transport=%s n=%s c=%s d=%s rps=%s requests=%s non200=%s p50_ms=%s p90_ms=%s p99_ms=%s cpu_us_per_sign=%s verify_floor_us=%s io_floor_us=%s cpu_ratio=%s cpu_vs_floors=%s io_floor_rps=%s rss_idle_kib=%s rss_n_kib=%s rss_per_conn_kib=%s%s intro_ms=%s%s signer_rx_errors=%s intro_failures=%s\n' \
         "$run" "$transport" "$N" "$C" "$D" "$(field "$req_out" rps)" "$(field "$req_out" requests)" \
         "$(field "$req_out" non200)" "$(field "$req_out" p50_ms)" "$(field "$req_out" p90_ms)" \
-        "$(field "$req_out" p99_ms)" "$cpu" "$floor" "$ratio" "$rss_idle" "$rss_n" "$per_conn" \
+        "$(field "$req_out" p99_ms)" "$cpu" "$floor" "$IO_FLOOR" "$ratio" "$floors" \
+        "$(field "$IO_OUT" rps)" "$rss_idle" "$rss_n" "$per_conn" \
         "$tls_floor" "$intro_ms" "$storm" "$rx_errors" "$intro_fail" | tee -a "$WORK/summaries"
     echo "  requester: $req_out"
+    echo "  io_floor: $IO_OUT"
     echo "  verify_floor: $floor_line"
 
-    [ "$SMOKE" = 1 ] && smoke_check "" "$req_out" "$rx_errors"
+    if [ "$SMOKE" = 1 ]; then
+        smoke_check "" "$req_out" "$rx_errors"
+        smoke_check "io floor: " "$IO_OUT" 0
+    fi
 }
 
 # The verify floor's line (fewer iterations with --smoke).
