@@ -7,6 +7,11 @@
 # D seconds (bench_requester) while reading the daemon's CPU time from
 # /proc/PID/stat. Everything it starts is stopped on exit. See README.md.
 #
+# --latency: after the closed-loop load, open-loop load (a constant arrival rate)
+# at 25 %, 50 % and 75 % of the rate it reached, latency counted from each
+# request's due time. --js: the same load on bench/js-peer/server.mjs on Node and
+# on Bun, in the same run.
+#
 # Each run also measures the I/O floor (io_floor + io_peer): the same load on a
 # plain epoll server that moves a signature's bytes without JSON or crypto.
 #
@@ -20,6 +25,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 N=1000 C=64 D=10 WARMUP=1 RUNS=1 TLS=0 STORM=0 SMOKE=0
 SILENT=0 REJECT=0 BAD_SIG=0 TIMEOUT_MS=0 MSG_BYTES=32 INFLIGHT=256 VERIFY_THREADS=
 PER_PROC=10000 KEEP= DAEMON= TOOLS= LOG_LEVEL=warn CLUSTER=0 REDIS_SERVER=redis-server
+LATENCY=0 JS=0 NODE=node BUN=
 
 usage() {
     cat <<EOF
@@ -41,10 +47,15 @@ usage: $0 [options]
   --tools DIR      directory of bench_signers, bench_requester, verify_floor
   --keep DIR       keep configs and logs in DIR
   --log-level L    the daemon's log_level (default warn; notice and below log every sign)
-  --smoke          N=20 C=4 D=2: a functional check; exits 1 unless every request got 200
+  --smoke          N=20 C=4 D=2 (D=1 with --latency or --js): a functional check; exits 1
+                   unless every request got 200
   --cluster        signers on node A, requests to node B of a two-node cluster (its own
                    redis-server), and the same load on one daemon alone, in each run
   --redis-server PATH  redis-server binary for --cluster (default: redis-server in PATH)
+  --latency        then open-loop load at 25, 50 and 75 % of the closed-loop rate (-d each)
+  --js             the same load on bench/js-peer (ws + http) on Node and on Bun
+  --node PATH, --bun PATH  the runtimes for --js (default: node in PATH,
+                   bench/js-peer/node_modules/.bin/bun; without Bun only Node is measured)
 EOF
 }
 
@@ -72,13 +83,22 @@ while [ $# -gt 0 ]; do
     --smoke) SMOKE=1 ;;
     --cluster) CLUSTER=1 ;;
     --redis-server) REDIS_SERVER=$2; shift ;;
+    --latency) LATENCY=1 ;;
+    --js) JS=1 ;;
+    --node) NODE=$2; shift ;;
+    --bun) BUN=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
     shift
 done
+# The load after the daemon's own (the I/O floor, open loop, JS): as long, but shorter with --smoke.
+# SETTLE: the pause before reading the RSS and before the load starts.
+AUX_D= AUX_WARMUP= SETTLE=1
 if [ "$SMOKE" = 1 ]; then
-    N=20 C=4 D=2 WARMUP=0.5 RUNS=1
+    N=20 C=4 D=2 WARMUP=0.5 RUNS=1 AUX_D=0.5 AUX_WARMUP=0.2 SETTLE=0.2
+    # With more steps in the run, the daemon's own load is as short.
+    [ "$LATENCY$JS" != 00 ] && D=1 WARMUP=0.25
 fi
 
 DAEMON=${DAEMON:-$HERE/../build/wssignd}
@@ -102,6 +122,31 @@ if [ "$CLUSTER" = 1 ]; then
     if [ "$STORM" = 1 ]; then
         echo "run.sh: --storm does not go with --cluster" >&2
         exit 2
+    fi
+fi
+
+if [ "$CLUSTER" = 1 ] && [ "$LATENCY$JS" != 00 ]; then
+    echo "run.sh: --latency and --js do not go with --cluster" >&2
+    exit 2
+fi
+JS_DIR=$HERE/js-peer
+if [ "$JS" = 1 ]; then
+    [ "$TLS" = 0 ] || { echo "run.sh: --js measures ws only, not --tls" >&2; exit 2; }
+    if ! command -v "$NODE" >/dev/null; then
+        echo "SKIP: --js needs node (apt-get install nodejs npm)" >&2
+        exit 77
+    fi
+    if [ ! -d "$JS_DIR/node_modules/ws" ]; then
+        command -v npm >/dev/null || { echo "SKIP: --js needs npm to install $JS_DIR's packages" >&2; exit 77; }
+        echo "# installing $JS_DIR's npm packages (npm ci)"
+        (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
+            { echo "run.sh: npm ci in $JS_DIR failed" >&2; exit 2; }
+    fi
+    BUN=${BUN:-$JS_DIR/node_modules/.bin/bun}
+    # Bun's binary comes with the npm package "bun"; without a Bun that runs, Node alone.
+    if ! "$BUN" --version >/dev/null 2>&1; then
+        echo "# bun: $BUN does not run here; --js measures Node only" >&2
+        BUN=
     fi
 fi
 
@@ -304,14 +349,17 @@ stop_signers() {
 }
 
 # run_requester PORT [bench_requester options...]: the requests, on the control listener at
-# PORT, for --warmup + -d seconds; prints the requester's line.
+# PORT, for --warmup + -d seconds (with AUX=1 and --smoke: 0.2 + 0.5); prints the requester's
+# line.
 run_requester() {
-    local port=$1 verify= tmo=
+    local port=$1 verify= tmo= d=$D w=$WARMUP
     shift
+    # The load after the daemon's own is run with AUX=1.
+    [ -n "${AUX:-}" ] && [ -n "$AUX_D" ] && d=$AUX_D w=$AUX_WARMUP
     # Answers from the io and JS stand-ins carry no signature to verify (NOVERIFY=1).
     [ "$SMOKE" = 1 ] && [ -z "${NOVERIFY:-}" ] && verify=--verify
     [ "$TIMEOUT_MS" != 0 ] && tmo="--timeout-ms $TIMEOUT_MS"
-    "$TOOLS/bench_requester" --port "$port" -c "$C" -d "$D" --warmup "$WARMUP" \
+    "$TOOLS/bench_requester" --port "$port" -c "$C" -d "$d" --warmup "$w" \
         --keys "$N" --msg-bytes "$MSG_BYTES" $tmo $verify "$@" || die "bench_requester failed"
 }
 
@@ -339,14 +387,51 @@ io_floor_run() {
     PIDS+=("$ppid")
     wait_lines "$WORK/io_peer.$tag.out" event=ready 1 $((30 + N / 200)) ||
         die "io_peer did not connect: $(tail -3 "$WORK/io_peer.$tag.out")"
-    sleep 0.5
-    IO_OUT=$(NOVERIFY=1 run_requester "$ctl" --daemon-pid "$pid") || exit 1
+    sleep "$SETTLE"
+    IO_OUT=$(AUX=1 NOVERIFY=1 run_requester "$ctl" --daemon-pid "$pid") || exit 1
     for i in "$ppid" "$pid"; do
         kill -TERM "$i" 2>/dev/null
         stop_wait "$i" 10
         [ "$DRC" = 0 ] || { echo "run.sh: io floor process exited $DRC" >&2; FAILED=1; }
     done
     IO_FLOOR=$(field "$IO_OUT" cpu_us_per_req)
+}
+
+# open_loop_runs MAX_RPS: open-loop load on the run's daemon at 25, 50 and 75 % of MAX_RPS
+# (-d seconds each after --warmup); sets OPEN_FIELDS (summary fields) and OPEN_LINES.
+open_loop_runs() {
+    local max=$1 pct rate out
+    OPEN_FIELDS=" max_rps=$max" OPEN_LINES=()
+    for pct in 25 50 75; do
+        rate=$(awk -v m="$max" -v p="$pct" 'BEGIN { printf "%.1f", m * p / 100 }')
+        out=$(AUX=1 run_requester "$CTL_PORT" --daemon-pid "$DPID" --rate "$rate") || exit 1
+        OPEN_FIELDS="$OPEN_FIELDS open${pct}_rate=$rate open${pct}_rps=$(field "$out" rps)"
+        OPEN_FIELDS="$OPEN_FIELDS open${pct}_p50_ms=$(field "$out" p50_ms) open${pct}_p99_ms=$(field "$out" p99_ms)"
+        OPEN_FIELDS="$OPEN_FIELDS open${pct}_p999_ms=$(field "$out" p999_ms)"
+        OPEN_FIELDS="$OPEN_FIELDS open${pct}_cpu_us_per_sign=$(field "$out" cpu_us_per_req)"
+        OPEN_LINES+=("  open loop at $pct %: $out")
+    done
+}
+
+# js_run TAG RUNTIME CMD: bench/js-peer/server.mjs on CMD (node or bun) with N signers and
+# the requester's load; sets JS_OUT (the requester's line, with the server's CPU per sign)
+# and JS_RX_ERRORS (the signers' unexpected frames).
+js_run() {
+    local tag=$1.$2 rt=$2 cmd=$3 pid ctl ws
+    "$cmd" "$JS_DIR/server.mjs" --ws-port 0 --ctl-port 0 >"$WORK/js.$tag.out" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_lines "$WORK/js.$tag.out" event=listening 1 20 ||
+        die "$rt server.mjs did not start: $(tail -3 "$WORK/js.$tag.out")"
+    ctl=$(field "$(grep event=listening "$WORK/js.$tag.out")" ctl_port)
+    ws=$(field "$(grep event=listening "$WORK/js.$tag.out")" ws_port)
+    start_signers "$tag" "$ws"
+    sleep "$SETTLE"
+    JS_OUT=$(AUX=1 run_requester "$ctl" --daemon-pid "$pid") || exit 1
+    stop_signers "$tag"
+    JS_RX_ERRORS=$RX_ERRORS
+    kill -TERM "$pid" 2>/dev/null
+    stop_wait "$pid" 10
 }
 
 # One measurement; prints its summary line and sets FAILED on functional errors.
@@ -361,12 +446,12 @@ run_once() {
     floor=$(field "$floor_line" verify_floor_us)
 
     start_daemon "$WORK/daemon.$run.log"
-    sleep 0.5
+    sleep "$SETTLE"
     local rss_idle
     rss_idle=$(rss_kib "$DPID")
 
     start_signers "$run" "$WS_PORT"
-    sleep 1
+    sleep "$SETTLE"
     local rss_n per_conn
     rss_n=$(rss_kib "$DPID")
     per_conn=$(awk -v a="$rss_n" -v b="$rss_idle" -v n="$N" 'BEGIN { printf "%.2f", (a - b) / n }')
@@ -394,6 +479,8 @@ run_once() {
     fi
 
     req_out=$(run_requester "$CTL_PORT" --daemon-pid "$DPID") || exit 1
+    local latency=
+    [ "$LATENCY" = 1 ] && open_loop_runs "$(field "$req_out" rps)" && latency=$OPEN_FIELDS
     stop_signers "$run"
     local rx_errors=$RX_ERRORS intro_fail=$INTRO_FAIL intro_ms=$INTRO_MS
     stop_daemon
@@ -408,6 +495,25 @@ run_once() {
 
     # The I/O floor under the same load, right after.
     io_floor_run "$run" "$(field "$req_out" resp_bytes)"
+    # The JavaScript implementation on Node and on Bun under the same load.
+    local js= js_lines=()
+    if [ "$JS" = 1 ]; then
+        local rt cmd js_cpu
+        for rt in node bun; do
+            cmd=$NODE
+            if [ "$rt" = bun ]; then
+                cmd=$BUN
+                [ -n "$cmd" ] || { js="$js bun_cpu_us_per_sign=na cpu_vs_bun=na"; continue; }
+            fi
+            js_run "$run" "$rt" "$cmd"
+            js_cpu=$(field "$JS_OUT" cpu_us_per_req)
+            js="$js ${rt}_rps=$(field "$JS_OUT" rps) ${rt}_p99_ms=$(field "$JS_OUT" p99_ms) ${rt}_cpu_us_per_sign=$js_cpu"
+            js="$js $(awk -v a="$(field "$req_out" cpu_us_per_req)" -v b="$js_cpu" -v rt="$rt" \
+                'BEGIN { printf "cpu_vs_%s=%.2f", rt, (b > 0 ? a / b : 0) }')"
+            js_lines+=("  $rt: $JS_OUT")
+            [ "$SMOKE" = 1 ] && smoke_check "$rt: " "$JS_OUT" "$JS_RX_ERRORS"
+        done
+    fi
 
     local cpu ratio floors
     cpu=$(field "$req_out" cpu_us_per_req)
@@ -416,19 +522,23 @@ run_once() {
         'BEGIN { printf "%.2f", (b + c > 0 ? a / (b + c) : 0) }')
     local transport=ws
     [ "$TLS" = 1 ] && transport=wss
-    printf 'summary run=%s transport=%s n=%s c=%s d=%s rps=%s requests=%s non200=%s p50_ms=%s p90_ms=%s p99_ms=%s cpu_us_per_sign=%s verify_floor_us=%s io_floor_us=%s cpu_ratio=%s cpu_vs_floors=%s io_floor_rps=%s rss_idle_kib=%s rss_n_kib=%s rss_per_conn_kib=%s%s intro_ms=%s%s signer_rx_errors=%s intro_failures=%s\n' \
+    printf 'summary run=%s transport=%s n=%s c=%s d=%s rps=%s requests=%s non200=%s p50_ms=%s p90_ms=%s p99_ms=%s cpu_us_per_sign=%s verify_floor_us=%s io_floor_us=%s cpu_ratio=%s cpu_vs_floors=%s io_floor_rps=%s rss_idle_kib=%s rss_n_kib=%s rss_per_conn_kib=%s%s intro_ms=%s%s%s%s signer_rx_errors=%s intro_failures=%s\n' \
         "$run" "$transport" "$N" "$C" "$D" "$(field "$req_out" rps)" "$(field "$req_out" requests)" \
         "$(field "$req_out" non200)" "$(field "$req_out" p50_ms)" "$(field "$req_out" p90_ms)" \
         "$(field "$req_out" p99_ms)" "$cpu" "$floor" "$IO_FLOOR" "$ratio" "$floors" \
         "$(field "$IO_OUT" rps)" "$rss_idle" "$rss_n" "$per_conn" \
-        "$tls_floor" "$intro_ms" "$storm" "$rx_errors" "$intro_fail" | tee -a "$WORK/summaries"
+        "$tls_floor" "$intro_ms" "$storm" "$latency" "$js" "$rx_errors" "$intro_fail" |
+        tee -a "$WORK/summaries"
     echo "  requester: $req_out"
+    [ -n "$latency" ] && printf '%s\n' "${OPEN_LINES[@]}"
     echo "  io_floor: $IO_OUT"
+    [ ${#js_lines[@]} -gt 0 ] && printf '%s\n' "${js_lines[@]}"
     echo "  verify_floor: $floor_line"
 
     if [ "$SMOKE" = 1 ]; then
         smoke_check "" "$req_out" "$rx_errors"
         smoke_check "io floor: " "$IO_OUT" 0
+        [ "$LATENCY" = 1 ] && for l in "${OPEN_LINES[@]}"; do smoke_check "open loop: " "$l" 0; done
     fi
 }
 
