@@ -369,11 +369,13 @@ run_requester() {
 MSG_B64=$(( (MSG_BYTES + 2) / 3 * 4 ))
 REQ_FRAME=$((115 + MSG_B64)) ANS_FRAME=$((192 + MSG_B64))
 
-# io_floor_run TAG RESP_BYTES: the I/O floor. io_floor and N io_peer connections take the
-# daemon's place under the same requester load; sets IO_OUT (the requester's line, with
-# io_floor's CPU per round trip) and IO_FLOOR.
+# io_floor_run TAG RESP_BYTES RATE: the I/O floor. io_floor and N io_peer connections take
+# the daemon's place under the same requester load (closed loop, C connections); sets IO_OUT
+# (the requester's line, with io_floor's CPU per round trip) and IO_FLOOR. Then the same at
+# the daemon's RATE, open loop, since fewer round trips per second share fewer wake-ups:
+# IO_RATE_OUT and IO_FLOOR_AT_RATE.
 io_floor_run() {
-    local tag=$1 resp=$2 pid ppid ctl ws i
+    local tag=$1 resp=$2 rate=$3 pid ppid ctl ws i
     "$TOOLS/io_floor" --req-frame "$REQ_FRAME" --ans-frame "$ANS_FRAME" --resp-bytes "$resp" \
         >"$WORK/io_floor.$tag.out" 2>&1 &
     pid=$!
@@ -389,12 +391,15 @@ io_floor_run() {
         die "io_peer did not connect: $(tail -3 "$WORK/io_peer.$tag.out")"
     sleep "$SETTLE"
     IO_OUT=$(AUX=1 NOVERIFY=1 run_requester "$ctl" --daemon-pid "$pid") || exit 1
+    IO_RATE_OUT=$(AUX=1 NOVERIFY=1 run_requester "$ctl" --daemon-pid "$pid" --rate "$rate") ||
+        exit 1
     for i in "$ppid" "$pid"; do
         kill -TERM "$i" 2>/dev/null
         stop_wait "$i" 10
         [ "$DRC" = 0 ] || { echo "run.sh: io floor process exited $DRC" >&2; FAILED=1; }
     done
     IO_FLOOR=$(field "$IO_OUT" cpu_us_per_req)
+    IO_FLOOR_AT_RATE=$(field "$IO_RATE_OUT" cpu_us_per_req)
 }
 
 # open_loop_runs MAX_RPS: open-loop load on the run's daemon at 25, 50 and 75 % of MAX_RPS
@@ -494,7 +499,7 @@ run_once() {
     fi
 
     # The I/O floor under the same load, right after.
-    io_floor_run "$run" "$(field "$req_out" resp_bytes)"
+    io_floor_run "$run" "$(field "$req_out" resp_bytes)" "$(field "$req_out" rps)"
     # The JavaScript implementation on Node and on Bun under the same load.
     local js= js_lines=()
     if [ "$JS" = 1 ]; then
@@ -515,29 +520,33 @@ run_once() {
         done
     fi
 
-    local cpu ratio floors
+    local cpu ratio floors floors_rate
     cpu=$(field "$req_out" cpu_us_per_req)
     ratio=$(awk -v a="$cpu" -v b="$floor" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
     floors=$(awk -v a="$cpu" -v b="$floor" -v c="$IO_FLOOR" \
         'BEGIN { printf "%.2f", (b + c > 0 ? a / (b + c) : 0) }')
+    floors_rate=$(awk -v a="$cpu" -v b="$floor" -v c="$IO_FLOOR_AT_RATE" \
+        'BEGIN { printf "%.2f", (b + c > 0 ? a / (b + c) : 0) }')
     local transport=ws
     [ "$TLS" = 1 ] && transport=wss
-    printf 'summary run=%s transport=%s n=%s c=%s d=%s rps=%s requests=%s non200=%s p50_ms=%s p90_ms=%s p99_ms=%s cpu_us_per_sign=%s verify_floor_us=%s io_floor_us=%s cpu_ratio=%s cpu_vs_floors=%s io_floor_rps=%s rss_idle_kib=%s rss_n_kib=%s rss_per_conn_kib=%s%s intro_ms=%s%s%s%s signer_rx_errors=%s intro_failures=%s\n' \
+    printf 'summary run=%s transport=%s n=%s c=%s d=%s rps=%s requests=%s non200=%s p50_ms=%s p90_ms=%s p99_ms=%s cpu_us_per_sign=%s verify_floor_us=%s io_floor_us=%s cpu_ratio=%s cpu_vs_floors=%s io_floor_rps=%s io_floor_at_rate_us=%s cpu_vs_floors_at_rate=%s rss_idle_kib=%s rss_n_kib=%s rss_per_conn_kib=%s%s intro_ms=%s%s%s%s signer_rx_errors=%s intro_failures=%s\n' \
         "$run" "$transport" "$N" "$C" "$D" "$(field "$req_out" rps)" "$(field "$req_out" requests)" \
         "$(field "$req_out" non200)" "$(field "$req_out" p50_ms)" "$(field "$req_out" p90_ms)" \
         "$(field "$req_out" p99_ms)" "$cpu" "$floor" "$IO_FLOOR" "$ratio" "$floors" \
-        "$(field "$IO_OUT" rps)" "$rss_idle" "$rss_n" "$per_conn" \
+        "$(field "$IO_OUT" rps)" "$IO_FLOOR_AT_RATE" "$floors_rate" "$rss_idle" "$rss_n" "$per_conn" \
         "$tls_floor" "$intro_ms" "$storm" "$latency" "$js" "$rx_errors" "$intro_fail" |
         tee -a "$WORK/summaries"
     echo "  requester: $req_out"
     [ -n "$latency" ] && printf '%s\n' "${OPEN_LINES[@]}"
     echo "  io_floor: $IO_OUT"
+    echo "  io_floor at the daemon's rate: $IO_RATE_OUT"
     [ ${#js_lines[@]} -gt 0 ] && printf '%s\n' "${js_lines[@]}"
     echo "  verify_floor: $floor_line"
 
     if [ "$SMOKE" = 1 ]; then
         smoke_check "" "$req_out" "$rx_errors"
         smoke_check "io floor: " "$IO_OUT" 0
+        smoke_check "io floor at a rate: " "$IO_RATE_OUT" 0
         [ "$LATENCY" = 1 ] && for l in "${OPEN_LINES[@]}"; do smoke_check "open loop: " "$l" 0; done
     fi
 }
