@@ -487,6 +487,7 @@ int main(int argc, char **argv)
     struct sigaction sa;
     uint64_t t0, t_issue_end;
     bool cpu_end_taken = false;
+    unsigned next_conn = 0;
     int port = 0, o;
 
     memset(&r, 0, sizeof r);
@@ -605,13 +606,18 @@ int main(int argc, char **argv)
             /* Due requests onto free connections; then sleep until the next is due. */
             bool free_conn = false;
 
-            for (unsigned i = 0; i < r.conns; i++) {
-                if (hc[i].busy || hc[i].fd < 0)
+            /* Round-robin, so that no connection sits idle long enough to be closed. */
+            for (unsigned k = 0; k < r.conns; k++) {
+                struct hconn *h = &hc[(next_conn + k) % r.conns];
+
+                if (h->busy || h->fd < 0)
                     continue;
-                if (!issue(&r, &hc[i])) {
+                if (!issue(&r, h)) {
                     free_conn = true;
                     break;
                 }
+                next_conn = (next_conn + k + 1) % r.conns;
+                k = (unsigned)-1;
             }
             if (free_conn) {
                 uint64_t due = due_us(&r, r.k_next);
