@@ -373,7 +373,8 @@ REQ_FRAME=$((115 + MSG_B64)) ANS_FRAME=$((192 + MSG_B64))
 # the daemon's place under the same requester load (closed loop, C connections); sets IO_OUT
 # (the requester's line, with io_floor's CPU per round trip) and IO_FLOOR. Then the same at
 # the daemon's RATE, open loop, since fewer round trips per second share fewer wake-ups:
-# IO_RATE_OUT and IO_FLOOR_AT_RATE.
+# IO_RATE_OUT and IO_FLOOR_AT_RATE. With --latency, also open loop at half of RATE, the
+# latency of the transport alone at the goal's rate: IO_OPEN50_OUT.
 io_floor_run() {
     local tag=$1 resp=$2 rate=$3 pid ppid ctl ws i
     "$TOOLS/io_floor" --req-frame "$REQ_FRAME" --ans-frame "$ANS_FRAME" --resp-bytes "$resp" \
@@ -393,6 +394,10 @@ io_floor_run() {
     IO_OUT=$(AUX=1 NOVERIFY=1 run_requester "$ctl" --daemon-pid "$pid") || exit 1
     IO_RATE_OUT=$(AUX=1 NOVERIFY=1 run_requester "$ctl" --daemon-pid "$pid" --rate "$rate") ||
         exit 1
+    if [ "$LATENCY" = 1 ]; then
+        IO_OPEN50_OUT=$(AUX=1 NOVERIFY=1 run_requester "$ctl" --daemon-pid "$pid" \
+            --rate "$(awk -v r="$rate" 'BEGIN { printf "%.1f", r / 2 }')") || exit 1
+    fi
     for i in "$ppid" "$pid"; do
         kill -TERM "$i" 2>/dev/null
         stop_wait "$i" 10
@@ -500,6 +505,12 @@ run_once() {
 
     # The I/O floor under the same load, right after.
     io_floor_run "$run" "$(field "$req_out" resp_bytes)" "$(field "$req_out" rps)"
+    if [ "$LATENCY" = 1 ]; then
+        latency="$latency io_open50_p50_ms=$(field "$IO_OPEN50_OUT" p50_ms)"
+        latency="$latency io_open50_p99_ms=$(field "$IO_OPEN50_OUT" p99_ms)"
+        latency="$latency io_open50_p999_ms=$(field "$IO_OPEN50_OUT" p999_ms)"
+        OPEN_LINES+=("  io_floor open loop at 50 %: $IO_OPEN50_OUT")
+    fi
     # The JavaScript implementation on Node and on Bun under the same load.
     local js= js_lines=()
     if [ "$JS" = 1 ]; then
