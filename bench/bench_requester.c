@@ -24,7 +24,6 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,13 +87,6 @@ struct req_bench {
     unsigned long long msg_seq;
     size_t resp_bytes; /* the size of the last 200 response, headers included */
 };
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    stop_signal = sig;
-}
 
 /* utime + stime of pid in clock ticks, or 0 if it cannot be read. */
 static unsigned long long proc_cpu_ticks(int pid)
@@ -484,7 +476,6 @@ int main(int argc, char **argv)
     struct req_bench r;
     struct hconn *hc;
     struct epoll_event evs[256];
-    struct sigaction sa;
     uint64_t t0, t_issue_end;
     bool cpu_end_taken = false;
     unsigned next_conn = 0;
@@ -555,11 +546,7 @@ int main(int argc, char **argv)
                           sodium_base64_VARIANT_ORIGINAL);
     }
 
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bench_catch_signals();
 
     r.ep = epoll_create1(EPOLL_CLOEXEC);
     r.issuing = true;
@@ -586,20 +573,20 @@ int main(int argc, char **argv)
             sample_cpu(&r, r.cpu_start, r.watch_start);
         }
         /* Open loop: the last request due in the window has gone out; closed: time is up. */
-        if (r.issuing && (stop_signal || (r.rate > 0 ? due_us(&r, r.k_next) >= r.t_end
+        if (r.issuing && (bench_stop_signal || (r.rate > 0 ? due_us(&r, r.k_next) >= r.t_end
                                                      : now >= t_issue_end))) {
             r.issuing = false;
-            if (r.rate <= 0 || stop_signal) {
+            if (r.rate <= 0 || bench_stop_signal) {
                 sample_cpu(&r, r.cpu_end, r.watch_end);
                 cpu_end_taken = true;
             }
-            if (stop_signal)
+            if (bench_stop_signal)
                 r.t_end = now;
         }
         if (!r.issuing) {
             for (unsigned i = 0; i < r.conns; i++)
                 busy += hc[i].busy;
-            if (!busy || now >= t_issue_end + DRAIN_US || stop_signal > 1)
+            if (!busy || now >= t_issue_end + DRAIN_US || bench_stop_signal > 1)
                 break;
         }
         if (r.issuing && r.rate > 0) {

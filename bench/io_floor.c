@@ -25,7 +25,6 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +35,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "bench_keys.h"
 
 #define RX_BUF 16384
 #define FRAME_MAX 8192
@@ -65,13 +66,6 @@ struct io_floor {
     size_t resp_len;
     unsigned long long requests, answers, dropped;
 };
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    stop_signal = sig;
-}
 
 static const char upgrade_answer[] =
     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -210,6 +204,25 @@ static void on_accept(struct io_floor *f, int lfd, enum kind kind)
     }
 }
 
+/*
+ * Appends what the socket has to the connection's rx buffer. Returns false
+ * when nothing new arrived, or the connection was closed (then it is gone).
+ */
+static bool conn_recv(struct io_floor *f, int fd)
+{
+    struct conn *c = &f->conns[fd];
+    ssize_t n = recv(fd, c->rx + c->rx_len, RX_BUF - 1 - c->rx_len, 0);
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return false;
+    if (n <= 0) {
+        conn_close(f, fd);
+        return false;
+    }
+    c->rx_len += (size_t)n;
+    return true;
+}
+
 /* One complete HTTP request at the start of c->rx: its length, 0 if incomplete, -1 if bad. */
 static long http_request_len(struct conn *c)
 {
@@ -248,16 +261,10 @@ static void forward(struct io_floor *f, int http_fd)
 static void on_http(struct io_floor *f, int fd)
 {
     struct conn *c = &f->conns[fd];
-    ssize_t n = recv(fd, c->rx + c->rx_len, RX_BUF - 1 - c->rx_len, 0);
     long len;
 
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (!conn_recv(f, fd))
         return;
-    if (n <= 0) {
-        conn_close(f, fd);
-        return;
-    }
-    c->rx_len += (size_t)n;
     while ((len = http_request_len(c)) != 0) {
         if (len < 0) {
             conn_close(f, fd);
@@ -272,16 +279,10 @@ static void on_http(struct io_floor *f, int fd)
 static void on_peer_handshake(struct io_floor *f, int fd)
 {
     struct conn *c = &f->conns[fd];
-    ssize_t n = recv(fd, c->rx + c->rx_len, RX_BUF - 1 - c->rx_len, 0);
     char *end;
 
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (!conn_recv(f, fd))
         return;
-    if (n <= 0) {
-        conn_close(f, fd);
-        return;
-    }
-    c->rx_len += (size_t)n;
     c->rx[c->rx_len] = '\0';
     if (!(end = strstr(c->rx, "\r\n\r\n"))) {
         if (c->rx_len >= RX_BUF - 1)
@@ -330,17 +331,11 @@ static long ws_frame_len(const struct conn *c, size_t *hdr, size_t *plen)
 static void on_peer(struct io_floor *f, int fd)
 {
     struct conn *c = &f->conns[fd];
-    ssize_t n = recv(fd, c->rx + c->rx_len, RX_BUF - 1 - c->rx_len, 0);
     size_t hdr = 0, plen = 0;
     long len;
 
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (!conn_recv(f, fd))
         return;
-    if (n <= 0) {
-        conn_close(f, fd);
-        return;
-    }
-    c->rx_len += (size_t)n;
     while ((len = ws_frame_len(c, &hdr, &plen)) != 0) {
         uint8_t *mask = (uint8_t *)c->rx + hdr - 4, *pl = mask + 4;
         uint32_t tag;
@@ -429,7 +424,6 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     struct io_floor f;
     struct epoll_event evs[256];
-    struct sigaction sa;
     struct rlimit rl;
     int ctl_port = 0, ws_port = 0, lctl, lws, o;
 
@@ -470,11 +464,7 @@ int main(int argc, char **argv)
     if (!f.conns || !f.peers)
         return 1;
 
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bench_catch_signals();
 
     f.ep = epoll_create1(EPOLL_CLOEXEC);
     lctl = listen_on(ctl_port);
@@ -487,7 +477,7 @@ int main(int argc, char **argv)
     printf("event=listening ctl_port=%d ws_port=%d\n", bound_port(lctl), bound_port(lws));
     fflush(stdout);
 
-    while (!stop_signal) {
+    while (!bench_stop_signal) {
         int n = epoll_wait(f.ep, evs, 256, -1);
 
         for (int i = 0; i < n; i++) {

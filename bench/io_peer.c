@@ -13,7 +13,6 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,13 +44,6 @@ struct io_peer {
     size_t answer_len;
     unsigned long long answers, errors;
 };
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    stop_signal = sig;
-}
 
 static const char upgrade_request[] =
     "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -182,7 +174,6 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     struct io_peer p;
     struct epoll_event evs[256];
-    struct sigaction sa;
     uint64_t t0;
     int port = 0, o, rc = 0;
 
@@ -226,17 +217,13 @@ int main(int argc, char **argv)
 
     if (!(p.pc = calloc(p.count, sizeof *p.pc)))
         return 1;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bench_catch_signals();
 
     t0 = bench_now_us();
     p.ep = epoll_create1(EPOLL_CLOEXEC);
     if (p.ep < 0 || open_more(&p) < 0)
         return 1;
-    while (!stop_signal) {
+    while (!bench_stop_signal) {
         int n = epoll_wait(p.ep, evs, 256, 100);
 
         for (int i = 0; i < n; i++) {
