@@ -76,6 +76,7 @@ struct req_bench {
     uint64_t due0;   /* open loop: when request 0 was due */
     uint64_t k_next; /* open loop: the next request to send */
     uint64_t max_lag_us; /* open loop: the longest a due request waited for a connection */
+    unsigned long long unsent; /* open loop: requests due in the window never sent */
 
     uint64_t t_start, t_end; /* measured window */
     bool measuring, issuing;
@@ -437,7 +438,8 @@ static void print_summary(struct req_bench *r)
            r->lat_len ? r->lat_us[r->lat_len - 1] / 1000.0 : 0, secs, r->reconnects,
            r->resp_bytes);
     if (r->rate > 0)
-        printf(" mode=open rate=%.1f max_lag_ms=%.3f", r->rate, r->max_lag_us / 1000.0);
+        printf(" mode=open rate=%.1f max_lag_ms=%.3f unsent=%llu", r->rate, r->max_lag_us / 1000.0,
+               r->unsent);
     if (r->n_daemon)
         printf(" daemon_cpu_us=%.0f daemon_cpu_pct=%.1f cpu_us_per_req=%.2f", cpu_us,
                secs > 0 ? cpu_us / (secs * 1e4) : 0, done ? cpu_us / (double)done : 0);
@@ -572,9 +574,12 @@ int main(int argc, char **argv)
             r.measuring = true;
             sample_cpu(&r, r.cpu_start, r.watch_start);
         }
-        /* Open loop: the last request due in the window has gone out; closed: time is up. */
-        if (r.issuing && (bench_stop_signal || (r.rate > 0 ? due_us(&r, r.k_next) >= r.t_end
-                                                     : now >= t_issue_end))) {
+        /*
+         * Open loop: the last request due in the window has gone out, or the drain time is
+         * over too (a server that fell that far behind); closed: time is up.
+         */
+        if (r.issuing && (bench_stop_signal || now >= t_issue_end + DRAIN_US ||
+                          (r.rate > 0 ? due_us(&r, r.k_next) >= r.t_end : now >= t_issue_end))) {
             r.issuing = false;
             if (r.rate <= 0 || bench_stop_signal) {
                 sample_cpu(&r, r.cpu_end, r.watch_end);
@@ -622,6 +627,28 @@ int main(int argc, char **argv)
     /* Open loop: the CPU window closes when the last request of the window is answered. */
     if (!cpu_end_taken)
         sample_cpu(&r, r.cpu_end, r.watch_end);
+    /* Open loop: a request of the window still unanswered, or never sent, failed. */
+    if (r.rate > 0 && !bench_stop_signal) {
+        /* The first request due at or after the window's end, as issue() decides it. */
+        uint64_t k_end = (uint64_t)((double)(r.t_end - r.due0) * r.rate / 1e6);
+
+        while (due_us(&r, k_end) < r.t_end)
+            k_end++;
+        while (k_end > 0 && due_us(&r, k_end - 1) >= r.t_end)
+            k_end--;
+
+        for (unsigned i = 0; i < r.conns; i++) {
+            if (hc[i].busy && in_window(&r, hc[i].sent_us, 0)) {
+                r.non200++;
+                r.by_status[0]++;
+            }
+        }
+        if (k_end > r.k_next) {
+            r.unsent = k_end - r.k_next;
+            r.non200 += r.unsent;
+            r.by_status[0] += r.unsent;
+        }
+    }
     if (!r.measuring) /* stopped during the warm-up */
         r.t_start = r.t_end;
     for (unsigned i = 0; i < r.conns; i++)
