@@ -410,11 +410,15 @@ io_floor_run() {
 # open_loop_runs MAX_RPS: open-loop load on the run's daemon at 25, 50 and 75 % of MAX_RPS
 # (-d seconds each after --warmup); sets OPEN_FIELDS (summary fields) and OPEN_LINES.
 open_loop_runs() {
-    local max=$1 pct rate out
+    local max=$1 pct rate out watch=() p
+    # The signers' CPU per sign is printed apart (watch_cpu_us_per_req): with the daemon's,
+    # it tells how much of the 2 cores the load itself took at each rate.
+    for p in "${SIG_PIDS[@]}"; do watch+=(--watch-pid "$p"); done
     OPEN_FIELDS=" max_rps=$max" OPEN_LINES=()
     for pct in 25 50 75; do
         rate=$(awk -v m="$max" -v p="$pct" 'BEGIN { printf "%.1f", m * p / 100 }')
-        out=$(AUX=1 run_requester "$CTL_PORT" --daemon-pid "$DPID" --rate "$rate") || exit 1
+        out=$(AUX=1 run_requester "$CTL_PORT" --daemon-pid "$DPID" --rate "$rate" "${watch[@]}") ||
+            exit 1
         OPEN_FIELDS="$OPEN_FIELDS open${pct}_rate=$rate open${pct}_rps=$(field "$out" rps)"
         OPEN_FIELDS="$OPEN_FIELDS open${pct}_p50_ms=$(field "$out" p50_ms) open${pct}_p99_ms=$(field "$out" p99_ms)"
         OPEN_FIELDS="$OPEN_FIELDS open${pct}_p999_ms=$(field "$out" p999_ms)"
