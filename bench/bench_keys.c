@@ -1,11 +1,13 @@
 /*
- * Deterministic benchmark keys (see bench_keys.h) and the clocks the bench
- * tools share.
+ * Deterministic benchmark keys (see bench_keys.h) and the clocks and signal
+ * handling the bench tools share.
  */
 #include "bench_keys.h"
 
 #include <string.h>
 #include <time.h>
+
+volatile sig_atomic_t bench_stop_signal;
 
 void bench_keypair(uint32_t index, uint8_t pk[crypto_sign_PUBLICKEYBYTES],
                    uint8_t sk[crypto_sign_SECRETKEYBYTES])
@@ -37,4 +39,20 @@ uint64_t bench_unix_ms(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void on_stop_signal(int sig)
+{
+    bench_stop_signal = sig;
+}
+
+void bench_catch_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }

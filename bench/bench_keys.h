@@ -7,6 +7,7 @@
 #ifndef WSSIGND_BENCH_KEYS_H
 #define WSSIGND_BENCH_KEYS_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include <sodium.h>
@@ -23,5 +24,11 @@ uint64_t bench_now_us(void);
 
 /* CLOCK_REALTIME in milliseconds (for lining up events across processes). */
 uint64_t bench_unix_ms(void);
+
+/* The number of the last SIGINT or SIGTERM caught, 0 before any. */
+extern volatile sig_atomic_t bench_stop_signal;
+
+/* Catches SIGINT and SIGTERM into bench_stop_signal; ignores SIGPIPE. */
+void bench_catch_signals(void);
 
 #endif

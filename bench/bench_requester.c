@@ -8,6 +8,14 @@
  * --daemon-pid (the nodes of a cluster) are summed; --watch-pid processes
  * (Redis) are reported apart.
  *
+ * Closed loop (the default): each connection sends its next request as soon
+ * as the answer to the last one is in. Open loop (--rate R): requests are due
+ * at a constant R per second, each goes out on the first free connection once
+ * due, and its latency runs from the time it was due, not from when it was
+ * sent, so the time a request waits for a free connection counts (as wrk2
+ * measures). Every request due in the measured window is counted, however
+ * late it completes (within the drain time).
+ *
  * Output: one line, key=value (see print_summary).
  */
 #include <arpa/inet.h>
@@ -16,7 +24,6 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +72,12 @@ struct req_bench {
     uint8_t (*pk)[crypto_sign_PUBLICKEYBYTES];
     int ep;
 
+    double rate;     /* open loop: requests per second; 0: closed loop */
+    uint64_t due0;   /* open loop: when request 0 was due */
+    uint64_t k_next; /* open loop: the next request to send */
+    uint64_t max_lag_us; /* open loop: the longest a due request waited for a connection */
+    unsigned long long unsent; /* open loop: requests due in the window never sent */
+
     uint64_t t_start, t_end; /* measured window */
     bool measuring, issuing;
     uint32_t *lat_us;
@@ -73,14 +86,8 @@ struct req_bench {
     unsigned long long cpu_start[PIDS_MAX], cpu_end[PIDS_MAX];     /* daemons */
     unsigned long long watch_start[PIDS_MAX], watch_end[PIDS_MAX]; /* watched */
     unsigned long long msg_seq;
+    size_t resp_bytes; /* the size of the last 200 response, headers included */
 };
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    stop_signal = sig;
-}
 
 /* utime + stime of pid in clock ticks, or 0 if it cannot be read. */
 static unsigned long long proc_cpu_ticks(int pid)
@@ -197,6 +204,18 @@ static void build_request(struct req_bench *r, struct hconn *h)
     h->tx_off = 0;
 }
 
+/*
+ * Whether a request sent (or, open loop, due) at sent_us and complete at now
+ * counts: sent after the warm-up and answered before the end; open loop:
+ * due within the window, whenever it completes.
+ */
+static bool in_window(const struct req_bench *r, uint64_t sent_us, uint64_t now)
+{
+    if (r->rate > 0)
+        return sent_us >= r->t_start && sent_us < r->t_end;
+    return r->measuring && sent_us >= r->t_start && now <= r->t_end;
+}
+
 static void record(struct req_bench *r, uint64_t sent_us, uint64_t now)
 {
     if (r->lat_len == r->lat_cap) {
@@ -277,7 +296,9 @@ static int parse_response(struct req_bench *r, struct hconn *h, uint64_t now)
         return 0;
 
     r->completed_total++;
-    if (r->measuring && h->sent_us >= r->t_start && now <= r->t_end) {
+    if (status == 200)
+        r->resp_bytes = total;
+    if (in_window(r, h->sent_us, now)) {
         if (status == 200 && body_ok(r, h, h->rx + hlen, clen)) {
             r->ok++;
         } else {
@@ -294,14 +315,38 @@ static int parse_response(struct req_bench *r, struct hconn *h, uint64_t now)
     return keep ? 1 : -1;
 }
 
-static void issue(struct req_bench *r, struct hconn *h)
+/* Open loop: when request k is due. */
+static uint64_t due_us(const struct req_bench *r, uint64_t k)
 {
-    if (!r->issuing || h->busy)
-        return;
+    return r->due0 + (uint64_t)((double)k * 1e6 / r->rate);
+}
+
+/*
+ * Sends the next request on h if h is free: closed loop at once; open loop
+ * only when one is due, with the time it was due as its start. Returns
+ * whether it sent one.
+ */
+static bool issue(struct req_bench *r, struct hconn *h)
+{
+    uint64_t now, start;
+
+    if (!r->issuing || h->busy || h->fd < 0)
+        return false;
+    now = bench_now_us();
+    start = now;
+    if (r->rate > 0) {
+        start = due_us(r, r->k_next);
+        if (start > now || start >= r->t_end)
+            return false;
+        r->k_next++;
+        if (now - start > r->max_lag_us)
+            r->max_lag_us = now - start;
+    }
     build_request(r, h);
     h->busy = true;
-    h->sent_us = bench_now_us();
+    h->sent_us = start;
     set_events(r, h, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    return true;
 }
 
 static void on_event(struct req_bench *r, struct hconn *h, uint32_t events)
@@ -344,7 +389,7 @@ static void on_event(struct req_bench *r, struct hconn *h, uint32_t events)
 
 reopen:
     /* A request lost with its connection counts as a failure. */
-    if (h->busy && r->measuring) {
+    if (h->busy && in_window(r, h->sent_us, bench_now_us())) {
         r->non200++;
         r->by_status[0]++;
     }
@@ -385,12 +430,16 @@ static void print_summary(struct req_bench *r)
 
     qsort(r->lat_us, r->lat_len, sizeof *r->lat_us, cmp_u32);
     printf("requests=%llu ok=%llu non200=%llu s2xx=%llu s4xx=%llu s5xx=%llu s_conn=%llu "
-           "bad_body=%llu rps=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f "
-           "window_s=%.3f reconnects=%llu",
+           "bad_body=%llu rps=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f "
+           "window_s=%.3f reconnects=%llu resp_bytes=%zu",
            done, r->ok, r->non200, r->by_status[2], r->by_status[4], r->by_status[5],
            r->by_status[0], r->bad_body, secs > 0 ? done / secs : 0, pct_ms(r, 0.50),
-           pct_ms(r, 0.90), pct_ms(r, 0.99), r->lat_len ? r->lat_us[r->lat_len - 1] / 1000.0 : 0,
-           secs, r->reconnects);
+           pct_ms(r, 0.90), pct_ms(r, 0.99), pct_ms(r, 0.999),
+           r->lat_len ? r->lat_us[r->lat_len - 1] / 1000.0 : 0, secs, r->reconnects,
+           r->resp_bytes);
+    if (r->rate > 0)
+        printf(" mode=open rate=%.1f max_lag_ms=%.3f unsent=%llu", r->rate, r->max_lag_us / 1000.0,
+               r->unsent);
     if (r->n_daemon)
         printf(" daemon_cpu_us=%.0f daemon_cpu_pct=%.1f cpu_us_per_req=%.2f", cpu_us,
                secs > 0 ? cpu_us / (secs * 1e4) : 0, done ? cpu_us / (double)done : 0);
@@ -407,7 +456,9 @@ static void usage(const char *argv0)
     fprintf(stderr,
             "usage: %s --port CONTROL_PORT [--host 127.0.0.1] [-c CONNS] [-d SECONDS]\n"
             "          [--warmup S] [--first I] [--keys N] [--msg-bytes B] [--timeout-ms MS]\n"
-            "          [--daemon-pid PID]... [--watch-pid PID]... [--verify]\n"
+            "          [--daemon-pid PID]... [--watch-pid PID]... [--verify] [--rate R]\n"
+            "  --rate: open loop, R requests per second due at constant intervals; latency\n"
+            "          from when each was due (default: closed loop)\n"
             "  --daemon-pid: CPU time summed into cpu_us_per_req (repeat for a cluster's nodes)\n"
             "  --watch-pid:  CPU time reported apart, per process (watch_cpu_us_per_req)\n",
             argv0);
@@ -422,13 +473,14 @@ int main(int argc, char **argv)
         {"keys", required_argument, NULL, 'n'},      {"msg-bytes", required_argument, NULL, 'm'},
         {"timeout-ms", required_argument, NULL, 'T'}, {"daemon-pid", required_argument, NULL, 'P'},
         {"watch-pid", required_argument, NULL, 'W'}, {"verify", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
+        {"rate", required_argument, NULL, 'R'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct req_bench r;
     struct hconn *hc;
     struct epoll_event evs[256];
-    struct sigaction sa;
     uint64_t t0, t_issue_end;
+    bool cpu_end_taken = false;
+    unsigned next_conn = 0;
     int port = 0, o;
 
     memset(&r, 0, sizeof r);
@@ -462,12 +514,13 @@ int main(int argc, char **argv)
             break;
         }
         case 'V': r.verify = true; break;
+        case 'R': r.rate = atof(optarg); break;
         default: usage(argv[0]); return o == 'h' ? 0 : 2;
         }
     }
     if (port <= 0 || port > 65535 || !r.conns || r.conns > 4096 || r.duration <= 0 ||
         r.duration > 3600 || r.warmup < 0 || r.warmup > 600 || !r.nkeys || !r.msg_bytes ||
-        r.msg_bytes > MSG_MAX) {
+        r.msg_bytes > MSG_MAX || r.rate < 0 || r.rate > 1e6) {
         usage(argv[0]);
         return 2;
     }
@@ -495,14 +548,15 @@ int main(int argc, char **argv)
                           sodium_base64_VARIANT_ORIGINAL);
     }
 
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bench_catch_signals();
 
     r.ep = epoll_create1(EPOLL_CLOEXEC);
     r.issuing = true;
+    t0 = bench_now_us();
+    r.due0 = t0;
+    r.t_start = t0 + (uint64_t)(r.warmup * 1e6);
+    r.t_end = r.t_start + (uint64_t)(r.duration * 1e6);
+    t_issue_end = r.t_end;
     for (unsigned i = 0; i < r.conns; i++) {
         if (open_conn(&r, &hc[i]) < 0) {
             fprintf(stderr, "bench_requester: connect: %s\n", strerror(errno));
@@ -511,33 +565,89 @@ int main(int argc, char **argv)
         issue(&r, &hc[i]);
     }
 
-    t0 = bench_now_us();
-    r.t_start = t0 + (uint64_t)(r.warmup * 1e6);
-    r.t_end = r.t_start + (uint64_t)(r.duration * 1e6);
-    t_issue_end = r.t_end;
     for (;;) {
         uint64_t now = bench_now_us();
+        struct timespec wait = {0, 10 * 1000000L};
         int n, busy = 0;
 
         if (!r.measuring && now >= r.t_start) {
             r.measuring = true;
             sample_cpu(&r, r.cpu_start, r.watch_start);
         }
-        if (r.issuing && (now >= t_issue_end || stop_signal)) {
+        /*
+         * Open loop: the last request due in the window has gone out, or the drain time is
+         * over too (a server that fell that far behind); closed: time is up.
+         */
+        if (r.issuing && (bench_stop_signal || now >= t_issue_end + DRAIN_US ||
+                          (r.rate > 0 ? due_us(&r, r.k_next) >= r.t_end : now >= t_issue_end))) {
             r.issuing = false;
-            sample_cpu(&r, r.cpu_end, r.watch_end);
-            if (stop_signal)
+            if (r.rate <= 0 || bench_stop_signal) {
+                sample_cpu(&r, r.cpu_end, r.watch_end);
+                cpu_end_taken = true;
+            }
+            if (bench_stop_signal)
                 r.t_end = now;
         }
         if (!r.issuing) {
             for (unsigned i = 0; i < r.conns; i++)
                 busy += hc[i].busy;
-            if (!busy || now >= t_issue_end + DRAIN_US || stop_signal > 1)
+            if (!busy || now >= t_issue_end + DRAIN_US || bench_stop_signal > 1)
                 break;
         }
-        n = epoll_wait(r.ep, evs, 256, 10);
+        if (r.issuing && r.rate > 0) {
+            /* Due requests onto free connections; then sleep until the next is due. */
+            bool free_conn = false;
+
+            /* Round-robin, so that no connection sits idle long enough to be closed. */
+            for (unsigned k = 0; k < r.conns; k++) {
+                struct hconn *h = &hc[(next_conn + k) % r.conns];
+
+                if (h->busy || h->fd < 0)
+                    continue;
+                if (!issue(&r, h)) {
+                    free_conn = true;
+                    break;
+                }
+                next_conn = (next_conn + k + 1) % r.conns;
+                k = (unsigned)-1;
+            }
+            if (free_conn) {
+                uint64_t due = due_us(&r, r.k_next);
+
+                now = bench_now_us();
+                wait.tv_nsec = due > now ? (long)(due - now) * 1000L : 0;
+                if (wait.tv_nsec > 10 * 1000000L)
+                    wait.tv_nsec = 10 * 1000000L;
+            }
+        }
+        n = epoll_pwait2(r.ep, evs, 256, &wait, NULL);
         for (int i = 0; i < n; i++)
             on_event(&r, evs[i].data.ptr, evs[i].events);
+    }
+    /* Open loop: the CPU window closes when the last request of the window is answered. */
+    if (!cpu_end_taken)
+        sample_cpu(&r, r.cpu_end, r.watch_end);
+    /* Open loop: a request of the window still unanswered, or never sent, failed. */
+    if (r.rate > 0 && !bench_stop_signal) {
+        /* The first request due at or after the window's end, as issue() decides it. */
+        uint64_t k_end = (uint64_t)((double)(r.t_end - r.due0) * r.rate / 1e6);
+
+        while (due_us(&r, k_end) < r.t_end)
+            k_end++;
+        while (k_end > 0 && due_us(&r, k_end - 1) >= r.t_end)
+            k_end--;
+
+        for (unsigned i = 0; i < r.conns; i++) {
+            if (hc[i].busy && in_window(&r, hc[i].sent_us, 0)) {
+                r.non200++;
+                r.by_status[0]++;
+            }
+        }
+        if (k_end > r.k_next) {
+            r.unsent = k_end - r.k_next;
+            r.non200 += r.unsent;
+            r.by_status[0] += r.unsent;
+        }
     }
     if (!r.measuring) /* stopped during the warm-up */
         r.t_start = r.t_end;

@@ -7,6 +7,14 @@
 # D seconds (bench_requester) while reading the daemon's CPU time from
 # /proc/PID/stat. Everything it starts is stopped on exit. See README.md.
 #
+# --latency: after the closed-loop load, open-loop load (a constant arrival rate)
+# at 25 %, 50 % and 75 % of the rate it reached, latency counted from each
+# request's due time. --js: the same load on bench/js-peer/server.mjs on Node and
+# on Bun, in the same run.
+#
+# Each run also measures the I/O floor (io_floor + io_peer): the same load on a
+# plain epoll server that moves a signature's bytes without JSON or crypto.
+#
 # --cluster: each run measures one daemon alone (as above), then starts its
 # own redis-server and two daemons sharing it, connects the signers to node A
 # and drives the requests at node B's control API, so every signature crosses
@@ -17,6 +25,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 N=1000 C=64 D=10 WARMUP=1 RUNS=1 TLS=0 STORM=0 SMOKE=0
 SILENT=0 REJECT=0 BAD_SIG=0 TIMEOUT_MS=0 MSG_BYTES=32 INFLIGHT=256 VERIFY_THREADS=
 PER_PROC=10000 KEEP= DAEMON= TOOLS= LOG_LEVEL=warn CLUSTER=0 REDIS_SERVER=redis-server
+LATENCY=0 JS=0 NODE=node BUN=
 
 usage() {
     cat <<EOF
@@ -38,10 +47,15 @@ usage: $0 [options]
   --tools DIR      directory of bench_signers, bench_requester, verify_floor
   --keep DIR       keep configs and logs in DIR
   --log-level L    the daemon's log_level (default warn; notice and below log every sign)
-  --smoke          N=20 C=4 D=2: a functional check; exits 1 unless every request got 200
+  --smoke          N=20 C=4 D=2 (D=1 with --latency or --js): a functional check; exits 1
+                   unless every request got 200
   --cluster        signers on node A, requests to node B of a two-node cluster (its own
                    redis-server), and the same load on one daemon alone, in each run
   --redis-server PATH  redis-server binary for --cluster (default: redis-server in PATH)
+  --latency        then open-loop load at 25, 50 and 75 % of the closed-loop rate (-d each)
+  --js             the same load on bench/js-peer (ws + http) on Node and on Bun
+  --node PATH, --bun PATH  the runtimes for --js (default: node in PATH,
+                   bench/js-peer/node_modules/.bin/bun; without Bun only Node is measured)
 EOF
 }
 
@@ -69,13 +83,22 @@ while [ $# -gt 0 ]; do
     --smoke) SMOKE=1 ;;
     --cluster) CLUSTER=1 ;;
     --redis-server) REDIS_SERVER=$2; shift ;;
+    --latency) LATENCY=1 ;;
+    --js) JS=1 ;;
+    --node) NODE=$2; shift ;;
+    --bun) BUN=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
     shift
 done
+# The load after the daemon's own (the I/O floor, open loop, JS): as long, but shorter with --smoke.
+# SETTLE: the pause before reading the RSS and before the load starts.
+AUX_D= AUX_WARMUP= SETTLE=1
 if [ "$SMOKE" = 1 ]; then
-    N=20 C=4 D=2 WARMUP=0.5 RUNS=1
+    N=20 C=4 D=2 WARMUP=0.5 RUNS=1 AUX_D=0.5 AUX_WARMUP=0.2 SETTLE=0.2
+    # With more steps in the run, the daemon's own load is as short.
+    [ "$LATENCY$JS" != 00 ] && D=1 WARMUP=0.25
 fi
 
 DAEMON=${DAEMON:-$HERE/../build/wssignd}
@@ -84,7 +107,8 @@ if [ -z "$TOOLS" ]; then
         [ -x "$t/bench_signers" ] && TOOLS=$t && break
     done
 fi
-for bin in "$DAEMON" "$TOOLS/bench_signers" "$TOOLS/bench_requester" "$TOOLS/verify_floor"; do
+for bin in "$DAEMON" "$TOOLS/bench_signers" "$TOOLS/bench_requester" "$TOOLS/verify_floor" \
+    "$TOOLS/io_floor" "$TOOLS/io_peer"; do
     if [ ! -x "$bin" ]; then
         echo "run.sh: $bin not found; build the project and bench/ first (or pass --daemon/--tools)" >&2
         exit 2
@@ -98,6 +122,31 @@ if [ "$CLUSTER" = 1 ]; then
     if [ "$STORM" = 1 ]; then
         echo "run.sh: --storm does not go with --cluster" >&2
         exit 2
+    fi
+fi
+
+if [ "$CLUSTER" = 1 ] && [ "$LATENCY$JS" != 00 ]; then
+    echo "run.sh: --latency and --js do not go with --cluster" >&2
+    exit 2
+fi
+JS_DIR=$HERE/js-peer
+if [ "$JS" = 1 ]; then
+    [ "$TLS" = 0 ] || { echo "run.sh: --js measures ws only, not --tls" >&2; exit 2; }
+    if ! command -v "$NODE" >/dev/null; then
+        echo "SKIP: --js needs node (apt-get install nodejs npm)" >&2
+        exit 77
+    fi
+    if [ ! -d "$JS_DIR/node_modules/ws" ]; then
+        command -v npm >/dev/null || { echo "SKIP: --js needs npm to install $JS_DIR's packages" >&2; exit 77; }
+        echo "# installing $JS_DIR's npm packages (npm ci)"
+        (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
+            { echo "run.sh: npm ci in $JS_DIR failed" >&2; exit 2; }
+    fi
+    BUN=${BUN:-$JS_DIR/node_modules/.bin/bun}
+    # Bun's binary comes with the npm package "bun"; without a Bun that runs, Node alone.
+    if ! "$BUN" --version >/dev/null 2>&1; then
+        echo "# bun: $BUN does not run here; --js measures Node only" >&2
+        BUN=
     fi
 fi
 
@@ -300,14 +349,103 @@ stop_signers() {
 }
 
 # run_requester PORT [bench_requester options...]: the requests, on the control listener at
-# PORT, for --warmup + -d seconds; prints the requester's line.
+# PORT, for --warmup + -d seconds (with AUX=1 and --smoke: 0.2 + 0.5); prints the requester's
+# line.
 run_requester() {
-    local port=$1 verify= tmo=
+    local port=$1 verify= tmo= d=$D w=$WARMUP
     shift
-    [ "$SMOKE" = 1 ] && verify=--verify
+    # The load after the daemon's own is run with AUX=1.
+    [ -n "${AUX:-}" ] && [ -n "$AUX_D" ] && d=$AUX_D w=$AUX_WARMUP
+    # Answers from the io and JS stand-ins carry no signature to verify (NOVERIFY=1).
+    [ "$SMOKE" = 1 ] && [ -z "${NOVERIFY:-}" ] && verify=--verify
     [ "$TIMEOUT_MS" != 0 ] && tmo="--timeout-ms $TIMEOUT_MS"
-    "$TOOLS/bench_requester" --port "$port" -c "$C" -d "$D" --warmup "$WARMUP" \
+    "$TOOLS/bench_requester" --port "$port" -c "$C" -d "$d" --warmup "$w" \
         --keys "$N" --msg-bytes "$MSG_BYTES" $tmo $verify "$@" || die "bench_requester failed"
+}
+
+# The payload sizes of the two WebSocket frames of one signature with MSG_BYTES of message:
+# the daemon's sign_request (its fixed fields, a UUID, the message's base64 and a 13-digit
+# expires_at) and bench_signers' sign_response (the same plus a signature's base64).
+MSG_B64=$(( (MSG_BYTES + 2) / 3 * 4 ))
+REQ_FRAME=$((115 + MSG_B64)) ANS_FRAME=$((192 + MSG_B64))
+
+# io_floor_run TAG RESP_BYTES RATE: the I/O floor. io_floor and N io_peer connections take
+# the daemon's place under the same requester load (closed loop, C connections); sets IO_OUT
+# (the requester's line, with io_floor's CPU per round trip) and IO_FLOOR. Then the same at
+# the daemon's RATE, open loop, since fewer round trips per second share fewer wake-ups:
+# IO_RATE_OUT and IO_FLOOR_AT_RATE. With --latency, also open loop at half of RATE, the
+# latency of the transport alone at the goal's rate: IO_OPEN50_OUT.
+io_floor_run() {
+    local tag=$1 resp=$2 rate=$3 pid ppid ctl ws i
+    "$TOOLS/io_floor" --req-frame "$REQ_FRAME" --ans-frame "$ANS_FRAME" --resp-bytes "$resp" \
+        >"$WORK/io_floor.$tag.out" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_lines "$WORK/io_floor.$tag.out" event=listening 1 10 || die "io_floor did not start"
+    ctl=$(field "$(head -1 "$WORK/io_floor.$tag.out")" ctl_port)
+    ws=$(field "$(head -1 "$WORK/io_floor.$tag.out")" ws_port)
+    "$TOOLS/io_peer" --port "$ws" --count "$N" --ans-frame "$ANS_FRAME" --inflight "$INFLIGHT" \
+        >"$WORK/io_peer.$tag.out" 2>&1 &
+    ppid=$!
+    PIDS+=("$ppid")
+    wait_lines "$WORK/io_peer.$tag.out" event=ready 1 $((30 + N / 200)) ||
+        die "io_peer did not connect: $(tail -3 "$WORK/io_peer.$tag.out")"
+    sleep "$SETTLE"
+    IO_OUT=$(AUX=1 NOVERIFY=1 run_requester "$ctl" --daemon-pid "$pid") || exit 1
+    IO_RATE_OUT=$(AUX=1 NOVERIFY=1 run_requester "$ctl" --daemon-pid "$pid" --rate "$rate") ||
+        exit 1
+    if [ "$LATENCY" = 1 ]; then
+        IO_OPEN50_OUT=$(AUX=1 NOVERIFY=1 run_requester "$ctl" --daemon-pid "$pid" \
+            --rate "$(awk -v r="$rate" 'BEGIN { printf "%.1f", r / 2 }')") || exit 1
+    fi
+    for i in "$ppid" "$pid"; do
+        kill -TERM "$i" 2>/dev/null
+        stop_wait "$i" 10
+        [ "$DRC" = 0 ] || { echo "run.sh: io floor process exited $DRC" >&2; FAILED=1; }
+    done
+    IO_FLOOR=$(field "$IO_OUT" cpu_us_per_req)
+    IO_FLOOR_AT_RATE=$(field "$IO_RATE_OUT" cpu_us_per_req)
+}
+
+# open_loop_runs MAX_RPS: open-loop load on the run's daemon at 25, 50 and 75 % of MAX_RPS
+# (-d seconds each after --warmup); sets OPEN_FIELDS (summary fields) and OPEN_LINES.
+open_loop_runs() {
+    local max=$1 pct rate out watch=() p
+    # The signers' CPU per sign is printed apart (watch_cpu_us_per_req): with the daemon's,
+    # it tells how much of the 2 cores the load itself took at each rate.
+    for p in "${SIG_PIDS[@]}"; do watch+=(--watch-pid "$p"); done
+    OPEN_FIELDS=" max_rps=$max" OPEN_LINES=()
+    for pct in 25 50 75; do
+        rate=$(awk -v m="$max" -v p="$pct" 'BEGIN { printf "%.1f", m * p / 100 }')
+        out=$(AUX=1 run_requester "$CTL_PORT" --daemon-pid "$DPID" --rate "$rate" "${watch[@]}") ||
+            exit 1
+        OPEN_FIELDS="$OPEN_FIELDS open${pct}_rate=$rate open${pct}_rps=$(field "$out" rps)"
+        OPEN_FIELDS="$OPEN_FIELDS open${pct}_p50_ms=$(field "$out" p50_ms) open${pct}_p99_ms=$(field "$out" p99_ms)"
+        OPEN_FIELDS="$OPEN_FIELDS open${pct}_p999_ms=$(field "$out" p999_ms)"
+        OPEN_FIELDS="$OPEN_FIELDS open${pct}_cpu_us_per_sign=$(field "$out" cpu_us_per_req)"
+        OPEN_LINES+=("  open loop at $pct %: $out")
+    done
+}
+
+# js_run TAG RUNTIME CMD: bench/js-peer/server.mjs on CMD (node or bun) with N signers and
+# the requester's load; sets JS_OUT (the requester's line, with the server's CPU per sign)
+# and JS_RX_ERRORS (the signers' unexpected frames).
+js_run() {
+    local tag=$1.$2 rt=$2 cmd=$3 pid ctl ws
+    "$cmd" "$JS_DIR/server.mjs" --ws-port 0 --ctl-port 0 >"$WORK/js.$tag.out" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_lines "$WORK/js.$tag.out" event=listening 1 20 ||
+        die "$rt server.mjs did not start: $(tail -3 "$WORK/js.$tag.out")"
+    ctl=$(field "$(grep event=listening "$WORK/js.$tag.out")" ctl_port)
+    ws=$(field "$(grep event=listening "$WORK/js.$tag.out")" ws_port)
+    start_signers "$tag" "$ws"
+    sleep "$SETTLE"
+    JS_OUT=$(AUX=1 run_requester "$ctl" --daemon-pid "$pid") || exit 1
+    stop_signers "$tag"
+    JS_RX_ERRORS=$RX_ERRORS
+    kill -TERM "$pid" 2>/dev/null
+    stop_wait "$pid" 10
 }
 
 # One measurement; prints its summary line and sets FAILED on functional errors.
@@ -322,12 +460,12 @@ run_once() {
     floor=$(field "$floor_line" verify_floor_us)
 
     start_daemon "$WORK/daemon.$run.log"
-    sleep 0.5
+    sleep "$SETTLE"
     local rss_idle
     rss_idle=$(rss_kib "$DPID")
 
     start_signers "$run" "$WS_PORT"
-    sleep 1
+    sleep "$SETTLE"
     local rss_n per_conn
     rss_n=$(rss_kib "$DPID")
     per_conn=$(awk -v a="$rss_n" -v b="$rss_idle" -v n="$N" 'BEGIN { printf "%.2f", (a - b) / n }')
@@ -355,6 +493,8 @@ run_once() {
     fi
 
     req_out=$(run_requester "$CTL_PORT" --daemon-pid "$DPID") || exit 1
+    local latency=
+    [ "$LATENCY" = 1 ] && open_loop_runs "$(field "$req_out" rps)" && latency=$OPEN_FIELDS
     stop_signers "$run"
     local rx_errors=$RX_ERRORS intro_fail=$INTRO_FAIL intro_ms=$INTRO_MS
     stop_daemon
@@ -367,20 +507,63 @@ run_once() {
         tls_floor=" tls_floor_kib=$(field "$tls_floor" tls_floor_kib)"
     fi
 
-    local cpu ratio
+    # The I/O floor under the same load, right after.
+    io_floor_run "$run" "$(field "$req_out" resp_bytes)" "$(field "$req_out" rps)"
+    if [ "$LATENCY" = 1 ]; then
+        latency="$latency io_open50_p50_ms=$(field "$IO_OPEN50_OUT" p50_ms)"
+        latency="$latency io_open50_p99_ms=$(field "$IO_OPEN50_OUT" p99_ms)"
+        latency="$latency io_open50_p999_ms=$(field "$IO_OPEN50_OUT" p999_ms)"
+        OPEN_LINES+=("  io_floor open loop at 50 %: $IO_OPEN50_OUT")
+    fi
+    # The JavaScript implementation on Node and on Bun under the same load.
+    local js= js_lines=()
+    if [ "$JS" = 1 ]; then
+        local rt cmd js_cpu
+        for rt in node bun; do
+            cmd=$NODE
+            if [ "$rt" = bun ]; then
+                cmd=$BUN
+                [ -n "$cmd" ] || { js="$js bun_cpu_us_per_sign=na cpu_vs_bun=na"; continue; }
+            fi
+            js_run "$run" "$rt" "$cmd"
+            js_cpu=$(field "$JS_OUT" cpu_us_per_req)
+            js="$js ${rt}_rps=$(field "$JS_OUT" rps) ${rt}_p99_ms=$(field "$JS_OUT" p99_ms) ${rt}_cpu_us_per_sign=$js_cpu"
+            js="$js $(awk -v a="$(field "$req_out" cpu_us_per_req)" -v b="$js_cpu" -v rt="$rt" \
+                'BEGIN { printf "cpu_vs_%s=%.2f", rt, (b > 0 ? a / b : 0) }')"
+            js_lines+=("  $rt: $JS_OUT")
+            [ "$SMOKE" = 1 ] && smoke_check "$rt: " "$JS_OUT" "$JS_RX_ERRORS"
+        done
+    fi
+
+    local cpu ratio floors floors_rate
     cpu=$(field "$req_out" cpu_us_per_req)
     ratio=$(awk -v a="$cpu" -v b="$floor" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    floors=$(awk -v a="$cpu" -v b="$floor" -v c="$IO_FLOOR" \
+        'BEGIN { printf "%.2f", (b + c > 0 ? a / (b + c) : 0) }')
+    floors_rate=$(awk -v a="$cpu" -v b="$floor" -v c="$IO_FLOOR_AT_RATE" \
+        'BEGIN { printf "%.2f", (b + c > 0 ? a / (b + c) : 0) }')
     local transport=ws
     [ "$TLS" = 1 ] && transport=wss
-    printf 'summary run=%s transport=%s n=%s c=%s d=%s rps=%s requests=%s non200=%s p50_ms=%s p90_ms=%s p99_ms=%s cpu_us_per_sign=%s verify_floor_us=%s cpu_ratio=%s rss_idle_kib=%s rss_n_kib=%s rss_per_conn_kib=%s%s intro_ms=%s%s signer_rx_errors=%s intro_failures=%s\n' \
+    printf 'summary run=%s transport=%s n=%s c=%s d=%s rps=%s requests=%s non200=%s p50_ms=%s p90_ms=%s p99_ms=%s cpu_us_per_sign=%s verify_floor_us=%s io_floor_us=%s cpu_ratio=%s cpu_vs_floors=%s io_floor_rps=%s io_floor_at_rate_us=%s cpu_vs_floors_at_rate=%s rss_idle_kib=%s rss_n_kib=%s rss_per_conn_kib=%s%s intro_ms=%s%s%s%s signer_rx_errors=%s intro_failures=%s\n' \
         "$run" "$transport" "$N" "$C" "$D" "$(field "$req_out" rps)" "$(field "$req_out" requests)" \
         "$(field "$req_out" non200)" "$(field "$req_out" p50_ms)" "$(field "$req_out" p90_ms)" \
-        "$(field "$req_out" p99_ms)" "$cpu" "$floor" "$ratio" "$rss_idle" "$rss_n" "$per_conn" \
-        "$tls_floor" "$intro_ms" "$storm" "$rx_errors" "$intro_fail" | tee -a "$WORK/summaries"
+        "$(field "$req_out" p99_ms)" "$cpu" "$floor" "$IO_FLOOR" "$ratio" "$floors" \
+        "$(field "$IO_OUT" rps)" "$IO_FLOOR_AT_RATE" "$floors_rate" "$rss_idle" "$rss_n" "$per_conn" \
+        "$tls_floor" "$intro_ms" "$storm" "$latency" "$js" "$rx_errors" "$intro_fail" |
+        tee -a "$WORK/summaries"
     echo "  requester: $req_out"
+    [ -n "$latency" ] && printf '%s\n' "${OPEN_LINES[@]}"
+    echo "  io_floor: $IO_OUT"
+    echo "  io_floor at the daemon's rate: $IO_RATE_OUT"
+    [ ${#js_lines[@]} -gt 0 ] && printf '%s\n' "${js_lines[@]}"
     echo "  verify_floor: $floor_line"
 
-    [ "$SMOKE" = 1 ] && smoke_check "" "$req_out" "$rx_errors"
+    if [ "$SMOKE" = 1 ]; then
+        smoke_check "" "$req_out" "$rx_errors"
+        smoke_check "io floor: " "$IO_OUT" 0
+        smoke_check "io floor at a rate: " "$IO_RATE_OUT" 0
+        [ "$LATENCY" = 1 ] && for l in "${OPEN_LINES[@]}"; do smoke_check "open loop: " "$l" 0; done
+    fi
 }
 
 # The verify floor's line (fewer iterations with --smoke).
