@@ -63,16 +63,7 @@ enum conn_rx conn_on_rx(struct conn *c, const void *in, size_t len, bool final, 
         c->in_message = true;
         return CONN_RX_COMPLETE;
     }
-    if (c->rx_len + len + 1 > c->rx_cap) {
-        size_t cap = c->rx_cap ? c->rx_cap : 1024;
-
-        while (cap < c->rx_len + len + 1)
-            cap *= 2;
-        if (cap > c->rx_max + 1)
-            cap = c->rx_max + 1;
-        c->rx = xrealloc(c->rx, cap);
-        c->rx_cap = cap;
-    }
+    util_reserve(&c->rx, &c->rx_cap, c->rx_len + len + 1, 1024, c->rx_max + 1);
     memcpy(c->rx + c->rx_len, in, len);
     c->rx_len += len;
     c->rx[c->rx_len] = '\0';

@@ -42,6 +42,20 @@ void *xrealloc(void *p, size_t size)
     return q;
 }
 
+void util_reserve(char **buf, size_t *cap, size_t need, size_t first, size_t max)
+{
+    size_t n = *cap ? *cap : first;
+
+    if (need <= *cap)
+        return;
+    while (n < need)
+        n *= 2;
+    if (n > max)
+        n = max;
+    *buf = xrealloc(*buf, n);
+    *cap = n;
+}
+
 char *xstrdup(const char *s)
 {
     return xmemdup(s, strlen(s) + 1);

@@ -14,6 +14,9 @@
 void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
+/* Makes room for need bytes in *buf (capacity *cap): doubles from first, at
+ * most to max (the caller has checked need <= max). Aborts on out-of-memory. */
+void util_reserve(char **buf, size_t *cap, size_t need, size_t first, size_t max);
 char *xstrdup(const char *s);
 void *xmemdup(const void *p, size_t len);
 

@@ -447,16 +447,7 @@ static int on_rx(struct agent_conn *c, const void *in, size_t len, size_t remain
                          true);
         return 0;
     }
-    if (c->rx_len + len + 1 > c->rx_cap) {
-        size_t cap = c->rx_cap ? c->rx_cap : 4096;
-
-        while (cap < c->rx_len + len + 1)
-            cap *= 2;
-        if (cap > c->rx_max + 1)
-            cap = c->rx_max + 1;
-        c->rx = xrealloc(c->rx, cap);
-        c->rx_cap = cap;
-    }
+    util_reserve(&c->rx, &c->rx_cap, c->rx_len + len + 1, 4096, c->rx_max + 1);
     memcpy(c->rx + c->rx_len, in, len);
     c->rx_len += len;
     if (!last)

@@ -103,6 +103,30 @@ static void test_label_valid(void **state)
     assert_false(util_label_valid(big, UTIL_LABEL_MAX + 1));
 }
 
+/* util_reserve doubles from the first size, never past the maximum, and keeps
+ * a buffer that is large enough. */
+static void test_reserve(void **state)
+{
+    char *buf = NULL, *kept;
+    size_t cap = 0;
+
+    (void)state;
+    util_reserve(&buf, &cap, 10, 4, 1000);
+    assert_non_null(buf);
+    assert_int_equal(cap, 16);
+    memset(buf, 'x', 10);
+    kept = buf;
+    util_reserve(&buf, &cap, 16, 4, 1000);
+    assert_ptr_equal(buf, kept);
+    assert_int_equal(cap, 16);
+    util_reserve(&buf, &cap, 17, 4, 1000);
+    assert_int_equal(cap, 32);
+    assert_memory_equal(buf, "xxxxxxxxxx", 10);
+    util_reserve(&buf, &cap, 600, 4, 1000);
+    assert_int_equal(cap, 1000);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +134,7 @@ int main(void)
         cmocka_unit_test(test_uuid_unique),
         cmocka_unit_test(test_uuid_bits_vary),
         cmocka_unit_test(test_label_valid),
+        cmocka_unit_test(test_reserve),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
