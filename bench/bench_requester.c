@@ -72,10 +72,10 @@ struct req_bench {
     uint8_t (*pk)[crypto_sign_PUBLICKEYBYTES];
     int ep;
 
-    double rate;     /* open loop: requests per second; 0: closed loop */
-    uint64_t due0;   /* open loop: when request 0 was due */
-    uint64_t k_next; /* open loop: the next request to send */
-    uint64_t max_lag_us; /* open loop: the longest a due request waited for a connection */
+    double rate;               /* open loop: requests per second; 0: closed loop */
+    uint64_t due0;             /* open loop: when request 0 was due */
+    uint64_t k_next;           /* open loop: the next request to send */
+    uint64_t max_lag_us;       /* open loop: the longest a due request waited for a connection */
     unsigned long long unsent; /* open loop: requests due in the window never sent */
 
     uint64_t t_start, t_end; /* measured window */
@@ -143,8 +143,7 @@ static int open_conn(struct req_bench *r, struct hconn *h)
     if (h->fd < 0)
         return -1;
     setsockopt(h->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(h->fd, (struct sockaddr *)&r->addr, sizeof r->addr) < 0 &&
-        errno != EINPROGRESS) {
+    if (connect(h->fd, (struct sockaddr *)&r->addr, sizeof r->addr) < 0 && errno != EINPROGRESS) {
         close(h->fd);
         h->fd = -1;
         return -1;
@@ -189,8 +188,7 @@ static void build_request(struct req_bench *r, struct hconn *h)
     /* A distinct message per request: a sequence number, then filler. */
     memset(msg, 'm', r->msg_bytes);
     memcpy(msg, &seq, r->msg_bytes < sizeof seq ? r->msg_bytes : sizeof seq);
-    sodium_bin2base64(msg_b64, sizeof msg_b64, msg, r->msg_bytes,
-                      sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(msg_b64, sizeof msg_b64, msg, r->msg_bytes, sodium_base64_VARIANT_ORIGINAL);
     if (r->timeout_ms)
         snprintf(timeout, sizeof timeout, ",\"timeout_ms\":%u", r->timeout_ms);
     h->key = r->first + r->next_key;
@@ -235,7 +233,8 @@ static bool body_ok(struct req_bench *r, const struct hconn *h, const char *body
     uint8_t sig[crypto_sign_BYTES];
     size_t siglen, n;
 
-    if (!memmem(body, len, "\"request_id\"", 12) || !(s = memmem(body, len, "\"signature\":\"", 13)))
+    if (!memmem(body, len, "\"request_id\"", 12) ||
+        !(s = memmem(body, len, "\"signature\":\"", 13)))
         return false;
     if (!r->verify)
         return true;
@@ -287,7 +286,8 @@ static int parse_response(struct req_bench *r, struct hconn *h, uint64_t now)
     if (!(cl = strcasestr(h->rx, "\r\ncontent-length:")) || cl > end)
         return -1;
     clen = strtoul(cl + 17, NULL, 10);
-    if (strcasestr(h->rx, "\r\nconnection: close") && strcasestr(h->rx, "\r\nconnection: close") < end)
+    if (strcasestr(h->rx, "\r\nconnection: close") &&
+        strcasestr(h->rx, "\r\nconnection: close") < end)
         keep = false;
     total = hlen + clen;
     if (total > RX_BUF - 1)
@@ -435,8 +435,7 @@ static void print_summary(struct req_bench *r)
            done, r->ok, r->non200, r->by_status[2], r->by_status[4], r->by_status[5],
            r->by_status[0], r->bad_body, secs > 0 ? done / secs : 0, pct_ms(r, 0.50),
            pct_ms(r, 0.90), pct_ms(r, 0.99), pct_ms(r, 0.999),
-           r->lat_len ? r->lat_us[r->lat_len - 1] / 1000.0 : 0, secs, r->reconnects,
-           r->resp_bytes);
+           r->lat_len ? r->lat_us[r->lat_len - 1] / 1000.0 : 0, secs, r->reconnects, r->resp_bytes);
     if (r->rate > 0)
         printf(" mode=open rate=%.1f max_lag_ms=%.3f unsent=%llu", r->rate, r->max_lag_us / 1000.0,
                r->unsent);
@@ -466,15 +465,21 @@ static void usage(const char *argv0)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},      {"port", required_argument, NULL, 'p'},
-        {"conns", required_argument, NULL, 'c'},     {"duration", required_argument, NULL, 'd'},
-        {"warmup", required_argument, NULL, 'w'},    {"first", required_argument, NULL, 'f'},
-        {"keys", required_argument, NULL, 'n'},      {"msg-bytes", required_argument, NULL, 'm'},
-        {"timeout-ms", required_argument, NULL, 'T'}, {"daemon-pid", required_argument, NULL, 'P'},
-        {"watch-pid", required_argument, NULL, 'W'}, {"verify", no_argument, NULL, 'V'},
-        {"rate", required_argument, NULL, 'R'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
+                                         {"port", required_argument, NULL, 'p'},
+                                         {"conns", required_argument, NULL, 'c'},
+                                         {"duration", required_argument, NULL, 'd'},
+                                         {"warmup", required_argument, NULL, 'w'},
+                                         {"first", required_argument, NULL, 'f'},
+                                         {"keys", required_argument, NULL, 'n'},
+                                         {"msg-bytes", required_argument, NULL, 'm'},
+                                         {"timeout-ms", required_argument, NULL, 'T'},
+                                         {"daemon-pid", required_argument, NULL, 'P'},
+                                         {"watch-pid", required_argument, NULL, 'W'},
+                                         {"verify", no_argument, NULL, 'V'},
+                                         {"rate", required_argument, NULL, 'R'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct req_bench r;
     struct hconn *hc;
     struct epoll_event evs[256];

@@ -61,8 +61,8 @@ struct sconn {
     struct frame *tx_head, *tx_tail;
     struct sconn *retry_next; /* next in the same retry slot */
     bool retrying;            /* in a retry slot */
-    uint64_t started_us; /* when the current connection attempt began */
-    bool queued;         /* in the connect queue */
+    uint64_t started_us;      /* when the current connection attempt began */
+    bool queued;              /* in the connect queue */
 };
 
 /* Per process: the options, the slots and the counters. */
@@ -84,10 +84,10 @@ struct bench {
     uint32_t q_head, q_len;
 
     uint32_t introduced;
-    bool all_once;        /* every slot has been introduced at least once */
+    bool all_once; /* every slot has been introduced at least once */
     uint64_t start_us;
-    uint64_t lost_us;     /* first close after all were introduced; 0: none */
-    uint64_t back_us;     /* first handshake completed after lost_us */
+    uint64_t lost_us;      /* first close after all were introduced; 0: none */
+    uint64_t back_us;      /* first handshake completed after lost_us */
     unsigned storm_errors; /* connection errors after back_us, during a storm */
     lws_sorted_usec_list_t tick;
 
@@ -264,7 +264,8 @@ static void start_some(struct bench *b)
 
 static void send_introduction(struct sconn *c, const char *nonce_b64)
 {
-    uint8_t transcript[sizeof WSS_INTRODUCTION_PREFIX + CRYPTO_HOST_MAX + CRYPTO_NONCE_B64_BYTES + 4];
+    uint8_t
+        transcript[sizeof WSS_INTRODUCTION_PREFIX + CRYPTO_HOST_MAX + CRYPTO_NONCE_B64_BYTES + 4];
     uint8_t proof[crypto_sign_BYTES];
     char proof_b64[96];
     size_t tlen = crypto_proof_transcript(transcript, sizeof transcript, c->b->host, nonce_b64);
@@ -362,8 +363,7 @@ static void report_introduced(struct bench *b)
         printf("event=reintroduced n=%u ms=%.1f ms_since_lost=%.1f errors_while_up=%u "
                "t_unix_ms=%llu\n",
                b->count, b->back_us ? (now - b->back_us) / 1000.0 : 0.0,
-               (now - b->lost_us) / 1000.0, b->storm_errors,
-               (unsigned long long)bench_unix_ms());
+               (now - b->lost_us) / 1000.0, b->storm_errors, (unsigned long long)bench_unix_ms());
         b->lost_us = b->back_us = 0;
         b->storm_errors = 0;
     }
@@ -445,7 +445,8 @@ static void reap_stuck(struct bench *b, uint64_t now)
     for (uint32_t k = 0; k < b->count; k++) {
         struct sconn *c = &b->conns[k];
 
-        if ((c->state != S_CONNECTING && c->state != S_OPEN) || now - c->started_us < b->handshake_us)
+        if ((c->state != S_CONNECTING && c->state != S_OPEN) ||
+            now - c->started_us < b->handshake_us)
             continue;
         b->handshake_timeouts++;
         if (c->wsi) {
@@ -456,8 +457,8 @@ static void reap_stuck(struct bench *b, uint64_t now)
     }
 }
 
-static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                           void *in, size_t len)
+static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len)
 {
     struct sconn *c = lws_get_opaque_user_data(wsi);
     struct bench *b = c ? c->b : NULL;
@@ -523,14 +524,12 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
                 on_gone(b, c, c->state == S_CONNECTING);
         }
         return 0;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
 static const struct lws_protocols protocols[] = {
-    {"bench-signer", callback_signer, 0, RX_MAX, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0}};
+    {"bench-signer", callback_signer, 0, RX_MAX, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 static void print_stats(const struct bench *b)
 {
@@ -538,9 +537,8 @@ static void print_stats(const struct bench *b)
            "intro_failures=%llu handshake_timeouts=%llu closes=%llu requests=%llu signed=%llu "
            "rejected=%llu silent=%llu bad_sig=%llu cancels=%llu rx_errors=%llu\n",
            b->first, b->count, b->introduced, b->connects, b->conn_errors, b->intro_failures,
-           b->handshake_timeouts,
-           b->closes, b->requests, b->signed_ok, b->rejected, b->silenced, b->corrupted,
-           b->cancels, b->errors_rx);
+           b->handshake_timeouts, b->closes, b->requests, b->signed_ok, b->rejected, b->silenced,
+           b->corrupted, b->cancels, b->errors_rx);
     fflush(stdout);
 }
 
@@ -569,26 +567,32 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 
 static void usage(const char *argv0)
 {
-    fprintf(stderr,
-            "usage: %s --port PORT [--host 127.0.0.1] [--tls] [--first I] [--count N]\n"
-            "          [--inflight K] [--duration S] [--retry-ms MS]\n"
-            "          [--silent F] [--reject F] [--bad-sig F] [--handshake-ms MS] [--lws-log MASK]\n"
-            "Opens N signer connections with keys I..I+N-1 (seed SHA-256(\"%s\" || be32 index)).\n",
-            argv0, BENCH_KEY_DOMAIN);
+    fprintf(
+        stderr,
+        "usage: %s --port PORT [--host 127.0.0.1] [--tls] [--first I] [--count N]\n"
+        "          [--inflight K] [--duration S] [--retry-ms MS]\n"
+        "          [--silent F] [--reject F] [--bad-sig F] [--handshake-ms MS] [--lws-log MASK]\n"
+        "Opens N signer connections with keys I..I+N-1 (seed SHA-256(\"%s\" || be32 index)).\n",
+        argv0, BENCH_KEY_DOMAIN);
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},   {"port", required_argument, NULL, 'p'},
-        {"tls", no_argument, NULL, 't'},          {"first", required_argument, NULL, 'f'},
-        {"count", required_argument, NULL, 'n'},  {"inflight", required_argument, NULL, 'k'},
-        {"duration", required_argument, NULL, 'd'}, {"retry-ms", required_argument, NULL, 'r'},
-        {"silent", required_argument, NULL, 's'}, {"reject", required_argument, NULL, 'j'},
-        {"bad-sig", required_argument, NULL, 'b'}, {"lws-log", required_argument, NULL, 'L'},
-        {"handshake-ms", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
+                                         {"port", required_argument, NULL, 'p'},
+                                         {"tls", no_argument, NULL, 't'},
+                                         {"first", required_argument, NULL, 'f'},
+                                         {"count", required_argument, NULL, 'n'},
+                                         {"inflight", required_argument, NULL, 'k'},
+                                         {"duration", required_argument, NULL, 'd'},
+                                         {"retry-ms", required_argument, NULL, 'r'},
+                                         {"silent", required_argument, NULL, 's'},
+                                         {"reject", required_argument, NULL, 'j'},
+                                         {"bad-sig", required_argument, NULL, 'b'},
+                                         {"lws-log", required_argument, NULL, 'L'},
+                                         {"handshake-ms", required_argument, NULL, 'T'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct bench b;
     struct lws_context_creation_info info;
     struct sigaction sa;

@@ -417,11 +417,13 @@ static int build_response(struct io_floor *f)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"ctl-port", required_argument, NULL, 'c'},  {"ws-port", required_argument, NULL, 'w'},
-        {"req-frame", required_argument, NULL, 'q'}, {"ans-frame", required_argument, NULL, 'a'},
-        {"resp-bytes", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"ctl-port", required_argument, NULL, 'c'},
+                                         {"ws-port", required_argument, NULL, 'w'},
+                                         {"req-frame", required_argument, NULL, 'q'},
+                                         {"ans-frame", required_argument, NULL, 'a'},
+                                         {"resp-bytes", required_argument, NULL, 'r'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct io_floor f;
     struct epoll_event evs[256];
     struct rlimit rl;
@@ -438,9 +440,9 @@ int main(int argc, char **argv)
         default: usage(argv[0]); return o == 'h' ? 0 : 2;
         }
     }
-    if (ctl_port < 0 || ctl_port > 65535 || ws_port < 0 || ws_port > 65535 ||
-        f.req_frame < 4 || f.req_frame > 65535 || f.req_frame > FRAME_MAX || f.ans_frame < 4 ||
-        f.ans_frame > 65535 || build_response(&f) < 0) {
+    if (ctl_port < 0 || ctl_port > 65535 || ws_port < 0 || ws_port > 65535 || f.req_frame < 4 ||
+        f.req_frame > 65535 || f.req_frame > FRAME_MAX || f.ans_frame < 4 || f.ans_frame > 65535 ||
+        build_response(&f) < 0) {
         usage(argv[0]);
         return 2;
     }
@@ -501,8 +503,8 @@ int main(int argc, char **argv)
             }
         }
     }
-    printf("event=stats peers=%zu requests=%llu answers=%llu dropped=%llu\n", f.n_peers,
-           f.requests, f.answers, f.dropped);
+    printf("event=stats peers=%zu requests=%llu answers=%llu dropped=%llu\n", f.n_peers, f.requests,
+           f.answers, f.dropped);
     for (int fd = 0; fd <= f.max_fd; fd++)
         if (f.conns[fd].kind != K_FREE)
             conn_close(&f, fd);

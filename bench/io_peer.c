@@ -168,10 +168,12 @@ static void usage(const char *argv0)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"port", required_argument, NULL, 'p'},      {"count", required_argument, NULL, 'n'},
-        {"ans-frame", required_argument, NULL, 'a'}, {"inflight", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
+                                         {"count", required_argument, NULL, 'n'},
+                                         {"ans-frame", required_argument, NULL, 'a'},
+                                         {"inflight", required_argument, NULL, 'i'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct io_peer p;
     struct epoll_event evs[256];
     uint64_t t0;

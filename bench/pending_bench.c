@@ -179,8 +179,10 @@ int main(int argc, char **argv)
         case 'k': tick_ms = strtoull(optarg, NULL, 10); break;
         case 'r': runs = (unsigned)strtoul(optarg, NULL, 10); break;
         default:
-            fprintf(stderr, "usage: %s [-s SMALL_N] [-l LARGE_N] [-t TIMEOUT_MS] "
-                            "[-w ARRIVAL_SPREAD_MS] [-k TICK_MS] [-r RUNS]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [-s SMALL_N] [-l LARGE_N] [-t TIMEOUT_MS] "
+                    "[-w ARRIVAL_SPREAD_MS] [-k TICK_MS] [-r RUNS]\n",
+                    argv[0]);
             return o == 'h' ? 0 : 2;
         }
     }

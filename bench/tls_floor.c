@@ -73,8 +73,7 @@ int main(int argc, char **argv)
     cctx = SSL_CTX_new(TLS_client_method());
     srv = calloc((size_t)n, sizeof *srv);
     cli = calloc((size_t)n, sizeof *cli);
-    if (!sctx || !cctx || !srv || !cli ||
-        SSL_CTX_use_certificate_chain_file(sctx, cert) != 1 ||
+    if (!sctx || !cctx || !srv || !cli || SSL_CTX_use_certificate_chain_file(sctx, cert) != 1 ||
         SSL_CTX_use_PrivateKey_file(sctx, key, SSL_FILETYPE_PEM) != 1)
         return fprintf(stderr, "tls_floor: cannot set up TLS with %s / %s\n", cert, key), 1;
     SSL_CTX_set_min_proto_version(sctx, TLS1_2_VERSION);

@@ -52,9 +52,10 @@
 #define SERVER_NAME_MAX 253
 #define CONTROLLER_NAME_MAX OPTS_NAME_MAX
 /* Upper bound of the "at least 1" counters: whatever both json_int_t and size_t hold. */
-#define COUNT_MAX ((long long)((unsigned long long)SIZE_MAX < (unsigned long long)LLONG_MAX \
-                                   ? (unsigned long long)SIZE_MAX                          \
-                                   : (unsigned long long)LLONG_MAX))
+#define COUNT_MAX                                                             \
+    ((long long)((unsigned long long)SIZE_MAX < (unsigned long long)LLONG_MAX \
+                     ? (unsigned long long)SIZE_MAX                           \
+                     : (unsigned long long)LLONG_MAX))
 
 #define KEY_BUF OPTS_KEY_BYTES
 
@@ -282,8 +283,7 @@ static int want_int(const struct loader *ld, const char *key, const json_t *v, l
 }
 
 /* A non-empty string without NUL bytes, returned borrowed. */
-static int want_string(const struct loader *ld, const char *key, const json_t *v,
-                       const char **out)
+static int want_string(const struct loader *ld, const char *key, const json_t *v, const char **out)
 {
     if (!json_is_string(v))
         return fail(ld, "key '%s' must be a string", key);
@@ -329,13 +329,14 @@ struct int_key {
     size_t size; /* sizeof the field: uint32_t/unsigned or size_t */
 };
 
-#define INT_KEY(sec, nm, lo, hi, field)                                                          \
-    {sec, nm, lo, hi, offsetof(struct config, field), sizeof(((struct config *)0)->field)}
+#define INT_KEY(sec, nm, lo, hi, field)                                                      \
+    {                                                                                        \
+        sec, nm, lo, hi, offsetof(struct config, field), sizeof(((struct config *)0)->field) \
+    }
 
 static const struct int_key int_keys[] = {
     INT_KEY("introduction", "timeout_ms", INTRO_TIMEOUT_MIN, INTRO_TIMEOUT_MAX, intro_timeout_ms),
-    INT_KEY("requests", "default_timeout_ms", REQ_TIMEOUT_MIN, REQ_TIMEOUT_MAX,
-            default_timeout_ms),
+    INT_KEY("requests", "default_timeout_ms", REQ_TIMEOUT_MIN, REQ_TIMEOUT_MAX, default_timeout_ms),
     INT_KEY("requests", "max_message_bytes", MESSAGE_MIN, MESSAGE_MAX, max_message_bytes),
     INT_KEY("requests", "max_pending", 1, COUNT_MAX, max_pending),
     INT_KEY("requests", "max_pending_per_key", 1, COUNT_MAX, max_pending_per_key),
@@ -402,7 +403,7 @@ static int load_int_section(const struct loader *ld, const char *section, json_t
     json_t *v;
     int rc;
 
-    json_object_foreach(obj, k, v) {
+    json_object_foreach (obj, k, v) {
         opts_key_name(key, sizeof key, section, k);
         if ((rc = load_int(ld, section, k, key, v)) == WSS_ERR_NOT_FOUND)
             return unknown(ld, key);
@@ -440,7 +441,7 @@ static int load_file_pair(const struct loader *ld, json_t *obj, const char *sect
     json_t *v;
     int rc;
 
-    json_object_foreach(obj, k, v) {
+    json_object_foreach (obj, k, v) {
         opts_key_name(key, sizeof key, section, k);
         if (!strcmp(k, name_a))
             rc = want_file(ld, key, v, a);
@@ -472,7 +473,7 @@ static int load_cluster(const struct loader *ld, json_t *obj)
     int rc;
 
     c->enabled = true;
-    json_object_foreach(obj, k, v) {
+    json_object_foreach (obj, k, v) {
         opts_key_name(key, sizeof key, "cluster", k);
         if (!strcmp(k, "password_file")) {
             rc = want_file(ld, key, v, &c->password_file);
@@ -480,8 +481,10 @@ static int load_cluster(const struct loader *ld, json_t *obj)
             rc = want_file(ld, key, v, &c->secret_file);
         } else if (!strcmp(k, "redis") || !strcmp(k, "node_id") || !strcmp(k, "channel_prefix")) {
             if ((rc = want_string(ld, key, v, &s)) == 0)
-                replace_string(!strcmp(k, "redis") ? &c->redis
-                               : !strcmp(k, "node_id") ? &c->node_id : &c->channel_prefix, s);
+                replace_string(!strcmp(k, "redis")     ? &c->redis
+                               : !strcmp(k, "node_id") ? &c->node_id
+                                                       : &c->channel_prefix,
+                               s);
         } else {
             rc = unknown(ld, key);
         }
@@ -534,7 +537,7 @@ static int load_control(const struct loader *ld, json_t *obj)
     json_t *v;
     int rc;
 
-    json_object_foreach(obj, k, v) {
+    json_object_foreach (obj, k, v) {
         opts_key_name(key, sizeof key, "control", k);
         if (!strcmp(k, "listen")) {
             if ((rc = want_listen(ld, key, v, &ld->cfg->control)) != 0)
@@ -548,8 +551,10 @@ static int load_control(const struct loader *ld, json_t *obj)
                 return rc;
             mode = strtoul(s, &end, 8);
             if (!*s || *end || mode > 0777 || (mode & 0007))
-                return fail(ld, "key '%s' must be an octal mode such as \"0660\", with no "
-                                "access for others", key);
+                return fail(ld,
+                            "key '%s' must be an octal mode such as \"0660\", with no "
+                            "access for others",
+                            key);
             ld->cfg->control_socket_mode = (unsigned)mode;
         } else if (!strcmp(k, "tls")) {
             if ((rc = want_object(ld, key, v)) != 0 ||
@@ -570,7 +575,7 @@ static int load_introduction(const struct loader *ld, json_t *obj)
     json_t *v;
     int rc;
 
-    json_object_foreach(obj, k, v) {
+    json_object_foreach (obj, k, v) {
         opts_key_name(key, sizeof key, "introduction", k);
         if (!strcmp(k, "proof")) {
             if ((rc = want_string(ld, key, v, &s)) != 0)
@@ -599,7 +604,7 @@ static int load_origins(const struct loader *ld, json_t *obj)
     size_t i;
     int rc;
 
-    json_object_foreach(obj, k, v) {
+    json_object_foreach (obj, k, v) {
         opts_key_name(key, sizeof key, "origins", k);
         if (!strcmp(k, "allow_missing")) {
             if ((rc = want_bool(ld, key, v, &ld->cfg->allow_missing_origin)) != 0)
@@ -609,7 +614,7 @@ static int load_origins(const struct loader *ld, json_t *obj)
 
             if (!json_is_array(v))
                 return fail(ld, "key '%s' must be an array of strings", key);
-            json_array_foreach(v, i, item) {
+            json_array_foreach (v, i, item) {
                 size_t n = json_is_string(item) ? json_string_length(item) : 0;
                 const char *s = json_is_string(item) ? json_string_value(item) : "";
 
@@ -622,7 +627,7 @@ static int load_origins(const struct loader *ld, json_t *obj)
                                 s);
             }
             list = xcalloc(json_array_size(v) + 1, sizeof *list);
-            json_array_foreach(v, i, item)
+            json_array_foreach (v, i, item)
                 list[i] = xstrdup(json_string_value(item));
             free_server_names(ld->cfg->origins, ld->cfg->n_origins);
             ld->cfg->origins = list;
@@ -669,7 +674,7 @@ static int load_server_names(const struct loader *ld, const char *key, const jso
     n = json_array_size(arr);
     if (n == 0)
         return fail(ld, "key '%s' must not be empty", key);
-    json_array_foreach(arr, i, v) {
+    json_array_foreach (arr, i, v) {
         const char *why;
 
         if (!json_is_string(v))
@@ -678,7 +683,7 @@ static int load_server_names(const struct loader *ld, const char *key, const jso
             return fail(ld, "key '%s' item %zu %s", key, i, why);
     }
     names = xcalloc(n, sizeof *names);
-    json_array_foreach(arr, i, v)
+    json_array_foreach (arr, i, v)
         names[i] = xstrdup(json_string_value(v));
     free_server_names(cfg->server_names, cfg->n_server_names);
     cfg->server_names = names;
@@ -753,13 +758,13 @@ static int load_controllers(const struct loader *ld, json_t *obj)
     json_t *sec;
 
     /* Validate every section before changing anything. */
-    json_object_foreach(obj, name, sec) {
+    json_object_foreach (obj, name, sec) {
         json_t *en;
 
         opts_key_name(key, sizeof key, "controllers", name);
         if (!valid_controller_name(name))
-            return fail(ld, "key '%s': controller names are 1 to %d characters of a-z 0-9 _ -",
-                        key, CONTROLLER_NAME_MAX);
+            return fail(ld, "key '%s': controller names are 1 to %d characters of a-z 0-9 _ -", key,
+                        CONTROLLER_NAME_MAX);
         if (!json_is_object(sec))
             return fail(ld, "key '%s' must be an object", key);
         en = json_object_get(sec, "enabled");
@@ -768,7 +773,7 @@ static int load_controllers(const struct loader *ld, json_t *obj)
             return fail(ld, "key 'controllers.%s.enabled' must be a boolean", name);
     }
 
-    json_object_foreach(obj, name, sec) {
+    json_object_foreach (obj, name, sec) {
         json_t *en = json_object_get(sec, "enabled");
         bool enabled = en ? json_is_true(en) : true;
         json_t *copy = json_deep_copy(sec);
@@ -808,7 +813,7 @@ static int load_root(const struct loader *ld, json_t *root)
     if (!json_is_object(root))
         return fail(ld, "the top level must be a JSON object");
 
-    json_object_foreach(root, k, v) {
+    json_object_foreach (root, k, v) {
         opts_key_name(key, sizeof key, NULL, k);
         if (!strcmp(k, "listen")) {
             rc = want_listen(ld, key, v, &cfg->listen);
@@ -968,12 +973,15 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
         return WSS_ERR_CONFIG;
     }
     if (!cfg->control_tls_cert != !cfg->control_tls_key) {
-        errf(err, errlen, "control.tls.cert and control.tls.key must be set together (only "
-             "control.tls.%s is set)", cfg->control_tls_cert ? "cert" : "key");
+        errf(err, errlen,
+             "control.tls.cert and control.tls.key must be set together (only "
+             "control.tls.%s is set)",
+             cfg->control_tls_cert ? "cert" : "key");
         return WSS_ERR_CONFIG;
     }
     if (cfg->control_tls_cert && cfg->control.is_unix) {
-        errf(err, errlen, "control.tls needs a TCP control.listen: a unix: socket is reached "
+        errf(err, errlen,
+             "control.tls needs a TCP control.listen: a unix: socket is reached "
              "only on this host, and its file mode (control.socket_mode) decides who may");
         return WSS_ERR_CONFIG;
     }
@@ -1005,8 +1013,10 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
         return WSS_ERR_CONFIG;
     }
     if (cfg->idle_timeout_ms <= cfg->ping_interval_ms) {
-        errf(err, errlen, "limits.idle_timeout_ms (%u) must be longer than limits.ping_interval_ms "
-             "(%u)", cfg->idle_timeout_ms, cfg->ping_interval_ms);
+        errf(err, errlen,
+             "limits.idle_timeout_ms (%u) must be longer than limits.ping_interval_ms "
+             "(%u)",
+             cfg->idle_timeout_ms, cfg->ping_interval_ms);
         return WSS_ERR_CONFIG;
     }
     if (cfg->n_server_names == 0) {
@@ -1022,8 +1032,8 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
         if ((rc = range_error(err, errlen, name, get_int(cfg, ik), ik->min, ik->max)) != 0)
             return rc;
     }
-    if ((rc = range_error(err, errlen, "log_level", cfg->log_level, WSS_LOG_ERR,
-                          WSS_LOG_DEBUG)) != 0)
+    if ((rc = range_error(err, errlen, "log_level", cfg->log_level, WSS_LOG_ERR, WSS_LOG_DEBUG)) !=
+        0)
         return rc;
     return 0;
 }
@@ -1042,7 +1052,8 @@ const char *config_restart_key(const struct config *a, const struct config *b)
     if (a->verify_threads != b->verify_threads)
         return "requests.verify_threads";
     /* Port 0 in the new settings means "the port bound at start-up". */
-    if (strcmp(a->listen.host, b->listen.host) || (b->listen.port && a->listen.port != b->listen.port))
+    if (strcmp(a->listen.host, b->listen.host) ||
+        (b->listen.port && a->listen.port != b->listen.port))
         return "listen";
     if (strcmp(a->control.host, b->control.host) ||
         (b->control.port && a->control.port != b->control.port))
@@ -1193,7 +1204,9 @@ char *config_dump(const struct config *cfg)
     put(sec, "allow_missing", json_boolean(cfg->allow_missing_origin));
 
     put(section(root, "introduction"), "proof",
-        json_string(cfg->proof_none ? "none" : cfg->proof_required ? "required" : "optional"));
+        json_string(cfg->proof_none       ? "none"
+                    : cfg->proof_required ? "required"
+                                          : "optional"));
     for (size_t i = 0; i < sizeof int_keys / sizeof int_keys[0]; i++)
         put(section(root, int_keys[i].section), int_keys[i].name,
             json_integer((json_int_t)get_int(cfg, &int_keys[i])));
@@ -1231,9 +1244,9 @@ char *config_dump(const struct config *cfg)
         put_file(sec, "password_file", cfg->cluster.password_file);
         put_file(sec, "secret_file", cfg->cluster.secret_file);
         put_string(sec, "node_id", cfg->cluster.node_id);
-        put_string(sec, "channel_prefix", cfg->cluster.channel_prefix
-                                              ? cfg->cluster.channel_prefix
-                                              : CONFIG_CHANNEL_PREFIX_DEFAULT);
+        put_string(sec, "channel_prefix",
+                   cfg->cluster.channel_prefix ? cfg->cluster.channel_prefix
+                                               : CONFIG_CHANNEL_PREFIX_DEFAULT);
     }
 
     dumped = json_dumps(root, JSON_INDENT(4) | JSON_PRESERVE_ORDER);

@@ -33,11 +33,11 @@ struct config_controller {
 
 /* "cluster": several daemons sharing one key space through Redis (docs/CLUSTER.md). */
 struct config_cluster {
-    bool enabled;         /* a "cluster" section is present; else a single node */
-    char *redis;          /* "cluster.redis": redis://[user:password@]host:port[/db] or unix:/path */
-    char *password_file;  /* "cluster.password_file": resolved path, or NULL */
-    char *node_id;        /* "cluster.node_id": NULL: the host name and a random suffix */
-    char *secret_file;    /* "cluster.secret_file": resolved path (required) */
+    bool enabled;        /* a "cluster" section is present; else a single node */
+    char *redis;         /* "cluster.redis": redis://[user:password@]host:port[/db] or unix:/path */
+    char *password_file; /* "cluster.password_file": resolved path, or NULL */
+    char *node_id;       /* "cluster.node_id": NULL: the host name and a random suffix */
+    char *secret_file;   /* "cluster.secret_file": resolved path (required) */
     char *channel_prefix; /* "cluster.channel_prefix": CONFIG_CHANNEL_PREFIX_DEFAULT */
 };
 
@@ -45,57 +45,57 @@ struct config_cluster {
 struct config {
     char *path; /* the file loaded, or NULL for built-in defaults */
 
-    struct addr_listen listen;  /* "listen": signer listener, default 127.0.0.1:8080 */
-    char *listen_path;            /* "listen_path": the signer WebSocket's path, default "/v1/ws" */
-    char *tls_cert;               /* "tls.cert": PEM path; with tls.key turns ws into wss */
-    char *tls_key;                /* "tls.key" */
-    bool insecure;                /* "insecure": allow a non-loopback listener without TLS */
-    char **server_names;          /* "server_names": hosts accepted in introductions */
+    struct addr_listen listen; /* "listen": signer listener, default 127.0.0.1:8080 */
+    char *listen_path;         /* "listen_path": the signer WebSocket's path, default "/v1/ws" */
+    char *tls_cert;            /* "tls.cert": PEM path; with tls.key turns ws into wss */
+    char *tls_key;             /* "tls.key" */
+    bool insecure;             /* "insecure": allow a non-loopback listener without TLS */
+    char **server_names;       /* "server_names": hosts accepted in introductions */
     size_t n_server_names;
 
-    struct addr_listen control; /* "control.listen": default 127.0.0.1:8081, or "unix:/path" */
+    struct addr_listen control;   /* "control.listen": default 127.0.0.1:8081, or "unix:/path" */
     unsigned control_socket_mode; /* "control.socket_mode": octal string, default "0600" */
     char *control_tls_cert;       /* "control.tls.cert": PEM path; with the key turns the */
     char *control_tls_key;        /* "control.tls.key"   control listener into HTTPS */
 
-    char **origins;               /* "origins.allow": browser origins allowed; "*" for any */
+    char **origins; /* "origins.allow": browser origins allowed; "*" for any */
     size_t n_origins;
-    bool allow_missing_origin;    /* "origins.allow_missing": default true (non-browser signers) */
+    bool allow_missing_origin; /* "origins.allow_missing": default true (non-browser signers) */
 
-    bool proof_required;          /* "introduction.proof": "required" (true) | "optional" */
-    bool proof_none;              /* "introduction.proof": "none": no challenge, and an
+    bool proof_required;       /* "introduction.proof": "required" (true) | "optional" */
+    bool proof_none;           /* "introduction.proof": "none": no challenge, and an
                                      introduction of type and public_key only (the plan's
                                      minimal clients); proof_required is then false */
-    uint32_t intro_timeout_ms;    /* "introduction.timeout_ms": default 10000 */
+    uint32_t intro_timeout_ms; /* "introduction.timeout_ms": default 10000 */
 
-    uint32_t default_timeout_ms;  /* "requests.default_timeout_ms": default 60000 */
-    size_t max_message_bytes;     /* "requests.max_message_bytes": bytes to sign, default 32768 */
-    size_t max_pending;           /* "requests.max_pending": global in-flight cap, default 100000 */
-    size_t max_pending_per_key;   /* "requests.max_pending_per_key": default 1024 */
-    unsigned verify_threads;      /* "requests.verify_threads": 0 = verify on the loop thread */
+    uint32_t default_timeout_ms; /* "requests.default_timeout_ms": default 60000 */
+    size_t max_message_bytes;    /* "requests.max_message_bytes": bytes to sign, default 32768 */
+    size_t max_pending;          /* "requests.max_pending": global in-flight cap, default 100000 */
+    size_t max_pending_per_key;  /* "requests.max_pending_per_key": default 1024 */
+    unsigned verify_threads;     /* "requests.verify_threads": 0 = verify on the loop thread */
 
-    size_t max_frame_bytes;       /* "limits.max_frame_bytes": WS message, default 65536 */
-    size_t max_queued_bytes;      /* "limits.max_queued_bytes": output per connection, 262144 */
-    size_t max_connections;       /* "limits.max_connections": 0 = open-file limit less 64 */
+    size_t max_frame_bytes;        /* "limits.max_frame_bytes": WS message, default 65536 */
+    size_t max_queued_bytes;       /* "limits.max_queued_bytes": output per connection, 262144 */
+    size_t max_connections;        /* "limits.max_connections": 0 = open-file limit less 64 */
     size_t max_connections_per_ip; /* "limits.max_connections_per_ip": unproven sockets per
                                       address (IPv6: per /64), default 64 */
-    size_t max_introduced_per_ip; /* "limits.max_introduced_per_ip": default 0 (no cap) */
-    unsigned max_protocol_errors; /* "limits.max_protocol_errors": refused frames before 1008, 3 */
-    uint32_t ping_interval_ms;    /* "limits.ping_interval_ms": idle signer pinged, 30000 */
-    uint32_t idle_timeout_ms;     /* "limits.idle_timeout_ms": hung up without pong, 60000 */
+    size_t max_introduced_per_ip;  /* "limits.max_introduced_per_ip": default 0 (no cap) */
+    unsigned max_protocol_errors;  /* "limits.max_protocol_errors": refused frames before 1008, 3 */
+    uint32_t ping_interval_ms;     /* "limits.ping_interval_ms": idle signer pinged, 30000 */
+    uint32_t idle_timeout_ms;      /* "limits.idle_timeout_ms": hung up without pong, 60000 */
 
-    uint32_t drain_ms;            /* "shutdown.drain_ms": SIGTERM drain bound, default 5000 */
+    uint32_t drain_ms; /* "shutdown.drain_ms": SIGTERM drain bound, default 5000 */
 
-    int log_level;                /* "log_level": default "info" */
-    int log_timestamps;           /* "log_timestamps": enum log_timestamps, default "auto" */
+    int log_level;      /* "log_level": default "info" */
+    int log_timestamps; /* "log_timestamps": enum log_timestamps, default "auto" */
 
     struct config_cluster cluster;
 
     /* "keys": which keys may introduce themselves (checked at introduction and on reload). */
-    char *keys_allow_file;        /* "keys.allow_file": resolved path; NULL: every key */
-    char *keys_deny_file;         /* "keys.deny_file": resolved path; NULL: none */
-    struct keyset *keys_allow;    /* the allow file's keys, read by config_load; NULL: no file */
-    struct keyset *keys_deny;     /* the deny file's keys; NULL: no file */
+    char *keys_allow_file;     /* "keys.allow_file": resolved path; NULL: every key */
+    char *keys_deny_file;      /* "keys.deny_file": resolved path; NULL: none */
+    struct keyset *keys_allow; /* the allow file's keys, read by config_load; NULL: no file */
+    struct keyset *keys_deny;  /* the deny file's keys; NULL: no file */
 
     struct config_controller *controllers; /* "controllers": {name: {enabled, ...}} */
     size_t n_controllers;

@@ -105,8 +105,8 @@ static void link_send(struct session *s, char *buf, size_t len)
     if (len > c->tx_max - c->tx_bytes || c->tx_bytes > c->tx_max) {
         /* A slow or stalled reader: its queue is bounded, so it goes. */
         free(buf);
-        log_info("event=slow_reader conn=%llu remote=%s queued=%zu",
-                 (unsigned long long)s->id, s->remote, c->tx_bytes);
+        log_info("event=slow_reader conn=%llu remote=%s queued=%zu", (unsigned long long)s->id,
+                 s->remote, c->tx_bytes);
         kill_conn(c);
         return;
     }

@@ -27,24 +27,24 @@ struct conn_tx {
 
 /* Per connection: lws's per-session data for the signer protocol. */
 struct conn {
-    struct session session;           /* the protocol state; its ops are conn_link_ops */
+    struct session session; /* the protocol state; its ops are conn_link_ops */
     struct lws *wsi;
 
-    char *rx;                         /* message being reassembled */
+    char *rx; /* message being reassembled */
     size_t rx_len, rx_cap, rx_max;
 
     struct conn_tx *tx_head, *tx_tail;
     size_t tx_bytes, tx_max;
-    uint64_t *tx_total;               /* the daemon's count of bytes written */
-    bool in_message;                  /* handling a message from this peer */
-    bool peer_closed;                 /* the peer sent a close: nothing more is sent */
+    uint64_t *tx_total; /* the daemon's count of bytes written */
+    bool in_message;    /* handling a message from this peer */
+    bool peer_closed;   /* the peer sent a close: nothing more is sent */
 
-    int close_code;                   /* sent once the queue has drained */
-    const char *close_reason;         /* static storage (link_ops.close) */
-    bool close_ready;                 /* queue drained: close at the next TIMER */
-    bool dropped;                     /* dropped: being killed */
-    bool ping_due;                    /* write a ping at the next WRITEABLE */
-    struct timer grace;               /* a close that cannot be flushed is forced */
+    int close_code;           /* sent once the queue has drained */
+    const char *close_reason; /* static storage (link_ops.close) */
+    bool close_ready;         /* queue drained: close at the next TIMER */
+    bool dropped;             /* dropped: being killed */
+    bool ping_due;            /* write a ping at the next WRITEABLE */
+    struct timer grace;       /* a close that cannot be flushed is forced */
 };
 
 /* The link hooks of a signer WebSocket (send, close, drop, ping). */

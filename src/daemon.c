@@ -49,11 +49,11 @@ struct wssd {
     struct ws ws;
     struct wss_service svc;
     struct http_server *http; /* the controllers' routes on the control listener */
-    struct cluster *cluster; /* NULL on a single node */
+    struct cluster *cluster;  /* NULL on a single node */
     struct ctl_instance *ctls;
     size_t n_ctls;
     uv_signal_t sig_term, sig_int, sig_hup;
-    struct timers timers;  /* the one timer substrate, shared with the service */
+    struct timers timers; /* the one timer substrate, shared with the service */
     struct timer drain, tick;
     uint64_t drain_started_ms, tick_ms, last_status_ms;
     bool timers_ready;  /* the timer substrate is initialised */
@@ -165,7 +165,8 @@ static int prepare_controllers(struct wssd *d, const struct config *cfg, void **
         if (!ctl->reload_prepare || !cc)
             continue;
         if ((rc = ctl->reload_prepare(d->ctls[i].state, cc->opts, &next[i], cerr, sizeof cerr))) {
-            snprintf(err, errlen, "controller %s: %s", ctl->name, cerr[0] ? cerr : wss_strerror(rc));
+            snprintf(err, errlen, "controller %s: %s", ctl->name,
+                     cerr[0] ? cerr : wss_strerror(rc));
             commit_controllers(d, next, i, false);
             return rc;
         }
@@ -455,8 +456,8 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
     if (ws_create_context(&d->ws, &d->loop, &d->svc, err, errlen) != 0)
         goto fail;
     if (d->cfg.verify_threads) {
-        d->svc.verifier = verifier_new(&d->loop, d->cfg.verify_threads, service_on_verdict,
-                                       &d->svc);
+        d->svc.verifier =
+            verifier_new(&d->loop, d->cfg.verify_threads, service_on_verdict, &d->svc);
         if (!d->svc.verifier) {
             snprintf(err, errlen, "cannot start %u verification threads", d->cfg.verify_threads);
             goto fail;

@@ -49,7 +49,7 @@ struct http_server {
     struct http_route *routes;
     const char **prefixes; /* routes[i].prefix, for http_route_match */
     size_t n_routes;
-    uv_prepare_t turn;        /* counts the loop's turns (see "When an answer is written") */
+    uv_prepare_t turn; /* counts the loop's turns (see "When an answer is written") */
     uint64_t turns;
     bool has_loop;
     struct wss_http_request *live; /* every request handed to a controller, until answered */
@@ -60,19 +60,19 @@ struct http_server {
 /* Per request handed to a controller: from its request line to wss_http_respond. */
 struct wss_http_request {
     struct http_server *srv;
-    struct http_txn *txn;      /* NULL once the client has gone */
+    struct http_txn *txn; /* NULL once the client has gone */
     const struct http_route *route;
-    const char *method;        /* static */
+    const char *method; /* static */
     char path[HTTP_PATH_MAX];
     char remote[64];
     bool in_handler;
-    wss_http_body_cb body_cb;  /* set while the body is read, until cb has run */
+    wss_http_body_cb body_cb; /* set while the body is read, until cb has run */
     size_t body_max;
     char *body;
     size_t body_len;
     wss_http_abort_cb abort_cb;
     void *abort_user;
-    unsigned retry_after;      /* wss_http_retry_after; 0: none */
+    unsigned retry_after;                 /* wss_http_retry_after; 0: none */
     struct wss_http_request *prev, *next; /* srv->live */
 };
 
@@ -124,9 +124,9 @@ int http_header_token(const char *name)
 const char *http_method_name(int method)
 {
     static const char *const names[] = {
-        [LWSHUMETH_GET] = "GET",       [LWSHUMETH_POST] = "POST",
+        [LWSHUMETH_GET] = "GET",         [LWSHUMETH_POST] = "POST",
         [LWSHUMETH_OPTIONS] = "OPTIONS", [LWSHUMETH_PUT] = "PUT",
-        [LWSHUMETH_PATCH] = "PATCH",   [LWSHUMETH_DELETE] = "DELETE",
+        [LWSHUMETH_PATCH] = "PATCH",     [LWSHUMETH_DELETE] = "DELETE",
         [LWSHUMETH_CONNECT] = "CONNECT", [LWSHUMETH_HEAD] = "HEAD",
     };
 
@@ -191,8 +191,8 @@ struct http_server *http_server_new(struct wss_service *svc, void *loop)
     return srv;
 }
 
-int http_server_add_route(struct http_server *srv, const char *prefix,
-                          wss_http_handler_cb handler, void *state, char *err, size_t errlen)
+int http_server_add_route(struct http_server *srv, const char *prefix, wss_http_handler_cb handler,
+                          void *state, char *err, size_t errlen)
 {
     if (!prefix || prefix[0] != '/' || !handler) {
         snprintf(err, errlen, "an HTTP route needs a prefix beginning with '/' and a handler");
@@ -314,9 +314,9 @@ static enum written write_answer(struct http_txn *txn)
                                     (const unsigned char *)"no-store", 8, &p, end) ||
         (close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
                                                      (const unsigned char *)"close", 5, &p, end)) ||
-        (txn->retry_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
-                                                         (const unsigned char *)retry, rn, &p,
-                                                         end)) ||
+        (txn->retry_after &&
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+                                     (const unsigned char *)retry, rn, &p, end)) ||
         lws_finalize_http_header(wsi, &p, end)) {
         txn_reset(txn);
         return WRITTEN_CLOSE;
@@ -355,19 +355,14 @@ static void answer_ready(struct http_txn *txn)
     if (!wsio_write_now(wsi, idle))
         return;
     switch (write_answer(txn)) {
-    case WRITTEN_NOTHING:
-        lws_callback_on_writable(wsi);
-        break;
-    case WRITTEN_KEEP:
-        break;
+    case WRITTEN_NOTHING: lws_callback_on_writable(wsi); break;
+    case WRITTEN_KEEP: break;
     case WRITTEN_CLOSE:
         /* A callback lws repeats meanwhile closes at once (http_on_body_done). */
         txn->closing = true;
         wsio_kill(wsi);
         break;
-    case WRITTEN_FAILED:
-        wsio_kill(wsi);
-        break;
+    case WRITTEN_FAILED: wsio_kill(wsi); break;
     }
 }
 
@@ -505,7 +500,8 @@ int wss_http_query_arg(const struct wss_http_request *req, unsigned index, char 
     buf[0] = '\0';
     /* lws says -1 both past the last argument and for one that does not fit. */
     return lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, (int)index) > 0
-               ? WSS_ERR_INVAL : WSS_ERR_NOT_FOUND;
+               ? WSS_ERR_INVAL
+               : WSS_ERR_NOT_FOUND;
 }
 
 int wss_http_header(const struct wss_http_request *req, const char *name, char *buf, size_t len)
@@ -525,8 +521,8 @@ int wss_http_header(const struct wss_http_request *req, const char *name, char *
         n = lws_hdr_total_length(wsi, (enum lws_token_indexes)token);
         if (n <= 0)
             return WSS_ERR_NOT_FOUND;
-        if ((size_t)n >= len || lws_hdr_copy(wsi, buf, (int)len,
-                                             (enum lws_token_indexes)token) != n) {
+        if ((size_t)n >= len ||
+            lws_hdr_copy(wsi, buf, (int)len, (enum lws_token_indexes)token) != n) {
             buf[0] = '\0';
             return WSS_ERR_INVAL;
         }
@@ -752,11 +748,9 @@ int http_on_writable(struct http_txn *txn)
         return txn->close_after && !txn->req ? -1 : 0;
     switch (write_answer(txn)) {
     case WRITTEN_NOTHING:
-    case WRITTEN_KEEP:
-        return 0;
+    case WRITTEN_KEEP: return 0;
     case WRITTEN_CLOSE:
-    case WRITTEN_FAILED:
-        break;
+    case WRITTEN_FAILED: break;
     }
     return -1;
 }

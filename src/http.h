@@ -40,26 +40,26 @@ struct http_server;
  * controller is separate and may outlive it.
  */
 struct http_txn {
-    struct http_server *srv;       /* NULL until the request line arrived */
+    struct http_server *srv; /* NULL until the request line arrived */
     struct lws *wsi;
-    struct wss_http_request *req;  /* the controller's request until answered, else NULL */
+    struct wss_http_request *req; /* the controller's request until answered, else NULL */
     char remote[64];
-    uint64_t ready_turn;           /* the loop turn in which the request was read whole */
-    bool in_callback;              /* inside one of this connection's lws callbacks */
-    bool body_expected;            /* a body follows: lws reads it, then BODY_COMPLETION */
-    bool body_done;                /* BODY_COMPLETION was handled */
-    bool body_too_big;             /* past the controller's bound: the rest is ignored */
-    bool pipelined;                /* bytes of another request followed this one */
-    unsigned body_repeats;         /* BODY_COMPLETIONs lws repeated since */
-    struct timer body_deadline;    /* armed while a body is read */
-    bool answered;                 /* resp holds the answer, not written yet */
+    uint64_t ready_turn;        /* the loop turn in which the request was read whole */
+    bool in_callback;           /* inside one of this connection's lws callbacks */
+    bool body_expected;         /* a body follows: lws reads it, then BODY_COMPLETION */
+    bool body_done;             /* BODY_COMPLETION was handled */
+    bool body_too_big;          /* past the controller's bound: the rest is ignored */
+    bool pipelined;             /* bytes of another request followed this one */
+    unsigned body_repeats;      /* BODY_COMPLETIONs lws repeated since */
+    struct timer body_deadline; /* armed while a body is read */
+    bool answered;              /* resp holds the answer, not written yet */
     unsigned status;
     char ctype[HTTP_CTYPE_MAX];
-    unsigned retry_after;          /* seconds for a Retry-After header; 0: none */
-    char *resp;                    /* HTTP_RESP_HEAD bytes of headroom, then resp_len bytes */
+    unsigned retry_after; /* seconds for a Retry-After header; 0: none */
+    char *resp;           /* HTTP_RESP_HEAD bytes of headroom, then resp_len bytes */
     size_t resp_len;
-    bool close_after;              /* close instead of keeping the connection alive */
-    bool closing;                  /* the last answer is out; lws is to close the connection */
+    bool close_after; /* close instead of keeping the connection alive */
+    bool closing;     /* the last answer is out; lws is to close the connection */
 };
 
 /*
@@ -75,8 +75,8 @@ struct http_server *http_server_new(struct wss_service *svc, void *loop);
  * begin with '/', or no handler) or WSS_ERR_EXISTS (the prefix is taken),
  * with the reason in err.
  */
-int http_server_add_route(struct http_server *srv, const char *prefix,
-                          wss_http_handler_cb handler, void *state, char *err, size_t errlen);
+int http_server_add_route(struct http_server *srv, const char *prefix, wss_http_handler_cb handler,
+                          void *state, char *err, size_t errlen);
 
 /* Number of routes, and the prefix of route i, for the listener's mounts. */
 size_t http_server_route_count(const struct http_server *srv);

@@ -98,14 +98,16 @@ static int parse(struct keyset *set, char *text, const char *path, const char *w
             const char *rest = line + n + strspn(line + n, " \t\r");
 
             if (*rest && *rest != '#') {
-                snprintf(err, errlen, "%s %s:%u: one key per line (a comment starts with #)",
-                         what, path, lineno);
+                snprintf(err, errlen, "%s %s:%u: one key per line (a comment starts with #)", what,
+                         path, lineno);
                 return WSS_ERR_CONFIG;
             }
         }
         if (wss_key_decode(key, line, n) != 0) {
-            snprintf(err, errlen, "%s %s:%u: not a public key (standard base64 of 32 bytes, "
-                     "44 characters)", what, path, lineno);
+            snprintf(err, errlen,
+                     "%s %s:%u: not a public key (standard base64 of 32 bytes, "
+                     "44 characters)",
+                     what, path, lineno);
             return WSS_ERR_CONFIG;
         }
         keyset_add(set, key);
@@ -113,8 +115,7 @@ static int parse(struct keyset *set, char *text, const char *path, const char *w
     return 0;
 }
 
-int keyset_load(struct keyset *set, const char *path, const char *what, char *err,
-                size_t errlen)
+int keyset_load(struct keyset *set, const char *path, const char *what, char *err, size_t errlen)
 {
     char *text = NULL;
     size_t len = 0;

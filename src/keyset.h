@@ -30,8 +30,7 @@ struct keyset {
  * WSS_ERR_IO / WSS_ERR_CONFIG with "what PATH:LINE: reason" in err; *set is
  * then empty. Free with keyset_clear.
  */
-int keyset_load(struct keyset *set, const char *path, const char *what, char *err,
-                size_t errlen);
+int keyset_load(struct keyset *set, const char *path, const char *what, char *err, size_t errlen);
 
 /* Adds key to set (a repeat is a no-op); call keyset_sort before lookups. */
 void keyset_add(struct keyset *set, const uint8_t key[KEYSET_KEY_BYTES]);

@@ -26,7 +26,8 @@ static const char usage[] =
     "Options:\n"
     "  -c, --config FILE       read settings from the JSON file FILE\n"
     "      --listen ADDR:PORT  signer listener (overrides \"listen\"; default 127.0.0.1:8080)\n"
-    "      --control ADDR:PORT control listener (overrides \"control.listen\"; default 127.0.0.1:8081)\n"
+    "      --control ADDR:PORT control listener (overrides \"control.listen\"; default "
+    "127.0.0.1:8081)\n"
     "      --log-level LEVEL   err, warn, notice, info or debug (overrides \"log_level\")\n"
     "      --insecure          allow a non-loopback signer listener without TLS\n"
     "      --check-config      check the configuration and exit (0: valid, 1: invalid)\n"
@@ -97,15 +98,19 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
             break;
         case OPT_LOG_LEVEL:
             if ((cli->log_level = log_level_parse(optarg)) < 0) {
-                snprintf(err, sizeof err, "--log-level: unknown level '%.64s' (err, warn, notice, "
-                         "info or debug)", optarg);
+                snprintf(err, sizeof err,
+                         "--log-level: unknown level '%.64s' (err, warn, notice, "
+                         "info or debug)",
+                         optarg);
                 return bad_value(err);
             }
             break;
         case OPT_INSECURE: cli->insecure = 1; break;
         case OPT_CHECK: cli->check = 1; break;
         case OPT_DUMP: cli->dump = 1; break;
-        case 'V': printf("wssignd %s (libwebsockets %s)\n", WSSIGND_VERSION, lws_get_library_version()); exit(0);
+        case 'V':
+            printf("wssignd %s (libwebsockets %s)\n", WSSIGND_VERSION, lws_get_library_version());
+            exit(0);
         case 'h': fputs(usage, stdout); exit(0);
         default: fputs(usage, stderr); return -1;
         }

@@ -30,25 +30,47 @@ static const unsigned http_codes[METRICS_HTTP_CODES - 1] = {
 
 /* Every code an "error" frame can carry: each label exists from the start. */
 static const char *const proto_error_codes[] = {
-    "bad_json",         "unknown_type",       "missing_field",        "bad_field",
-    "not_introduced",   "already_introduced", "unknown_request",      "invalid_signature",
-    "bad_host",         "missing_proof",      "bad_proof",            "bad_key",
-    "too_many_connections", "superseded",     "introduction_timeout", "denied",
+    "bad_json",
+    "unknown_type",
+    "missing_field",
+    "bad_field",
+    "not_introduced",
+    "already_introduced",
+    "unknown_request",
+    "invalid_signature",
+    "bad_host",
+    "missing_proof",
+    "bad_proof",
+    "bad_key",
+    "too_many_connections",
+    "superseded",
+    "introduction_timeout",
+    "denied",
 };
 
 static const char *const intro_names[METRICS_INTRO_N] = {
-    "ok", "bad_host", "bad_key", "bad_proof", "missing_proof", "timeout", "address_limit",
-    "denied",
+    "ok", "bad_host", "bad_key", "bad_proof", "missing_proof", "timeout", "address_limit", "denied",
 };
 
 /* The outcomes a sign request can end with, in the order they are exported. */
 static const int sign_outcomes[] = {
-    WSS_OK,           WSS_ERR_INVAL,     WSS_ERR_NOT_CONNECTED, WSS_ERR_TIMEOUT,
-    WSS_ERR_BAD_SIG,  WSS_ERR_CONN_CLOSED, WSS_ERR_REJECTED,    WSS_ERR_CANCELLED,
-    WSS_ERR_SHUTTING_DOWN, WSS_ERR_OVERLOADED,
+    WSS_OK,
+    WSS_ERR_INVAL,
+    WSS_ERR_NOT_CONNECTED,
+    WSS_ERR_TIMEOUT,
+    WSS_ERR_BAD_SIG,
+    WSS_ERR_CONN_CLOSED,
+    WSS_ERR_REJECTED,
+    WSS_ERR_CANCELLED,
+    WSS_ERR_SHUTTING_DOWN,
+    WSS_ERR_OVERLOADED,
     /* refused by a controller before reaching the service */
-    WSS_ERR_UNAUTHORIZED, WSS_ERR_TOO_MANY_REQUESTS, WSS_ERR_UNSUPPORTED_MEDIA_TYPE,
-    WSS_ERR_PAYLOAD_TOO_LARGE, WSS_ERR_CLUSTER_UNAVAILABLE, WSS_ERR_FORBIDDEN,
+    WSS_ERR_UNAUTHORIZED,
+    WSS_ERR_TOO_MANY_REQUESTS,
+    WSS_ERR_UNSUPPORTED_MEDIA_TYPE,
+    WSS_ERR_PAYLOAD_TOO_LARGE,
+    WSS_ERR_CLUSTER_UNAVAILABLE,
+    WSS_ERR_FORBIDDEN,
     WSS_ERR_FORBIDDEN_KEY,
 };
 
@@ -210,15 +232,14 @@ static void histogram_samples(struct out *o, const char *name, const char *label
 
     for (size_t i = 0; i < METRICS_BUCKETS; i++) {
         cum += h->buckets[i];
-        put(o, "%s_bucket{%sle=\"%g\"} %llu\n", name, label, bucket_le[i],
-            (unsigned long long)cum);
+        put(o, "%s_bucket{%sle=\"%g\"} %llu\n", name, label, bucket_le[i], (unsigned long long)cum);
     }
     put(o, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, label, (unsigned long long)h->count);
     /* _sum and _count take the label without its trailing comma. */
     put(o, n ? "%s_sum{%.*s} %.6f\n" : "%s_sum%.*s %.6f\n", name, (int)(n ? n - 1 : 0), label,
         h->sum);
-    put(o, n ? "%s_count{%.*s} %llu\n" : "%s_count%.*s %llu\n", name, (int)(n ? n - 1 : 0),
-        label, (unsigned long long)h->count);
+    put(o, n ? "%s_count{%.*s} %llu\n" : "%s_count%.*s %llu\n", name, (int)(n ? n - 1 : 0), label,
+        (unsigned long long)h->count);
 }
 
 static void histogram(struct out *o, const char *name, const char *help,
@@ -248,8 +269,10 @@ static void render_process(struct out *o, const struct metrics *m)
         fclose(f);
         /* After the command name (which may hold spaces): fields 14, 15, 23 and 24. */
         if ((p = strrchr(buf, ')')) != NULL)
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
-                          "%*d %*d %*d %*u %llu %lld", &utime, &stime, &vsize, &rss);
+            sscanf(p + 2,
+                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
+                   "%*d %*d %*d %*u %llu %lld",
+                   &utime, &stime, &vsize, &rss);
     }
     if ((d = opendir("/proc/self/fd")) != NULL) {
         while ((e = readdir(d)) != NULL)
@@ -270,7 +293,8 @@ static void render_process(struct out *o, const struct metrics *m)
     family(o, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
     put(o, "process_max_fds %llu\n",
         getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-            ? (unsigned long long)rl.rlim_cur : 0ULL);
+            ? (unsigned long long)rl.rlim_cur
+            : 0ULL);
     family(o, "process_start_time_seconds", "gauge",
            "Start time of the process since unix epoch in seconds.");
     put(o, "process_start_time_seconds %.3f\n", m->start_time);
@@ -283,8 +307,9 @@ static const char *lws_version(char *out, size_t len)
 
     snprintf(out, len, "%s", lws_get_library_version());
     n = strlen(out);
-    while (n && !((out[n - 1] >= '0' && out[n - 1] <= '9') || (out[n - 1] >= 'a' && out[n - 1] <= 'z') ||
-                  (out[n - 1] >= 'A' && out[n - 1] <= 'Z')))
+    while (n &&
+           !((out[n - 1] >= '0' && out[n - 1] <= '9') || (out[n - 1] >= 'a' && out[n - 1] <= 'z') ||
+             (out[n - 1] >= 'A' && out[n - 1] <= 'Z')))
         out[--n] = '\0';
     for (size_t i = 0; i < n; i++)
         if (out[i] == '"' || out[i] == '\\' || out[i] < 0x20)
@@ -356,8 +381,7 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     put(&o, "wssignd_control_sockets %llu\n", (unsigned long long)m->control_sockets);
     family(&o, "wssignd_connections_refused_total", "counter",
            "Sockets closed at accept by a connection cap.");
-    put(&o, "wssignd_connections_refused_total %llu\n",
-        (unsigned long long)m->connections_refused);
+    put(&o, "wssignd_connections_refused_total %llu\n", (unsigned long long)m->connections_refused);
     family(&o, "wssignd_connections", "gauge", "Open signer WebSocket connections.");
     put(&o, "wssignd_connections %u\n", g->connections);
     family(&o, "wssignd_introduced_keys", "gauge", "Keys held by an introduced connection.");
@@ -397,7 +421,8 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     family(&o, "wssignd_sent_bytes_total", "counter", "WebSocket message bytes sent to signers.");
     put(&o, "wssignd_sent_bytes_total %llu\n", (unsigned long long)m->tx_bytes);
 
-    family(&o, "wssignd_protocol_errors_total", "counter", "Error frames sent to signers, by code.");
+    family(&o, "wssignd_protocol_errors_total", "counter",
+           "Error frames sent to signers, by code.");
     for (i = 0; i < METRICS_PROTO_CODES_MAX && m->proto_codes[i]; i++)
         put(&o, "wssignd_protocol_errors_total{code=\"%s\"} %llu\n", m->proto_codes[i],
             (unsigned long long)m->proto_counts[i]);
@@ -414,8 +439,10 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
             if (slot == 1 && !any)
                 continue;
             for (i = 0; i < sizeof sign_outcomes / sizeof sign_outcomes[0]; i++)
-                put(&o, "wssignd_requester_sign_requests_total{requester=\"%s\",outcome=\"%s\"} "
-                    "%llu\n", m->requester_names[slot], wss_err_code(sign_outcomes[i]),
+                put(&o,
+                    "wssignd_requester_sign_requests_total{requester=\"%s\",outcome=\"%s\"} "
+                    "%llu\n",
+                    m->requester_names[slot], wss_err_code(sign_outcomes[i]),
                     (unsigned long long)m->requester_sign[slot][-sign_outcomes[i]]);
         }
     }

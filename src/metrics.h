@@ -46,38 +46,38 @@ struct metrics_histogram {
 
 /* Per daemon: every exported number. Zero-initialise, then metrics_init. */
 struct metrics {
-    double start_time;                       /* unix seconds */
+    double start_time; /* unix seconds */
     uint64_t handshakes_accepted, handshakes_refused;
-    uint64_t connections_refused;            /* turned away at accept by a cap */
-    uint64_t control_sockets;                /* gauge: accepted sockets on the control listener */
+    uint64_t connections_refused; /* turned away at accept by a cap */
+    uint64_t control_sockets;     /* gauge: accepted sockets on the control listener */
     uint64_t intro[METRICS_INTRO_N];
-    uint64_t sign[1 - WSS_ERR_MIN];          /* indexed by -enum wss_err (0 = ok) */
+    uint64_t sign[1 - WSS_ERR_MIN];                    /* indexed by -enum wss_err (0 = ok) */
     struct metrics_histogram latency[1 - WSS_ERR_MIN]; /* request to outcome, by outcome */
-    uint64_t http[METRICS_HTTP_CODES];       /* control listener answers, by status */
-    uint64_t auth_failures;                  /* answers 401: a missing or unknown token */
-    bool reload_ok;                          /* the last reload (or start) succeeded */
-    double reload_ok_time;                   /* unix seconds of the last success */
-    double tls_expiry;                       /* unix seconds the certificate expires; 0: no TLS */
+    uint64_t http[METRICS_HTTP_CODES];                 /* control listener answers, by status */
+    uint64_t auth_failures;                            /* answers 401: a missing or unknown token */
+    bool reload_ok;                                    /* the last reload (or start) succeeded */
+    double reload_ok_time;                             /* unix seconds of the last success */
+    double tls_expiry; /* unix seconds the certificate expires; 0: no TLS */
     uint64_t rx_bytes, tx_bytes;
     const char *proto_codes[METRICS_PROTO_CODES_MAX];
     uint64_t proto_counts[METRICS_PROTO_CODES_MAX];
     /* The cluster (rendered only when it is configured). */
     bool cluster_enabled;
-    uint64_t cluster_up;                      /* gauge: 1 while Redis is reachable */
-    uint64_t cluster_nodes;                   /* gauge: nodes heard from, this one included */
-    uint64_t cluster_dropped[3];              /* bad_tag, bad_format, replay */
-    uint64_t remote_sign[1 - WSS_ERR_MIN];    /* requests through another node, by outcome */
-    struct metrics_histogram rtt;             /* cross-node round trip, publish to answer */
+    uint64_t cluster_up;                   /* gauge: 1 while Redis is reachable */
+    uint64_t cluster_nodes;                /* gauge: nodes heard from, this one included */
+    uint64_t cluster_dropped[3];           /* bad_tag, bad_format, replay */
+    uint64_t remote_sign[1 - WSS_ERR_MIN]; /* requests through another node, by outcome */
+    struct metrics_histogram rtt;          /* cross-node round trip, publish to answer */
     /* Sign requests by requester name and outcome. Slot 1 is "other", slots 2.. the
      * names in the order first seen; slot 0 is never counted (no name given). */
     char requester_names[METRICS_REQUESTERS_MAX + 2][METRICS_REQUESTER_NAME_MAX + 1];
-    unsigned n_requester_slots;              /* slots in use, "other" included */
+    unsigned n_requester_slots; /* slots in use, "other" included */
     uint64_t requester_sign[METRICS_REQUESTERS_MAX + 2][1 - WSS_ERR_MIN];
 };
 
 /* Gauges read from the live state when rendering. */
 struct metrics_gauges {
-    size_t sockets;       /* accepted sockets on the signer listener, upgraded or not */
+    size_t sockets; /* accepted sockets on the signer listener, upgraded or not */
     unsigned connections;
     size_t introduced_keys;
     size_t pending;

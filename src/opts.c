@@ -112,12 +112,9 @@ static json_t *value_of(const struct wss_opts *opts, const struct wss_opt_spec *
     json_t *v = opts ? json_object_get(opts->obj, s->key) : NULL;
 
     switch (s->type) {
-    case WSS_OPT_STRING:
-        return json_is_string(v) ? v : NULL;
-    case WSS_OPT_INTEGER:
-        return json_is_integer(v) ? v : NULL;
-    case WSS_OPT_BOOLEAN:
-        return json_is_boolean(v) ? v : NULL;
+    case WSS_OPT_STRING: return json_is_string(v) ? v : NULL;
+    case WSS_OPT_INTEGER: return json_is_integer(v) ? v : NULL;
+    case WSS_OPT_BOOLEAN: return json_is_boolean(v) ? v : NULL;
     }
     return NULL;
 }
@@ -195,8 +192,7 @@ static int check_value(const struct wss_opt_spec *s, json_t *v, const char *key,
                 return refuse(err, errlen, WSS_ERR_CONFIG, "key '%s' must be at most %lld bytes",
                               key, s->max);
             return refuse(err, errlen, WSS_ERR_CONFIG,
-                          "key '%s' must be between %lld and %lld bytes long", key, s->min,
-                          s->max);
+                          "key '%s' must be between %lld and %lld bytes long", key, s->min, s->max);
         }
         return 0;
     case WSS_OPT_INTEGER:
@@ -223,8 +219,7 @@ static int check_spec(const struct wss_opt_spec *spec, const char *section, char
 
     for (const struct wss_opt_spec *s = spec; s && s->key; s++) {
         opts_key_name(key, sizeof key, section, s->key);
-        if (s->type != WSS_OPT_STRING && s->type != WSS_OPT_INTEGER &&
-            s->type != WSS_OPT_BOOLEAN)
+        if (s->type != WSS_OPT_STRING && s->type != WSS_OPT_INTEGER && s->type != WSS_OPT_BOOLEAN)
             return refuse(err, errlen, WSS_ERR_INVAL,
                           "key '%s' has an unknown type %d in the controller's option list", key,
                           (int)s->type);
@@ -246,7 +241,7 @@ int wss_opts_check(const struct wss_opts *opts, const struct wss_opt_spec *spec,
     if ((rc = check_spec(spec, section, err, errlen)) != 0)
         return rc;
     if (opts) {
-        json_object_foreach(opts->obj, k, v) {
+        json_object_foreach (opts->obj, k, v) {
             const struct wss_opt_spec *s = spec_of(spec, k);
 
             opts_key_name(key, sizeof key, section, k);

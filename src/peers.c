@@ -19,8 +19,8 @@
 /* Per client address with at least one connection. */
 struct peer {
     uint8_t addr[16];
-    size_t count;    /* all sockets from the address */
-    size_t proven;   /* of which introduced a key */
+    size_t count;  /* all sockets from the address */
+    size_t proven; /* of which introduced a key */
     UT_hash_handle hh;
 };
 
@@ -41,7 +41,7 @@ void peers_free(struct peers *p)
 
     if (!p)
         return;
-    HASH_ITER(hh, p->by_addr, e, tmp) {
+    HASH_ITER (hh, p->by_addr, e, tmp) {
         HASH_DEL(p->by_addr, e);
         free(e);
     }

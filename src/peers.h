@@ -64,11 +64,11 @@ size_t peers_count_proven(const struct peers *p, const struct sockaddr *sa);
 struct admission {
     struct peers *peers;
     size_t unix_clients;
-    size_t max_total;             /* all sockets (0: no cap) */
-    size_t max_unproven_per_ip;   /* unproven sockets per address (0: no cap) */
-    const char *listener;         /* "signer", "control": named in the refusal line */
-    uint64_t *refused;            /* counter of refusals to bump (a metric), or NULL */
-    size_t *gauge;                /* gauge of sockets held to keep, or NULL */
+    size_t max_total;           /* all sockets (0: no cap) */
+    size_t max_unproven_per_ip; /* unproven sockets per address (0: no cap) */
+    const char *listener;       /* "signer", "control": named in the refusal line */
+    uint64_t *refused;          /* counter of refusals to bump (a metric), or NULL */
+    size_t *gauge;              /* gauge of sockets held to keep, or NULL */
     struct log_limit refusal_log;
 };
 

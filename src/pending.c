@@ -211,8 +211,8 @@ void pending_free(struct pending *p)
 }
 
 struct pending_req *pending_req_new(const char *id, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
-                                    const uint8_t *message, size_t message_len,
-                                    uint64_t created_ms, uint64_t deadline_ms)
+                                    const uint8_t *message, size_t message_len, uint64_t created_ms,
+                                    uint64_t deadline_ms)
 {
     struct pending_req *r = xcalloc(1, sizeof(*r));
     size_t id_len = strnlen(id, sizeof(r->id) - 1);
@@ -326,7 +326,7 @@ struct pending_req *pending_take_all(struct pending *p)
     struct key_node *n, *ntmp;
 
     /* uthash keeps insertion order across deletions, so the list is oldest first. */
-    HASH_ITER(hh, p->by_id, r, tmp) {
+    HASH_ITER (hh, p->by_id, r, tmp) {
         r->key_prev = r->key_next = NULL;
         r->heap_idx = NO_HEAP_IDX;
         *tail = r;
@@ -335,7 +335,7 @@ struct pending_req *pending_take_all(struct pending *p)
     *tail = NULL;
     /* The entries survive HASH_CLEAR: it frees only uthash's bucket table. */
     HASH_CLEAR(hh, p->by_id);
-    HASH_ITER(hh, p->by_key, n, ntmp) {
+    HASH_ITER (hh, p->by_key, n, ntmp) {
         HASH_DEL(p->by_key, n);
         free(n);
     }

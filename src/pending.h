@@ -25,30 +25,30 @@ struct pending;
 struct pending_req {
     /* The id index's handle beside the id it compares: one cache line pair per probe. */
     UT_hash_handle hh;
-    char id[WSS_REQUEST_ID_BYTES];        /* UUID text */
-    uint8_t key[WSS_PUBLIC_KEY_BYTES];    /* the signer's key */
-    uint8_t *message;                     /* owned */
+    char id[WSS_REQUEST_ID_BYTES];     /* UUID text */
+    uint8_t key[WSS_PUBLIC_KEY_BYTES]; /* the signer's key */
+    uint8_t *message;                  /* owned */
     size_t message_len;
-    uint64_t created_ms;                  /* monotonic */
-    uint64_t deadline_ms;                 /* monotonic */
-    uint64_t expires_at_unix_ms;          /* what the signer is told */
-    uint64_t conn_id;                     /* connection it was sent to; 0: not sent */
+    uint64_t created_ms;         /* monotonic */
+    uint64_t deadline_ms;        /* monotonic */
+    uint64_t expires_at_unix_ms; /* what the signer is told */
+    uint64_t conn_id;            /* connection it was sent to; 0: not sent */
     wss_sign_cb cb;
     void *user;
-    char requester[96];                   /* for the audit log */
-    unsigned requester_slot;              /* its requester's metrics slot; 0: none */
-    char *label;                          /* owned; NULL: none (what the signer is shown) */
+    char requester[96];      /* for the audit log */
+    unsigned requester_slot; /* its requester's metrics slot; 0: none */
+    char *label;             /* owned; NULL: none (what the signer is shown) */
     char requester_name[WSS_REQUESTER_NAME_MAX + 1]; /* "" : none */
-    uint64_t wait_until_ms;               /* may wait for its key until then; 0: may not */
-    bool waiting;                         /* waiting for its key: sent nowhere */
-    struct timer wait_timer;              /* armed while waiting (the service's) */
-    struct wss_service *wait_svc;         /* whose timer it is */
-    bool verifying;                       /* an answer is with the verifier pool */
-    bool remote;                          /* last sent through another node */
+    uint64_t wait_until_ms;                 /* may wait for its key until then; 0: may not */
+    bool waiting;                           /* waiting for its key: sent nowhere */
+    struct timer wait_timer;                /* armed while waiting (the service's) */
+    struct wss_service *wait_svc;           /* whose timer it is */
+    bool verifying;                         /* an answer is with the verifier pool */
+    bool remote;                            /* last sent through another node */
     uint8_t signature[WSS_SIGNATURE_BYTES]; /* that answer's signature */
 
     /* Owned by the table; callers do not touch these. */
-    struct pending_req *next;             /* list returned by take_key/expire */
+    struct pending_req *next; /* list returned by take_key/expire */
     struct pending_req *key_prev, *key_next;
     size_t heap_idx;
 };
@@ -69,8 +69,8 @@ void pending_free(struct pending *p);
  * it to pending_insert.
  */
 struct pending_req *pending_req_new(const char *id, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
-                                    const uint8_t *message, size_t message_len,
-                                    uint64_t created_ms, uint64_t deadline_ms);
+                                    const uint8_t *message, size_t message_len, uint64_t created_ms,
+                                    uint64_t deadline_ms);
 /* Frees an entry that is not in a table. NULL is a no-op. */
 void pending_req_free(struct pending_req *req);
 

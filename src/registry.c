@@ -50,7 +50,7 @@ void registry_free(struct registry *reg)
 
     if (!reg)
         return;
-    HASH_ITER(hh, reg->entries, e, tmp) {
+    HASH_ITER (hh, reg->entries, e, tmp) {
         HASH_DEL(reg->entries, e);
         free(e);
     }
@@ -82,7 +82,7 @@ int registry_add(struct registry *reg, const uint8_t key[REGISTRY_KEY_BYTES], st
 }
 
 struct session *registry_find(const struct registry *reg, const uint8_t key[REGISTRY_KEY_BYTES],
-                           uint64_t *connected_at_ms)
+                              uint64_t *connected_at_ms)
 {
     struct reg_entry *e = lookup(reg, key);
 
@@ -117,7 +117,7 @@ void registry_foreach(const struct registry *reg, void (*fn)(struct session *s, 
 {
     struct reg_entry *e, *tmp;
 
-    HASH_ITER(hh, reg->entries, e, tmp) {
+    HASH_ITER (hh, reg->entries, e, tmp) {
         fn(e->s, arg);
     }
 }

@@ -31,7 +31,7 @@ int registry_add(struct registry *reg, const uint8_t key[REGISTRY_KEY_BYTES], st
 /* Returns the session holding key, or NULL. If found and connected_at_ms
  * is not NULL, it receives the time given to registry_add. O(1). */
 struct session *registry_find(const struct registry *reg, const uint8_t key[REGISTRY_KEY_BYTES],
-                           uint64_t *connected_at_ms);
+                              uint64_t *connected_at_ms);
 
 /*
  * Removes key's entry only if it maps to s (a superseded session that

@@ -149,8 +149,10 @@ static void audit(struct wss_service *svc, const char *id, const uint8_t *key,
     char lhex[2 * sizeof digest + 1] = "-";
 
     /* A request the signer's side failed is a warning; every other outcome a notice. */
-    int level = status == WSS_ERR_TIMEOUT || status == WSS_ERR_BAD_SIG ||
-                status == WSS_ERR_CONN_CLOSED ? WSS_LOG_WARN : WSS_LOG_NOTICE;
+    int level =
+        status == WSS_ERR_TIMEOUT || status == WSS_ERR_BAD_SIG || status == WSS_ERR_CONN_CLOSED
+            ? WSS_LOG_WARN
+            : WSS_LOG_NOTICE;
 
     metrics_sign(&svc->metrics, status, latency_ms);
     if (!log_enabled(level))
@@ -166,7 +168,8 @@ static void audit(struct wss_service *svc, const char *id, const uint8_t *key,
         crypto_hash_sha256(digest, (const uint8_t *)label, strlen(label));
         util_hex(lhex, sizeof lhex, digest, sizeof digest);
     }
-    log_emit(level, "event=sign_outcome request_id=%s key=%s outcome=%s msg_len=%zu msg_sha256=%s "
+    log_emit(level,
+             "event=sign_outcome request_id=%s key=%s outcome=%s msg_len=%zu msg_sha256=%s "
              "label_len=%zu label_sha256=%s latency_ms=%llu requester=%s",
              id, fpr, wss_err_code(status), message ? message_len : 0, dhex,
              label ? strlen(label) : 0, lhex, (unsigned long long)latency_ms,
@@ -201,17 +204,10 @@ static void complete(struct wss_service *svc, struct pending_req *req, int statu
     uint64_t latency = util_now_ms() - req->created_ms;
 
     switch (status) {
-    case WSS_ERR_TIMEOUT:
-        send_cancel(svc, req, "timeout");
-        break;
-    case WSS_ERR_CANCELLED:
-        send_cancel(svc, req, "requester_cancelled");
-        break;
-    case WSS_ERR_SHUTTING_DOWN:
-        send_cancel(svc, req, "shutting_down");
-        break;
-    default:
-        break;
+    case WSS_ERR_TIMEOUT: send_cancel(svc, req, "timeout"); break;
+    case WSS_ERR_CANCELLED: send_cancel(svc, req, "requester_cancelled"); break;
+    case WSS_ERR_SHUTTING_DOWN: send_cancel(svc, req, "shutting_down"); break;
+    default: break;
     }
 
     /* Never sent: it waited for a key that did not come. */
@@ -464,15 +460,14 @@ bool service_unregister(struct wss_service *svc, struct session *s)
     return true;
 }
 
-void service_foreach_session(struct wss_service *svc,
-                             void (*fn)(struct session *s, void *arg), void *arg)
+void service_foreach_session(struct wss_service *svc, void (*fn)(struct session *s, void *arg),
+                             void *arg)
 {
     registry_foreach(svc->registry, fn, arg);
 }
 
 /* The request with this id if it was sent to s and is not answered yet, else NULL. */
-static struct pending_req *open_request(struct wss_service *svc, struct session *s,
-                                        const char *id)
+static struct pending_req *open_request(struct wss_service *svc, struct session *s, const char *id)
 {
     struct pending_req *req = pending_find(svc->pending, id);
 
@@ -481,8 +476,8 @@ static struct pending_req *open_request(struct wss_service *svc, struct session 
 }
 
 /* Ends an answered request with its verdict; a bad one is also told to s (if given). */
-static void verdict_reached(struct wss_service *svc, struct session *s, const char *id,
-                            int verdict, const uint8_t *signature, const char *why)
+static void verdict_reached(struct wss_service *svc, struct session *s, const char *id, int verdict,
+                            const uint8_t *signature, const char *why)
 {
     if (verdict == 0) {
         finish(svc, id, WSS_OK, signature, NULL);
@@ -516,7 +511,9 @@ int service_on_answer(struct wss_service *svc, struct session *s, const char *re
         return 0;
     }
     verdict = crypto_verify_sig(req->key, req->message, req->message_len, signature,
-                                WSS_SIGNATURE_BYTES) == 0 ? 0 : WSS_ERR_BAD_SIG;
+                                WSS_SIGNATURE_BYTES) == 0
+                  ? 0
+                  : WSS_ERR_BAD_SIG;
     verdict_reached(svc, s, request_id, verdict, signature, "signature does not verify");
     return 0;
 }
@@ -558,8 +555,7 @@ int service_end_request(struct wss_service *svc, struct session *s, const char *
     if (!req || req->conn_id != s->id)
         return WSS_ERR_NOT_FOUND;
     /* No node holds the key after all: a request that may wait waits for it. */
-    if (status == WSS_ERR_NOT_CONNECTED && req->wait_until_ms > util_now_ms() &&
-        !req->verifying) {
+    if (status == WSS_ERR_NOT_CONNECTED && req->wait_until_ms > util_now_ms() && !req->verifying) {
         start_waiting(svc, req);
         return 0;
     }

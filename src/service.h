@@ -76,32 +76,32 @@ struct service_cluster {
      * watches for the key's arrival on any node and then reaches it. */
     void (*wait_key)(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES]);
     void (*unwait_key)(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES]);
-    const char *node_id;           /* this node's id */
+    const char *node_id; /* this node's id */
 };
 
 /* Per daemon: the state every sign request and signer session works on. */
 struct wss_service {
-    const struct config *cfg;      /* borrowed from the daemon */
-    struct timers *timers;         /* the loop's timer substrate; NULL when not running */
-    struct registry *registry;     /* key -> the introduced session holding it */
-    struct pending *pending;       /* request id -> pending request */
-    struct timer expiry;           /* armed for the earliest pending deadline */
+    const struct config *cfg;  /* borrowed from the daemon */
+    struct timers *timers;     /* the loop's timer substrate; NULL when not running */
+    struct registry *registry; /* key -> the introduced session holding it */
+    struct pending *pending;   /* request id -> pending request */
+    struct timer expiry;       /* armed for the earliest pending deadline */
     uint64_t next_session_id;
-    unsigned signers;              /* open signer sessions */
-    size_t sockets;                /* accepted sockets on the signer listener */
+    unsigned signers; /* open signer sessions */
+    size_t sockets;   /* accepted sockets on the signer listener */
     bool draining;
-    bool control_local;            /* control listener is loopback-only */
+    bool control_local; /* control listener is loopback-only */
     struct metrics metrics;
-    struct verifier *verifier;     /* NULL: signatures are verified on the loop thread */
-    struct peers *peers;           /* the signer listener's admission table (owned by ws) */
+    struct verifier *verifier;           /* NULL: signatures are verified on the loop thread */
+    struct peers *peers;                 /* the signer listener's admission table (owned by ws) */
     struct log_limit unknown_answer_log; /* peers can send unknown answers at will */
     struct service_listener *listeners;  /* key events, in subscription order (owned) */
     size_t n_listeners, cap_listeners;
-    unsigned delivering;           /* events being delivered (nested calls count) */
+    unsigned delivering;            /* events being delivered (nested calls count) */
     struct service_lookup *lookups; /* wss_lookup_key_async answers still due (owned) */
     struct service_cluster cluster;
-    size_t remote_sessions;        /* registered sessions that are other nodes' (proxies) */
-    struct service_op *key_ops;    /* disconnections and listings still to answer (owned) */
+    size_t remote_sessions;     /* registered sessions that are other nodes' (proxies) */
+    struct service_op *key_ops; /* disconnections and listings still to answer (owned) */
 };
 
 /* Sets up svc over cfg. Returns 0. */
@@ -123,8 +123,8 @@ void service_cleanup(struct wss_service *svc);
 
 /* Calls fn for every registered session (shutdown closes them). fn must not
  * register or unregister. */
-void service_foreach_session(struct wss_service *svc,
-                             void (*fn)(struct session *s, void *arg), void *arg);
+void service_foreach_session(struct wss_service *svc, void (*fn)(struct session *s, void *arg),
+                             void *arg);
 
 /* Number of introduced keys and of pending requests. */
 size_t service_key_count(const struct wss_service *svc);

@@ -352,8 +352,7 @@ int wss_disconnect_key(struct wss_service *svc, const uint8_t public_key[WSS_PUB
     memcpy(op->key, public_key, sizeof op->key);
     snprintf(op->requester, sizeof op->requester, "%s", requester ? requester : "");
     if (service_disconnect_holder(svc, public_key, "disconnected by the operator", "requested")) {
-        snprintf(op->node, sizeof op->node, "%s",
-                 svc->cluster.node_id ? svc->cluster.node_id : "");
+        snprintf(op->node, sizeof op->node, "%s", svc->cluster.node_id ? svc->cluster.node_id : "");
         answer_soon(op, WSS_OK);
     } else if (svc->cluster.kick) {
         /* Held on another node, or nowhere: the cluster finds out and answers. */
@@ -367,8 +366,7 @@ int wss_disconnect_key(struct wss_service *svc, const uint8_t public_key[WSS_PUB
     return 0;
 }
 
-static void on_listed(void *user, int status, const struct wss_key_entry *keys, size_t n,
-                      bool more)
+static void on_listed(void *user, int status, const struct wss_key_entry *keys, size_t n, bool more)
 {
     struct service_op *op = user;
 

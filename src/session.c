@@ -184,8 +184,7 @@ static void introduce(struct session *s, const struct wire_msg *m)
     char fpr[UTIL_FPR_BYTES], host[80];
 
     if (s->state == SESSION_INTRODUCED) {
-        refuse_frame(s, "already_introduced", "this connection has already introduced a key",
-                     NULL);
+        refuse_frame(s, "already_introduced", "this connection has already introduced a key", NULL);
         return;
     }
     /* A minimal introduction names no host: there is no proof for it to bind. */
@@ -238,7 +237,9 @@ static void introduce(struct session *s, const struct wire_msg *m)
         link_send_introduced(s);
     log_info("event=introduced key=%s conn=%llu session=%s remote=%s proof=%s",
              util_key_fpr(fpr, s->key), (unsigned long long)s->id, s->session_id, s->remote,
-             s->minimal ? "none" : m->has_proof ? "yes" : "legacy");
+             s->minimal     ? "none"
+             : m->has_proof ? "yes"
+                            : "legacy");
     old = service_register(svc, s);
     if (old)
         session_supersede(old, s);
@@ -290,17 +291,12 @@ int session_on_message(struct session *s, const char *buf, size_t len)
         return 0;
     }
     switch (m.type) {
-    case WIRE_INTRODUCTION:
-        introduce(s, &m);
-        break;
+    case WIRE_INTRODUCTION: introduce(s, &m); break;
     case WIRE_SIGN_RESPONSE:
         rc = service_on_answer(s->svc, s, m.request_id, m.message, m.message_len, m.signature);
         break;
-    case WIRE_SIGN_REJECT:
-        rc = service_on_reject(s->svc, s, m.request_id, m.reason);
-        break;
-    default: /* wire_decode gives only the frames a client sends */
-        break;
+    case WIRE_SIGN_REJECT: rc = service_on_reject(s->svc, s, m.request_id, m.reason); break;
+    default: /* wire_decode gives only the frames a client sends */ break;
     }
     /* Not ours: a request of another node of the cluster, or unknown. */
     if (rc == WSS_ERR_NOT_FOUND && !service_relay(s->svc, s, m.request_id, buf, len))

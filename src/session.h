@@ -35,24 +35,24 @@ enum session_state {
 struct session {
     const struct link_ops *ops;
     struct wss_service *svc;
-    uint64_t id;                      /* unique for the daemon's life, never 0 */
+    uint64_t id; /* unique for the daemon's life, never 0 */
     enum session_state state;
-    bool superseded;                  /* a newer link proved the same key */
-    bool proven;                      /* counted as introduced in the admission table */
-    bool minimal;                     /* opened with introduction.proof "none": the minimal
+    bool superseded;                 /* a newer link proved the same key */
+    bool proven;                     /* counted as introduced in the admission table */
+    bool minimal;                    /* opened with introduction.proof "none": the minimal
                                          protocol (no challenge, introduced or cancel frame) */
-    char remote[SESSION_REMOTE_MAX];  /* peer address (or node), for logs */
-    struct peer *admission;           /* its count in the listener's peers table, or NULL */
+    char remote[SESSION_REMOTE_MAX]; /* peer address (or node), for logs */
+    struct peer *admission;          /* its count in the listener's peers table, or NULL */
     uint8_t nonce[CRYPTO_NONCE_BYTES];
     char nonce_b64[CRYPTO_NONCE_B64_BYTES];
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
     char session_id[WSS_REQUEST_ID_BYTES];
-    unsigned errors;                  /* refused frames so far */
-    unsigned late_answers;            /* requests sent here that ended unanswered: answers to
+    unsigned errors;       /* refused frames so far */
+    unsigned late_answers; /* requests sent here that ended unanswered: answers to
                                          them may still come and are no protocol errors */
-    struct timer timer;               /* introduction deadline, then ping and hang-up */
-    uint64_t last_rx_ms;              /* last frame or pong from the peer */
-    bool ping_sent;                   /* a ping is out since last_rx_ms */
+    struct timer timer;    /* introduction deadline, then ping and hang-up */
+    uint64_t last_rx_ms;   /* last frame or pong from the peer */
+    bool ping_sent;        /* a ping is out since last_rx_ms */
 };
 
 /*

@@ -11,9 +11,9 @@
 
 /* TLS 1.2 suites: ECDHE with AEAD only (TLS 1.3 suites keep OpenSSL's
  * defaults). bench/tls_floor uses the same list. */
-#define TLS12_CIPHERS                                                                              \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
+#define TLS12_CIPHERS                                            \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 /* SSL_OP_* options every server context gets: no TLS 1.0/1.1, no renegotiation. */

@@ -35,14 +35,14 @@ struct fifo {
 struct verifier {
     pthread_mutex_t lock;
     pthread_cond_t work;
-    struct fifo todo, done;   /* both under lock */
-    bool stopping;            /* under lock */
+    struct fifo todo, done; /* both under lock */
+    bool stopping;          /* under lock */
     pthread_t *threads;
     unsigned n_threads;
-    uv_async_t wake;          /* loop thread side */
+    uv_async_t wake; /* loop thread side */
     verifier_done_cb cb;
     void *arg;
-    size_t in_flight;         /* loop thread only */
+    size_t in_flight; /* loop thread only */
 };
 
 static void push(struct fifo *f, struct job *j)
@@ -82,7 +82,9 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&v->lock);
 
         j->verdict = crypto_verify_sig(j->key, j->message, j->message_len, j->signature,
-                                       sizeof j->signature) == 0 ? 0 : WSS_ERR_BAD_SIG;
+                                       sizeof j->signature) == 0
+                         ? 0
+                         : WSS_ERR_BAD_SIG;
 
         pthread_mutex_lock(&v->lock);
         push(&v->done, j);

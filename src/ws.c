@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #include "conn.h"
 #include "crypto.h"
 #include "files.h"
@@ -156,16 +155,14 @@ static int on_receive(struct wss_service *svc, struct conn *c, struct lws *wsi, 
     }
     switch (conn_on_rx(c, in, len, lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi),
                        &msg, &msg_len)) {
-    case CONN_RX_MORE:
-        return 0;
+    case CONN_RX_MORE: return 0;
     case CONN_RX_TOO_BIG:
         log_info("event=message_too_big conn=%llu remote=%s", (unsigned long long)c->session.id,
                  c->session.remote);
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
                          (unsigned char *)"message too big", 15);
         return -1;
-    case CONN_RX_COMPLETE:
-        break;
+    case CONN_RX_COMPLETE: break;
     }
     n = session_on_message(&c->session, msg, msg_len);
     conn_rx_done(c);
@@ -195,8 +192,8 @@ static int on_peer_close(void *in, size_t len)
     return 0;
 }
 
-static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                           void *in, size_t len)
+static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len)
 {
     struct wss_service *svc = service_of(wsi);
     struct conn *c = user;
@@ -212,9 +209,7 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
         count_socket(&ws_of(wsi)->signer_admission, wsi);
         return 0;
-    case LWS_CALLBACK_WSI_DESTROY:
-        uncount_socket(&ws_of(wsi)->signer_admission, wsi);
-        return 0;
+    case LWS_CALLBACK_WSI_DESTROY: uncount_socket(&ws_of(wsi)->signer_admission, wsi); return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* Only "websocket": no h2c. in is read as a C string and nothing beyond it. */
         return in && !strcmp(in, "websocket") ? 0 : -1;
@@ -223,8 +218,7 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
             return 0;
         svc->metrics.handshakes_refused++;
         return -1;
-    case LWS_CALLBACK_HTTP:
-        return not_found(wsi); /* the signer listener serves no plain HTTP */
+    case LWS_CALLBACK_HTTP: return not_found(wsi); /* the signer listener serves no plain HTTP */
     case LWS_CALLBACK_ESTABLISHED:
         svc->metrics.handshakes_accepted++;
         conn_init(c, wsi, svc, svc->cfg->max_frame_bytes, svc->cfg->max_queued_bytes,
@@ -232,16 +226,10 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
                   admission_peer(&ws_of(wsi)->signer_admission, lws_get_opaque_user_data(wsi)));
         session_on_open(&c->session);
         return 0;
-    case LWS_CALLBACK_RECEIVE:
-        return on_receive(svc, c, wsi, in, len);
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        return conn_on_writable(c);
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        conn_on_peer_close(c);
-        return on_peer_close(in, len);
-    case LWS_CALLBACK_RECEIVE_PONG:
-        session_on_activity(&c->session);
-        return 0;
+    case LWS_CALLBACK_RECEIVE: return on_receive(svc, c, wsi, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE: return conn_on_writable(c);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: conn_on_peer_close(c); return on_peer_close(in, len);
+    case LWS_CALLBACK_RECEIVE_PONG: session_on_activity(&c->session); return 0;
     case LWS_CALLBACK_TIMER:
         /* Used only to end a connection whose close frame is due (see conn.c). */
         return conn_close_ready(c) ? -1 : 0;
@@ -251,8 +239,7 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
         session_on_close(&c->session);
         conn_cleanup(c);
         return 0;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -270,30 +257,22 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     switch (reason) {
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return -1; /* reached only when lws runs a request again: see http_on_rerun */
-    case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
-        return http_on_rerun(txn);
-    case LWS_CALLBACK_HTTP:
-        return http_on_request(lws_get_protocol(wsi)->user, txn, wsi);
-    case LWS_CALLBACK_HTTP_BODY:
-        return http_on_body(txn, in, len);
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return http_on_body_done(txn);
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-        return http_on_writable(txn);
+    case LWS_CALLBACK_FILTER_HTTP_CONNECTION: return http_on_rerun(txn);
+    case LWS_CALLBACK_HTTP: return http_on_request(lws_get_protocol(wsi)->user, txn, wsi);
+    case LWS_CALLBACK_HTTP_BODY: return http_on_body(txn, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: return http_on_body_done(txn);
+    case LWS_CALLBACK_HTTP_WRITEABLE: return http_on_writable(txn);
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-    case LWS_CALLBACK_CLOSED_HTTP:
-        http_on_detach(txn);
-        return 0;
-    default:
-        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    case LWS_CALLBACK_CLOSED_HTTP: http_on_detach(txn); return 0;
+    default: return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
 }
 
 #define HTTP_PROTOCOL "wssignd-http"
 
 /* The control listener's fallback: no upgrades, 404 for paths no controller owns. */
-static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                            void *in, size_t len)
+static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                            size_t len)
 {
     switch (reason) {
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
@@ -308,18 +287,14 @@ static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, v
          * socket whatever protocol the socket was bound to meanwhile. */
         count_socket(&ws_of(wsi)->control_admission, wsi);
         return 0;
-    case LWS_CALLBACK_WSI_DESTROY:
-        uncount_socket(&ws_of(wsi)->control_admission, wsi);
-        return 0;
+    case LWS_CALLBACK_WSI_DESTROY: uncount_socket(&ws_of(wsi)->control_admission, wsi); return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* Answer, then close: no WebSocket or h2c here. */
         lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST,
                                "the control listener does not upgrade connections");
         return -1;
-    case LWS_CALLBACK_HTTP:
-        return not_found(wsi);
-    default:
-        return 0;
+    case LWS_CALLBACK_HTTP: return not_found(wsi);
+    default: return 0;
     }
 }
 
@@ -391,8 +366,8 @@ int ws_reload_tls(struct ws *ws, const struct config *cfg, char *err, size_t err
 
 /* Fills the TLS fields of a listener's info from a checked certificate and key:
  * the one policy of tls.h. Returns 0, or WSS_ERR_CONFIG with the reason in err. */
-static int tls_vhost_info(struct lws_context_creation_info *info, const char *cert,
-                          const char *key, const char *section, char *err, size_t errlen)
+static int tls_vhost_info(struct lws_context_creation_info *info, const char *cert, const char *key,
+                          const char *section, char *err, size_t errlen)
 {
     if (tls_check_files(cert, key, section, err, errlen) != 0)
         return WSS_ERR_CONFIG;
@@ -454,16 +429,16 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
     return 0;
 }
 
-int ws_listen_control(struct ws *ws, const struct config *cfg, struct http_server *http,
-                      char *err, size_t errlen)
+int ws_listen_control(struct ws *ws, const struct config *cfg, struct http_server *http, char *err,
+                      size_t errlen)
 {
     struct lws_context_creation_info info;
     size_t i, nmounts = http_server_route_count(http);
 
     /* [0] the fallback, [1] the controllers' HTTP when they serve any, the terminator. */
     ws->control_protocols = xcalloc(3, sizeof *ws->control_protocols);
-    ws->control_protocols[0] = (struct lws_protocols){"wssignd-control", callback_control, 0, 0,
-                                                      0, NULL, 0};
+    ws->control_protocols[0] =
+        (struct lws_protocols){"wssignd-control", callback_control, 0, 0, 0, NULL, 0};
     if (nmounts)
         ws->control_protocols[1] = (struct lws_protocols){
             HTTP_PROTOCOL, callback_http, sizeof(struct http_txn), 0, 0, http, 0};
@@ -492,9 +467,9 @@ int ws_listen_control(struct ws *ws, const struct config *cfg, struct http_serve
         unlink(cfg->control.host); /* a socket left by an earlier run */
     } else {
         bind_exactly(&info, &cfg->control, &ws->control_iface);
-        if (cfg->control_tls_cert && tls_vhost_info(&info, cfg->control_tls_cert,
-                                                    cfg->control_tls_key, "control.tls", err,
-                                                    errlen) != 0)
+        if (cfg->control_tls_cert &&
+            tls_vhost_info(&info, cfg->control_tls_cert, cfg->control_tls_key, "control.tls", err,
+                           errlen) != 0)
             return WSS_ERR_CONFIG;
         if (addr_probe_bind(&cfg->control, err, errlen) != 0)
             return WSS_ERR_IO;

@@ -19,20 +19,20 @@ struct http_server;
 
 /* Per daemon: the lws objects and the tables they point into. */
 struct ws {
-    struct wss_service *svc;                 /* reached from callbacks through the context user */
+    struct wss_service *svc; /* reached from callbacks through the context user */
     struct lws_context *ctx;
-    struct lws_context *dying;               /* destroyed once, freed by ws_finish_destroy */
+    struct lws_context *dying; /* destroyed once, freed by ws_finish_destroy */
     struct lws_vhost *signer;
     struct lws_vhost *control;
     int signer_port, control_port;           /* bound (the kernel's choice for port 0) */
     struct lws_protocols *control_protocols; /* owned: [0] the fallback, [1] controllers' HTTP */
     struct lws_http_mount *mounts;           /* owned: one per controller URL prefix */
     size_t n_mounts;
-    char *signer_iface, *control_iface;      /* owned copies: lws keeps the pointers */
-    void *signer_tls;                        /* the wss vhost's SSL_CTX (owned by lws) */
-    void *control_tls;                       /* the control vhost's, with control.tls */
-    struct admission signer_admission;       /* sockets per client address and caps, each */
-    struct admission control_admission;      /* listener (peers.c) */
+    char *signer_iface, *control_iface; /* owned copies: lws keeps the pointers */
+    void *signer_tls;                   /* the wss vhost's SSL_CTX (owned by lws) */
+    void *control_tls;                  /* the control vhost's, with control.tls */
+    struct admission signer_admission;  /* sockets per client address and caps, each */
+    struct admission control_admission; /* listener (peers.c) */
 };
 
 /* Creates the lws context on the libuv loop uv_loop (a uv_loop_t *).
@@ -50,8 +50,8 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
  * when http has routes, the controllers' HTTP protocol (http.c) mounted on
  * each route's prefix. http is borrowed and must outlive the context.
  */
-int ws_listen_control(struct ws *ws, const struct config *cfg, struct http_server *http,
-                      char *err, size_t errlen);
+int ws_listen_control(struct ws *ws, const struct config *cfg, struct http_server *http, char *err,
+                      size_t errlen);
 
 /* Applies the limits of cfg that take effect on running listeners (connection caps). */
 void ws_apply_limits(struct ws *ws, const struct config *cfg);

@@ -54,8 +54,7 @@ static int key_decode(decode_fn decode, uint8_t key[WSS_PUBLIC_KEY_BYTES], const
 {
     size_t n = 0;
 
-    if (!text || decode(key, WSS_PUBLIC_KEY_BYTES, &n, text, len) != 0 ||
-        n != WSS_PUBLIC_KEY_BYTES)
+    if (!text || decode(key, WSS_PUBLIC_KEY_BYTES, &n, text, len) != 0 || n != WSS_PUBLIC_KEY_BYTES)
         return WSS_ERR_INVAL;
     return 0;
 }

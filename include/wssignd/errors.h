@@ -31,10 +31,10 @@ enum wss_err {
     WSS_ERR_UNSUPPORTED_MEDIA_TYPE = -17, /* unsupported_media_type: the body is not JSON */
     WSS_ERR_PAYLOAD_TOO_LARGE = -18,      /* payload_too_large: the body or message is too big */
     /* A key not held on this node could not be asked for: Redis is unreachable. */
-    WSS_ERR_CLUSTER_UNAVAILABLE = -19,    /* cluster_unavailable */
+    WSS_ERR_CLUSTER_UNAVAILABLE = -19, /* cluster_unavailable */
     /* A valid credential that does not allow this (the HTTP API's 403s). */
-    WSS_ERR_FORBIDDEN = -20,              /* forbidden: the token lacks the endpoint's scope */
-    WSS_ERR_FORBIDDEN_KEY = -21,          /* forbidden_key: the token may not use this key */
+    WSS_ERR_FORBIDDEN = -20,     /* forbidden: the token lacks the endpoint's scope */
+    WSS_ERR_FORBIDDEN_KEY = -21, /* forbidden_key: the token may not use this key */
 };
 
 #define WSS_ERR_MIN WSS_ERR_FORBIDDEN_KEY

@@ -62,7 +62,7 @@ const char *wss_http_remote(const struct wss_http_request *req);
 struct wss_http_peer {
     struct sockaddr_storage addr; /* the socket's peer; ss_family AF_UNSPEC when unknown */
     socklen_t addr_len;
-    bool has_uid;                 /* a Unix socket: uid is the connecting process's user */
+    bool has_uid; /* a Unix socket: uid is the connecting process's user */
     uint32_t uid;
 };
 
@@ -82,8 +82,7 @@ int wss_http_peer(const struct wss_http_request *req, struct wss_http_peer *out)
  * its NUL (buf is then empty), or when called outside the handler and the
  * body callback (the headers are gone).
  */
-int wss_http_header(const struct wss_http_request *req, const char *name, char *buf,
-                    size_t len);
+int wss_http_header(const struct wss_http_request *req, const char *name, char *buf, size_t len);
 
 /*
  * Copies the index-th argument of the request's query string (0 first;
@@ -94,8 +93,7 @@ int wss_http_header(const struct wss_http_request *req, const char *name, char *
  * WSS_ERR_INVAL when it does not fit len bytes with its NUL (buf is then
  * empty), or when called outside the handler and the body callback.
  */
-int wss_http_query_arg(const struct wss_http_request *req, unsigned index, char *buf,
-                       size_t len);
+int wss_http_query_arg(const struct wss_http_request *req, unsigned index, char *buf, size_t len);
 
 /*
  * Called once when the body has arrived whole (status 0: wss_http_body()

@@ -30,8 +30,9 @@ struct wss_service;
 
 /* Per call: options for one wss_send_to_sign(); borrowed for the call only. */
 struct wss_sign_opts {
-    uint32_t timeout_ms;   /* 0: the configured default; above WSS_TIMEOUT_MAX_MS: INVAL */
-    const char *requester; /* who asks, for the audit log (e.g. "http_api 127.0.0.1"); may be NULL */
+    uint32_t timeout_ms; /* 0: the configured default; above WSS_TIMEOUT_MAX_MS: INVAL */
+    const char
+        *requester; /* who asks, for the audit log (e.g. "http_api 127.0.0.1"); may be NULL */
     /* What the signer is told about the request (it shows them to whoever approves):
      * label, at most WSS_LABEL_MAX bytes of UTF-8 without control characters (else
      * INVAL); requester_name, a short name of who asks (the HTTP API's token name,
@@ -54,14 +55,14 @@ struct wss_sign_opts {
 
 /* Per outcome: what a sign callback receives; valid only during the callback. */
 struct wss_sign_result {
-    int status;                 /* WSS_OK or a negative enum wss_err */
-    const char *request_id;     /* the id wss_send_to_sign() returned */
-    const uint8_t *public_key;  /* WSS_PUBLIC_KEY_BYTES */
-    const uint8_t *message;     /* the bytes that were to be signed */
+    int status;                /* WSS_OK or a negative enum wss_err */
+    const char *request_id;    /* the id wss_send_to_sign() returned */
+    const uint8_t *public_key; /* WSS_PUBLIC_KEY_BYTES */
+    const uint8_t *message;    /* the bytes that were to be signed */
     size_t message_len;
-    const uint8_t *signature;   /* WSS_SIGNATURE_BYTES when status == WSS_OK, else NULL */
-    const char *detail;         /* the signer's reason for WSS_ERR_REJECTED, else NULL */
-    uint64_t latency_ms;        /* from the call to the outcome */
+    const uint8_t *signature; /* WSS_SIGNATURE_BYTES when status == WSS_OK, else NULL */
+    const char *detail;       /* the signer's reason for WSS_ERR_REJECTED, else NULL */
+    uint64_t latency_ms;      /* from the call to the outcome */
 };
 
 /* Called exactly once per accepted request, on the loop thread. */
@@ -131,7 +132,7 @@ struct wss_presence {
     bool connected;
     uint64_t connected_at_ms; /* unix time in ms at which the key was introduced */
     char session_id[WSS_REQUEST_ID_BYTES];
-    unsigned pending;         /* requests in flight for the key (on the node holding it) */
+    unsigned pending;               /* requests in flight for the key (on the node holding it) */
     char node[WSS_NODE_ID_MAX + 1]; /* the cluster node holding the key; "" on a single node */
 };
 
@@ -278,8 +279,8 @@ struct wss_list_opts {
  * could not be asked, or a node did not answer within a second) or
  * WSS_ERR_SHUTTING_DOWN, with n 0. keys is valid only during the call.
  */
-typedef void (*wss_key_list_cb)(int status, const struct wss_key_entry *keys, size_t n,
-                                bool more, void *user);
+typedef void (*wss_key_list_cb)(int status, const struct wss_key_entry *keys, size_t n, bool more,
+                                void *user);
 
 /*
  * Lists the introduced keys, of this daemon or, in a cluster, of every node,

@@ -55,12 +55,12 @@
 
 /* Per key held by another node and asked for here: a session over the cluster. */
 struct proxy {
-    struct session s;                /* ops = proxy_ops; state introduced */
-    UT_hash_handle hh;               /* by s.key */
+    struct session s;  /* ops = proxy_ops; state introduced */
+    UT_hash_handle hh; /* by s.key */
     struct cluster *c;
-    char owner[CMSG_NODE_MAX + 1];   /* the node that acknowledged last; "" unknown */
-    bool closed;                     /* out of the registry, to be freed */
-    uint64_t idle_since_ms;          /* 0: busy */
+    char owner[CMSG_NODE_MAX + 1]; /* the node that acknowledged last; "" unknown */
+    bool closed;                   /* out of the registry, to be freed */
+    uint64_t idle_since_ms;        /* 0: busy */
 };
 
 /* Per request sent through a proxy and not acknowledged yet. */
@@ -80,8 +80,8 @@ struct relay {
     char id[WSS_REQUEST_ID_BYTES];
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
     char origin[CMSG_NODE_MAX + 1];
-    uint64_t exp;      /* unix ms */
-    char *frame;       /* the sign_request, kept to send again to a new connection */
+    uint64_t exp; /* unix ms */
+    char *frame;  /* the sign_request, kept to send again to a new connection */
     size_t frame_len;
     /* unix ms the signer's answer went back; 0: not answered. An answered relay is
      * kept a while for the requesting node's verdict (an invalid_signature error). */
@@ -92,7 +92,7 @@ struct relay {
 struct held {
     UT_hash_handle hh; /* by key */
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
-    uint64_t at;       /* unix ms of its introduction here: the newest holder wins */
+    uint64_t at; /* unix ms of its introduction here: the newest holder wins */
 };
 
 /* Per node heard from. */
@@ -108,7 +108,7 @@ struct node {
 struct waitkey {
     UT_hash_handle hh; /* by key */
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
-    bool subscribed;   /* Redis confirmed the subscription (since the last reconnect) */
+    bool subscribed; /* Redis confirmed the subscription (since the last reconnect) */
 };
 
 /* Per presence query sent ("who") and not answered yet. */
@@ -129,14 +129,13 @@ struct ask {
     uint8_t key[WSS_PUBLIC_KEY_BYTES]; /* kick: the key */
     size_t limit;                      /* list: the page size */
     uint64_t deadline_ms;
-    long long receivers;               /* from PUBLISH (a list counts this node too); -1 unknown */
-    unsigned answers;                  /* kick: holders that did not hold it; list: nodes */
-    struct wss_key_entry *keys;        /* list: the nodes' keys merged so far (at most limit) */
+    long long receivers;        /* from PUBLISH (a list counts this node too); -1 unknown */
+    unsigned answers;           /* kick: holders that did not hold it; list: nodes */
+    struct wss_key_entry *keys; /* list: the nodes' keys merged so far (at most limit) */
     size_t n_keys;
     bool more;
     void (*kick_cb)(void *user, int status, const char *node);
-    void (*list_cb)(void *user, int status, const struct wss_key_entry *keys, size_t n,
-                    bool more);
+    void (*list_cb)(void *user, int status, const struct wss_key_entry *keys, size_t n, bool more);
     void *user;
 };
 
@@ -179,8 +178,8 @@ static void trim(char *s, size_t *len)
         s[--*len] = '\0';
 }
 
-int cluster_settings_load(const struct config_cluster *cc, struct cluster_settings *out,
-                          char *err, size_t errlen)
+int cluster_settings_load(const struct config_cluster *cc, struct cluster_settings *out, char *err,
+                          size_t errlen)
 {
     char *buf = NULL, host[128];
     size_t len = 0;
@@ -197,14 +196,16 @@ int cluster_settings_load(const struct config_cluster *cc, struct cluster_settin
             goto fail;
         trim(buf, &len);
         if (strchr(buf, '\n') || !len) {
-            snprintf(err, errlen, "cluster.password_file: one line, \"password\" or \"user password\"");
+            snprintf(err, errlen,
+                     "cluster.password_file: one line, \"password\" or \"user password\"");
             rc = WSS_ERR_CONFIG;
             goto fail;
         }
         sp = strchr(buf, ' ');
         if (sp) {
             *sp++ = '\0';
-            if (strlen(buf) >= sizeof out->target.user || strlen(sp) >= sizeof out->target.password) {
+            if (strlen(buf) >= sizeof out->target.user ||
+                strlen(sp) >= sizeof out->target.password) {
                 snprintf(err, errlen, "cluster.password_file: user or password too long");
                 rc = WSS_ERR_CONFIG;
                 goto fail;
@@ -227,9 +228,10 @@ int cluster_settings_load(const struct config_cluster *cc, struct cluster_settin
         goto fail;
     trim(buf, &len);
     if (len < CLUSTER_SECRET_MIN) {
-        snprintf(err, errlen, "cluster.secret_file %s holds %zu bytes: at least %d are needed "
-                 "(e.g. head -c 32 /dev/urandom | base64 > FILE)", cc->secret_file, len,
-                 CLUSTER_SECRET_MIN);
+        snprintf(err, errlen,
+                 "cluster.secret_file %s holds %zu bytes: at least %d are needed "
+                 "(e.g. head -c 32 /dev/urandom | base64 > FILE)",
+                 cc->secret_file, len, CLUSTER_SECRET_MIN);
         rc = WSS_ERR_CONFIG;
         goto fail;
     }
@@ -240,8 +242,10 @@ int cluster_settings_load(const struct config_cluster *cc, struct cluster_settin
     buf = NULL;
     if (cc->node_id) {
         if (!cmsg_node_id_valid(cc->node_id)) {
-            snprintf(err, errlen, "cluster.node_id must be 1 to %d visible characters without "
-                     "quotes or backslashes", CMSG_NODE_MAX);
+            snprintf(err, errlen,
+                     "cluster.node_id must be 1 to %d visible characters without "
+                     "quotes or backslashes",
+                     CMSG_NODE_MAX);
             rc = WSS_ERR_CONFIG;
             goto fail;
         }
@@ -315,8 +319,8 @@ static bool channel_key(const struct cluster *c, const char *channel,
     size_t plen = strlen(c->set.prefix) + 2, n = 0;
 
     return strlen(channel) == plen + 2 * WSS_PUBLIC_KEY_BYTES &&
-           sodium_hex2bin(key, WSS_PUBLIC_KEY_BYTES, channel + plen, 2 * WSS_PUBLIC_KEY_BYTES,
-                          NULL, &n, NULL) == 0 &&
+           sodium_hex2bin(key, WSS_PUBLIC_KEY_BYTES, channel + plen, 2 * WSS_PUBLIC_KEY_BYTES, NULL,
+                          &n, NULL) == 0 &&
            n == WSS_PUBLIC_KEY_BYTES;
 }
 
@@ -848,7 +852,7 @@ static void key_event(void *arg, struct session *s, bool held)
             if (c->up)
                 announce(c, h);
         }
-        HASH_ITER(hh, c->relays, r, tmp) {
+        HASH_ITER (hh, c->relays, r, tmp) {
             if (!r->answered_ms && !memcmp(r->key, s->key, sizeof r->key))
                 forward(s, r->frame, r->frame_len);
         }
@@ -860,7 +864,7 @@ static void key_event(void *arg, struct session *s, bool held)
         redis_unsubscribe(c->redis, ch);
     }
     /* The key's connection is gone: the requesting nodes end their requests now. */
-    HASH_ITER(hh, c->relays, r, tmp) {
+    HASH_ITER (hh, c->relays, r, tmp) {
         if (!memcmp(r->key, s->key, sizeof r->key)) {
             if (!r->answered_ms)
                 tell(c, r->origin, CMSG_CLOSED, r->key, r->id);
@@ -892,7 +896,7 @@ static void yield_key(struct cluster *c, const uint8_t *key, const char *to)
     snprintf(p->owner, sizeof p->owner, "%s", to);
     if (old && !old->ops->remote)
         session_supersede(old, &p->s);
-    HASH_ITER(hh, c->relays, r, tmp) {
+    HASH_ITER (hh, c->relays, r, tmp) {
         if (!memcmp(r->key, key, sizeof r->key)) {
             if (!r->answered_ms)
                 tell(c, r->origin, CMSG_MOVED, r->key, r->id);
@@ -940,8 +944,8 @@ static void on_who_published(void *arg, long long receivers)
     free(pc);
 }
 
-int cluster_lookup(struct cluster *c, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
-                   cluster_lookup_cb cb, void *user)
+int cluster_lookup(struct cluster *c, const uint8_t key[WSS_PUBLIC_KEY_BYTES], cluster_lookup_cb cb,
+                   void *user)
 {
     struct cmsg m = {.type = CMSG_WHO, .has_key = true};
     struct pubctx *pc;
@@ -1091,8 +1095,8 @@ static int kick_hook(void *arg, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
 
 /* The service's list hook: every other node's keys for the page q. */
 static int list_hook(void *arg, const struct service_list_query *q,
-                     void (*cb)(void *user, int status, const struct wss_key_entry *keys,
-                                size_t n, bool more),
+                     void (*cb)(void *user, int status, const struct wss_key_entry *keys, size_t n,
+                                bool more),
                      void *user)
 {
     struct cluster *c = arg;
@@ -1117,8 +1121,7 @@ static void on_kick(struct cluster *c, const struct cmsg *m)
     struct cmsg r = {.type = CMSG_KICKED, .has_key = true};
     char ch[CHANNEL_MAX];
 
-    r.ok = service_disconnect_holder(c->svc, m->key, "disconnected by the operator",
-                                     "requested");
+    r.ok = service_disconnect_holder(c->svc, m->key, "disconnected by the operator", "requested");
     memcpy(r.key, m->key, sizeof r.key);
     snprintf(r.id, sizeof r.id, "%s", m->id);
     node_channel(c, ch, m->from);
@@ -1239,7 +1242,9 @@ static void dropped(struct cluster *c, const char *why, const char *channel, siz
 {
     char ch[CHANNEL_MAX];
 
-    c->svc->metrics.cluster_dropped[!strcmp(why, CMSG_BAD_TAG) ? 0 : !strcmp(why, "replay") ? 2 : 1]++;
+    c->svc->metrics.cluster_dropped[!strcmp(why, CMSG_BAD_TAG) ? 0
+                                    : !strcmp(why, "replay")   ? 2
+                                                               : 1]++;
     snprintf(ch, sizeof ch, "%.*s", (int)(chlen < sizeof ch - 1 ? chlen : sizeof ch - 1), channel);
     log_limited(&c->drop_log, WSS_LOG_WARN,
                 "event=cluster_message_dropped node=%s reason=%s channel=%s", c->set.node_id, why,
@@ -1319,7 +1324,7 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
      * size: a signer's answer (up to limits.max_frame_bytes, relayed as received) or a
      * sign_request (the message in base64), plus the envelope. */
     size_t max = 2 * (cfg->max_frame_bytes > cfg->max_message_bytes ? cfg->max_frame_bytes
-                                                                     : cfg->max_message_bytes) +
+                                                                    : cfg->max_message_bytes) +
                  8192;
     struct cmsg m;
     const char *why;
@@ -1346,9 +1351,7 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
         if (strcmp(m.from, c->set.node_id))
             on_req(c, &m, util_unix_ms());
         break;
-    case CMSG_FWD:
-        on_fwd(c, &m);
-        break;
+    case CMSG_FWD: on_fwd(c, &m); break;
     case CMSG_ACK:
         if ((o = find_outreq(c, m.id)) != NULL)
             o->acked = true;
@@ -1360,17 +1363,13 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
             o->receivers >= 0 && o->gones >= (unsigned long long)o->receivers)
             end_request(c, m.key, m.id, WSS_ERR_NOT_CONNECTED);
         break;
-    case CMSG_ANS:
-        on_answer(c, &m);
-        break;
+    case CMSG_ANS: on_answer(c, &m); break;
     case CMSG_MOVED:
         /* The key went to another node: our request follows it with its id. */
         if ((p = find_proxy(c, m.key)) != NULL && !p->closed)
             service_resend(c->svc, &p->s, m.id);
         break;
-    case CMSG_CLOSED:
-        end_request(c, m.key, m.id, WSS_ERR_CONN_CLOSED);
-        break;
+    case CMSG_CLOSED: end_request(c, m.key, m.id, WSS_ERR_CONN_CLOSED); break;
     case CMSG_INTRO: {
         struct held *h = find_held(c, m.key);
         int newer;
@@ -1387,9 +1386,7 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
             announce(c, h);
         break;
     }
-    case CMSG_WHO:
-        on_who(c, &m);
-        break;
+    case CMSG_WHO: on_who(c, &m); break;
     case CMSG_HERE: {
         struct query *q = find_query(c, m.id);
 
@@ -1401,22 +1398,13 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
         if (strcmp(m.from, c->set.node_id))
             arrived(c, m.key);
         break;
-    case CMSG_KICK:
-        on_kick(c, &m);
-        break;
-    case CMSG_KICKED:
-        on_kicked(c, &m);
-        break;
-    case CMSG_LIST:
-        on_list(c, &m);
-        break;
-    case CMSG_KEYS:
-        on_keys(c, &m);
-        break;
+    case CMSG_KICK: on_kick(c, &m); break;
+    case CMSG_KICKED: on_kicked(c, &m); break;
+    case CMSG_LIST: on_list(c, &m); break;
+    case CMSG_KEYS: on_keys(c, &m); break;
     case CMSG_HB:
     case CMSG_BYE:
-    case CMSG_HELLO:
-        break;
+    case CMSG_HELLO: break;
     }
     cmsg_cleanup(&m);
 }
@@ -1432,11 +1420,11 @@ static void node_gone(struct cluster *c, struct node *n, const char *why)
     log_warn("event=cluster_node_down node=%s peer=%s reason=%s", c->set.node_id, n->id, why);
     n->alive = false;
     /* Its keys' connections went with it: their requests end now, not at their deadline. */
-    HASH_ITER(hh, c->proxies, p, ptmp) {
+    HASH_ITER (hh, c->proxies, p, ptmp) {
         if (!strcmp(p->owner, n->id))
             close_proxy(c, p);
     }
-    HASH_ITER(hh, c->relays, r, rtmp) {
+    HASH_ITER (hh, c->relays, r, rtmp) {
         if (!strcmp(r->origin, n->id))
             cancel_relay(c, r);
     }
@@ -1465,7 +1453,7 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
 
     heartbeat(c, now);
     c->svc->metrics.cluster_nodes = cluster_nodes_alive(c);
-    HASH_ITER(hh, c->nodes, n, ntmp) {
+    HASH_ITER (hh, c->nodes, n, ntmp) {
         if (n->alive && strcmp(n->id, c->set.node_id) && now - n->last_seen_ms > NODE_DEAD_MS)
             node_gone(c, n, "silent");
         if (!n->alive && now - n->last_seen_ms > NODE_FORGET_MS) {
@@ -1473,26 +1461,26 @@ static void on_tick(struct timers *ts, struct timer *t, uint64_t now)
             free(n);
         }
     }
-    HASH_ITER(hh, c->outreqs, o, otmp) {
+    HASH_ITER (hh, c->outreqs, o, otmp) {
         if (!o->acked && now - o->sent_ms > ACK_TIMEOUT_MS)
             end_request(c, o->key, o->id, WSS_ERR_CONN_CLOSED);
         else if (o->acked && now - o->sent_ms > WSS_TIMEOUT_MAX_MS + ACK_TIMEOUT_MS)
             forget_outreq(c, o);
     }
-    HASH_ITER(hh, c->relays, r, rtmp) {
+    HASH_ITER (hh, c->relays, r, rtmp) {
         if (r->exp + ACK_TIMEOUT_MS < now_unix ||
             (r->answered_ms && r->answered_ms + ACK_TIMEOUT_MS < now_unix))
             forget_relay(c, r);
     }
-    HASH_ITER(hh, c->queries, q, qtmp) {
+    HASH_ITER (hh, c->queries, q, qtmp) {
         if (now >= q->deadline_ms)
             answer_query(c, q, NULL);
     }
-    HASH_ITER(hh, c->asks, a, atmp) {
+    HASH_ITER (hh, c->asks, a, atmp) {
         if (now >= a->deadline_ms)
             finish_ask(c, a, WSS_ERR_CLUSTER_UNAVAILABLE, NULL);
     }
-    HASH_ITER(hh, c->proxies, p, ptmp) {
+    HASH_ITER (hh, c->proxies, p, ptmp) {
         if (p->closed) {
             free_proxy(c, p);
             continue;
@@ -1542,13 +1530,13 @@ static void on_down(void *arg, const char *why)
     log_warn("event=cluster_down node=%s reason=%s", c->set.node_id,
              log_quote(quoted, sizeof quoted, why));
     /* No path to other nodes: what went through one ends now, with an outcome. */
-    HASH_ITER(hh, c->outreqs, o, otmp) {
+    HASH_ITER (hh, c->outreqs, o, otmp) {
         forget_outreq(c, o);
     }
-    HASH_ITER(hh, c->proxies, p, ptmp) {
+    HASH_ITER (hh, c->proxies, p, ptmp) {
         close_proxy(c, p);
     }
-    HASH_ITER(hh, c->relays, r, rtmp) {
+    HASH_ITER (hh, c->relays, r, rtmp) {
         cancel_relay(c, r);
     }
     while (c->queries)
@@ -1633,25 +1621,25 @@ void cluster_free(struct cluster *c)
         answer_query(c, c->queries, NULL);
     end_asks(c, WSS_ERR_SHUTTING_DOWN);
     memset(&c->svc->cluster, 0, sizeof c->svc->cluster);
-    HASH_ITER(hh, c->proxies, p, ptmp) {
+    HASH_ITER (hh, c->proxies, p, ptmp) {
         close_proxy(c, p);
         free_proxy(c, p);
     }
-    HASH_ITER(hh, c->outreqs, o, otmp) {
+    HASH_ITER (hh, c->outreqs, o, otmp) {
         forget_outreq(c, o);
     }
-    HASH_ITER(hh, c->relays, r, rtmp) {
+    HASH_ITER (hh, c->relays, r, rtmp) {
         forget_relay(c, r);
     }
-    HASH_ITER(hh, c->held, h, htmp) {
+    HASH_ITER (hh, c->held, h, htmp) {
         HASH_DEL(c->held, h);
         free(h);
     }
-    HASH_ITER(hh, c->nodes, n, ntmp) {
+    HASH_ITER (hh, c->nodes, n, ntmp) {
         HASH_DEL(c->nodes, n);
         free(n);
     }
-    HASH_ITER(hh, c->waits, w, wtmp) {
+    HASH_ITER (hh, c->waits, w, wtmp) {
         HASH_DEL(c->waits, w);
         free(w);
     }
@@ -1688,7 +1676,7 @@ size_t cluster_nodes_alive(const struct cluster *c)
     const struct node *n, *tmp;
     size_t count = 1;
 
-    HASH_ITER(hh, c->nodes, n, tmp) {
+    HASH_ITER (hh, c->nodes, n, tmp) {
         if (n->alive && strcmp(n->id, c->set.node_id))
             count++;
     }

@@ -45,8 +45,8 @@ struct cluster_settings {
  * in err; the secrets never appear in err. Wipe out with
  * cluster_settings_wipe.
  */
-int cluster_settings_load(const struct config_cluster *cc, struct cluster_settings *out,
-                          char *err, size_t errlen);
+int cluster_settings_load(const struct config_cluster *cc, struct cluster_settings *out, char *err,
+                          size_t errlen);
 
 /* Zeroes what cluster_settings_load filled in (it holds secrets). */
 void cluster_settings_wipe(struct cluster_settings *s);

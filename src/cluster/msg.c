@@ -18,12 +18,12 @@
 #include "util.h"
 
 static const char *const type_names[] = {
-    [CMSG_REQ] = "req",     [CMSG_ACK] = "ack",       [CMSG_GONE] = "gone",
-    [CMSG_FWD] = "fwd",     [CMSG_ANS] = "ans",       [CMSG_MOVED] = "moved",
-    [CMSG_CLOSED] = "closed", [CMSG_INTRO] = "intro", [CMSG_WHO] = "who",
-    [CMSG_HERE] = "here",   [CMSG_HB] = "hb",         [CMSG_BYE] = "bye",
-    [CMSG_HELLO] = "hello", [CMSG_ARRIVED] = "arrived", [CMSG_KICK] = "kick",
-    [CMSG_KICKED] = "kicked", [CMSG_LIST] = "list",     [CMSG_KEYS] = "keys",
+    [CMSG_REQ] = "req",       [CMSG_ACK] = "ack",         [CMSG_GONE] = "gone",
+    [CMSG_FWD] = "fwd",       [CMSG_ANS] = "ans",         [CMSG_MOVED] = "moved",
+    [CMSG_CLOSED] = "closed", [CMSG_INTRO] = "intro",     [CMSG_WHO] = "who",
+    [CMSG_HERE] = "here",     [CMSG_HB] = "hb",           [CMSG_BYE] = "bye",
+    [CMSG_HELLO] = "hello",   [CMSG_ARRIVED] = "arrived", [CMSG_KICK] = "kick",
+    [CMSG_KICKED] = "kicked", [CMSG_LIST] = "list",       [CMSG_KEYS] = "keys",
 };
 
 #define N_TYPES (sizeof type_names / sizeof type_names[0])
@@ -44,8 +44,17 @@ bool cmsg_node_id_valid(const char *s)
 }
 
 /* The fields each type carries, beyond v, t, from and seq. */
-enum { F_K = 1, F_ID = 2, F_EXP = 4, F_FRAME = 8, F_HERE = 16, F_AT = 32, F_OK = 64,
-       F_LIST = 128, F_KEYS = 256 };
+enum {
+    F_K = 1,
+    F_ID = 2,
+    F_EXP = 4,
+    F_FRAME = 8,
+    F_HERE = 16,
+    F_AT = 32,
+    F_OK = 64,
+    F_LIST = 128,
+    F_KEYS = 256
+};
 
 static unsigned fields_of(enum cmsg_type t)
 {
@@ -129,8 +138,7 @@ static void put_str(struct out *o, const char *s, size_t n)
 
     put(o, "\"", 1);
     while (i < n) {
-        for (run = i; run < n && u[run] >= 0x20 && u[run] < 0x80 && u[run] != '"' &&
-                      u[run] != '\\';
+        for (run = i; run < n && u[run] >= 0x20 && u[run] < 0x80 && u[run] != '"' && u[run] != '\\';
              run++)
             ;
         put(o, s + i, run - i);
@@ -151,9 +159,7 @@ static void put_str(struct out *o, const char *s, size_t n)
         case '\n': put(o, "\\n", 2); break;
         case '\r': put(o, "\\r", 2); break;
         case '\t': put(o, "\\t", 2); break;
-        default:
-            snprintf(esc, sizeof esc, "\\u%04X", u[i]);
-            put(o, esc, 6);
+        default: snprintf(esc, sizeof esc, "\\u%04X", u[i]); put(o, esc, 6);
         }
         i++;
     }
@@ -237,7 +243,8 @@ static void encode_keys(struct out *o, const struct cmsg *m)
                 *p = '_';
         put(o, i ? ",[" : "[", i ? 2 : 1);
         put_hex_key(o, e->public_key);
-        put(o, num, (size_t)snprintf(num, sizeof num, ",%" PRId64 ",", (int64_t)e->connected_at_ms));
+        put(o, num,
+            (size_t)snprintf(num, sizeof num, ",%" PRId64 ",", (int64_t)e->connected_at_ms));
         put_str(o, remote, strlen(remote));
         put(o, "]", 1);
     }
@@ -258,8 +265,7 @@ char *cmsg_encode(const struct cmsg *m, const uint8_t key[CMSG_KEY_BYTES], size_
     put_str_field(&o, "from", m->from, strlen(m->from));
     put_int(&o, "seq", m->seq);
     if (f & F_K)
-        put_str_field(&o, "k", util_hex(hex, sizeof hex, m->key, sizeof m->key),
-                      2 * sizeof m->key);
+        put_str_field(&o, "k", util_hex(hex, sizeof hex, m->key, sizeof m->key), 2 * sizeof m->key);
     if (f & F_ID)
         put_str_field(&o, "id", m->id, strlen(m->id));
     if (f & F_EXP)
@@ -353,7 +359,7 @@ static int decode_list(json_t *o, struct cmsg *m)
     if (!json_is_array(only) || !json_array_size(only) || json_array_size(only) > WSS_LIST_MAX)
         return -1;
     m->only = xcalloc(json_array_size(only), sizeof *m->only);
-    json_array_foreach(only, i, v) {
+    json_array_foreach (only, i, v) {
         if (!hex_to_key(v, m->only[i]))
             return -1;
         m->n_only++;
@@ -372,7 +378,7 @@ static int decode_keys(json_t *o, struct cmsg *m)
     if (!json_array_size(keys))
         return 0;
     m->keys = xcalloc(json_array_size(keys), sizeof *m->keys);
-    json_array_foreach(keys, i, v) {
+    json_array_foreach (keys, i, v) {
         struct wss_key_entry *e = &m->keys[i];
         json_t *at = json_array_get(v, 1), *remote = json_array_get(v, 2);
         size_t len = json_string_length(remote);
@@ -531,10 +537,9 @@ static bool decode_fast(const char *text, size_t len, struct cmsg *m)
     uint64_t pending;
     unsigned f;
 
-    if (!lit(&r, "{\"v\":1,\"t\":") || !plain(&r, NULL, 0, &s, &n) ||
-        !(m->type = type_of(s, n)) || !lit(&r, ",\"from\":") ||
-        !plain(&r, m->from, sizeof m->from, &s, &n) || !cmsg_node_id_valid(m->from) ||
-        !lit(&r, ",\"seq\":") || !num(&r, &m->seq))
+    if (!lit(&r, "{\"v\":1,\"t\":") || !plain(&r, NULL, 0, &s, &n) || !(m->type = type_of(s, n)) ||
+        !lit(&r, ",\"from\":") || !plain(&r, m->from, sizeof m->from, &s, &n) ||
+        !cmsg_node_id_valid(m->from) || !lit(&r, ",\"seq\":") || !num(&r, &m->seq))
         return false;
     f = fields_of(m->type);
     if (f & (F_OK | F_LIST | F_KEYS))
@@ -569,7 +574,8 @@ int cmsg_decode(const char *buf, size_t len, size_t max, const uint8_t key[CMSG_
     *why = CMSG_BAD_FORMAT;
     if (len <= CMSG_TAG_BYTES || len > max)
         return -1;
-    if (crypto_auth_hmacsha512256_verify((const uint8_t *)buf, (const uint8_t *)buf + CMSG_TAG_BYTES,
+    if (crypto_auth_hmacsha512256_verify((const uint8_t *)buf,
+                                         (const uint8_t *)buf + CMSG_TAG_BYTES,
                                          len - CMSG_TAG_BYTES, key) != 0) {
         *why = CMSG_BAD_TAG;
         return -1;

@@ -89,21 +89,21 @@ struct cmsg {
     uint64_t exp;                  /* req: unix ms the request expires at */
     const char *frame;             /* req, fwd, ans: borrowed on encode; owned after decode */
     size_t frame_len;
-    uint64_t at;                   /* intro, here: unix ms the key was introduced */
+    uint64_t at; /* intro, here: unix ms the key was introduced */
     char session[WSS_REQUEST_ID_BYTES];
     unsigned pending;
-    bool ok;                       /* kicked: the key was held there and is disconnected */
+    bool ok; /* kicked: the key was held there and is disconnected */
     /* list: the page asked for; only is borrowed on encode, owned after decode */
-    uint32_t limit;                /* 1..WSS_LIST_MAX */
+    uint32_t limit; /* 1..WSS_LIST_MAX */
     bool has_after;
     uint8_t after[WSS_PUBLIC_KEY_BYTES];
     uint8_t (*only)[WSS_PUBLIC_KEY_BYTES]; /* NULL: every key; else n_only (1..WSS_LIST_MAX) */
     size_t n_only;
     /* keys: a node's answer (public_key, connected_at_ms, remote; node unused); borrowed
      * on encode, owned after decode */
-    struct wss_key_entry *keys;    /* n_keys (0..WSS_LIST_MAX) */
+    struct wss_key_entry *keys; /* n_keys (0..WSS_LIST_MAX) */
     size_t n_keys;
-    bool more;                     /* the node holds more keys after the last one */
+    bool more; /* the node holds more keys after the last one */
 };
 
 /* Why a message was dropped (a metric label). */

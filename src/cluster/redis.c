@@ -67,15 +67,15 @@ struct redis {
     struct redis_target target;
     struct redis_events ev;
     void *arg;
-    redisAsyncContext *cmd, *sub;  /* NULL while not connected */
-    bool cmd_ready, sub_ready;     /* connected and authenticated (and SELECTed) */
+    redisAsyncContext *cmd, *sub; /* NULL while not connected */
+    bool cmd_ready, sub_ready;    /* connected and authenticated (and SELECTed) */
     bool up;
-    struct sub *subs;              /* the subscription set */
+    struct sub *subs; /* the subscription set */
     struct timer retry, ping;
-    unsigned attempt;              /* failed attempts since the last time it was up */
+    unsigned attempt; /* failed attempts since the last time it was up */
     bool ping_out;
     uint64_t ping_sent_ms;
-    char why[128];                 /* why the last connection went down */
+    char why[128]; /* why the last connection went down */
 };
 
 static void connect_both(struct redis *r);
@@ -106,8 +106,10 @@ int redis_parse_url(const char *url, struct redis_target *out, char *err, size_t
         return 0;
     }
     if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "cluster.redis: expected redis://[user:password@]host:port[/db] or "
-                 "unix:/path, got '%s'", util_printable(shown, sizeof shown, url));
+        snprintf(err, errlen,
+                 "cluster.redis: expected redis://[user:password@]host:port[/db] or "
+                 "unix:/path, got '%s'",
+                 util_printable(shown, sizeof shown, url));
         return WSS_ERR_CONFIG;
     }
     snprintf(buf, sizeof buf, "%s", url + 8);
@@ -308,8 +310,7 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
         return;
     if (!strcasecmp(kind->str, "message")) {
         if (rep->element[2]->type == REDIS_REPLY_STRING && r->ev.message)
-            r->ev.message(r->arg, chan->str, chan->len, rep->element[2]->str,
-                          rep->element[2]->len);
+            r->ev.message(r->arg, chan->str, chan->len, rep->element[2]->str, rep->element[2]->len);
         return;
     }
     if (!strcasecmp(kind->str, "subscribe")) {
@@ -411,7 +412,7 @@ static void on_sub_auth(redisAsyncContext *ac, void *reply, void *priv)
     if (!reply_ok(r, ac, reply, "AUTH"))
         return;
     r->sub_ready = true;
-    HASH_ITER(hh, r->subs, s, tmp) {
+    HASH_ITER (hh, r->subs, s, tmp) {
         send_subscribe(r, s->channel);
     }
     check_up(r);
@@ -591,8 +592,8 @@ int redis_publish(struct redis *r, const char *channel, const void *payload, siz
      * Three length lines of at most 23 bytes ("*3", the channel's, the
      * payload's), "$7\r\nPUBLISH\r\n", and a CRLF after each string. */
     cmd = xmalloc(3 * 23 + 13 + 2 * 2 + chlen + len);
-    end = put_bulk(put_bulk(put_bulk(put_len(cmd, '*', 3), "PUBLISH", 7), channel, chlen),
-                   payload, len);
+    end = put_bulk(put_bulk(put_bulk(put_len(cmd, '*', 3), "PUBLISH", 7), channel, chlen), payload,
+                   len);
     p = xmalloc(sizeof *p);
     p->cb = cb;
     p->arg = arg;
@@ -616,7 +617,7 @@ void redis_free(struct redis *r)
     timers_disarm(r->timers, &r->retry);
     release(r, &r->cmd);
     release(r, &r->sub);
-    HASH_ITER(hh, r->subs, s, tmp) {
+    HASH_ITER (hh, r->subs, s, tmp) {
         HASH_DEL(r->subs, s);
         free(s->channel);
         free(s);

@@ -30,8 +30,8 @@ const char *addr_str(char *out, size_t outlen, const struct addr_listen *l)
 
 static bool is_host_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
 }
 
 /*
@@ -255,8 +255,9 @@ int addr_resolve(struct addr_listen *l, const char *what, char *err, size_t errl
                  util_printable(shown, sizeof shown, l->host));
         return WSS_ERR_CONFIG;
     }
-    a = pick->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
-                                   : (const void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
+    a = pick->ai_family == AF_INET
+            ? (const void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
+            : (const void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
     inet_ntop(pick->ai_family, a, host, sizeof host);
     freeaddrinfo(res);
     snprintf(l->host, sizeof l->host, "%s", host);
@@ -284,7 +285,8 @@ int addr_probe_bind(const struct addr_listen *l, char *err, size_t errlen)
         sin6->sin6_port = htons((uint16_t)l->port);
         len = sizeof *sin6;
     } else {
-        snprintf(err, errlen, "cannot listen on %s: not a numeric address", addr_str(where, sizeof where, l));
+        snprintf(err, errlen, "cannot listen on %s: not a numeric address",
+                 addr_str(where, sizeof where, l));
         return WSS_ERR_CONFIG;
     }
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -65,10 +65,10 @@ int api_decode_sign_result(const char *buf, size_t len, size_t max_message,
     if (!(root = codec_load_object(buf, len, "answer", err)))
         return WSS_ERR_PROTO;
     if ((rc = codec_get_request_id(root, true, out->request_id, err)) != 0 ||
-        (rc = codec_get_fixed_b64(root, "public_key", true, out->public_key,
-                                  sizeof out->public_key, NULL, err)) != 0 ||
-        (rc = codec_get_fixed_b64(root, "signature", true, out->signature,
-                                  sizeof out->signature, NULL, err)) != 0)
+        (rc = codec_get_fixed_b64(root, "public_key", true, out->public_key, sizeof out->public_key,
+                                  NULL, err)) != 0 ||
+        (rc = codec_get_fixed_b64(root, "signature", true, out->signature, sizeof out->signature,
+                                  NULL, err)) != 0)
         goto out;
     rc = codec_get_var_b64(root, "message", max_message, &out->message, &out->message_len, err);
 out:

@@ -34,20 +34,13 @@ int codec_fail(struct wire_error *err, const char *code, const char *fmt, ...)
 static const char *json_problem(const json_error_t *jerr)
 {
     switch (json_error_code(jerr)) {
-    case json_error_duplicate_key:
-        return "has a duplicate key";
-    case json_error_stack_overflow:
-        return "nests too deeply";
-    case json_error_invalid_utf8:
-        return "is not valid UTF-8";
-    case json_error_null_character:
-        return "contains \\u0000";
-    case json_error_numeric_overflow:
-        return "has a number out of range";
-    case json_error_end_of_input_expected:
-        return "has data after the JSON value";
-    default:
-        return "is not valid JSON";
+    case json_error_duplicate_key: return "has a duplicate key";
+    case json_error_stack_overflow: return "nests too deeply";
+    case json_error_invalid_utf8: return "is not valid UTF-8";
+    case json_error_null_character: return "contains \\u0000";
+    case json_error_numeric_overflow: return "has a number out of range";
+    case json_error_end_of_input_expected: return "has data after the JSON value";
+    default: return "is not valid JSON";
     }
 }
 
@@ -177,8 +170,7 @@ int codec_get_token(json_t *obj, const char *name, size_t max, char *out, struct
     return 0;
 }
 
-int codec_get_text(json_t *obj, const char *name, char *out, size_t outlen,
-                   struct wire_error *err)
+int codec_get_text(json_t *obj, const char *name, char *out, size_t outlen, struct wire_error *err)
 {
     const char *s;
     size_t len;
@@ -297,9 +289,7 @@ char *codec_write_flat(size_t headroom, size_t *len, const struct codec_field *f
                 return NULL;
             cap += strlen(f[i].text) + 2;
             break;
-        case CODEC_B64:
-            cap += crypto_b64_len(f[i].len) + 1;
-            break;
+        case CODEC_B64: cap += crypto_b64_len(f[i].len) + 1; break;
         case CODEC_INT:
             cap += 20; /* the longest int64 with its sign */
             break;

@@ -60,13 +60,11 @@ int codec_get_request_id(json_t *obj, bool required, char out[WIRE_REQUEST_ID_MA
 /* A required string of 1..max visible ASCII characters (0x21..0x7e), copied
  * into out (max + 1 bytes). For hosts, session ids and error codes: things
  * compared byte for byte or written into log lines. */
-int codec_get_token(json_t *obj, const char *name, size_t max, char *out,
-                    struct wire_error *err);
+int codec_get_token(json_t *obj, const char *name, size_t max, char *out, struct wire_error *err);
 
 /* A required string of free text, kept up to outlen - 1 bytes (longer text
  * is cut, not refused: it is only logged). */
-int codec_get_text(json_t *obj, const char *name, char *out, size_t outlen,
-                   struct wire_error *err);
+int codec_get_text(json_t *obj, const char *name, char *out, size_t outlen, struct wire_error *err);
 
 /*
  * Encoders through jansson. None returns NULL: out-of-memory aborts.

@@ -87,8 +87,7 @@ static int decode(uint8_t *out, size_t outmax, size_t *outlen, const char *b64, 
     return 0;
 }
 
-int crypto_b64_decode(uint8_t *out, size_t outmax, size_t *outlen, const char *b64,
-                      size_t b64len)
+int crypto_b64_decode(uint8_t *out, size_t outmax, size_t *outlen, const char *b64, size_t b64len)
 {
     return decode(out, outmax, outlen, b64, b64len, sodium_base64_VARIANT_ORIGINAL);
 }

@@ -40,8 +40,7 @@ char *crypto_b64_encode(char *out, size_t outlen, const uint8_t *bin, size_t bin
  * Returns 0 and sets *outlen, or WSS_ERR_INVAL (bad text, or the decoded
  * length would exceed outmax).
  */
-int crypto_b64_decode(uint8_t *out, size_t outmax, size_t *outlen, const char *b64,
-                      size_t b64len);
+int crypto_b64_decode(uint8_t *out, size_t outmax, size_t *outlen, const char *b64, size_t b64len);
 
 /* The same for the URL-safe alphabet, padding optional (for URL paths). */
 int crypto_b64url_decode(uint8_t *out, size_t outmax, size_t *outlen, const char *b64,
@@ -73,7 +72,8 @@ void crypto_new_nonce(uint8_t nonce[CRYPTO_NONCE_BYTES], char nonce_b64[CRYPTO_N
  * outlen, host is longer than CRYPTO_HOST_MAX, or host or nonce_b64 contains
  * a '\n' (the separator).
  */
-size_t crypto_proof_transcript(uint8_t *out, size_t outlen, const char *host, const char *nonce_b64);
+size_t crypto_proof_transcript(uint8_t *out, size_t outlen, const char *host,
+                               const char *nonce_b64);
 
 /*
  * Verifies an introduction proof: a signature by pk over the transcript for

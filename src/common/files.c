@@ -79,8 +79,8 @@ int files_open(const char *path, bool secret, const char *what, char *err, size_
     return fd;
 }
 
-int files_read(const char *path, bool secret, const char *what, size_t max, char **out,
-               size_t *len, char *err, size_t errlen)
+int files_read(const char *path, bool secret, const char *what, size_t max, char **out, size_t *len,
+               char *err, size_t errlen)
 {
     size_t cap = max < 4096 ? max + 1 : 4096, n = 0;
     char *buf;

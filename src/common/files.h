@@ -42,8 +42,8 @@ int files_open(const char *path, bool secret, const char *what, char *err, size_
  * WSS_ERR_IO / WSS_ERR_CONFIG (also for a file longer than max) with the
  * reason in err; *out is then NULL.
  */
-int files_read(const char *path, bool secret, const char *what, size_t max, char **out,
-               size_t *len, char *err, size_t errlen);
+int files_read(const char *path, bool secret, const char *what, size_t max, char **out, size_t *len,
+               char *err, size_t errlen);
 
 /* Wipes len bytes of buf and frees it. NULL is a no-op. */
 void files_free_secret(char *buf, size_t len);

@@ -38,11 +38,31 @@ bool log_enabled(int level);
 /* Formats one line: "level=<name> " followed by fmt, then a newline. */
 void log_emit(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define log_err(...)    do { if (log_enabled(WSS_LOG_ERR)) log_emit(WSS_LOG_ERR, __VA_ARGS__); } while (0)
-#define log_warn(...)   do { if (log_enabled(WSS_LOG_WARN)) log_emit(WSS_LOG_WARN, __VA_ARGS__); } while (0)
-#define log_notice(...) do { if (log_enabled(WSS_LOG_NOTICE)) log_emit(WSS_LOG_NOTICE, __VA_ARGS__); } while (0)
-#define log_info(...)   do { if (log_enabled(WSS_LOG_INFO)) log_emit(WSS_LOG_INFO, __VA_ARGS__); } while (0)
-#define log_debug(...)  do { if (log_enabled(WSS_LOG_DEBUG)) log_emit(WSS_LOG_DEBUG, __VA_ARGS__); } while (0)
+#define log_err(...)                            \
+    do {                                        \
+        if (log_enabled(WSS_LOG_ERR))           \
+            log_emit(WSS_LOG_ERR, __VA_ARGS__); \
+    } while (0)
+#define log_warn(...)                            \
+    do {                                         \
+        if (log_enabled(WSS_LOG_WARN))           \
+            log_emit(WSS_LOG_WARN, __VA_ARGS__); \
+    } while (0)
+#define log_notice(...)                            \
+    do {                                           \
+        if (log_enabled(WSS_LOG_NOTICE))           \
+            log_emit(WSS_LOG_NOTICE, __VA_ARGS__); \
+    } while (0)
+#define log_info(...)                            \
+    do {                                         \
+        if (log_enabled(WSS_LOG_INFO))           \
+            log_emit(WSS_LOG_INFO, __VA_ARGS__); \
+    } while (0)
+#define log_debug(...)                            \
+    do {                                          \
+        if (log_enabled(WSS_LOG_DEBUG))           \
+            log_emit(WSS_LOG_DEBUG, __VA_ARGS__); \
+    } while (0)
 
 /*
  * Per call site: a line that a peer can trigger at will (an unknown answer, a
@@ -52,7 +72,7 @@ void log_emit(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
  * the call site (a per-daemon struct, or static for process-wide lines).
  */
 struct log_limit {
-    uint64_t last_ms;        /* when the last line was written; 0: never */
+    uint64_t last_ms; /* when the last line was written; 0: never */
     unsigned long long suppressed;
 };
 
@@ -65,11 +85,11 @@ bool log_limit_allow(struct log_limit *l, uint64_t now_ms, unsigned long long *s
 
 /* Writes fmt with " suppressed=N" appended, within the limit l; fmt must be a
  * string literal followed by at least one argument. */
-#define log_limited(l, level, fmt, ...)                                                          \
-    do {                                                                                         \
-        unsigned long long log_sup_;                                                             \
-        if (log_enabled(level) && log_limit_allow((l), util_now_ms(), &log_sup_))                \
-            log_emit(level, fmt " suppressed=%llu", __VA_ARGS__, log_sup_);                      \
+#define log_limited(l, level, fmt, ...)                                           \
+    do {                                                                          \
+        unsigned long long log_sup_;                                              \
+        if (log_enabled(level) && log_limit_allow((l), util_now_ms(), &log_sup_)) \
+            log_emit(level, fmt " suppressed=%llu", __VA_ARGS__, log_sup_);       \
     } while (0)
 
 /*

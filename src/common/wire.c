@@ -93,13 +93,13 @@ static int decode_introduction(json_t *obj, struct wire_msg *out, struct wire_er
 {
     int rc;
 
-    if ((rc = codec_get_fixed_b64(obj, "public_key", true, out->public_key,
-                                  sizeof out->public_key, NULL, err)) != 0 ||
+    if ((rc = codec_get_fixed_b64(obj, "public_key", true, out->public_key, sizeof out->public_key,
+                                  NULL, err)) != 0 ||
         (rc = codec_get_token(obj, "host", CRYPTO_HOST_MAX, out->host, err)) != 0)
         return rc;
     /* Optional here; the daemon decides whether a proof is required. */
-    return codec_get_fixed_b64(obj, "proof", false, out->proof, sizeof out->proof,
-                               &out->has_proof, err);
+    return codec_get_fixed_b64(obj, "proof", false, out->proof, sizeof out->proof, &out->has_proof,
+                               err);
 }
 
 /* The minimal protocol's introduction: the key alone (check_fields has refused the rest). */
@@ -118,8 +118,8 @@ static int decode_sign_response(json_t *obj, size_t max_message, struct wire_msg
         (rc = codec_get_var_b64(obj, "message", max_message, &out->message, &out->message_len,
                                 err)) != 0)
         return rc;
-    return codec_get_fixed_b64(obj, "signature", true, out->signature, sizeof out->signature,
-                               NULL, err);
+    return codec_get_fixed_b64(obj, "signature", true, out->signature, sizeof out->signature, NULL,
+                               err);
 }
 
 static int decode_sign_reject(json_t *obj, struct wire_msg *out, struct wire_error *err)
@@ -168,8 +168,8 @@ static int decode_introduced(json_t *obj, struct wire_msg *out, struct wire_erro
 {
     int rc;
 
-    if ((rc = codec_get_fixed_b64(obj, "public_key", true, out->public_key,
-                                  sizeof out->public_key, NULL, err)) != 0)
+    if ((rc = codec_get_fixed_b64(obj, "public_key", true, out->public_key, sizeof out->public_key,
+                                  NULL, err)) != 0)
         return rc;
     return codec_get_token(obj, "session_id", WIRE_SESSION_ID_MAX, out->session_id, err);
 }
@@ -190,11 +190,11 @@ static int decode_sign_request(json_t *obj, size_t max_message, struct wire_msg 
     out->expires_at = json_integer_value(v);
     /* Optional: who asks and why, for the approval. */
     if ((v = json_object_get(obj, "label")) != NULL) {
-        if (!json_is_string(v) ||
-            !util_label_valid(json_string_value(v), json_string_length(v)) ||
+        if (!json_is_string(v) || !util_label_valid(json_string_value(v), json_string_length(v)) ||
             strlen(json_string_value(v)) != json_string_length(v))
-            return codec_fail(err, "bad_field", "field 'label' must be at most 256 bytes of "
-                                                "UTF-8 without control characters");
+            return codec_fail(err, "bad_field",
+                              "field 'label' must be at most 256 bytes of "
+                              "UTF-8 without control characters");
         memcpy(out->label, json_string_value(v), json_string_length(v) + 1);
     }
     if (json_object_get(obj, "requester") &&
@@ -243,7 +243,7 @@ static int check_fields(json_t *obj, const struct frame_spec *spec, struct wire_
     json_t *v;
     size_t i;
 
-    json_object_foreach(obj, key, v) {
+    json_object_foreach (obj, key, v) {
         for (i = 0; spec->fields[i]; i++)
             if (strcmp(key, spec->fields[i]) == 0)
                 break;
@@ -271,20 +271,13 @@ static int decode_fields(json_t *obj, const struct frame_spec *spec, size_t max_
         if (spec->from == WIRE_FROM_MINIMAL_CLIENT)
             return decode_minimal_introduction(obj, out, err);
         return decode_introduction(obj, out, err);
-    case WIRE_SIGN_RESPONSE:
-        return decode_sign_response(obj, max_message, out, err);
-    case WIRE_SIGN_REJECT:
-        return decode_sign_reject(obj, out, err);
-    case WIRE_CHALLENGE:
-        return decode_challenge(obj, out, err);
-    case WIRE_INTRODUCED:
-        return decode_introduced(obj, out, err);
-    case WIRE_SIGN_REQUEST:
-        return decode_sign_request(obj, max_message, out, err);
-    case WIRE_CANCEL:
-        return decode_cancel(obj, out, err);
-    case WIRE_ERROR:
-        return decode_error(obj, out, err);
+    case WIRE_SIGN_RESPONSE: return decode_sign_response(obj, max_message, out, err);
+    case WIRE_SIGN_REJECT: return decode_sign_reject(obj, out, err);
+    case WIRE_CHALLENGE: return decode_challenge(obj, out, err);
+    case WIRE_INTRODUCED: return decode_introduced(obj, out, err);
+    case WIRE_SIGN_REQUEST: return decode_sign_request(obj, max_message, out, err);
+    case WIRE_CANCEL: return decode_cancel(obj, out, err);
+    case WIRE_ERROR: return decode_error(obj, out, err);
     }
     return codec_fail(err, "unknown_type", "unknown frame type");
 }
@@ -372,8 +365,7 @@ char *wire_encode_introduced(size_t headroom, size_t *len,
 }
 
 char *wire_encode_sign_request(size_t headroom, size_t *len, const char *request_id,
-                               const uint8_t *message, size_t message_len,
-                               uint64_t expires_at_ms)
+                               const uint8_t *message, size_t message_len, uint64_t expires_at_ms)
 {
     return wire_encode_labelled_sign_request(headroom, len, request_id, message, message_len,
                                              expires_at_ms, NULL, NULL);
@@ -390,8 +382,8 @@ char *wire_encode_labelled_sign_request(size_t headroom, size_t *len, const char
         {.name = "type", .kind = CODEC_TEXT, .text = "sign_request"},
         {.name = "request_id",
          .kind = CODEC_TEXT,
-         .text = wire_is_request_id(request_id, request_id ? strlen(request_id) : 0) ? request_id
-                                                                                     : ""},
+         .text =
+             wire_is_request_id(request_id, request_id ? strlen(request_id) : 0) ? request_id : ""},
         {.name = "message", .kind = CODEC_B64, .bin = message, .len = message ? message_len : 0},
         /* JSON integers are signed 64-bit in jansson; no real clock gets near. */
         {.name = "expires_at",

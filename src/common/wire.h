@@ -158,8 +158,7 @@ char *wire_encode_introduced(size_t headroom, size_t *len,
  * request_id that is not one (wire_is_request_id) is sent as ""; expires_at_ms
  * is clamped to INT64_MAX. message may be NULL when message_len is 0. */
 char *wire_encode_sign_request(size_t headroom, size_t *len, const char *request_id,
-                               const uint8_t *message, size_t message_len,
-                               uint64_t expires_at_ms);
+                               const uint8_t *message, size_t message_len, uint64_t expires_at_ms);
 /* The same with the requester's label and name (either may be NULL or "":
  * the field is left out); written without jansson when neither needs escaping. */
 char *wire_encode_labelled_sign_request(size_t headroom, size_t *len, const char *request_id,

@@ -30,12 +30,12 @@ struct example {
     char key_b64[WSS_PUBLIC_KEY_BASE64_BYTES];
     char *message;
     uint32_t interval_ms;
-    unsigned long seq;      /* requests asked so far */
+    unsigned long seq; /* requests asked so far */
     unsigned long signed_ok;
-    int last_status;        /* outcome of the last request; 1 before the first */
-    bool connected;         /* the key is held on this daemon (key events) */
-    bool looking;           /* a presence lookup is out: its answer re-arms the timer */
-    bool in_flight;         /* a request is pending: on_result re-arms the timer */
+    int last_status; /* outcome of the last request; 1 before the first */
+    bool connected;  /* the key is held on this daemon (key events) */
+    bool looking;    /* a presence lookup is out: its answer re-arms the timer */
+    bool in_flight;  /* a request is pending: on_result re-arms the timer */
 };
 
 /* Exactly once per accepted request, on the loop thread, never inside wss_send_to_sign. */
@@ -163,7 +163,10 @@ static void handle_http(struct wss_http_request *req, void *state)
 
 static const struct wss_opt_spec example_opts[] = {
     {.key = "public_key", .type = WSS_OPT_STRING, .required = true},
-    {.key = "interval_ms", .type = WSS_OPT_INTEGER, .min = 10, .max = 86400000,
+    {.key = "interval_ms",
+     .type = WSS_OPT_INTEGER,
+     .min = 10,
+     .max = 86400000,
      .def.i = INTERVAL_DEFAULT_MS},
     {.key = "message", .type = WSS_OPT_STRING, .max = MESSAGE_MAX, .def.s = "wssignd example"},
     {0},

@@ -265,10 +265,11 @@ static void on_sign_result(const struct wss_sign_result *res, void *user)
     }
     if (respond_signed(r, res) == 0)
         return;
-    respond_json(r, 200, json_pack("{s:s, s:o, s:o, s:o}", "request_id", res->request_id,
-                                   "public_key", b64_string(res->public_key, WSS_PUBLIC_KEY_BYTES),
-                                   "message", b64_string(res->message, res->message_len),
-                                   "signature", b64_string(res->signature, WSS_SIGNATURE_BYTES)));
+    respond_json(r, 200,
+                 json_pack("{s:s, s:o, s:o, s:o}", "request_id", res->request_id, "public_key",
+                           b64_string(res->public_key, WSS_PUBLIC_KEY_BYTES), "message",
+                           b64_string(res->message, res->message_len), "signature",
+                           b64_string(res->signature, WSS_SIGNATURE_BYTES)));
 }
 
 /* The requester left while its request was in flight: withdraw it. Its
@@ -327,9 +328,10 @@ static void start_sign(struct api *api, struct wss_http_request *r)
     free(req.msg);
     if (rc != 0) {
         free(w);
-        respond_wss_error(r, rc, rc == WSS_ERR_INVAL && req.wait_ms
-                                     ? "wait_ms must not exceed the request's timeout"
-                                     : NULL,
+        respond_wss_error(r, rc,
+                          rc == WSS_ERR_INVAL && req.wait_ms
+                              ? "wait_ms must not exceed the request's timeout"
+                              : NULL,
                           NULL);
         return;
     }
@@ -341,9 +343,7 @@ static void on_sign_body(struct wss_http_request *r, int status, void *state)
     struct api *api = state;
 
     switch (status) {
-    case 0:
-        start_sign(api, r);
-        break;
+    case 0: start_sign(api, r); break;
     case WSS_ERR_PAYLOAD_TOO_LARGE:
         refuse(api, r, true, WSS_ERR_PAYLOAD_TOO_LARGE, "request body too large");
         break;
@@ -385,8 +385,7 @@ static void handle_sign(struct api *api, struct wss_http_request *r, const struc
         return;
     }
     switch (wss_http_read_body(r, api->body_max, on_sign_body)) {
-    case 0:
-        return; /* on_sign_body goes on */
+    case 0: return; /* on_sign_body goes on */
     case WSS_ERR_PAYLOAD_TOO_LARGE:
         refuse_as(api, r, true, who, WSS_ERR_PAYLOAD_TOO_LARGE, "request body too large", NULL,
                   NULL, 0);
@@ -415,8 +414,8 @@ static void on_presence(int status, const struct wss_presence *p, void *user)
         return;
     }
     body = json_pack("{s:o, s:b, s:I, s:s, s:I}", "public_key", b64_string(key, sizeof key),
-                     "connected", 1, "connected_at", (json_int_t)p->connected_at_ms,
-                     "session_id", p->session_id, "pending", (json_int_t)p->pending);
+                     "connected", 1, "connected_at", (json_int_t)p->connected_at_ms, "session_id",
+                     p->session_id, "pending", (json_int_t)p->pending);
     /* In a cluster: the node that holds the key. */
     if (p->node[0])
         json_object_set_new(body, "node", json_string(p->node));
@@ -475,8 +474,7 @@ static void handle_key(struct api *api, struct wss_http_request *r, const struct
     }
 }
 
-static void on_listed(int status, const struct wss_key_entry *keys, size_t n, bool more,
-                      void *user)
+static void on_listed(int status, const struct wss_key_entry *keys, size_t n, bool more, void *user)
 {
     struct wss_http_request *r = user;
     json_t *list, *body;
@@ -488,9 +486,8 @@ static void on_listed(int status, const struct wss_key_entry *keys, size_t n, bo
     list = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_pack("{s:o, s:I, s:s}", "public_key",
-                              b64_string(keys[i].public_key, WSS_PUBLIC_KEY_BYTES),
-                              "connected_at", (json_int_t)keys[i].connected_at_ms, "remote",
-                              keys[i].remote);
+                              b64_string(keys[i].public_key, WSS_PUBLIC_KEY_BYTES), "connected_at",
+                              (json_int_t)keys[i].connected_at_ms, "remote", keys[i].remote);
 
         if (keys[i].node[0])
             json_object_set_new(e, "node", json_string(keys[i].node));
@@ -610,24 +607,23 @@ static void api_handle(struct wss_http_request *r, void *state)
         if (strcmp(wss_http_method(r), "GET"))
             respond_error(r, 405, "method_not_allowed", "use GET", NULL);
         else if (wss_cluster_state(api->svc))
-            respond_json(r, 200, json_pack("{s:s, s:s}", "status", "ok", "cluster",
-                                           wss_cluster_state(api->svc)));
+            respond_json(
+                r, 200,
+                json_pack("{s:s, s:s}", "status", "ok", "cluster", wss_cluster_state(api->svc)));
         else
             respond_json(r, 200, json_pack("{s:s}", "status", "ok"));
         return;
     }
     switch ((rc = http_api_auth_check(api->auth, r, &token))) {
-    case 0:
-        break;
+    case 0: break;
     case WSS_ERR_TOO_MANY_REQUESTS:
         /* One try a second comes back. */
         wss_http_retry_after(r, 1);
-        refuse(api, r, is_sign, rc, "too many failed authentications from this client; "
-                                    "retry later");
+        refuse(api, r, is_sign, rc,
+               "too many failed authentications from this client; "
+               "retry later");
         return;
-    default:
-        refuse(api, r, is_sign, rc, "a valid bearer token is required");
-        return;
+    default: refuse(api, r, is_sign, rc, "a valid bearer token is required"); return;
     }
     caller_of(r, token, &who);
     /* Every request of a token with a rate takes one from its bucket. */
@@ -635,7 +631,8 @@ static void api_handle(struct wss_http_request *r, void *state)
         wss_http_retry_after(r, retry);
         refuse_as(api, r, is_sign, &who, WSS_ERR_TOO_MANY_REQUESTS,
                   "this token is over its rate (rate=, burst= in the token file); retry after "
-                  "the Retry-After seconds", NULL, NULL, 0);
+                  "the Retry-After seconds",
+                  NULL, NULL, 0);
         return;
     }
     if (!strcmp(path, "/v1/sign"))
@@ -652,9 +649,15 @@ static void api_handle(struct wss_http_request *r, void *state)
 
 static const struct wss_opt_spec api_opts[] = {
     {.key = "token_file", .type = WSS_OPT_STRING},
-    {.key = "max_body_bytes", .type = WSS_OPT_INTEGER, .min = 1024, .max = 16 * 1024 * 1024,
+    {.key = "max_body_bytes",
+     .type = WSS_OPT_INTEGER,
+     .min = 1024,
+     .max = 16 * 1024 * 1024,
      .def.i = BODY_MAX_DEFAULT},
-    {.key = "auth_failures_burst", .type = WSS_OPT_INTEGER, .min = 1, .max = 100000,
+    {.key = "auth_failures_burst",
+     .type = WSS_OPT_INTEGER,
+     .min = 1,
+     .max = 100000,
      .def.i = AUTH_BURST_DEFAULT},
     {0},
 };
@@ -672,7 +675,8 @@ static int read_settings(struct wss_service *svc, const struct wss_opts *opts,
     token_file = wss_opts_string(opts, api_opts, "token_file");
     /* Without tokens anyone who reaches the listener can ask for signatures. */
     if (!token_file && !wss_control_is_local(svc)) {
-        snprintf(err, errlen, "the control listener is not loopback-only: set "
+        snprintf(err, errlen,
+                 "the control listener is not loopback-only: set "
                  "controllers.http_api.token_file");
         return WSS_ERR_CONFIG;
     }

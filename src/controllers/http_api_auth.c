@@ -38,8 +38,8 @@
 struct bucket {
     char name[HTTP_API_TOKEN_NAME_MAX + 1];
     double rate, burst;
-    double level;    /* requests still allowed */
-    uint64_t at_ms;  /* when level was brought up to date; 0: full */
+    double level;   /* requests still allowed */
+    uint64_t at_ms; /* when level was brought up to date; 0: full */
 };
 
 /* Per controller instance: made with the controller, freed with it. */
@@ -122,8 +122,10 @@ static int parse_scopes(const struct line_ctx *lc, const char *v, unsigned *scop
     static const struct {
         const char *name;
         unsigned bit;
-    } names[] = {{"sign", HTTP_API_SCOPE_SIGN}, {"read", HTTP_API_SCOPE_READ},
-                 {"metrics", HTTP_API_SCOPE_METRICS}, {"admin", HTTP_API_SCOPE_ADMIN}};
+    } names[] = {{"sign", HTTP_API_SCOPE_SIGN},
+                 {"read", HTTP_API_SCOPE_READ},
+                 {"metrics", HTTP_API_SCOPE_METRICS},
+                 {"admin", HTTP_API_SCOPE_ADMIN}};
 
     *scopes = 0;
     for (;;) {
@@ -135,7 +137,7 @@ static int parse_scopes(const struct line_ctx *lc, const char *v, unsigned *scop
                 break;
         if (i == sizeof names / sizeof names[0])
             return line_error(lc, "scopes= takes sign, read, metrics and admin, separated by "
-                              "commas");
+                                  "commas");
         *scopes |= names[i].bit;
         if (!v[n])
             return 0;
@@ -157,8 +159,10 @@ static int parse_keys(const struct line_ctx *lc, const char *v, struct keyset **
             keyset_free(set);
             if (item > HTTP_API_TOKEN_KEYS_MAX)
                 return line_error(lc, "keys= lists more than %d keys", HTTP_API_TOKEN_KEYS_MAX);
-            return line_error(lc, "keys= item %u is not a public key (standard base64 of 32 "
-                              "bytes, 44 characters; keys separated by commas)", item);
+            return line_error(lc,
+                              "keys= item %u is not a public key (standard base64 of 32 "
+                              "bytes, 44 characters; keys separated by commas)",
+                              item);
         }
         keyset_add(set, key);
         if (!v[n])
@@ -214,8 +218,8 @@ static int parse_options(const struct line_ctx *lc, char **fields, size_t n,
                    !strcmp(fields[i], "rate") || !strcmp(fields[i], "burst")) {
             rc = line_error(lc, "option %s= is given twice", fields[i]);
         } else {
-            rc = line_error(lc, "field %zu is not an option (scopes=, keys=, rate=, burst=)",
-                            i + 3);
+            rc =
+                line_error(lc, "field %zu is not an option (scopes=, keys=, rate=, burst=)", i + 3);
         }
     }
     if (rc == 0 && seen_burst && !seen_rate)
@@ -252,17 +256,19 @@ static int parse_line(const struct line_ctx *lc, char *line, struct http_api_tok
         tok->scopes = HTTP_API_SCOPE_ALL;
     } else {
         if (!name_ok(fields[0]))
-            return line_error(lc, "a line is a token, or a name (1 to %d of A-Z a-z 0-9 _ . -), "
-                              "a token and options", HTTP_API_TOKEN_NAME_MAX);
+            return line_error(lc,
+                              "a line is a token, or a name (1 to %d of A-Z a-z 0-9 _ . -), "
+                              "a token and options",
+                              HTTP_API_TOKEN_NAME_MAX);
         snprintf(tok->name, sizeof tok->name, "%s", fields[0]);
         token = fields[1];
         tok->scopes = HTTP_API_SCOPE_ALL;
     }
     if (strlen(token) < TOKEN_MIN_CHARS || strlen(token) > TOKEN_MAX_CHARS)
-        return line_error(lc, "tokens must be %d to %d characters without spaces",
-                          TOKEN_MIN_CHARS, TOKEN_MAX_CHARS);
-    crypto_generichash(tok->digest, sizeof tok->digest, (const uint8_t *)token, strlen(token),
-                       NULL, 0);
+        return line_error(lc, "tokens must be %d to %d characters without spaces", TOKEN_MIN_CHARS,
+                          TOKEN_MAX_CHARS);
+    crypto_generichash(tok->digest, sizeof tok->digest, (const uint8_t *)token, strlen(token), NULL,
+                       0);
     return n > 2 ? parse_options(lc, fields + 2, n - 2, tok) : 0;
 }
 
@@ -319,8 +325,7 @@ static int parse_tokens(struct http_api_tokens *t, char *text, const char *path,
     return rc;
 }
 
-int http_api_tokens_load(struct http_api_tokens *t, const char *setting, char *err,
-                         size_t errlen)
+int http_api_tokens_load(struct http_api_tokens *t, const char *setting, char *err, size_t errlen)
 {
     char path[TOKEN_PATH_MAX], *text = NULL;
     size_t len = 0;
@@ -409,8 +414,7 @@ static void client_of(struct wss_http_request *req, struct http_api_client *who)
 
     /* A peer that cannot be read counts as the one shared "unknown" client. */
     wss_http_peer(req, &peer);
-    http_api_client_of((const struct sockaddr *)&peer.addr, peer.has_uid ? &peer.uid : NULL,
-                       who);
+    http_api_client_of((const struct sockaddr *)&peer.addr, peer.has_uid ? &peer.uid : NULL, who);
 }
 
 /* Constant-time lookup of "Authorization: Bearer <token>" among every token in force:
@@ -471,8 +475,8 @@ int http_api_auth_identify(struct http_api_auth *a, struct wss_http_request *req
     return *token ? 0 : WSS_ERR_UNAUTHORIZED;
 }
 
-int http_api_auth_take(struct http_api_auth *a, const struct http_api_token *token,
-                       uint64_t now_ms, unsigned *retry_after_s)
+int http_api_auth_take(struct http_api_auth *a, const struct http_api_token *token, uint64_t now_ms,
+                       unsigned *retry_after_s)
 {
     struct bucket *b;
     double wait;

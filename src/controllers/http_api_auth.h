@@ -38,10 +38,10 @@ enum http_api_scope {
 struct http_api_token {
     char name[HTTP_API_TOKEN_NAME_MAX + 1]; /* "billing", or "token-N" for a bare line N */
     uint8_t digest[crypto_generichash_BYTES];
-    unsigned scopes;                        /* enum http_api_scope bits */
-    struct keyset *keys;                    /* owned; NULL: any key */
-    double rate;                            /* requests a second; 0: no limit */
-    double burst;                           /* the bucket's size (with rate) */
+    unsigned scopes;     /* enum http_api_scope bits */
+    struct keyset *keys; /* owned; NULL: any key */
+    double rate;         /* requests a second; 0: no limit */
+    double burst;        /* the bucket's size (with rate) */
 };
 
 /* Per configuration: the tokens of one token file (none: no token needed). */
@@ -59,8 +59,7 @@ struct http_api_tokens {
  * line, never a token) in err, t holding none. Free with
  * http_api_tokens_clear.
  */
-int http_api_tokens_load(struct http_api_tokens *t, const char *setting, char *err,
-                         size_t errlen);
+int http_api_tokens_load(struct http_api_tokens *t, const char *setting, char *err, size_t errlen);
 
 /* Wipes and frees the tokens of t; t then holds none. */
 void http_api_tokens_clear(struct http_api_tokens *t);
@@ -109,8 +108,8 @@ int http_api_auth_identify(struct http_api_auth *a, struct wss_http_request *req
  * WSS_ERR_TOO_MANY_REQUESTS with *retry_after_s the whole seconds until one
  * is back. A token without a rate (or NULL) is never refused.
  */
-int http_api_auth_take(struct http_api_auth *a, const struct http_api_token *token,
-                       uint64_t now_ms, unsigned *retry_after_s);
+int http_api_auth_take(struct http_api_auth *a, const struct http_api_token *token, uint64_t now_ms,
+                       unsigned *retry_after_s);
 
 /* The keys token is limited to (sorted, n of them), or NULL when it may use any. */
 const uint8_t *http_api_token_keys(const struct http_api_token *token, size_t *n);

@@ -46,8 +46,7 @@ static int opt_uint(json_t *root, const char *field, json_int_t lo, json_int_t h
 int http_api_parse_sign(const char *body, size_t len, size_t max_message,
                         struct http_api_sign_req *req, const char **errmsg)
 {
-    static const char *const fields[] = {"public_key", "message", "timeout_ms", "wait_ms",
-                                         "label"};
+    static const char *const fields[] = {"public_key", "message", "timeout_ms", "wait_ms", "label"};
     json_error_t jerr;
     json_t *root, *v;
     const char *field;
@@ -66,7 +65,7 @@ int http_api_parse_sign(const char *body, size_t len, size_t max_message,
         *errmsg = "body must be a JSON object";
         goto out;
     }
-    json_object_foreach(root, field, v) {
+    json_object_foreach (root, field, v) {
         for (i = 0; i < sizeof fields / sizeof fields[0]; i++)
             if (!strcmp(field, fields[i]))
                 break;
@@ -141,8 +140,8 @@ int http_api_parse_key(const char *text, size_t len, uint8_t key[WSS_PUBLIC_KEY_
     size_t keylen = 0;
 
     /* Keys travel in paths, where '=' is often dropped: accept both forms. */
-    if (b64_decode(key, WSS_PUBLIC_KEY_BYTES, &keylen, text, len,
-                   sodium_base64_VARIANT_URLSAFE) != 0 &&
+    if (b64_decode(key, WSS_PUBLIC_KEY_BYTES, &keylen, text, len, sodium_base64_VARIANT_URLSAFE) !=
+            0 &&
         b64_decode(key, WSS_PUBLIC_KEY_BYTES, &keylen, text, len,
                    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
         return HTTP_API_BAD_REQUEST;

@@ -22,10 +22,10 @@
 /* What a POST /v1/sign body asks for. */
 struct http_api_sign_req {
     uint8_t key[WSS_PUBLIC_KEY_BYTES];
-    uint8_t *msg;                  /* malloc'd; the caller frees it with free() */
+    uint8_t *msg; /* malloc'd; the caller frees it with free() */
     size_t msglen;
-    uint32_t timeout_ms;           /* 0: the configured default */
-    uint32_t wait_ms;              /* 0: do not wait for the key */
+    uint32_t timeout_ms; /* 0: the configured default */
+    uint32_t wait_ms;    /* 0: do not wait for the key */
     bool has_label;
     char label[WSS_LABEL_MAX + 1]; /* NUL-terminated when has_label */
 };

@@ -54,7 +54,7 @@ void http_api_throttle_free(struct http_api_throttle *t)
 
     if (!t)
         return;
-    HASH_ITER(hh, t->by_client, e, tmp)
+    HASH_ITER (hh, t->by_client, e, tmp)
         drop(t, e);
     free(t);
 }
@@ -64,12 +64,13 @@ void http_api_throttle_set_burst(struct http_api_throttle *t, unsigned burst)
     struct entry *e, *tmp;
 
     t->burst = burst ? burst : 1;
-    HASH_ITER(hh, t->by_client, e, tmp)
+    HASH_ITER (hh, t->by_client, e, tmp)
         if (e->allowance > t->burst)
             e->allowance = t->burst;
 }
 
-bool http_api_client_of(const struct sockaddr *sa, const uint32_t *uid, struct http_api_client *client)
+bool http_api_client_of(const struct sockaddr *sa, const uint32_t *uid,
+                        struct http_api_client *client)
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
@@ -100,8 +101,7 @@ bool http_api_client_of(const struct sockaddr *sa, const uint32_t *uid, struct h
         client->bytes[0] = CLIENT_UID;
         memcpy(client->bytes + 1, uid, sizeof *uid);
         return true;
-    default:
-        return false;
+    default: return false;
     }
 }
 
@@ -144,7 +144,7 @@ static void make_room(struct http_api_throttle *t, uint64_t now_ms)
 {
     struct entry *e, *tmp, *oldest = NULL;
 
-    HASH_ITER(hh, t->by_client, e, tmp) {
+    HASH_ITER (hh, t->by_client, e, tmp) {
         if (level(e, now_ms) >= t->burst)
             drop(t, e);
         else if (!oldest || e->refilled_ms < oldest->refilled_ms)

@@ -230,18 +230,10 @@ static int parse_args(struct agent *a, int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "+u:k:p:c:h", agent_options, NULL)) != -1) {
         switch (opt) {
-        case 'u':
-            o->url = optarg;
-            break;
-        case 'k':
-            o->key_path = optarg;
-            break;
-        case 'C':
-            o->ca = optarg;
-            break;
-        case 'I':
-            o->insecure = true;
-            break;
+        case 'u': o->url = optarg; break;
+        case 'k': o->key_path = optarg; break;
+        case 'C': o->ca = optarg; break;
+        case 'I': o->insecure = true; break;
         case 'p':
             if (policy_add_prefix(&a->policy, optarg, err, sizeof err) != 0)
                 return cli_usage("agent", "--allow-prefix: %s", err);
@@ -286,11 +278,8 @@ static int parse_args(struct agent *a, int argc, char **argv)
                                           "debug");
             log_set_level(level);
             break;
-        case 'h':
-            agent_help();
-            return -1;
-        default:
-            return cli_usage("agent", "invalid option");
+        case 'h': agent_help(); return -1;
+        default: return cli_usage("agent", "invalid option");
         }
     }
     if (optind < argc)
@@ -304,8 +293,9 @@ static int parse_args(struct agent *a, int argc, char **argv)
     if (strcmp(a->url.scheme, "ws") && strcmp(a->url.scheme, "wss"))
         return cli_usage("agent", "--url must start with ws:// or wss://");
     if (!strcmp(a->url.scheme, "ws") && !addr_host_is_loopback(a->url.host) && !o->insecure)
-        return cli_usage("agent", "refusing plain ws:// to %s: use wss://, or --insecure to "
-                                  "send keys and messages in clear text",
+        return cli_usage("agent",
+                         "refusing plain ws:// to %s: use wss://, or --insecure to "
+                         "send keys and messages in clear text",
                          a->url.host);
     if (o->ca && strcmp(a->url.scheme, "wss"))
         return cli_usage("agent", "--ca needs a wss:// URL");
@@ -369,8 +359,7 @@ int agent_main(int argc, char **argv, volatile sig_atomic_t *stop)
 {
     static const struct signer_hooks signer_hooks = {on_signer_send, on_signer_introduced};
     static const struct agent_conn_hooks conn_hooks = {
-        on_conn_open, on_conn_message, on_conn_close, on_conn_busy, on_conn_tick,
-        on_conn_stopping,
+        on_conn_open, on_conn_message, on_conn_close, on_conn_busy, on_conn_tick, on_conn_stopping,
     };
     struct agent *a = xcalloc(1, sizeof *a);
     struct agent_conn_cfg ccfg;
@@ -420,7 +409,9 @@ int agent_main(int argc, char **argv, volatile sig_atomic_t *stop)
     log_notice("event=start public_key=%s url=%s tls=%s allow_prefixes=%zu max_bytes=%zu "
                "confirm=%s backoff_max_ms=%u",
                keyfile_pub_b64(pub, a->key), a->opts.url,
-               strcmp(a->url.scheme, "wss") ? "off" : a->opts.insecure ? "unverified" : "verified",
+               strcmp(a->url.scheme, "wss") ? "off"
+               : a->opts.insecure           ? "unverified"
+                                            : "verified",
                a->policy.n_allow, a->policy.max_bytes, a->opts.confirm_cmd ? "yes" : "no",
                (unsigned)a->opts.backoff_max_ms);
     if (a->opts.insecure)

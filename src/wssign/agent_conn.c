@@ -66,8 +66,8 @@ struct agent_conn {
     char *rx; /* the message being reassembled */
     size_t rx_len, rx_cap;
     struct txbuf *tx_head, **tx_tail;
-    size_t tx_bytes;          /* queued in tx_head..., not yet handed to lws */
-    int close_code;           /* from the peer's close frame, 0 if none */
+    size_t tx_bytes; /* queued in tx_head..., not yet handed to lws */
+    int close_code;  /* from the peer's close frame, 0 if none */
     char close_reason[128];
     const char *local_close;  /* why we closed, NULL if the peer did */
     int closing_code;         /* close decided: the code to send, 0 if none */
@@ -156,8 +156,7 @@ void agent_conn_send(struct agent_conn *c, char *buf, size_t len)
         log_warn("event=queue_full queued_bytes=%zu frame_bytes=%zu max_queued_bytes=%zu "
                  "message=\"the server does not read the answers\"",
                  c->tx_bytes, len, c->cfg.max_queued_bytes);
-        close_connection(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "queue full", "queue full",
-                         false);
+        close_connection(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "queue full", "queue full", false);
         return;
     }
     t = xcalloc(1, sizeof *t);
@@ -443,8 +442,7 @@ static int on_rx(struct agent_conn *c, const void *in, size_t len, size_t remain
     if (len > c->rx_max - c->rx_len || remaining > c->rx_max - c->rx_len - len) {
         log_warn("event=frame_refused reason=too_large limit=%zu close_code=%d", c->rx_max,
                  LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
-        close_connection(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "too big", "frame too large",
-                         true);
+        close_connection(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "too big", "frame too large", true);
         return 0;
     }
     util_reserve(&c->rx, &c->rx_cap, c->rx_len + len + 1, 4096, c->rx_max + 1);
@@ -512,8 +510,8 @@ static void on_cert_error(struct agent_conn *c, X509_STORE_CTX *store)
                  X509_verify_cert_error_string(err), X509_STORE_CTX_get_error_depth(store));
 }
 
-static int callback_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                          void *in, size_t len)
+static int callback_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                          size_t len)
 {
     struct agent_conn *c = lws_context_user(lws_get_context(wsi));
 
@@ -532,27 +530,19 @@ static int callback_agent(struct lws *wsi, enum lws_callback_reasons reason, voi
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         on_connection_error(c, in ? (const char *)in : NULL);
         return 0;
-    case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        on_established(c, wsi);
-        return 0;
+    case LWS_CALLBACK_CLIENT_ESTABLISHED: on_established(c, wsi); return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE:
         return on_rx(c, in, len, lws_remaining_packet_payload(wsi),
                      lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi),
                      lws_frame_is_binary(wsi));
-    case LWS_CALLBACK_CLIENT_WRITEABLE:
-        return on_writable(c, wsi);
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        on_peer_close(c, in, len);
-        return 0;
-    case LWS_CALLBACK_CLIENT_CLOSED:
-        on_closed(c);
-        return 0;
+    case LWS_CALLBACK_CLIENT_WRITEABLE: return on_writable(c, wsi);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: on_peer_close(c, in, len); return 0;
+    case LWS_CALLBACK_CLIENT_CLOSED: on_closed(c); return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         if (c && wsi == c->wsi)
             on_lost(c);
         return 0;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -576,8 +566,7 @@ struct agent_conn *agent_conn_new(const struct agent_conn_cfg *cfg,
     /* A sign_request for the largest message (its base64, rounded up), plus slack. */
     c->rx_max = 4 * (cfg->max_message / 3 + 1) + RX_SLACK;
     if (cfg->url->ipv6)
-        snprintf(c->host_header, sizeof c->host_header, "[%s]:%d", cfg->url->host,
-                 cfg->url->port);
+        snprintf(c->host_header, sizeof c->host_header, "[%s]:%d", cfg->url->host, cfg->url->port);
     else
         snprintf(c->host_header, sizeof c->host_header, "%s:%d", cfg->url->host, cfg->url->port);
     /* The daemon's idle checks and ours: lws pings after ping_s idle seconds

@@ -10,9 +10,9 @@
 
 /* Per agent: the backoff state across connection attempts. */
 struct backoff {
-    uint32_t base_ms;  /* ceiling of the first delay */
-    uint32_t max_ms;   /* ceiling of every delay */
-    unsigned attempt;  /* failed attempts since the last reset */
+    uint32_t base_ms; /* ceiling of the first delay */
+    uint32_t max_ms;  /* ceiling of every delay */
+    unsigned attempt; /* failed attempts since the last reset */
 };
 
 /* Sets base and cap (a base above the cap is lowered to it) and resets. */

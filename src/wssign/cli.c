@@ -74,8 +74,7 @@ int cli_parse_pubkey(const char *b64, uint8_t pk[crypto_sign_PUBLICKEYBYTES], ch
     return 0;
 }
 
-int cli_parse_hex(const char *hex, size_t max, uint8_t **out, size_t *len, char *err,
-                  size_t errlen)
+int cli_parse_hex(const char *hex, size_t max, uint8_t **out, size_t *len, char *err, size_t errlen)
 {
     size_t n = strlen(hex), got = 0;
     const char *end = NULL;
@@ -173,10 +172,11 @@ int cli_message_load(const struct cli_message_args *m, uint8_t **out, size_t *le
                      size_t errlen)
 {
     if (m->count != 1) {
-        snprintf(err, errlen, "%s", m->count ? "give only one of --message, --message-file and "
-                                               "--message-hex"
-                                             : "a message is required: --message TEXT, "
-                                               "--message-file FILE or --message-hex HEX");
+        snprintf(err, errlen, "%s",
+                 m->count ? "give only one of --message, --message-file and "
+                            "--message-hex"
+                          : "a message is required: --message TEXT, "
+                            "--message-file FILE or --message-hex HEX");
         return WSS_ERR_INVAL;
     }
     if (m->text) {

@@ -27,7 +27,7 @@ extern char **environ;
 /* Per request: the child and what is left to write to it. */
 struct confirm {
     pid_t pid;
-    int stdin_fd;       /* write end of the child's stdin, -1 once closed */
+    int stdin_fd; /* write end of the child's stdin, -1 once closed */
     uint8_t *msg;
     size_t len, written;
     uint64_t deadline_ms;

@@ -102,8 +102,7 @@ static int dial(const struct url *u, uint64_t deadline_ms, char *err, size_t err
     for (ai = res; ai; ai = ai->ai_next) {
         socklen_t sl = sizeof last;
 
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
             last = errno;
             continue;
@@ -142,8 +141,10 @@ static void tls_failure(const struct stream *st, const struct httpc_target *t, c
     char why[256] = "the connection closed during the handshake";
 
     if (verdict == X509_V_ERR_HOSTNAME_MISMATCH || verdict == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-        snprintf(err, errlen, "TLS to %s:%d: the server's certificate does not name %s (dial "
-                 "a name or address it lists)", t->url.host, t->url.port, t->url.host);
+        snprintf(err, errlen,
+                 "TLS to %s:%d: the server's certificate does not name %s (dial "
+                 "a name or address it lists)",
+                 t->url.host, t->url.port, t->url.host);
         return;
     }
     if (verdict != X509_V_OK) {
@@ -166,14 +167,10 @@ static void tls_failure(const struct stream *st, const struct httpc_target *t, c
 static int tls_wait(const struct stream *st, int r, uint64_t deadline_ms)
 {
     switch (SSL_get_error(st->ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-        return wait_fd(st->fd, POLLIN, deadline_ms);
-    case SSL_ERROR_WANT_WRITE:
-        return wait_fd(st->fd, POLLOUT, deadline_ms);
-    case SSL_ERROR_ZERO_RETURN:
-        return 1;
-    default:
-        return WSS_ERR_IO;
+    case SSL_ERROR_WANT_READ: return wait_fd(st->fd, POLLIN, deadline_ms);
+    case SSL_ERROR_WANT_WRITE: return wait_fd(st->fd, POLLOUT, deadline_ms);
+    case SSL_ERROR_ZERO_RETURN: return 1;
+    default: return WSS_ERR_IO;
     }
 }
 
@@ -206,13 +203,11 @@ static int tls_start(struct stream *st, const struct httpc_target *t, uint64_t d
         snprintf(err, errlen, "cannot create a TLS connection");
         return WSS_ERR_IO;
     }
-    X509_VERIFY_PARAM_set_hostflags(SSL_get0_param(st->ssl),
-                                    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    X509_VERIFY_PARAM_set_hostflags(SSL_get0_param(st->ssl), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     /* An address is matched against the certificate's IP entries, a name against its DNS
      * names (and sent as SNI, which is for names only). */
     if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(st->ssl), host) != 1
-              : SSL_set1_host(st->ssl, host) != 1 ||
-                    SSL_set_tlsext_host_name(st->ssl, host) != 1) {
+              : SSL_set1_host(st->ssl, host) != 1 || SSL_set_tlsext_host_name(st->ssl, host) != 1) {
         snprintf(err, errlen, "cannot set the TLS host name %s", host);
         return WSS_ERR_IO;
     }
@@ -303,8 +298,8 @@ static int stream_io(const struct stream *st, bool writing, char *buf, size_t le
     }
 }
 
-static int send_all(const struct stream *st, char *buf, size_t len, uint64_t deadline_ms,
-                    char *err, size_t errlen)
+static int send_all(const struct stream *st, char *buf, size_t len, uint64_t deadline_ms, char *err,
+                    size_t errlen)
 {
     size_t done = 0, n = 0;
     bool eof = false;

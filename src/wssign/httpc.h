@@ -17,18 +17,18 @@
 
 /* Per call: where the control API listens and how it is reached. */
 struct httpc_target {
-    struct url url;                          /* http:// or https://: host and port */
-    bool tls;                                /* https://: TLS 1.2+, certificate verified */
-    const char *ca_file;                     /* with tls: trust only the CAs in this PEM file;
+    struct url url;                         /* http:// or https://: host and port */
+    bool tls;                               /* https://: TLS 1.2+, certificate verified */
+    const char *ca_file;                    /* with tls: trust only the CAs in this PEM file;
                                                 NULL: the system's CA store. Borrowed */
-    char unix_path[ADDR_UNIX_PATH_MAX + 1];  /* not "": connect to this Unix socket instead of
+    char unix_path[ADDR_UNIX_PATH_MAX + 1]; /* not "": connect to this Unix socket instead of
                                                 url (which is then unused) */
 };
 
 /* Per call: the answer. */
 struct httpc_response {
-    int status;   /* HTTP status code */
-    char *body;   /* NUL-terminated (NUL not counted); free with httpc_response_cleanup */
+    int status; /* HTTP status code */
+    char *body; /* NUL-terminated (NUL not counted); free with httpc_response_cleanup */
     size_t body_len;
 };
 

@@ -14,7 +14,7 @@
 /* Per response: what the header block said. */
 struct head {
     int status;
-    size_t header_len;     /* bytes up to and including the blank line */
+    size_t header_len; /* bytes up to and including the blank line */
     bool has_length;
     size_t content_length;
     bool chunked;
@@ -32,9 +32,8 @@ static int parse_head(const char *buf, size_t len, struct head *h)
     h->header_len = (size_t)(end - buf) + 4;
     if (h->header_len > HTTPC_HEADER_MAX)
         return WSS_ERR_PROTO;
-    if (h->header_len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ' ||
-        buf[9] < '1' || buf[9] > '5' || buf[10] < '0' || buf[10] > '9' || buf[11] < '0' ||
-        buf[11] > '9')
+    if (h->header_len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ' || buf[9] < '1' ||
+        buf[9] > '5' || buf[10] < '0' || buf[10] > '9' || buf[11] < '0' || buf[11] > '9')
         return WSS_ERR_PROTO;
     h->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
     for (line = memmem(buf, h->header_len, "\r\n", 2) + 2; line < end; line = eol + 2) {
@@ -120,8 +119,7 @@ static long dechunk(const char *in, size_t len, char *out, bool *need_more)
     }
 }
 
-int httpc_parse_response(char *buf, size_t *len, bool eof, int *status, char *err,
-                         size_t errlen)
+int httpc_parse_response(char *buf, size_t *len, bool eof, int *status, char *err, size_t errlen)
 {
     struct head h;
     size_t have;

@@ -30,7 +30,6 @@
  * Interim 1xx answers are removed from the front of buf (and *len) as they
  * are seen. A body without Content-Length or chunked encoding ends at eof.
  */
-int httpc_parse_response(char *buf, size_t *len, bool eof, int *status, char *err,
-                         size_t errlen);
+int httpc_parse_response(char *buf, size_t *len, bool eof, int *status, char *err, size_t errlen);
 
 #endif

@@ -95,9 +95,8 @@ static int seed_from_hex(const uint8_t *text, size_t len, uint8_t seed[SEED_BYTE
         len--;
     while (len && isspace((unsigned char)*s))
         s++, len--;
-    if (len != 2 * SEED_BYTES ||
-        sodium_hex2bin(seed, SEED_BYTES, s, len, NULL, &got, &end) != 0 || got != SEED_BYTES ||
-        end != s + len) {
+    if (len != 2 * SEED_BYTES || sodium_hex2bin(seed, SEED_BYTES, s, len, NULL, &got, &end) != 0 ||
+        got != SEED_BYTES || end != s + len) {
         snprintf(err, errlen,
                  "%s: unrecognised key format; expected PKCS#8 PEM ('openssl genpkey -algorithm "
                  "ed25519') or a 32-byte seed as 64 hex digits",

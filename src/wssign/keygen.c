@@ -47,14 +47,9 @@ int keygen_main(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "+o:h", keygen_options, NULL)) != -1) {
         switch (opt) {
-        case 'o':
-            output = optarg;
-            break;
-        case 'h':
-            keygen_help();
-            return CLI_EXIT_OK;
-        default:
-            return cli_usage("keygen", "invalid option");
+        case 'o': output = optarg; break;
+        case 'h': keygen_help(); return CLI_EXIT_OK;
+        default: return cli_usage("keygen", "invalid option");
         }
     }
     if (optind < argc)
@@ -115,14 +110,9 @@ int pubkey_main(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "+k:h", pubkey_options, NULL)) != -1) {
         switch (opt) {
-        case 'k':
-            path = optarg;
-            break;
-        case 'h':
-            pubkey_help();
-            return CLI_EXIT_OK;
-        default:
-            return cli_usage("pubkey", "invalid option");
+        case 'k': path = optarg; break;
+        case 'h': pubkey_help(); return CLI_EXIT_OK;
+        default: return cli_usage("pubkey", "invalid option");
         }
     }
     if (optind < argc)

@@ -24,23 +24,22 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: wssign COMMAND [options]\n"
-            "\n"
-            "Signer-side tool for wssignd (protocol wssign.v1).\n"
-            "\n"
-            "Commands:\n"
-            "  keygen   make an Ed25519 key file and print its public key\n"
-            "  pubkey   print the public key of a key file\n"
-            "  agent    connect to a daemon and answer sign requests\n"
-            "  request  ask a daemon's control API for a signature\n"
-            "  verify   check a signature offline\n"
-            "\n"
-            "Options:\n"
-            "  -V, --version  print the version and exit\n"
-            "  -h, --help     print this help and exit\n"
-            "\n"
-            "Run 'wssign COMMAND --help' for the options of a command.\n");
+    fprintf(f, "Usage: wssign COMMAND [options]\n"
+               "\n"
+               "Signer-side tool for wssignd (protocol wssign.v1).\n"
+               "\n"
+               "Commands:\n"
+               "  keygen   make an Ed25519 key file and print its public key\n"
+               "  pubkey   print the public key of a key file\n"
+               "  agent    connect to a daemon and answer sign requests\n"
+               "  request  ask a daemon's control API for a signature\n"
+               "  verify   check a signature offline\n"
+               "\n"
+               "Options:\n"
+               "  -V, --version  print the version and exit\n"
+               "  -h, --help     print this help and exit\n"
+               "\n"
+               "Run 'wssign COMMAND --help' for the options of a command.\n");
 }
 
 static int run_agent(int argc, char **argv)

@@ -12,11 +12,11 @@
 
 /* Per agent: the rules from the command line. */
 struct policy {
-    size_t max_bytes;  /* longest message signed */
+    size_t max_bytes; /* longest message signed */
     struct policy_prefix {
         uint8_t *bytes;
         size_t len;
-    } *allow;          /* when n_allow > 0, a message must start with one of these */
+    } * allow; /* when n_allow > 0, a message must start with one of these */
     size_t n_allow;
 };
 

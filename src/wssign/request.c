@@ -152,8 +152,10 @@ static int read_token(const char *path, char *out, size_t outlen, char *err, siz
         /* It goes into a header line: visible ASCII only, no spaces. */
         for (size_t i = 0; i < n; i++)
             if ((unsigned char)line[i] <= ' ' || (unsigned char)line[i] >= 0x7f) {
-                snprintf(err, errlen, "token file %s: the token must be visible ASCII "
-                                      "without spaces", path);
+                snprintf(err, errlen,
+                         "token file %s: the token must be visible ASCII "
+                         "without spaces",
+                         path);
                 goto out;
             }
         if (n >= outlen || n > TOKEN_MAX) {
@@ -237,13 +239,14 @@ static int check_result(const struct httpc_response *r, const uint8_t *pk, const
                   res.request_id);
         rc = REQ_EXIT_INVALID_SIGNATURE;
     } else if (crypto_verify_sig(pk, msg, msg_len, res.signature, sizeof res.signature) != 0) {
-        cli_error("request", "invalid_signature: the returned signature does not verify "
-                             "(request_id=%s)",
+        cli_error("request",
+                  "invalid_signature: the returned signature does not verify "
+                  "(request_id=%s)",
                   res.request_id);
         rc = REQ_EXIT_INVALID_SIGNATURE;
     } else if (signature_only) {
-        printf("%s\n", crypto_b64_encode(sig_b64, sizeof sig_b64, res.signature,
-                                         sizeof res.signature));
+        printf("%s\n",
+               crypto_b64_encode(sig_b64, sizeof sig_b64, res.signature, sizeof res.signature));
     } else {
         /* The daemon's compact JSON is one line already. */
         fwrite(r->body, 1, r->body_len, stdout);
@@ -260,8 +263,7 @@ static int check_result(const struct httpc_response *r, const uint8_t *pk, const
  * control.listen), https:// or http://, with the checks each needs. Returns
  * 0, or a usage exit code having said why.
  */
-static int parse_control(const char *control, const char *ca, bool insecure,
-                         struct httpc_target *t)
+static int parse_control(const char *control, const char *ca, bool insecure, struct httpc_target *t)
 {
     char err[512];
 
@@ -273,8 +275,9 @@ static int parse_control(const char *control, const char *ca, bool insecure,
         if (why)
             return cli_usage("request", "--control %s: %s", control, why);
         if (ca || insecure)
-            return cli_usage("request", "%s applies to https:// (--ca) or http:// (--insecure) "
-                                        "URLs, not to a Unix socket",
+            return cli_usage("request",
+                             "%s applies to https:// (--ca) or http:// (--insecure) "
+                             "URLs, not to a Unix socket",
                              ca ? "--ca" : "--insecure");
         /* addr_parse allows ADDR_UNIX_PATH_MAX bytes: it fits. */
         if (strlen(a.host) >= sizeof t->unix_path)
@@ -307,10 +310,11 @@ static int parse_control(const char *control, const char *ca, bool insecure,
      * anyone on the path, and lets them change the answer: the same rule as
      * the agent's ws:// URLs. */
     if (!t->tls && !addr_host_is_loopback(t->url.host) && !insecure)
-        return cli_usage("request", "refusing plain http:// to %s: the token and the message "
-                                    "would cross the network in clear text; use https:// (the "
-                                    "daemon's control.tls), reach the control API on loopback "
-                                    "(e.g. through an SSH tunnel), or pass --insecure",
+        return cli_usage("request",
+                         "refusing plain http:// to %s: the token and the message "
+                         "would cross the network in clear text; use https:// (the "
+                         "daemon's control.tls), reach the control API on loopback "
+                         "(e.g. through an SSH tunnel), or pass --insecure",
                          t->url.host);
     return 0;
 }
@@ -334,20 +338,12 @@ int request_main(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "+k:m:f:x:c:T:t:w:Wl:sh", request_options, NULL)) != -1) {
         switch (opt) {
-        case 'k':
-            key = optarg;
-            break;
+        case 'k': key = optarg; break;
         case 'm':
         case 'f':
-        case 'x':
-            cli_message_arg(&margs, opt, optarg);
-            break;
-        case 'c':
-            control = optarg;
-            break;
-        case 'T':
-            token_file = optarg;
-            break;
+        case 'x': cli_message_arg(&margs, opt, optarg); break;
+        case 'c': control = optarg; break;
+        case 'T': token_file = optarg; break;
         case 't':
             if (!cli_parse_u64(optarg, 1, WSS_TIMEOUT_MAX_MS, &timeout_ms))
                 return cli_usage("request", "--timeout-ms must be an integer from 1 to %u",
@@ -358,30 +354,20 @@ int request_main(int argc, char **argv)
                 return cli_usage("request", "--wait-ms must be an integer from 0 to %u",
                                  WSS_TIMEOUT_MAX_MS);
             break;
-        case 'W':
-            wait_all = true;
-            break;
+        case 'W': wait_all = true; break;
         case 'l':
             if (!util_label_valid(optarg, strlen(optarg)))
-                return cli_usage("request", "--label must be at most %d bytes of UTF-8 without "
-                                            "control characters",
+                return cli_usage("request",
+                                 "--label must be at most %d bytes of UTF-8 without "
+                                 "control characters",
                                  UTIL_LABEL_MAX);
             label = optarg;
             break;
-        case 's':
-            signature_only = true;
-            break;
-        case 'I':
-            insecure = true;
-            break;
-        case 'C':
-            ca = optarg;
-            break;
-        case 'h':
-            request_help();
-            return REQ_EXIT_OK;
-        default:
-            return cli_usage("request", "invalid option");
+        case 's': signature_only = true; break;
+        case 'I': insecure = true; break;
+        case 'C': ca = optarg; break;
+        case 'h': request_help(); return REQ_EXIT_OK;
+        default: return cli_usage("request", "invalid option");
         }
     }
     if (optind < argc)
@@ -416,18 +402,19 @@ int request_main(int argc, char **argv)
             target.url.path[--n] = '\0';
         snprintf(path, sizeof path, "%s%s", target.url.path, SIGN_PATH);
     }
-    body = api_encode_sign_call(&body_len, &(struct api_sign_call){.pk = pk,
-                                                                   .msg = msg,
-                                                                   .msg_len = msg_len,
-                                                                   .timeout_ms = (uint32_t)timeout_ms,
-                                                                   .wait_ms = (uint32_t)wait_ms,
-                                                                   .label = label});
+    body =
+        api_encode_sign_call(&body_len, &(struct api_sign_call){.pk = pk,
+                                                                .msg = msg,
+                                                                .msg_len = msg_len,
+                                                                .timeout_ms = (uint32_t)timeout_ms,
+                                                                .wait_ms = (uint32_t)wait_ms,
+                                                                .label = label});
     rc = httpc_post_json(&target, path, token_file ? token : NULL, body, body_len,
-                         (timeout_ms ? timeout_ms : WSS_TIMEOUT_MAX_MS) + HTTP_SLACK_MS, &resp,
-                         err, sizeof err);
+                         (timeout_ms ? timeout_ms : WSS_TIMEOUT_MAX_MS) + HTTP_SLACK_MS, &resp, err,
+                         sizeof err);
     if (rc == WSS_ERR_TIMEOUT) {
-        cli_error("request", "timeout: the control API at %s did not answer in time: %s",
-                  control, err);
+        cli_error("request", "timeout: the control API at %s did not answer in time: %s", control,
+                  err);
         rc = REQ_EXIT_TIMEOUT;
     } else if (rc) {
         cli_error("request", "control API at %s: %s", control, err);

@@ -23,10 +23,10 @@
 #define TRANSCRIPT_MAX (sizeof(WSS_INTRODUCTION_PREFIX) + CRYPTO_HOST_MAX + CRYPTO_NONCE_B64_BYTES)
 
 enum signer_state {
-    STATE_IDLE,            /* no connection */
-    STATE_AWAIT_CHALLENGE, /* connected, nothing received yet */
+    STATE_IDLE,             /* no connection */
+    STATE_AWAIT_CHALLENGE,  /* connected, nothing received yet */
     STATE_AWAIT_INTRODUCED, /* introduction sent */
-    STATE_READY,           /* introduced: sign requests may arrive */
+    STATE_READY,            /* introduced: sign requests may arrive */
 };
 
 /* Per request waiting for its --confirm command. */
@@ -136,8 +136,7 @@ bool signer_busy(const struct signer *s)
     return s->pending != NULL;
 }
 
-static void digest_hex(char out[2 * crypto_hash_sha256_BYTES + 1], const uint8_t *msg,
-                       size_t len)
+static void digest_hex(char out[2 * crypto_hash_sha256_BYTES + 1], const uint8_t *msg, size_t len)
 {
     uint8_t d[crypto_hash_sha256_BYTES];
 
@@ -194,8 +193,7 @@ static void send_reject(struct signer *s, const char *request_id, const char *re
     queue_reject(s, request_id, reason);
 }
 
-static void send_signature(struct signer *s, const char *request_id, const uint8_t *msg,
-                           size_t len)
+static void send_signature(struct signer *s, const char *request_id, const uint8_t *msg, size_t len)
 {
     uint8_t sig[crypto_sign_BYTES];
     size_t n;
@@ -214,8 +212,7 @@ static bool has_expired(int64_t expires_at)
     return expires_at <= 0 || (uint64_t)expires_at <= util_unix_ms();
 }
 
-static int on_challenge(struct signer *s, const struct wire_msg *m, char *err,
-                        size_t errlen)
+static int on_challenge(struct signer *s, const struct wire_msg *m, char *err, size_t errlen)
 {
     uint8_t transcript[TRANSCRIPT_MAX], proof[crypto_sign_BYTES];
     size_t n, len;
@@ -233,16 +230,14 @@ static int on_challenge(struct signer *s, const struct wire_msg *m, char *err,
         return WSS_ERR_PROTO;
     }
     crypto_sign_detached(proof, NULL, transcript, n, s->cfg.key->sk);
-    buf = wire_encode_introduction(s->cfg.headroom, &len, s->cfg.key->pk, s->cfg.host,
-                                           proof);
+    buf = wire_encode_introduction(s->cfg.headroom, &len, s->cfg.key->pk, s->cfg.host, proof);
     s->hooks.send(s->user, buf, len);
     s->state = STATE_AWAIT_INTRODUCED;
     log_debug("event=introduction_sent host=%s", s->cfg.host);
     return 0;
 }
 
-static int on_introduced(struct signer *s, const struct wire_msg *m, char *err,
-                         size_t errlen)
+static int on_introduced(struct signer *s, const struct wire_msg *m, char *err, size_t errlen)
 {
     if (s->state != STATE_AWAIT_INTRODUCED) {
         snprintf(err, errlen, "unexpected introduced frame");
@@ -308,8 +303,7 @@ static void start_confirm(struct signer *s, const struct wire_msg *m, const char
     s->n_pending++;
 }
 
-static int on_sign_request(struct signer *s, const struct wire_msg *m, char *err,
-                           size_t errlen)
+static int on_sign_request(struct signer *s, const struct wire_msg *m, char *err, size_t errlen)
 {
     char digest[2 * crypto_hash_sha256_BYTES + 1];
     const char *why;
@@ -384,15 +378,9 @@ int signer_on_frame(struct signer *s, const char *buf, size_t len, char *err, si
         return WSS_ERR_PROTO;
     }
     switch (m.type) {
-    case WIRE_CHALLENGE:
-        rc = on_challenge(s, &m, err, errlen);
-        break;
-    case WIRE_INTRODUCED:
-        rc = on_introduced(s, &m, err, errlen);
-        break;
-    case WIRE_SIGN_REQUEST:
-        rc = on_sign_request(s, &m, err, errlen);
-        break;
+    case WIRE_CHALLENGE: rc = on_challenge(s, &m, err, errlen); break;
+    case WIRE_INTRODUCED: rc = on_introduced(s, &m, err, errlen); break;
+    case WIRE_SIGN_REQUEST: rc = on_sign_request(s, &m, err, errlen); break;
     case WIRE_CANCEL:
         on_cancel(s, &m);
         rc = 0;
@@ -405,9 +393,7 @@ int signer_on_frame(struct signer *s, const char *buf, size_t len, char *err, si
                     m.request_id[0] ? " request_id=" : "", m.request_id);
         rc = 0;
         break;
-    default:
-        rc = 0;
-        break;
+    default: rc = 0; break;
     }
     wire_msg_cleanup(&m);
     return rc;

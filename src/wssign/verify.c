@@ -62,25 +62,14 @@ int verify_main(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "+k:m:f:x:s:qh", verify_options, NULL)) != -1) {
         switch (opt) {
-        case 'k':
-            key = optarg;
-            break;
+        case 'k': key = optarg; break;
         case 'm':
         case 'f':
-        case 'x':
-            cli_message_arg(&margs, opt, optarg);
-            break;
-        case 's':
-            sig_b64 = optarg;
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'h':
-            verify_help();
-            return CLI_EXIT_OK;
-        default:
-            return cli_usage("verify", "invalid option");
+        case 'x': cli_message_arg(&margs, opt, optarg); break;
+        case 's': sig_b64 = optarg; break;
+        case 'q': quiet = true; break;
+        case 'h': verify_help(); return CLI_EXIT_OK;
+        default: return cli_usage("verify", "invalid option");
         }
     }
     if (optind < argc)
@@ -93,8 +82,9 @@ int verify_main(int argc, char **argv)
         return cli_usage("verify", "--key: %s", err);
     if (crypto_b64_decode(sig, sizeof sig, &sig_len, sig_b64, strlen(sig_b64)) != 0 ||
         sig_len != sizeof sig)
-        return cli_usage("verify", "--signature must be standard base64 (with padding) of %d "
-                                   "bytes",
+        return cli_usage("verify",
+                         "--signature must be standard base64 (with padding) of %d "
+                         "bytes",
                          crypto_sign_BYTES);
     if (cli_message_load(&margs, &msg, &msg_len, err, sizeof err) != 0)
         return cli_usage("verify", "%s", err);

@@ -80,8 +80,7 @@ static long ref_decode(const char *s, size_t len, bool url, uint8_t *out)
     return (long)n;
 }
 
-static int decode(bool url, uint8_t *out, size_t outmax, size_t *outlen, const char *s,
-                  size_t len)
+static int decode(bool url, uint8_t *out, size_t outmax, size_t *outlen, const char *s, size_t len)
 {
     return url ? crypto_b64url_decode(out, outmax, outlen, s, len)
                : crypto_b64_decode(out, outmax, outlen, s, len);
@@ -158,7 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Strict text is the only encoding of its bytes. */
     if (rc_big == 0) {
-        int variant = !url ? sodium_base64_VARIANT_ORIGINAL
+        int variant = !url                            ? sodium_base64_VARIANT_ORIGINAL
                       : (len && text[len - 1] == '=') ? sodium_base64_VARIANT_URLSAFE
                                                       : sodium_base64_VARIANT_URLSAFE_NO_PADDING;
         n = sodium_base64_ENCODED_LEN(biglen, variant);

@@ -8,13 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "fuzz: check failed at %s:%d: %s\n", __FILE__, __LINE__,       \
-                    #cond);                                                                \
-            abort();                                                                       \
-        }                                                                                  \
+#define CHECK(cond)                                                                          \
+    do {                                                                                     \
+        if (!(cond)) {                                                                       \
+            fprintf(stderr, "fuzz: check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                         \
+        }                                                                                    \
     } while (0)
 
 #endif

@@ -30,10 +30,12 @@ static char path[64];
 /* Options the http_api controller accepts (src/controllers/http_api.c). */
 static const struct wss_opt_spec api_opts[] = {
     {.key = "token_file", .type = WSS_OPT_STRING},
-    {.key = "max_body_bytes", .type = WSS_OPT_INTEGER, .min = 1024, .max = 16777216,
+    {.key = "max_body_bytes",
+     .type = WSS_OPT_INTEGER,
+     .min = 1024,
+     .max = 16777216,
      .def.i = 65536},
-    {.key = "auth_failures_burst", .type = WSS_OPT_INTEGER, .min = 1, .max = 100000,
-     .def.i = 20},
+    {.key = "auth_failures_burst", .type = WSS_OPT_INTEGER, .min = 1, .max = 100000, .def.i = 20},
     {.key = "enabled", .type = WSS_OPT_BOOLEAN},
     {0},
 };

@@ -46,8 +46,7 @@ static void check_decoded(const struct wire_msg *m, size_t max_message)
         CHECK(strnlen(m->reason, sizeof(m->reason)) <= WIRE_REASON_MAX);
         CHECK(m->message == NULL && m->host[0] == '\0' && !m->has_proof);
         break;
-    default:
-        CHECK(!"unexpected type");
+    default: CHECK(!"unexpected type");
     }
 }
 
@@ -79,8 +78,7 @@ static char *reencode(const struct wire_msg *m, size_t *len)
         if (m->reason[0])
             json_object_set_new(obj, "reason", json_string(m->reason));
         break;
-    default:
-        CHECK(!"unexpected type");
+    default: CHECK(!"unexpected type");
     }
     text = json_dumps(obj, JSON_COMPACT);
     CHECK(text != NULL);
@@ -93,8 +91,8 @@ static bool same_msg(const struct wire_msg *a, const struct wire_msg *b)
 {
     return a->type == b->type && !memcmp(a->public_key, b->public_key, sizeof(a->public_key)) &&
            !strcmp(a->host, b->host) && a->has_proof == b->has_proof &&
-           !memcmp(a->proof, b->proof, sizeof(a->proof)) &&
-           !strcmp(a->request_id, b->request_id) && a->message_len == b->message_len &&
+           !memcmp(a->proof, b->proof, sizeof(a->proof)) && !strcmp(a->request_id, b->request_id) &&
+           a->message_len == b->message_len &&
            (a->message_len == 0 || !memcmp(a->message, b->message, a->message_len)) &&
            !memcmp(a->signature, b->signature, sizeof(a->signature)) &&
            !strcmp(a->reason, b->reason);
@@ -124,8 +122,8 @@ static void check_encoders(const struct wire_msg *m)
         json_decref(obj);
         break;
     case WIRE_SIGN_RESPONSE:
-        buf = wire_encode_sign_request(HEADROOM, &len, m->request_id, m->message,
-                                       m->message_len, m->message_len ? UINT64_MAX : 0);
+        buf = wire_encode_sign_request(HEADROOM, &len, m->request_id, m->message, m->message_len,
+                                       m->message_len ? UINT64_MAX : 0);
         obj = parse_encoded(buf, len, "sign_request");
         CHECK(strcmp(str_field(obj, "request_id"), m->request_id) == 0);
         bytes = b64_field(obj, "message", &n);
@@ -144,8 +142,7 @@ static void check_encoders(const struct wire_msg *m)
         CHECK(strcmp(str_field(obj, "reason"), m->reason) == 0);
         json_decref(obj);
         break;
-    default:
-        CHECK(!"unexpected type");
+    default: CHECK(!"unexpected type");
     }
 }
 
@@ -241,8 +238,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_canonical(obj, "message", m.message, m.message_len);
         check_canonical(obj, "signature", m.signature, sizeof(m.signature));
         break;
-    default:
-        break;
+    default: break;
     }
     json_decref(obj);
 

@@ -72,8 +72,7 @@ static void check_decoded(const struct wire_msg *m)
         CHECK(m->request_id[0] == '\0' || is_uuid(m->request_id));
         CHECK(m->message == NULL && m->reason[0] == '\0');
         break;
-    default:
-        CHECK(!"unexpected type");
+    default: CHECK(!"unexpected type");
     }
 }
 
@@ -88,19 +87,15 @@ static void check_input_canonical(const uint8_t *data, size_t size, const struct
     switch (m->type) {
     case WIRE_CHALLENGE:
         CHECK(strcmp(str_field(obj, "nonce"), m->nonce_b64) == 0);
-        CHECK(crypto_b64_decode(nonce, sizeof nonce, &n, m->nonce_b64, strlen(m->nonce_b64)) ==
-                  0 &&
+        CHECK(crypto_b64_decode(nonce, sizeof nonce, &n, m->nonce_b64, strlen(m->nonce_b64)) == 0 &&
               n == sizeof nonce);
         check_canonical(obj, "nonce", nonce, sizeof nonce);
         break;
     case WIRE_INTRODUCED:
         check_canonical(obj, "public_key", m->public_key, sizeof m->public_key);
         break;
-    case WIRE_SIGN_REQUEST:
-        check_canonical(obj, "message", m->message, m->message_len);
-        break;
-    default:
-        break;
+    case WIRE_SIGN_REQUEST: check_canonical(obj, "message", m->message, m->message_len); break;
+    default: break;
     }
     json_decref(obj);
 }
@@ -109,20 +104,15 @@ static void check_input_canonical(const uint8_t *data, size_t size, const struct
 static char *reencode(const struct wire_msg *m, size_t *len)
 {
     switch (m->type) {
-    case WIRE_CHALLENGE:
-        return wire_encode_challenge(HEADROOM, len, m->nonce_b64);
+    case WIRE_CHALLENGE: return wire_encode_challenge(HEADROOM, len, m->nonce_b64);
     case WIRE_INTRODUCED:
         return wire_encode_introduced(HEADROOM, len, m->public_key, m->session_id);
     case WIRE_SIGN_REQUEST:
         return wire_encode_sign_request(HEADROOM, len, m->request_id, m->message, m->message_len,
                                         (uint64_t)m->expires_at);
-    case WIRE_CANCEL:
-        return wire_encode_cancel(HEADROOM, len, m->request_id, m->reason);
-    case WIRE_ERROR:
-        return wire_encode_error(HEADROOM, len, m->code, m->text, m->request_id);
-    default:
-        CHECK(!"unexpected type");
-        return NULL;
+    case WIRE_CANCEL: return wire_encode_cancel(HEADROOM, len, m->request_id, m->reason);
+    case WIRE_ERROR: return wire_encode_error(HEADROOM, len, m->code, m->text, m->request_id);
+    default: CHECK(!"unexpected type"); return NULL;
     }
 }
 

@@ -97,8 +97,7 @@ FUZZ_HELPER const char *str_field(json_t *obj, const char *key)
  * Strict base64 has one text per byte string: the field's text in the input
  * frame must be exactly the standard padded encoding of what was decoded.
  */
-FUZZ_HELPER void check_canonical(json_t *frame, const char *key, const uint8_t *bin,
-                                 size_t len)
+FUZZ_HELPER void check_canonical(json_t *frame, const char *key, const uint8_t *bin, size_t len)
 {
     json_t *v = json_object_get(frame, key);
     size_t n = crypto_b64_len(len);
@@ -132,8 +131,8 @@ FUZZ_HELPER json_t *parse_encoded(char *buf, size_t len, const char *type)
 }
 
 /* The decoder under test: wire_decode from one side. */
-typedef int (*fuzz_decode_fn)(const char *buf, size_t len, size_t max_message,
-                              struct wire_msg *out, struct wire_error *err);
+typedef int (*fuzz_decode_fn)(const char *buf, size_t len, size_t max_message, struct wire_msg *out,
+                              struct wire_error *err);
 /* The target's comparison of two decoded frames. */
 typedef bool (*fuzz_same_fn)(const struct wire_msg *a, const struct wire_msg *b);
 
@@ -145,8 +144,7 @@ FUZZ_HELPER void check_refused(fuzz_decode_fn decode, const uint8_t *data, size_
                                const struct wire_msg *m, const struct wire_error *e)
 {
     struct wire_msg again;
-    static const char *const codes[] = {"bad_json", "missing_field", "bad_field",
-                                        "unknown_type"};
+    static const char *const codes[] = {"bad_json", "missing_field", "bad_field", "unknown_type"};
     bool known = false;
 
     CHECK(all_zero(m, sizeof(*m)));

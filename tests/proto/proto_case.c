@@ -157,9 +157,7 @@ static char *render(const struct wire_msg *m)
         puts_(&t, " reason=");
         put_quoted(&t, m->reason);
         break;
-    default:
-        puts_(&t, "type=?");
-        break;
+    default: puts_(&t, "type=?"); break;
     }
     return t.buf;
 }

@@ -65,7 +65,8 @@ static void test_sign_call(void **state)
     crypto_b64_encode(pk_b64, sizeof pk_b64, pk, sizeof pk);
     crypto_b64_encode(msg_b64, sizeof msg_b64, msg, sizeof msg);
     body = api_encode_sign_call(
-        &len, &(struct api_sign_call){.pk = pk, .msg = msg, .msg_len = sizeof msg, .timeout_ms = 2500});
+        &len,
+        &(struct api_sign_call){.pk = pk, .msg = msg, .msg_len = sizeof msg, .timeout_ms = 2500});
     snprintf(want, sizeof want, "{\"public_key\":\"%s\",\"message\":\"%s\",\"timeout_ms\":2500}",
              pk_b64, msg_b64);
     assert_string_equal(body, want);
@@ -98,8 +99,9 @@ static void test_sign_call(void **state)
  */
 static void test_sign_result_matches_jansson(void **state)
 {
-    static const char *const ids[] = {RID, "", "plain-but-not-a-uuid", "q\"uote", "back\\slash",
-                                      "nl\n", "del\x7f", "utf8-\xc3\xa9"};
+    static const char *const ids[] = {
+        RID,    "",        "plain-but-not-a-uuid", "q\"uote", "back\\slash",
+        "nl\n", "del\x7f", "utf8-\xc3\xa9"};
     uint8_t pk[32], sig[64], msg[70];
     size_t n, h, k, len;
 
@@ -118,8 +120,8 @@ static void test_sign_result_matches_jansson(void **state)
             json_object_set_new(obj, "signature", b64_json(sig, sizeof sig));
             want = json_dumps(obj, JSON_COMPACT);
             for (h = 0; h < sizeof headrooms / sizeof headrooms[0]; h++) {
-                got = api_encode_sign_result(headrooms[h], &len, ids[k], pk, n ? msg : NULL, n,
-                                             sig);
+                got =
+                    api_encode_sign_result(headrooms[h], &len, ids[k], pk, n ? msg : NULL, n, sig);
                 check_layout(got, headrooms[h], len);
                 assert_int_equal(len, strlen(want));
                 assert_memory_equal(got + headrooms[h], want, len);
@@ -186,7 +188,7 @@ static void test_sign_result_round_trip(void **state)
 }
 
 #define PK_B64 "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
-#define SIG_B64                                                                                    \
+#define SIG_B64 \
     "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+fw=="
 
 static void expect_refused(const char *text, const char *code, const char *message)
@@ -207,9 +209,9 @@ static void expect_refused(const char *text, const char *code, const char *messa
 static void test_sign_result_refused(void **state)
 {
     struct api_sign_result r;
-    static const char extra[] = "{\"request_id\":\"" RID "\",\"public_key\":\"" PK_B64
-                                "\",\"message\":\"eA==\",\"signature\":\"" SIG_B64
-                                "\",\"added_later\":[1,2]}";
+    static const char extra[] =
+        "{\"request_id\":\"" RID "\",\"public_key\":\"" PK_B64
+        "\",\"message\":\"eA==\",\"signature\":\"" SIG_B64 "\",\"added_later\":[1,2]}";
 
     (void)state;
     expect_refused("", "bad_json", "answer is not valid JSON");
@@ -221,11 +223,11 @@ static void test_sign_result_refused(void **state)
                    "field 'request_id' must be a lowercase UUID");
     expect_refused("{\"request_id\":\"" RID "\",\"public_key\":\"AAAA\"}", "bad_field",
                    "field 'public_key' must decode to 32 bytes");
-    expect_refused("{\"request_id\":\"" RID "\",\"public_key\":\"" PK_B64 "\",\"signature\":\""
-                   SIG_B64 "\",\"message\":\"e A=\"}",
+    expect_refused("{\"request_id\":\"" RID "\",\"public_key\":\"" PK_B64
+                   "\",\"signature\":\"" SIG_B64 "\",\"message\":\"e A=\"}",
                    "bad_field", "field 'message' is not valid base64");
-    expect_refused("{\"request_id\":\"" RID "\",\"public_key\":\"" PK_B64 "\",\"signature\":\""
-                   SIG_B64 "\"}",
+    expect_refused("{\"request_id\":\"" RID "\",\"public_key\":\"" PK_B64
+                   "\",\"signature\":\"" SIG_B64 "\"}",
                    "missing_field", "field 'message' is missing");
     /* fields a newer daemon adds are ignored */
     assert_int_equal(api_decode_sign_result(extra, strlen(extra), MAX_MSG, &r, NULL), 0);

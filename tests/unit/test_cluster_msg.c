@@ -18,8 +18,7 @@ static const uint8_t other[CMSG_KEY_BYTES] = {8, 8, 8};
 
 static struct cmsg sample(enum cmsg_type t)
 {
-    struct cmsg m = {.type = t, .seq = 1733312345000000ull, .has_key = true, .exp = 42,
-                     .limit = 5};
+    struct cmsg m = {.type = t, .seq = 1733312345000000ull, .has_key = true, .exp = 42, .limit = 5};
 
     strcpy(m.from, "node-1");
     for (size_t i = 0; i < sizeof m.key; i++)
@@ -52,8 +51,7 @@ static void test_every_type_round_trips(void **state)
         } else {
             assert_null(d.frame);
         }
-        if (t == CMSG_HB || t == CMSG_BYE || t == CMSG_HELLO || t == CMSG_LIST ||
-            t == CMSG_KEYS) {
+        if (t == CMSG_HB || t == CMSG_BYE || t == CMSG_HELLO || t == CMSG_LIST || t == CMSG_KEYS) {
             assert_false(d.has_key);
         } else {
             assert_true(d.has_key);

@@ -54,8 +54,7 @@ static void write_tmp(char path[64], const char *text)
 }
 
 /* Loads text over cfg through a temp file; path receives the name used. */
-static int load_text(struct config *cfg, const char *text, char path[64], char *err,
-                     size_t errlen)
+static int load_text(struct config *cfg, const char *text, char path[64], char *err, size_t errlen)
 {
     int rc;
 
@@ -282,8 +281,8 @@ static const struct bad_case bad_cases[] = {
      "key 'introduction.timeout_ms' must be an integer", 0},
     {"{\"introduction\": {\"proof\": true}}", "key 'introduction.proof' must be a string", 0},
     {"{\"requests\": {\"max_pending\": true}}", "key 'requests.max_pending' must be an integer", 0},
-    {"{\"limits\": {\"max_frame_bytes\": null}}",
-     "key 'limits.max_frame_bytes' must be an integer", 0},
+    {"{\"limits\": {\"max_frame_bytes\": null}}", "key 'limits.max_frame_bytes' must be an integer",
+     0},
     {"{\"log_level\": 3}", "key 'log_level' must be a string", 0},
     {"{\"requests\": 5}", "key 'requests' must be an object", 0},
     {"{\"server_names\": \"localhost\"}", "key 'server_names' must be an array", 0},
@@ -314,8 +313,7 @@ static const struct bad_case bad_cases[] = {
     /* control.tls */
     {"{\"control\": {\"tls\": true}}", "key 'control.tls' must be an object", 0},
     {"{\"control\": {\"tls\": {\"crt\": \"/c\"}}}", "unknown key 'control.tls.crt'", 0},
-    {"{\"control\": {\"tls\": {\"cert\": \"\"}}}", "key 'control.tls.cert' must not be empty",
-     0},
+    {"{\"control\": {\"tls\": {\"cert\": \"\"}}}", "key 'control.tls.cert' must not be empty", 0},
     {"{\"control\": {\"tls\": {\"key\": 1}}}", "key 'control.tls.key' must be a string", 0},
     {"{\"requests\": {\"default_timeout_ms\": 0}}",
      "key 'requests.default_timeout_ms' must be between 1 and 60000", 0},
@@ -336,8 +334,8 @@ static const struct bad_case bad_cases[] = {
      "key 'log_level' must be one of err, warn, notice, info, debug", 0},
     {"{\"log_level\": \"INFO\"}", "key 'log_level' must be one of", 0},
     {"{\"server_names\": []}", "key 'server_names' must not be empty", 0},
-    {"{\"server_names\": [\"Signer.example.com\"]}",
-     "key 'server_names' item 0 must be lowercase", 0},
+    {"{\"server_names\": [\"Signer.example.com\"]}", "key 'server_names' item 0 must be lowercase",
+     0},
     {"{\"server_names\": [\"ok.example\", \"\"]}", "key 'server_names' item 1 must be 1 to 253", 0},
     {"{\"server_names\": [\"a b\"]}", "key 'server_names' item 0 has a character outside", 0},
     {"{\"server_names\": [\"a\\nb\"]}", "key 'server_names' item 0 has a character outside", 0},
@@ -352,8 +350,8 @@ static const struct bad_case bad_cases[] = {
     {"{\"controllers\": {\"http_api\": true}}", "key 'controllers.http_api' must be an object", 0},
     {"{\"controllers\": {\"http_api\": {\"enabled\": \"no\"}}}",
      "key 'controllers.http_api.enabled' must be a boolean", 0},
-    {"{\"controllers\": {\"Bad.Name\": {}}}",
-     "key 'controllers.Bad.Name': controller names are", 0},
+    {"{\"controllers\": {\"Bad.Name\": {}}}", "key 'controllers.Bad.Name': controller names are",
+     0},
     {"{\"controllers\": {\"\": {}}}", "controller names are", 0},
     /* the top level */
     {"[]", "the top level must be a JSON object", 0},
@@ -622,13 +620,34 @@ static void set_tls(struct config *cfg, bool cert, bool key)
         cfg->tls_key = strdup("/k.pem");
 }
 
-static void ck_none(struct config *c) { (void)c; }
-static void ck_cert_only(struct config *c) { set_tls(c, true, false); }
-static void ck_key_only(struct config *c) { set_tls(c, false, true); }
-static void ck_both(struct config *c) { set_tls(c, true, true); }
-static void ck_public_plain(struct config *c) { set_listen(&c->listen, "0.0.0.0", 8080); }
-static void ck_public_v6_plain(struct config *c) { set_listen(&c->listen, "::", 8080); }
-static void ck_public_host_plain(struct config *c) { set_listen(&c->listen, "10.0.0.5", 8080); }
+static void ck_none(struct config *c)
+{
+    (void)c;
+}
+static void ck_cert_only(struct config *c)
+{
+    set_tls(c, true, false);
+}
+static void ck_key_only(struct config *c)
+{
+    set_tls(c, false, true);
+}
+static void ck_both(struct config *c)
+{
+    set_tls(c, true, true);
+}
+static void ck_public_plain(struct config *c)
+{
+    set_listen(&c->listen, "0.0.0.0", 8080);
+}
+static void ck_public_v6_plain(struct config *c)
+{
+    set_listen(&c->listen, "::", 8080);
+}
+static void ck_public_host_plain(struct config *c)
+{
+    set_listen(&c->listen, "10.0.0.5", 8080);
+}
 static void ck_public_insecure(struct config *c)
 {
     set_listen(&c->listen, "0.0.0.0", 8080);
@@ -639,9 +658,18 @@ static void ck_public_tls(struct config *c)
     set_listen(&c->listen, "0.0.0.0", 8443);
     set_tls(c, true, true);
 }
-static void ck_localhost_plain(struct config *c) { set_listen(&c->listen, "localhost", 9000); }
-static void ck_v6_loopback_plain(struct config *c) { set_listen(&c->listen, "::1", 9000); }
-static void ck_same(struct config *c) { set_listen(&c->control, "127.0.0.1", 8080); }
+static void ck_localhost_plain(struct config *c)
+{
+    set_listen(&c->listen, "localhost", 9000);
+}
+static void ck_v6_loopback_plain(struct config *c)
+{
+    set_listen(&c->listen, "::1", 9000);
+}
+static void ck_same(struct config *c)
+{
+    set_listen(&c->control, "127.0.0.1", 8080);
+}
 static void ck_same_v6(struct config *c)
 {
     set_listen(&c->listen, "::1", 7000);
@@ -653,26 +681,68 @@ static void ck_wildcard_clash(struct config *c)
     set_tls(c, true, true);
     set_listen(&c->control, "127.0.0.1", 8443);
 }
-static void ck_loopback_clash(struct config *c) { set_listen(&c->control, "::1", 8080); }
+static void ck_loopback_clash(struct config *c)
+{
+    set_listen(&c->control, "::1", 8080);
+}
 static void ck_different_hosts(struct config *c)
 {
     set_listen(&c->listen, "10.0.0.1", 8443);
     set_tls(c, true, true);
     set_listen(&c->control, "127.0.0.1", 8443);
 }
-static void ck_other_port(struct config *c) { set_listen(&c->control, "127.0.0.1", 9999); }
-static void ck_req_timeout_high(struct config *c) { c->default_timeout_ms = 60001; }
-static void ck_req_timeout_zero(struct config *c) { c->default_timeout_ms = 0; }
-static void ck_intro_low(struct config *c) { c->intro_timeout_ms = 99; }
-static void ck_frame_low(struct config *c) { c->max_frame_bytes = 1023; }
-static void ck_message_high(struct config *c) { c->max_message_bytes = 1048577; }
-static void ck_pending_zero(struct config *c) { c->max_pending = 0; }
-static void ck_per_key_zero(struct config *c) { c->max_pending_per_key = 0; }
-static void ck_log_level(struct config *c) { c->log_level = 7; }
-static void ck_no_names(struct config *c) { c->n_server_names = 0; }
-static void ck_port_neg(struct config *c) { c->control.port = -1; }
-static void ck_control_cert_only(struct config *c) { c->control_tls_cert = strdup("/c.pem"); }
-static void ck_control_key_only(struct config *c) { c->control_tls_key = strdup("/k.pem"); }
+static void ck_other_port(struct config *c)
+{
+    set_listen(&c->control, "127.0.0.1", 9999);
+}
+static void ck_req_timeout_high(struct config *c)
+{
+    c->default_timeout_ms = 60001;
+}
+static void ck_req_timeout_zero(struct config *c)
+{
+    c->default_timeout_ms = 0;
+}
+static void ck_intro_low(struct config *c)
+{
+    c->intro_timeout_ms = 99;
+}
+static void ck_frame_low(struct config *c)
+{
+    c->max_frame_bytes = 1023;
+}
+static void ck_message_high(struct config *c)
+{
+    c->max_message_bytes = 1048577;
+}
+static void ck_pending_zero(struct config *c)
+{
+    c->max_pending = 0;
+}
+static void ck_per_key_zero(struct config *c)
+{
+    c->max_pending_per_key = 0;
+}
+static void ck_log_level(struct config *c)
+{
+    c->log_level = 7;
+}
+static void ck_no_names(struct config *c)
+{
+    c->n_server_names = 0;
+}
+static void ck_port_neg(struct config *c)
+{
+    c->control.port = -1;
+}
+static void ck_control_cert_only(struct config *c)
+{
+    c->control_tls_cert = strdup("/c.pem");
+}
+static void ck_control_key_only(struct config *c)
+{
+    c->control_tls_key = strdup("/k.pem");
+}
 static void ck_control_tls(struct config *c)
 {
     ck_control_cert_only(c);
@@ -690,7 +760,11 @@ static void ck_listen_path_bad(struct config *c)
     c->listen_path = strdup("ws");
 }
 /* Port 0 (any free port) on both listeners is no clash. */
-static void ck_port_zero(struct config *c) { c->control.port = 0; c->listen.port = 0; }
+static void ck_port_zero(struct config *c)
+{
+    c->control.port = 0;
+    c->listen.port = 0;
+}
 
 /* Per case: a change to the defaults and the expected outcome. */
 struct check_case {
@@ -764,8 +838,8 @@ static void test_check(void **state)
 
 static void test_transport_keys(void **state)
 {
-    static const char *const good_paths[] = {"/", "/v1/ws", "/signer", "/a.b/c_d~e-f/", "/.well",
-                                             "/a/..b"};
+    static const char *const good_paths[] = {"/",      "/v1/ws", "/signer", "/a.b/c_d~e-f/",
+                                             "/.well", "/a/..b"};
     struct config cfg;
     char err[ERR_BYTES] = "", path[64], text[256];
 
@@ -781,19 +855,16 @@ static void test_transport_keys(void **state)
 
     /* "none", then back: each value sets both flags. */
     config_init(&cfg);
-    assert_int_equal(load_text(&cfg, "{\"introduction\": {\"proof\": \"none\"}}", path, err,
-                               sizeof err),
-                     0);
+    assert_int_equal(
+        load_text(&cfg, "{\"introduction\": {\"proof\": \"none\"}}", path, err, sizeof err), 0);
     assert_true(cfg.proof_none);
     assert_false(cfg.proof_required);
-    assert_int_equal(load_text(&cfg, "{\"introduction\": {\"proof\": \"required\"}}", path,
-                               err, sizeof err),
-                     0);
+    assert_int_equal(
+        load_text(&cfg, "{\"introduction\": {\"proof\": \"required\"}}", path, err, sizeof err), 0);
     assert_false(cfg.proof_none);
     assert_true(cfg.proof_required);
-    assert_int_equal(load_text(&cfg, "{\"introduction\": {\"proof\": \"optional\"}}", path,
-                               err, sizeof err),
-                     0);
+    assert_int_equal(
+        load_text(&cfg, "{\"introduction\": {\"proof\": \"optional\"}}", path, err, sizeof err), 0);
     assert_false(cfg.proof_none);
     assert_false(cfg.proof_required);
     config_cleanup(&cfg);
@@ -894,17 +965,16 @@ static void test_controllers_merge(void **state)
 /* A section's errors name the controller and the key; opts.c's own cases are in test_opts.c. */
 static void test_controller_section_names(void **state)
 {
-    static const struct wss_opt_spec http_spec[] = {
-        {.key = "token_file", .type = WSS_OPT_STRING}, {0}};
+    static const struct wss_opt_spec http_spec[] = {{.key = "token_file", .type = WSS_OPT_STRING},
+                                                    {0}};
     struct config cfg;
     const struct wss_opts *o;
     char err[ERR_BYTES] = "", path[64], name[80], json[200], want[200];
 
     config_init(&cfg);
     /* The default (empty) section passes. */
-    assert_int_equal(wss_opts_check(config_controller(&cfg, "http_api")->opts, http_spec, err,
-                                    sizeof err),
-                     0);
+    assert_int_equal(
+        wss_opts_check(config_controller(&cfg, "http_api")->opts, http_spec, err, sizeof err), 0);
     assert_int_equal(load_text(&cfg, "{\"controllers\": {\"http_api\": {\"token_fil\": \"/t\"}}}",
                                path, err, sizeof err),
                      0);

@@ -303,10 +303,9 @@ static void test_full_round_trip(void **state)
     text = round_trip(&full, NULL);
     /* file settings as written, never what the files hold */
     holds(text,
-          (const char *const[]){"\"key\": \"credential:tls.key\"",
-                                "\"cert\": \"credential:control.crt\"",
-                                "\"deny_file\": \"credential:deny\"",
-                                "\"token_file\": \"credential:tokens\"", NULL},
+          (const char *const[]){
+              "\"key\": \"credential:tls.key\"", "\"cert\": \"credential:control.crt\"",
+              "\"deny_file\": \"credential:deny\"", "\"token_file\": \"credential:tokens\"", NULL},
           (const char *const[]){key_b, dir, NULL});
     free(text);
     config_cleanup(&full);
@@ -340,7 +339,8 @@ static void test_controller_defaults(void **state)
     (void)state;
     snprintf(text_in, sizeof text_in,
              "{\"controllers\": {\"example\": {\"public_key\": \"%s\"},"
-             " \"http_api\": {\"max_body_bytes\": 4096}, \"other\": {\"x\": 1}}}", key_a);
+             " \"http_api\": {\"max_body_bytes\": 4096}, \"other\": {\"x\": 1}}}",
+             key_a);
     load_text(&cfg, "controllers.json", text_in);
     daemon_fill_defaults(&cfg);
     daemon_fill_defaults(&cfg); /* twice changes nothing */
@@ -366,7 +366,7 @@ static void flatten(json_t *keys, const char *prefix, json_t *obj)
     const char *k;
     json_t *v;
 
-    json_object_foreach(obj, k, v) {
+    json_object_foreach (obj, k, v) {
         char name[256];
 
         snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", k);
@@ -422,10 +422,10 @@ static void test_dump_names_documented_keys(void **state)
     /* "controllers" and "controllers.NAME.enabled" stand for each controller's section */
     json_object_del(documented, "controllers");
     json_object_del(documented, "controllers.NAME.enabled");
-    json_object_foreach(documented, k, v)
+    json_object_foreach (documented, k, v)
         if (!json_object_get(dumped, k))
             fail_msg("docs/CONFIG.md documents '%s' but --dump-config does not print it", k);
-    json_object_foreach(dumped, k, v) {
+    json_object_foreach (dumped, k, v) {
         size_t n = strlen(k);
 
         if (!strncmp(k, "controllers.", 12) && n > 8 && !strcmp(k + n - 8, ".enabled"))

@@ -138,8 +138,7 @@ static void test_tls_credentials(void **state)
 
     /* a plain path is kept as written */
     config_init(&cfg);
-    assert_int_equal(load_text(&cfg,
-                               "{\"tls\":{\"cert\":\"/etc/a.crt\",\"key\":\"credential:k\"}}",
+    assert_int_equal(load_text(&cfg, "{\"tls\":{\"cert\":\"/etc/a.crt\",\"key\":\"credential:k\"}}",
                                err, sizeof err),
                      0);
     assert_string_equal(cfg.tls_cert, "/etc/a.crt");
@@ -160,8 +159,7 @@ static void test_tls_credentials(void **state)
     /* no credentials directory: refused, naming the key and the unit setting */
     unsetenv("CREDENTIALS_DIRECTORY");
     config_init(&cfg);
-    assert_int_equal(load_text(&cfg,
-                               "{\"tls\":{\"cert\":\"/etc/a.crt\",\"key\":\"credential:k\"}}",
+    assert_int_equal(load_text(&cfg, "{\"tls\":{\"cert\":\"/etc/a.crt\",\"key\":\"credential:k\"}}",
                                err, sizeof err),
                      WSS_ERR_CONFIG);
     assert_non_null(strstr(err, "key 'tls.key'"));

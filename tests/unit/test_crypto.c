@@ -86,7 +86,7 @@ static void test_rfc8032(void **state)
     /* "Wrong key": the last vector's key, used against every other one. */
     hex_fixed(json_array_get(vectors, 4), "public_key", other_pk, sizeof(other_pk));
 
-    json_array_foreach(vectors, i, vec) {
+    json_array_foreach (vectors, i, vec) {
         uint8_t seed[crypto_sign_SEEDBYTES], want_pk[crypto_sign_PUBLICKEYBYTES];
         uint8_t want_sig[crypto_sign_BYTES], pk[crypto_sign_PUBLICKEYBYTES];
         uint8_t sk[crypto_sign_SECRETKEYBYTES], sig[crypto_sign_BYTES];
@@ -120,8 +120,7 @@ static void test_rfc8032(void **state)
         /* A changed message: a flipped bit, or one extra byte. */
         if (msglen) {
             msg[msglen - 1] ^= 0x01;
-            assert_int_equal(crypto_verify_sig(pk, msg, msglen, sig, sizeof(sig)),
-                             WSS_ERR_BAD_SIG);
+            assert_int_equal(crypto_verify_sig(pk, msg, msglen, sig, sizeof(sig)), WSS_ERR_BAD_SIG);
             msg[msglen - 1] ^= 0x01;
         }
         longer = malloc(msglen + 1);
@@ -171,13 +170,13 @@ static void test_wycheproof(void **state)
 
     assert_true(json_is_array(groups));
     assert_int_equal(json_integer_value(json_object_get(root, "numberOfTests")), 151);
-    json_array_foreach(groups, gi, group) {
+    json_array_foreach (groups, gi, group) {
         uint8_t pk[crypto_sign_PUBLICKEYBYTES];
 
         hex_fixed(json_object_get(group, "publicKey"), "pk", pk, sizeof(pk));
         tests = json_object_get(group, "tests");
         assert_true(json_is_array(tests));
-        json_array_foreach(tests, ti, tc) {
+        json_array_foreach (tests, ti, tc) {
             const char *result = json_string_value(json_object_get(tc, "result"));
             uint8_t *msg, *sig;
             size_t msglen = hex_field(tc, "msg", &msg);
@@ -204,8 +203,7 @@ static void test_wycheproof(void **state)
             }
             if ((rc == 0) != want) {
                 print_error("wycheproof tcId %lld: expected %s, got rc=%d\n",
-                            (long long)json_integer_value(json_object_get(tc, "tcId")), result,
-                            rc);
+                            (long long)json_integer_value(json_object_get(tc, "tcId")), result, rc);
                 disagree++;
             }
             total++;
@@ -236,7 +234,7 @@ static void test_speccheck(void **state)
 
     assert_true(json_is_array(root));
     assert_int_equal(json_array_size(root), 12);
-    json_array_foreach(root, i, c) {
+    json_array_foreach (root, i, c) {
         uint8_t pk[crypto_sign_PUBLICKEYBYTES], *msg, *sig;
         size_t msglen = hex_field(c, "message", &msg);
         size_t siglen = hex_field(c, "signature", &sig);
@@ -529,11 +527,9 @@ static void test_proof(void **state)
                      WSS_ERR_BAD_SIG);
     /* wrong nonce */
     crypto_new_nonce(nonce, other_nonce);
-    assert_int_equal(crypto_verify_proof(pk, host, other_nonce, sig, sizeof(sig)),
-                     WSS_ERR_BAD_SIG);
+    assert_int_equal(crypto_verify_proof(pk, host, other_nonce, sig, sizeof(sig)), WSS_ERR_BAD_SIG);
     /* wrong key */
-    assert_int_equal(crypto_verify_proof(pk2, host, NONCE_0_31, sig, sizeof(sig)),
-                     WSS_ERR_BAD_SIG);
+    assert_int_equal(crypto_verify_proof(pk2, host, NONCE_0_31, sig, sizeof(sig)), WSS_ERR_BAD_SIG);
     /* signed by the other key */
     assert_int_equal(crypto_sign_detached(other_sig, NULL, t, n, sk2), 0);
     assert_int_equal(crypto_verify_proof(pk, host, NONCE_0_31, other_sig, sizeof(other_sig)),
@@ -546,9 +542,8 @@ static void test_proof(void **state)
         static const char bare[] = "signer.example.com\n" NONCE_0_31;
         uint8_t bare_sig[crypto_sign_BYTES];
 
-        assert_int_equal(crypto_sign_detached(bare_sig, NULL, (const uint8_t *)bare,
-                                              sizeof(bare) - 1, sk),
-                         0);
+        assert_int_equal(
+            crypto_sign_detached(bare_sig, NULL, (const uint8_t *)bare, sizeof(bare) - 1, sk), 0);
         assert_int_equal(crypto_verify_proof(pk, host, NONCE_0_31, bare_sig, sizeof(bare_sig)),
                          WSS_ERR_BAD_SIG);
     }
@@ -559,8 +554,7 @@ static void test_proof(void **state)
                      WSS_ERR_INVAL);
     /* flipped proof bit */
     sig[10] ^= 0x04;
-    assert_int_equal(crypto_verify_proof(pk, host, NONCE_0_31, sig, sizeof(sig)),
-                     WSS_ERR_BAD_SIG);
+    assert_int_equal(crypto_verify_proof(pk, host, NONCE_0_31, sig, sizeof(sig)), WSS_ERR_BAD_SIG);
 }
 
 static void test_reserved_prefix(void **state)

@@ -68,8 +68,7 @@ static void test_resolve_plain_and_credential(void **state)
                      WSS_ERR_CONFIG);
     assert_int_equal(files_resolve("credential:..", out, sizeof out, err, sizeof err),
                      WSS_ERR_CONFIG);
-    assert_int_equal(files_resolve("credential:tls.key", out, 10, err, sizeof err),
-                     WSS_ERR_CONFIG);
+    assert_int_equal(files_resolve("credential:tls.key", out, 10, err, sizeof err), WSS_ERR_CONFIG);
     unsetenv("CREDENTIALS_DIRECTORY");
 }
 

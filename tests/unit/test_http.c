@@ -95,7 +95,9 @@ static void test_content_type(void **state)
                         "text/plain; version=0.0.4; charset=utf-8");
     /* A control character would end the header: the value stops before it. */
     assert_string_equal(http_content_type(out, "text/plain\r\nset-cookie: x"), "text/plain");
-    assert_string_equal(http_content_type(out, "a\x7f" "b"), "a");
+    assert_string_equal(http_content_type(out, "a\x7f"
+                                               "b"),
+                        "a");
     assert_string_equal(http_content_type(out, ""), "application/octet-stream");
     assert_string_equal(http_content_type(out, NULL), "application/octet-stream");
     memset(long_type, 'x', sizeof long_type - 1);
@@ -134,8 +136,7 @@ static void test_routes_table(void **state)
     assert_string_equal(err, "two controllers serve the HTTP prefix /v1");
     assert_int_equal(http_server_add_route(srv, "v1", handler, NULL, err, sizeof err),
                      WSS_ERR_INVAL);
-    assert_int_equal(http_server_add_route(srv, "/x", NULL, NULL, err, sizeof err),
-                     WSS_ERR_INVAL);
+    assert_int_equal(http_server_add_route(srv, "/x", NULL, NULL, err, sizeof err), WSS_ERR_INVAL);
     assert_int_equal(http_server_route_count(srv), 2);
     assert_string_equal(http_server_route_prefix(srv, 1), "/v1");
     assert_int_equal(http_server_route_count(NULL), 0);
@@ -147,12 +148,9 @@ static void test_routes_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_route_match),
-        cmocka_unit_test(test_header_tokens),
-        cmocka_unit_test(test_method_names),
-        cmocka_unit_test(test_content_type),
-        cmocka_unit_test(test_length_exceeds),
-        cmocka_unit_test(test_routes_table),
+        cmocka_unit_test(test_route_match),    cmocka_unit_test(test_header_tokens),
+        cmocka_unit_test(test_method_names),   cmocka_unit_test(test_content_type),
+        cmocka_unit_test(test_length_exceeds), cmocka_unit_test(test_routes_table),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -65,8 +65,8 @@ static void test_load_and_lookup(void **state)
     key_text(1, a);
     key_text(2, b);
     key_text(3, c);
-    snprintf(text, sizeof text, "# signers allowed here\n\n%s\n  %s   # the backup\r\n%s\n%s",
-             b, a, b, c);
+    snprintf(text, sizeof text, "# signers allowed here\n\n%s\n  %s   # the backup\r\n%s\n%s", b, a,
+             b, c);
     write_keys(text, strlen(text));
     assert_int_equal(keyset_load(&set, path, "keys.allow_file", err, sizeof err), 0);
     assert_int_equal(set.n, 3); /* b twice counts once */

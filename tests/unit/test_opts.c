@@ -83,8 +83,7 @@ static void test_wrong_type_reads_default(void **state)
 }
 
 /* Checks text against table: the return code, and err when refused. */
-static void check_case(const struct wss_opt_spec *table, const char *text, int rc,
-                       const char *want)
+static void check_case(const struct wss_opt_spec *table, const char *text, int rc, const char *want)
 {
     struct wss_opts *o = section(text);
     char err[ERR_BYTES] = "";
@@ -100,8 +99,8 @@ static void check_case(const struct wss_opt_spec *table, const char *text, int r
 static void test_check(void **state)
 {
     check_case(spec, "{}", 0, NULL);
-    check_case(spec, "{\"s\": \"\", \"short\": \"ab\", \"i\": -10, \"any\": -99999, \"b\": true}", 0,
-               NULL);
+    check_case(spec, "{\"s\": \"\", \"short\": \"ab\", \"i\": -10, \"any\": -99999, \"b\": true}",
+               0, NULL);
     check_case(spec, "{\"short\": \"abcd\", \"i\": 100}", 0, NULL);
     check_case(spec, "{\"x\": 1}", WSS_ERR_CONFIG, "key 'controllers.t.x' is not known");
     check_case(spec, "{\"s\": 1}", WSS_ERR_CONFIG, "key 'controllers.t.s' must be a string");

@@ -70,7 +70,7 @@ static void test_global_cap(void **state)
     assert_false(peers_admit(p, SA(a), 2, 100));
     assert_true(peers_admit(p, SA(a), 3, 100));
     assert_true(peers_admit(p, SA(a), 0, 100)); /* 0: no global cap */
-    peers_free(p); /* frees entries still counted */
+    peers_free(p);                              /* frees entries still counted */
 }
 
 static void test_mapped_v4_counts_as_v4(void **state)

@@ -645,7 +645,7 @@ struct model {
         unsigned k;
         bool alive;
         size_t pos; /* index in alive[] while alive */
-    } *rec;
+    } * rec;
     size_t n_rec;
     size_t *alive; /* record numbers of the live entries, unordered */
     size_t n_alive;

@@ -101,7 +101,8 @@ static void check_introduction(const struct vector *v)
     assert_memory_equal(transcript, expect, tlen);
 
     crypto_sign_detached(sig, NULL, transcript, tlen, sk);
-    assert_string_equal(crypto_b64_encode(sig_b64, sizeof sig_b64, sig, sizeof sig), get(v, "proof"));
+    assert_string_equal(crypto_b64_encode(sig_b64, sizeof sig_b64, sig, sizeof sig),
+                        get(v, "proof"));
     assert_int_equal(crypto_verify_proof(pk, get(v, "host"), nonce_b64, sig, sizeof sig), 0);
     /* The same proof is worthless for another host: the binding holds. */
     assert_int_not_equal(crypto_verify_proof(pk, "evil.example", nonce_b64, sig, sizeof sig), 0);
@@ -114,8 +115,8 @@ static void check_sign(const struct vector *v)
     size_t mlen = 0;
 
     keypair(v, pk, sk);
-    assert_int_equal(crypto_b64_decode(msg, sizeof msg, &mlen, get(v, "message"),
-                                       strlen(get(v, "message"))), 0);
+    assert_int_equal(
+        crypto_b64_decode(msg, sizeof msg, &mlen, get(v, "message"), strlen(get(v, "message"))), 0);
     crypto_sign_detached(sig, NULL, msg, mlen, sk);
     assert_string_equal(crypto_b64_encode(sig_b64, sizeof sig_b64, sig, sizeof sig),
                         get(v, "signature"));

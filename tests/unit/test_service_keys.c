@@ -183,8 +183,8 @@ static void test_disconnect(void **state)
     char id[WSS_REQUEST_ID_BYTES];
 
     outcomes = disc_calls = 0;
-    assert_int_equal(wss_send_to_sign(&w->svc, f->s.key, (const uint8_t *)"m", 1, &opts,
-                                      on_result, w, id), 0);
+    assert_int_equal(
+        wss_send_to_sign(&w->svc, f->s.key, (const uint8_t *)"m", 1, &opts, on_result, w, id), 0);
     assert_int_equal(wss_disconnect_key(&w->svc, NULL, NULL, on_disconnect, NULL), WSS_ERR_INVAL);
     assert_int_equal(wss_disconnect_key(&w->svc, f->s.key, "ops", on_disconnect, NULL), 0);
     /* Done before the call returns: the request ended, the signer was told and closed. */
@@ -371,8 +371,7 @@ static int list_calls, list_status;
 static size_t list_n;
 static bool list_more;
 
-static void on_list(int status, const struct wss_key_entry *keys, size_t n, bool more,
-                    void *user)
+static void on_list(int status, const struct wss_key_entry *keys, size_t n, bool more, void *user)
 {
     list_calls++;
     list_status = status;

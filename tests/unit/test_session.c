@@ -264,9 +264,9 @@ static void answer(struct fake *f, json_t *req, const uint8_t *sk)
     uint8_t msg[256], sig[crypto_sign_BYTES];
     size_t len;
 
-    assert_int_equal(crypto_b64_decode(msg, sizeof msg, &len, str(req, "message"),
-                                       strlen(str(req, "message"))),
-                     0);
+    assert_int_equal(
+        crypto_b64_decode(msg, sizeof msg, &len, str(req, "message"), strlen(str(req, "message"))),
+        0);
     crypto_sign_detached(sig, NULL, msg, len, sk ? sk : f->sk);
     deliver(f, json_pack("{s:s, s:s, s:s, s:o}", "type", "sign_response", "request_id",
                          str(req, "request_id"), "message", str(req, "message"), "signature",
@@ -397,9 +397,8 @@ static void test_answer_verified(void **state)
     assert_int_equal(w->outcomes, 1);
     assert_int_equal(w->last.status, WSS_OK);
     assert_true(w->last.has_sig);
-    assert_int_equal(crypto_verify_sig(f->pk, (const uint8_t *)"pay 42", 6, w->last.sig,
-                                       sizeof w->last.sig),
-                     0);
+    assert_int_equal(
+        crypto_verify_sig(f->pk, (const uint8_t *)"pay 42", 6, w->last.sig, sizeof w->last.sig), 0);
     /* The same answer again is refused: the request has ended. */
     answer(f, req, NULL);
     expect_error(f, "unknown_request");
@@ -445,8 +444,8 @@ static void test_reject_and_wrong_link(void **state)
     ask(w, f, "x", 0, id);
     expect_frame(f, "sign_request");
     /* g may not answer a request sent to f */
-    deliver(g, json_pack("{s:s, s:s, s:s}", "type", "sign_reject", "request_id", id, "reason",
-                         "no"));
+    deliver(g,
+            json_pack("{s:s, s:s, s:s}", "type", "sign_reject", "request_id", id, "reason", "no"));
     expect_error(g, "unknown_request");
     assert_int_equal(w->outcomes, 0);
     deliver(f, json_pack("{s:s, s:s, s:s}", "type", "sign_reject", "request_id", id, "reason",
@@ -609,9 +608,9 @@ static void test_signer_gone_ends_its_requests(void **state)
     assert_int_equal(w->outcomes, 2);
     assert_int_equal(w->last.status, WSS_ERR_CONN_CLOSED);
     assert_false(wss_lookup_key(&w->svc, pk, NULL));
-    assert_int_equal(wss_send_to_sign(&w->svc, pk, (const uint8_t *)"3", 1, NULL, on_result, w,
-                                      NULL),
-                     WSS_ERR_NOT_CONNECTED);
+    assert_int_equal(
+        wss_send_to_sign(&w->svc, pk, (const uint8_t *)"3", 1, NULL, on_result, w, NULL),
+        WSS_ERR_NOT_CONNECTED);
 }
 
 static void test_refused_frames_limit(void **state)
@@ -648,9 +647,9 @@ static void test_drain_ends_everything(void **state)
     assert_int_equal(w->last.status, WSS_ERR_SHUTTING_DOWN);
     c = expect_frame(f, "cancel");
     assert_string_equal(str(c, "reason"), "shutting_down");
-    assert_int_equal(wss_send_to_sign(&w->svc, f->pk, (const uint8_t *)"y", 1, NULL, on_result,
-                                      w, NULL),
-                     WSS_ERR_SHUTTING_DOWN);
+    assert_int_equal(
+        wss_send_to_sign(&w->svc, f->pk, (const uint8_t *)"y", 1, NULL, on_result, w, NULL),
+        WSS_ERR_SHUTTING_DOWN);
     close_link(f);
 }
 
@@ -670,8 +669,8 @@ struct listener {
         uint64_t at_ms;
     } ev[EVENTS_MAX];
     int outcomes_at_event;
-    struct listener *drop_other;   /* unsubscribes this one at its first event */
-    struct listener *add_other;    /* subscribes this one at its first event */
+    struct listener *drop_other; /* unsubscribes this one at its first event */
+    struct listener *add_other;  /* subscribes this one at its first event */
 };
 
 static void on_key_event(const struct wss_key_event *ev, void *user)
@@ -843,16 +842,17 @@ static void test_key_events_are_this_daemons(void **state)
 static void ask_opts(struct world *w, const uint8_t *pk, const char *msg,
                      const struct wss_sign_opts *opts, char *id, int want)
 {
-    assert_int_equal(wss_send_to_sign(&w->svc, pk, (const uint8_t *)msg, strlen(msg), opts,
-                                      on_result, w, id),
-                     want);
+    assert_int_equal(
+        wss_send_to_sign(&w->svc, pk, (const uint8_t *)msg, strlen(msg), opts, on_result, w, id),
+        want);
 }
 
 static void test_label_and_requester_reach_the_signer(void **state)
 {
     struct world *w = *state;
     struct fake *f = open_link(w, NULL);
-    struct wss_sign_opts opts = {.label = "Pay 12,50 \xe2\x82\xac to ACME", .requester_name = "billing"};
+    struct wss_sign_opts opts = {.label = "Pay 12,50 \xe2\x82\xac to ACME",
+                                 .requester_name = "billing"};
     char id[WSS_REQUEST_ID_BYTES], big[WSS_LABEL_MAX + 2];
     json_t *req;
 
@@ -1068,8 +1068,7 @@ static void test_lookup_async_at_the_end(void **state)
     assert_false(seen.p.connected);
     assert_int_equal(timers_count(&w->timers), 0);
     /* Without a loop nothing is accepted. */
-    assert_int_equal(wss_lookup_key_async(&w->svc, key, on_presence, &seen),
-                     WSS_ERR_SHUTTING_DOWN);
+    assert_int_equal(wss_lookup_key_async(&w->svc, key, on_presence, &seen), WSS_ERR_SHUTTING_DOWN);
     assert_int_equal(seen.calls, 1);
 }
 
@@ -1094,8 +1093,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_events_change_listeners_inside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_events_are_this_daemons, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_label_and_requester_reach_the_signer, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_label_and_requester_reach_the_signer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_for_a_key_that_comes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_for_a_key_that_does_not_come, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiting_survives_another_holder_leaving, setup,

@@ -110,8 +110,8 @@ static void test_callbacks_may_arm_and_disarm(void **state)
     timers_arm(&ts, &a.t, 10, on_fire);
     timers_arm(&ts, &b.t, 20, on_fire);
     timers_arm(&ts, &c.t, 30, on_fire);
-    rearm_target = &a;     /* a re-arms itself for now + 10 */
-    disarm_target = &c.t;  /* and disarms c */
+    rearm_target = &a;    /* a re-arms itself for now + 10 */
+    disarm_target = &c.t; /* and disarms c */
     timers_run(&ts, 25);
     assert_int_equal(a.fired, 1);
     assert_int_equal(b.fired, 1);

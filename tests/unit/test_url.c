@@ -19,8 +19,8 @@
 #include "addr.h"
 #include "url.h"
 
-static void expect_url(const char *text, const char *scheme, const char *host, bool ipv6,
-                       int port, const char *path)
+static void expect_url(const char *text, const char *scheme, const char *host, bool ipv6, int port,
+                       const char *path)
 {
     char err[512] = "";
     struct url u;
@@ -166,8 +166,8 @@ static void test_loopback(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parts),     cmocka_unit_test(test_ipv6),
-        cmocka_unit_test(test_refusals),  cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_parts),    cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_refusals), cmocka_unit_test(test_limits),
         cmocka_unit_test(test_loopback),
     };
 

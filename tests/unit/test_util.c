@@ -31,14 +31,14 @@ static void test_uuid_v4_format(void **state)
         util_uuid(id);
         assert_int_equal(strlen(id), 36);
         assert_true(wire_is_request_id(id, strlen(id)));
-        assert_int_equal(id[14], '4');               /* version */
-        assert_non_null(strchr("89ab", id[19]));     /* variant */
+        assert_int_equal(id[14], '4');           /* version */
+        assert_non_null(strchr("89ab", id[19])); /* variant */
     }
 }
 
 static void test_uuid_unique(void **state)
 {
-    char (*ids)[37] = calloc(IDS, sizeof *ids);
+    char(*ids)[37] = calloc(IDS, sizeof *ids);
 
     (void)state;
     assert_non_null(ids);
@@ -81,8 +81,8 @@ static void test_label_valid(void **state)
         {"", 0, true},
         {"Pay 12,50 \xe2\x82\xac to ACME #7", 24, true},
         {"\xf0\x9f\x8d\x95 pizza", 10, true},
-        {"\xc2\xa0", 2, true},          /* U+00A0: printable */
-        {"tab\there", 8, false},        /* C0 controls */
+        {"\xc2\xa0", 2, true},   /* U+00A0: printable */
+        {"tab\there", 8, false}, /* C0 controls */
         {"nl\n", 3, false},
         {"nul\0x", 5, false},
         {"del\x7f", 4, false},
@@ -130,10 +130,8 @@ static void test_reserve(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_uuid_v4_format),
-        cmocka_unit_test(test_uuid_unique),
-        cmocka_unit_test(test_uuid_bits_vary),
-        cmocka_unit_test(test_label_valid),
+        cmocka_unit_test(test_uuid_v4_format), cmocka_unit_test(test_uuid_unique),
+        cmocka_unit_test(test_uuid_bits_vary), cmocka_unit_test(test_label_valid),
         cmocka_unit_test(test_reserve),
     };
 

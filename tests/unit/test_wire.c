@@ -124,9 +124,8 @@ static void test_encode_sign_request(void **state)
     expect_str(obj, "request_id", RID);
     v = json_object_get(obj, "message");
     assert_true(json_is_string(v));
-    assert_int_equal(crypto_b64_decode(back, sizeof(back), &n, json_string_value(v),
-                                       json_string_length(v)),
-                     0);
+    assert_int_equal(
+        crypto_b64_decode(back, sizeof(back), &n, json_string_value(v), json_string_length(v)), 0);
     assert_int_equal(n, sizeof(msg));
     assert_memory_equal(back, msg, sizeof(msg));
     v = json_object_get(obj, "expires_at");
@@ -151,8 +150,8 @@ static void test_encode_sign_request(void **state)
  */
 static void test_encode_sign_request_matches_jansson(void **state)
 {
-    static const uint64_t stamps[] = {0, 1, 1767225600123ULL, (uint64_t)INT64_MAX,
-                                      (uint64_t)INT64_MAX + 1, UINT64_MAX};
+    static const uint64_t stamps[] = {
+        0, 1, 1767225600123ULL, (uint64_t)INT64_MAX, (uint64_t)INT64_MAX + 1, UINT64_MAX};
     uint8_t msg[70];
     char b64[128];
     size_t len, i, n, k;
@@ -169,9 +168,9 @@ static void test_encode_sign_request_matches_jansson(void **state)
             json_object_set_new(obj, "type", json_string("sign_request"));
             json_object_set_new(obj, "request_id", json_string(RID));
             json_object_set_new(obj, "message", json_string(b64));
-            json_object_set_new(obj, "expires_at",
-                                json_integer(stamps[k] > INT64_MAX ? INT64_MAX
-                                                                   : (json_int_t)stamps[k]));
+            json_object_set_new(
+                obj, "expires_at",
+                json_integer(stamps[k] > INT64_MAX ? INT64_MAX : (json_int_t)stamps[k]));
             want = json_dumps(obj, JSON_COMPACT);
             got = wire_encode_sign_request(HEADROOM, &len, RID, n ? msg : NULL, n, stamps[k]);
             assert_int_equal(len, strlen(want));
@@ -286,7 +285,7 @@ static int decode(const char *text, struct wire_msg *m, struct wire_error *e)
 
 /* Base64 of 32 bytes 0x01..0x20 and of 64 bytes 0x40..0x7f. */
 #define KEY_B64 "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
-#define SIG_B64                                                                                    \
+#define SIG_B64 \
     "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+fw=="
 
 static void test_decode_introduction(void **state)
@@ -311,10 +310,9 @@ static void test_decode_introduction(void **state)
     wire_msg_cleanup(&m);
 
     /* without proof; field order does not matter */
-    assert_int_equal(decode("{\"host\":\"h\",\"public_key\":\"" KEY_B64
-                            "\",\"type\":\"introduction\"}",
-                            &m, &e),
-                     0);
+    assert_int_equal(
+        decode("{\"host\":\"h\",\"public_key\":\"" KEY_B64 "\",\"type\":\"introduction\"}", &m, &e),
+        0);
     assert_int_equal(m.type, WIRE_INTRODUCTION);
     assert_false(m.has_proof);
     assert_string_equal(m.host, "h");
@@ -328,17 +326,14 @@ static void test_decode_introduction(void **state)
 static void test_decode_minimal_introduction(void **state)
 {
     static const char *const refused[][2] = {
-        {"{\"type\":\"introduction\",\"public_key\":\"" KEY_B64 "\",\"host\":\"h\"}",
-         "bad_field"},
+        {"{\"type\":\"introduction\",\"public_key\":\"" KEY_B64 "\",\"host\":\"h\"}", "bad_field"},
         {"{\"type\":\"introduction\",\"public_key\":\"" KEY_B64 "\",\"proof\":\"" SIG_B64 "\"}",
          "bad_field"},
-        {"{\"type\":\"introduction\",\"public_key\":\"" KEY_B64 "\",\"name\":\"x\"}",
-         "bad_field"},
+        {"{\"type\":\"introduction\",\"public_key\":\"" KEY_B64 "\",\"name\":\"x\"}", "bad_field"},
         {"{\"type\":\"introduction\"}", "missing_field"},
         {"{\"type\":\"introduction\",\"public_key\":\"AQID\"}", "bad_field"},
         {"{\"type\":\"introduction\",\"public_key\":null}", "bad_field"},
-        {"{\"type\":\"introduction\",\"type\":\"introduction\",\"public_key\":\"" KEY_B64
-         "\"}",
+        {"{\"type\":\"introduction\",\"type\":\"introduction\",\"public_key\":\"" KEY_B64 "\"}",
          "bad_json"},
         {"{\"type\":\"challenge\",\"nonce\":\"" KEY_B64 "\",\"protocol\":\"wssign.v1\"}",
          "unknown_type"},
@@ -348,9 +343,8 @@ static void test_decode_minimal_introduction(void **state)
     struct wire_msg m;
     struct wire_error e;
 
-    assert_int_equal(wire_decode(WIRE_FROM_MINIMAL_CLIENT, minimal, strlen(minimal), MAX_MSG, &m,
-                                 &e),
-                     0);
+    assert_int_equal(
+        wire_decode(WIRE_FROM_MINIMAL_CLIENT, minimal, strlen(minimal), MAX_MSG, &m, &e), 0);
     assert_int_equal(m.type, WIRE_INTRODUCTION);
     for (size_t i = 0; i < 32; i++)
         assert_int_equal(m.public_key[i], i + 1);
@@ -386,8 +380,7 @@ static void test_decode_minimal_introduction(void **state)
         const char *rej = "{\"type\":\"sign_reject\",\"request_id\":"
                           "\"01234567-89ab-4def-8123-456789abcdef\"}";
 
-        assert_int_equal(wire_decode(WIRE_FROM_MINIMAL_CLIENT, resp, strlen(resp), MAX_MSG, &m,
-                                     &e),
+        assert_int_equal(wire_decode(WIRE_FROM_MINIMAL_CLIENT, resp, strlen(resp), MAX_MSG, &m, &e),
                          0);
         assert_int_equal(m.type, WIRE_SIGN_RESPONSE);
         assert_int_equal(m.message_len, 2);
@@ -566,8 +559,8 @@ static void test_decode_errors(void **state)
     expect_error("{\"type\":\"introduction\",\"public_key\":\"" KEY_B64
                  "\",\"host\":\"h\",\"proof\":null}",
                  "bad_field", "field 'proof' must be a string", "");
-    expect_error("{\"type\":\"introduction\",\"host\":\"h\",\"public_key\":\"AAAA\"}",
-                 "bad_field", "field 'public_key' must decode to 32 bytes", "");
+    expect_error("{\"type\":\"introduction\",\"host\":\"h\",\"public_key\":\"AAAA\"}", "bad_field",
+                 "field 'public_key' must decode to 32 bytes", "");
 }
 
 static void test_request_id_echo(void **state)
@@ -579,10 +572,10 @@ static void test_request_id_echo(void **state)
     expect_error("{\"request_id\":\"" RID "\"}", "missing_field", NULL, RID);
     /* not echoed when malformed: uppercase, short, long, no hyphens, braces */
     static const char *const bad_ids[] = {
-        "0F8FAD5B-D9CB-469F-A165-70867728950E", "0f8fad5b-d9cb-469f-a165-70867728950",
+        "0F8FAD5B-D9CB-469F-A165-70867728950E",  "0f8fad5b-d9cb-469f-a165-70867728950",
         "0f8fad5b-d9cb-469f-a165-70867728950ee", "0f8fad5bxd9cbx469fxa165x70867728950e",
         "{0f8fad5b-d9cb-469f-a165-70867728950}", "0f8fad5b-d9cb-469f-a165-70867728950g",
-        "0f8fad5bd9cb-469f-a165-70867728950e-", "",
+        "0f8fad5bd9cb-469f-a165-70867728950e-",  "",
     };
     size_t i;
 
@@ -592,8 +585,7 @@ static void test_request_id_echo(void **state)
     expect_error("{\"type\":\"sign_reject\",\"request_id\":12}", "bad_field",
                  "field 'request_id' must be a string", "");
     /* a duplicate key is bad_json: nothing from that frame is trusted, not even the id */
-    expect_error("{\"type\":\"sign_reject\",\"request_id\":\"" RID "\",\"request_id\":\"" RID
-                 "\"}",
+    expect_error("{\"type\":\"sign_reject\",\"request_id\":\"" RID "\",\"request_id\":\"" RID "\"}",
                  "bad_json", NULL, "");
 }
 
@@ -722,8 +714,7 @@ static void test_round_trip_server_frames(void **state)
             if (n)
                 assert_memory_equal(m.message, msg, n);
             /* past INT64_MAX the stamp is clamped */
-            assert_true(m.expires_at ==
-                        (stamps[i] > INT64_MAX ? INT64_MAX : (int64_t)stamps[i]));
+            assert_true(m.expires_at == (stamps[i] > INT64_MAX ? INT64_MAX : (int64_t)stamps[i]));
             wire_msg_cleanup(&m);
             assert_null(m.message);
             free(buf);
@@ -767,8 +758,8 @@ static void test_labelled_sign_request(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
-        buf = wire_encode_labelled_sign_request(HEADROOM, &len, RID, msg, sizeof msg, 77,
-                                                labels[i], i == 2 ? NULL : "billing");
+        buf = wire_encode_labelled_sign_request(HEADROOM, &len, RID, msg, sizeof msg, 77, labels[i],
+                                                i == 2 ? NULL : "billing");
         obj = parse_frame(buf, HEADROOM, len);
         if (labels[i][0])
             expect_str(obj, "label", labels[i]);
@@ -800,9 +791,8 @@ static void test_labelled_sign_request(void **state)
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
             struct wire_error err;
 
-            assert_int_not_equal(wire_decode(WIRE_FROM_SERVER, bad[i], strlen(bad[i]), MAX_MSG,
-                                             &m, &err),
-                                 0);
+            assert_int_not_equal(
+                wire_decode(WIRE_FROM_SERVER, bad[i], strlen(bad[i]), MAX_MSG, &m, &err), 0);
             /* jansson itself refuses a NUL inside a string */
             assert_string_equal(err.code, i == 1 ? "bad_json" : "bad_field");
         }
@@ -906,7 +896,7 @@ static void expect_server_error(const char *text, const char *code, const char *
     assert_int_equal(m.type, 0);
 }
 
-#define CHALLENGE(nonce, protocol)                                                                 \
+#define CHALLENGE(nonce, protocol) \
     "{\"type\":\"challenge\",\"nonce\":\"" nonce "\",\"protocol\":\"" protocol "\"}"
 
 static void test_decode_server_frame_errors(void **state)
@@ -962,8 +952,8 @@ static void test_decode_server_frame_errors(void **state)
     expect_server_error(text, "bad_field", "field 'message' must decode to at most 1024 bytes");
     expect_server_error("{\"type\":\"cancel\",\"request_id\":\"" RID "\"}", "missing_field",
                         "field 'reason' is missing");
-    expect_server_error("{\"type\":\"error\",\"code\":\"bad code\",\"message\":\"m\"}",
-                        "bad_field", "field 'code' must be 1..64 visible ASCII characters");
+    expect_server_error("{\"type\":\"error\",\"code\":\"bad code\",\"message\":\"m\"}", "bad_field",
+                        "field 'code' must be 1..64 visible ASCII characters");
     expect_server_error("{\"type\":\"error\",\"code\":\"x\"}", "missing_field",
                         "field 'message' is missing");
     expect_server_error("{\"type\":\"error\",\"code\":\"x\",\"message\":\"m\",\"request_id\":7}",

@@ -22,9 +22,9 @@
 /* The RFC 8032 test 1 public key, in each spelling. */
 static const char KEY_B64[] = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
 static const char KEY_URL[] = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
-static const uint8_t KEY[32] = {
-    0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64, 0x07, 0x3a,
-    0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a};
+static const uint8_t KEY[32] = {0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe,
+                                0xd3, 0xc9, 0x64, 0x07, 0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6,
+                                0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a};
 
 static int decode(const char *text)
 {
@@ -153,10 +153,8 @@ static void test_allocation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_key_decode),
-        cmocka_unit_test(test_base64_encode),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_key_decode), cmocka_unit_test(test_base64_encode),
+        cmocka_unit_test(test_round_trip), cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_allocation),
     };
 
