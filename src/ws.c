@@ -205,7 +205,11 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
         /* The wss vhost's SSL_CTX, kept so a reload can change its certificate. */
         ws_of(wsi)->signer_tls = user;
-        tls_tune_context(user);
+        tls_tune_context(user, ws_of(wsi)->signer_ticket_keys);
+        return 0;
+    case LWS_CALLBACK_SSL_INFO:
+        /* Only SSL_CB_HANDSHAKE_DONE is asked for (ws_listen_signer). */
+        svc->metrics.tls_handshakes[tls_session_reused(lws_get_ssl(wsi)) ? 1 : 0]++;
         return 0;
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         return admit(ws_of(wsi), &ws_of(wsi)->signer_admission, user);
@@ -299,7 +303,7 @@ static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, v
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
         /* With control.tls: the control vhost's SSL_CTX, kept for reloads. */
         ws_of(wsi)->control_tls = user;
-        tls_tune_context(user);
+        tls_tune_context(user, ws_of(wsi)->control_ticket_keys);
         return 0;
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         return admit(ws_of(wsi), &ws_of(wsi)->control_admission, user);
@@ -331,6 +335,11 @@ int ws_create_context(struct ws *ws, void *uv_loop, struct wss_service *svc, cha
 
     memset(ws, 0, sizeof *ws);
     ws->svc = svc;
+    if (tls_new_ticket_keys(ws->signer_ticket_keys) != 0 ||
+        tls_new_ticket_keys(ws->control_ticket_keys) != 0) {
+        snprintf(err, errlen, "cannot make TLS session ticket keys (no randomness)");
+        return WSS_ERR_IO;
+    }
     admission_init(&ws->signer_admission, "signer", &svc->metrics.connections_refused,
                    &svc->sockets);
     admission_init(&ws->control_admission, "control", &svc->metrics.connections_refused,
@@ -442,6 +451,9 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
     if (cfg->tls_cert &&
         tls_vhost_info(&info, cfg->tls_cert, cfg->tls_key, "tls", err, errlen) != 0)
         return WSS_ERR_CONFIG;
+    /* Each completed TLS handshake, full or resumed, for wssignd_tls_handshakes_total. */
+    if (cfg->tls_cert)
+        info.ssl_info_event_mask = SSL_CB_HANDSHAKE_DONE;
     if (addr_probe_bind(&cfg->listen, err, errlen) != 0)
         return WSS_ERR_IO;
     ws->signer = lws_create_vhost(ws->ctx, &info);
@@ -525,6 +537,8 @@ void ws_destroy(struct ws *ws)
     }
     ws->ctx = NULL;
     ws->signer_tls = ws->control_tls = NULL;
+    tls_forget_ticket_keys(ws->signer_ticket_keys);
+    tls_forget_ticket_keys(ws->control_ticket_keys);
 }
 
 void ws_finish_destroy(struct ws *ws)
