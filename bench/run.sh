@@ -3,7 +3,8 @@
 # a line of medians when --runs > 1). Starts a daemon on free loopback ports
 # with the open-file limit raised, measures its idle RSS, introduces N signers
 # (bench_signers), measures its RSS again, optionally restarts it to time a
-# reconnect storm, then drives POST /v1/sign with C keep-alive connections for
+# reconnect storm (or, with --storm-cut, to cut every signer connection at
+# once after a SIGHUP), then drives POST /v1/sign with C keep-alive connections for
 # D seconds (bench_requester) while reading the daemon's CPU time from
 # /proc/PID/stat. Everything it starts is stopped on exit. See README.md.
 #
@@ -14,7 +15,7 @@
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-N=1000 C=64 D=10 WARMUP=1 RUNS=1 TLS=0 STORM=0 SMOKE=0
+N=1000 C=64 D=10 WARMUP=1 RUNS=1 TLS=0 STORM=0 SMOKE=0 STORM_CUT=0 RESUME=0
 SILENT=0 REJECT=0 BAD_SIG=0 TIMEOUT_MS=0 MSG_BYTES=32 INFLIGHT=256 VERIFY_THREADS=
 PER_PROC=10000 KEEP= DAEMON= TOOLS= LOG_LEVEL=warn CLUSTER=0 REDIS_SERVER=redis-server
 
@@ -27,6 +28,10 @@ usage: $0 [options]
   --runs R         repeat the whole measurement R times and print medians
   --tls            signer listener over wss:// (self-signed certificate)
   --storm          restart the daemon once all are introduced; time the reconnect storm
+  --storm-cut      a storm without a restart: SIGHUP the daemon, then cut every signer
+                   connection at once (shutdown(2) in bench_signers); time the reconnects
+  --resume         with --tls: signers keep their TLS session and offer it when they
+                   reconnect (resumed only after --storm-cut: a restart makes new ticket keys)
   --silent F, --reject F, --bad-sig F
                    fraction of sign requests the signers leave unanswered, reject,
                    or answer with a corrupted signature (default 0)
@@ -54,6 +59,8 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=$2; shift ;;
     --tls) TLS=1 ;;
     --storm) STORM=1 ;;
+    --storm-cut) STORM=1 STORM_CUT=1 ;;
+    --resume) RESUME=1 ;;
     --silent) SILENT=$2; shift ;;
     --reject) REJECT=$2; shift ;;
     --bad-sig) BAD_SIG=$2; shift ;;
@@ -74,6 +81,10 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+if [ "$RESUME" = 1 ] && [ "$TLS" = 0 ]; then
+    echo "run.sh: --resume needs --tls" >&2
+    exit 2
+fi
 if [ "$SMOKE" = 1 ]; then
     N=20 C=4 D=2 WARMUP=0.5 RUNS=1
 fi
@@ -266,6 +277,7 @@ start_signers() {
     SIG_PROCS=$(( (N + PER_PROC - 1) / PER_PROC ))
     life=$(awk -v w="$WARMUP" -v d="$D" -v n="$N" 'BEGIN { print int(w + d + n / 200 + 120) }')
     [ "$TLS" = 1 ] && tls_flag=--tls
+    [ "$RESUME" = 1 ] && tls_flag="--tls --resume"
     SIG_PIDS=()
     for k in $(seq 0 $((SIG_PROCS - 1))); do
         first=$((k * PER_PROC))
@@ -333,7 +345,10 @@ run_once() {
     per_conn=$(awk -v a="$rss_n" -v b="$rss_idle" -v n="$N" 'BEGIN { printf "%.2f", (a - b) / n }')
 
     local storm=
-    if [ "$STORM" = 1 ]; then
+    if [ "$STORM_CUT" = 1 ]; then
+        storm_cut "$run"
+        storm=$STORM_LINE
+    elif [ "$STORM" = 1 ]; then
         stop_daemon
         [ "$DRC" = 0 ] || { echo "run.sh: daemon exited $DRC on SIGTERM" >&2; FAILED=1; }
         start_daemon "$WORK/daemon.$run.restart.log"
@@ -381,6 +396,52 @@ run_once() {
     echo "  verify_floor: $floor_line"
 
     [ "$SMOKE" = 1 ] && smoke_check "" "$req_out" "$rx_errors"
+}
+
+# metric NAME: one sample's value from the daemon's /metrics (0 if absent).
+metric() {
+    http_get "$CTL_PORT" /metrics | awk -v n="$1" '$1 == n { v = $2 } END { print v + 0 }'
+}
+
+# storm_cut RUN: SIGHUP (tickets must survive it), then every signer process cuts all its
+# connections at once and they reconnect. Sets STORM_LINE: the time from the first cut to
+# the last re-introduction, failed handshakes, resumed ones (as the signers and the daemon
+# count them) and the daemon's CPU time over the storm alone. With --smoke, sets FAILED
+# unless all reconnected without a failure and, with --resume, every one was resumed.
+storm_cut() {
+    local run=$1 k l cut_ms=0 t end_ms=0 storm_err=0 resumed=0 cpu0 d_res0 d_full0
+    local mark
+    mark=$(metric wssignd_config_last_reload_success_timestamp_seconds)
+    kill -HUP "$DPID"
+    for k in $(seq 1 100); do
+        [ "$(metric wssignd_config_last_reload_success_timestamp_seconds)" != "$mark" ] && break
+        sleep 0.05
+    done
+    [ "$(metric wssignd_config_last_reload_successful)" = 1 ] || die "the reload before the storm failed"
+    d_res0=$(metric 'wssignd_tls_handshakes_total{resumed="true"}')
+    d_full0=$(metric 'wssignd_tls_handshakes_total{resumed="false"}')
+    cpu0=$(cpu_ms "$DPID")
+    for k in "${SIG_PIDS[@]}"; do kill -USR1 "$k"; done
+    for k in $(seq 0 $((SIG_PROCS - 1))); do
+        wait_lines "$WORK/signers.$run.$k.out" 'event=reintroduced' 1 $((30 + N / 200)) ||
+            die "signers $k did not all reconnect"
+        t=$(field "$(grep event=cut "$WORK/signers.$run.$k.out" | tail -1)" t_unix_ms)
+        [ "$cut_ms" = 0 ] || [ "$t" -lt "$cut_ms" ] && cut_ms=$t
+        l=$(grep event=reintroduced "$WORK/signers.$run.$k.out" | tail -1)
+        t=$(field "$l" t_unix_ms)
+        [ "$t" -gt "$end_ms" ] && end_ms=$t
+        storm_err=$((storm_err + $(field "$l" errors_while_up)))
+        resumed=$((resumed + $(field "$l" resumed)))
+    done
+    local cpu=$(( $(cpu_ms "$DPID") - cpu0 ))
+    local d_res=$(( $(metric 'wssignd_tls_handshakes_total{resumed="true"}') - d_res0 ))
+    local d_full=$(( $(metric 'wssignd_tls_handshakes_total{resumed="false"}') - d_full0 ))
+    STORM_LINE=" storm=cut storm_ms=$((end_ms - cut_ms)) storm_failed_handshakes=$storm_err storm_resumed=$resumed storm_daemon_resumed=$d_res storm_daemon_full=$d_full storm_daemon_cpu_ms=$cpu"
+    [ "$storm_err" = 0 ] || FAILED=1
+    if [ "$SMOKE" = 1 ] && [ "$RESUME" = 1 ] && { [ "$resumed" != "$N" ] || [ "$d_res" -lt "$N" ]; }; then
+        echo "run.sh: $resumed of $N signers (daemon: $d_res) resumed their TLS session" >&2
+        FAILED=1
+    fi
 }
 
 # The verify floor's line (fewer iterations with --smoke).
