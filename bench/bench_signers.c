@@ -86,11 +86,6 @@ struct bench {
     uint64_t handshake_us; /* an attempt not introduced by then is abandoned */
     uint64_t deadline_us;
     struct sconn *conns;
-    /* --resume: the slot whose connection has this socket, to find it from its SSL; and
-     * the slot being connected, for a handshake that starts inside the connect call. */
-    struct sconn **by_fd;
-    int n_fds;
-    struct sconn *connecting;
 
     /* connect queue: ring of slot numbers */
     uint32_t *queue;
@@ -258,19 +253,11 @@ static void connect_one(struct bench *b, struct sconn *c)
     c->started_us = bench_now_us();
     b->inflight++;
     b->connects++;
-    b->connecting = c;
     /* On failure lws may already have called CONNECTION_ERROR (state is then S_IDLE). */
     if (!lws_client_connect_via_info(&i) && c->state == S_CONNECTING) {
         b->inflight--;
         b->conn_errors++;
         schedule_retry(c);
-    }
-    b->connecting = NULL;
-    if (b->resume && c->wsi) {
-        int fd = (int)lws_get_socket_fd(c->wsi);
-
-        if (fd >= 0 && fd < b->n_fds)
-            b->by_fd[fd] = c;
     }
 }
 
@@ -293,15 +280,16 @@ static void on_tls_info(const SSL *cssl, int where, int ret)
 {
     SSL *ssl = (SSL *)cssl;
     struct bench *b = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    struct lws *wsi;
     struct sconn *c;
     int fd = SSL_get_fd(ssl);
 
     (void)ret;
-    if (!(where & SSL_CB_HANDSHAKE_START) || !b)
+    if (!(where & SSL_CB_HANDSHAKE_START) || !b || fd < 0)
         return;
-    c = b->connecting;
-    if (!c && fd >= 0 && fd < b->n_fds && (c = b->by_fd[fd]) && lws_get_ssl(c->wsi) != ssl)
-        c = NULL;
+    /* lws's own lookup of a socket's connection (what its SSL info callback uses). */
+    wsi = wsi_from_fd(b->ctx, fd);
+    c = wsi && lws_get_ssl(wsi) == ssl ? lws_get_opaque_user_data(wsi) : NULL;
     if (c && c->session)
         SSL_set_session(ssl, c->session);
 }
@@ -739,14 +727,7 @@ int main(int argc, char **argv)
     b.retry_slots = calloc(b.retry_nslots, sizeof *b.retry_slots);
     if (!b.conns || !b.queue || !b.retry_slots)
         return 1;
-    if (b.resume) {
-        /* Sockets are numbered below the open-file limit, which covers count + 64. */
-        long max = sysconf(_SC_OPEN_MAX);
 
-        b.n_fds = max > 0 && max < (1L << 22) ? (int)max : (int)b.count + 1024;
-        if (!(b.by_fd = calloc((size_t)b.n_fds, sizeof *b.by_fd)))
-            return 1;
-    }
     for (uint32_t k = 0; k < b.count; k++) {
         struct sconn *c = &b.conns[k];
 
