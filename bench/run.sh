@@ -15,9 +15,10 @@
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-N=1000 C=64 D=10 WARMUP=1 RUNS=1 TLS=0 STORM=0 SMOKE=0 STORM_CUT=0 RESUME=0
+N=1000 C=64 D=10 WARMUP=1 RUNS=1 TLS=0 STORM=0 SMOKE=0 STORM_CUT=0 RESUME=0 TLS_FRONT=0
 SILENT=0 REJECT=0 BAD_SIG=0 TIMEOUT_MS=0 MSG_BYTES=32 INFLIGHT=256 VERIFY_THREADS=
 PER_PROC=10000 KEEP= DAEMON= TOOLS= LOG_LEVEL=warn CLUSTER=0 REDIS_SERVER=redis-server
+HAPROXY=haproxy
 
 usage() {
     cat <<EOF
@@ -30,6 +31,10 @@ usage: $0 [options]
   --storm          restart the daemon once all are introduced; time the reconnect storm
   --storm-cut      a storm without a restart: SIGHUP the daemon, then cut every signer
                    connection at once (shutdown(2) in bench_signers); time the reconnects
+  --tls-front      TLS terminated by haproxy (TCP mode, on loopback) in front of a ws://
+                   signer listener; the signers connect over wss:// to haproxy, whose
+                   memory per connection is reported beside the daemon's
+  --haproxy PATH   haproxy binary for --tls-front (default: haproxy in PATH)
   --resume         with --tls: signers keep their TLS session and offer it when they
                    reconnect (resumed only after --storm-cut: a restart makes new ticket keys)
   --silent F, --reject F, --bad-sig F
@@ -61,6 +66,8 @@ while [ $# -gt 0 ]; do
     --storm) STORM=1 ;;
     --storm-cut) STORM=1 STORM_CUT=1 ;;
     --resume) RESUME=1 ;;
+    --tls-front) TLS=1 TLS_FRONT=1 ;;
+    --haproxy) HAPROXY=$2; shift ;;
     --silent) SILENT=$2; shift ;;
     --reject) REJECT=$2; shift ;;
     --bad-sig) BAD_SIG=$2; shift ;;
@@ -81,6 +88,10 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+if [ "$TLS_FRONT" = 1 ] && ! command -v "$HAPROXY" >/dev/null; then
+    echo "run.sh: --tls-front needs $HAPROXY (apt-get install haproxy)" >&2
+    exit 2
+fi
 if [ "$RESUME" = 1 ] && [ "$TLS" = 0 ]; then
     echo "run.sh: --resume needs --tls" >&2
     exit 2
@@ -243,7 +254,7 @@ write_config() {
             -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1 || die "openssl failed"
         chmod 600 "$WORK/key.pem"
     fi
-    if [ "$TLS" = 1 ]; then
+    if [ "$TLS" = 1 ] && [ "$TLS_FRONT" = 0 ]; then
         tls=$(printf ',\n  "tls": {"cert": "%s", "key": "%s"}' "$WORK/cert.pem" "$WORK/key.pem")
     fi
     local per_key=$(( (C / N) + 64 )) vt=
@@ -322,6 +333,40 @@ run_requester() {
         --keys "$N" --msg-bytes "$MSG_BYTES" $tmo $verify "$@" || die "bench_requester failed"
 }
 
+# start_front LOG: haproxy terminating TLS on a free loopback port (FRONT_PORT) and passing
+# the bytes to the daemon's ws:// listener; one thread, TCP mode, TLS 1.2+. Sets FRONT_PID.
+start_front() {
+    local log=$1 i
+    FRONT_PORT=$(free_port) || die "no free port"
+    cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/front.pem"
+    chmod 600 "$WORK/front.pem"
+    cat >"$WORK/haproxy.cfg" <<EOF
+global
+    maxconn $((N + C + 1000))
+    nbthread 1
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+frontend signers
+    bind 127.0.0.1:$FRONT_PORT ssl crt $WORK/front.pem alpn http/1.1
+    default_backend wssignd
+backend wssignd
+    server wssignd 127.0.0.1:$WS_PORT
+EOF
+    "$HAPROXY" -f "$WORK/haproxy.cfg" -db >"$log" 2>&1 &
+    FRONT_PID=$!
+    PIDS+=("$FRONT_PID")
+    for i in $(seq 1 200); do
+        kill -0 "$FRONT_PID" 2>/dev/null || die "haproxy exited: $(tail -5 "$log")"
+        (exec 3<>"/dev/tcp/127.0.0.1/$FRONT_PORT") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    die "haproxy did not listen: $(tail -5 "$log")"
+}
+
 # One measurement; prints its summary line and sets FAILED on functional errors.
 run_once() {
     local run=$1 k ms req_out
@@ -335,14 +380,26 @@ run_once() {
 
     start_daemon "$WORK/daemon.$run.log"
     sleep 0.5
-    local rss_idle
+    local rss_idle sig_port=$WS_PORT front_idle=0 front=
     rss_idle=$(rss_kib "$DPID")
+    if [ "$TLS_FRONT" = 1 ]; then
+        start_front "$WORK/haproxy.$run.log"
+        sig_port=$FRONT_PORT
+        sleep 0.5
+        front_idle=$(rss_kib "$FRONT_PID")
+    fi
 
-    start_signers "$run" "$WS_PORT"
+    start_signers "$run" "$sig_port"
     sleep 1
     local rss_n per_conn
     rss_n=$(rss_kib "$DPID")
     per_conn=$(awk -v a="$rss_n" -v b="$rss_idle" -v n="$N" 'BEGIN { printf "%.2f", (a - b) / n }')
+    if [ "$TLS_FRONT" = 1 ]; then
+        local front_n front_per
+        front_n=$(rss_kib "$FRONT_PID")
+        front_per=$(awk -v a="$front_n" -v b="$front_idle" -v n="$N" 'BEGIN { printf "%.2f", (a - b) / n }')
+        front=" front=haproxy front_rss_idle_kib=$front_idle front_rss_n_kib=$front_n front_rss_per_conn_kib=$front_per total_rss_per_conn_kib=$(awk -v a="$front_per" -v b="$per_conn" 'BEGIN { printf "%.2f", a + b }')"
+    fi
 
     local storm=
     if [ "$STORM_CUT" = 1 ]; then
@@ -379,7 +436,7 @@ run_once() {
     local tls_floor=
     if [ "$TLS" = 1 ]; then
         tls_floor=$("$TOOLS/tls_floor" -c "$WORK/cert.pem" -k "$WORK/key.pem") || die "tls_floor failed"
-        tls_floor=" tls_floor_kib=$(field "$tls_floor" tls_floor_kib)"
+        tls_floor=" tls_floor_kib=$(field "$tls_floor" tls_floor_kib)$front"
     fi
 
     local cpu ratio
@@ -387,6 +444,7 @@ run_once() {
     ratio=$(awk -v a="$cpu" -v b="$floor" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
     local transport=ws
     [ "$TLS" = 1 ] && transport=wss
+    [ "$TLS_FRONT" = 1 ] && transport=wss-haproxy
     printf 'summary run=%s transport=%s n=%s c=%s d=%s rps=%s requests=%s non200=%s p50_ms=%s p90_ms=%s p99_ms=%s cpu_us_per_sign=%s verify_floor_us=%s cpu_ratio=%s rss_idle_kib=%s rss_n_kib=%s rss_per_conn_kib=%s%s intro_ms=%s%s signer_rx_errors=%s intro_failures=%s\n' \
         "$run" "$transport" "$N" "$C" "$D" "$(field "$req_out" rps)" "$(field "$req_out" requests)" \
         "$(field "$req_out" non200)" "$(field "$req_out" p50_ms)" "$(field "$req_out" p90_ms)" \
