@@ -75,6 +75,9 @@ void tls_tune_context(void *ctx, const unsigned char keys[TLS_TICKET_KEYS_BYTES]
     /* A client keeps one session and offers it on its next connection: one ticket is
      * enough (OpenSSL sends two by default). */
     SSL_CTX_set_num_tickets(c, 1);
+    /* Signers stay connected for days: OpenSSL's 2 hours would expire most tickets
+     * before the connection they came with ends. */
+    SSL_CTX_set_timeout(c, TLS_TICKET_LIFETIME_S);
     /* Keys kept by the daemon for its lifetime, not the context's own random ones, so
      * tickets stay valid whatever happens to the context; a restart makes new keys. */
     SSL_CTX_set_tlsext_ticket_keys(c, (void *)keys, TLS_TICKET_KEYS_BYTES);

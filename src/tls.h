@@ -24,6 +24,9 @@ unsigned long tls_server_options(void);
  * HMAC key and 32 of AES key (SSL_CTX_set_tlsext_ticket_keys). */
 #define TLS_TICKET_KEYS_BYTES 80
 
+/* How long a session ticket stays valid: 7 days, the most TLS 1.3 allows. */
+#define TLS_TICKET_LIFETIME_S (7 * 24 * 3600)
+
 /* Fills keys with fresh random ticket keys. Returns 0, or WSS_ERR_IO if the
  * random generator fails. */
 int tls_new_ticket_keys(unsigned char keys[TLS_TICKET_KEYS_BYTES]);

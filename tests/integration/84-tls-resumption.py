@@ -61,6 +61,7 @@ async def test_python_client_resumes_across_reload():
         reused, session = await asyncio.to_thread(upgrade, d)
         check(not reused, "the first connection resumed a session it never had")
         check(session is not None and session.has_ticket, "the daemon sent no session ticket")
+        check_eq(session.ticket_lifetime_hint, 7 * 24 * 3600, "ticket lifetime (s)")
         check_eq(handshakes(d), (1, 0), "(full, resumed) after the first connection")
 
         reused, _ = await asyncio.to_thread(upgrade, d, session)
