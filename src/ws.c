@@ -376,8 +376,20 @@ static void bind_exactly(struct lws_context_creation_info *info, const struct ad
         info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 }
 
+/*
+ * No lws validity timers on accepted connections: the daemon pings and times
+ * out its connections itself (session.c, one timing wheel). lws 4.1.6's default
+ * policy (ping after 300 s) would keep one entry per connection in its sorted
+ * timer list, and every connection established then walks the whole list: at
+ * 10 000 connections that insertion was two thirds of the daemon's CPU in a
+ * reconnect storm.
+ */
+static const lws_retry_bo_t no_validity_checks = {.secs_since_valid_ping = 0,
+                                                  .secs_since_valid_hangup = 0};
+
 static void common_vhost_info(struct lws_context_creation_info *info)
 {
+    info->retry_and_idle_policy = &no_validity_checks;
     info->alpn = "http/1.1";
     info->timeout_secs = 10;
     info->timeout_secs_ah_idle = 10;
