@@ -342,7 +342,7 @@ start_front() {
     chmod 600 "$WORK/front.pem"
     cat >"$WORK/haproxy.cfg" <<EOF
 global
-    maxconn $((N + C + 1000))
+    maxconn $((N + C + 100))
     nbthread 1
     ssl-default-bind-options ssl-min-ver TLSv1.2
 defaults
