@@ -398,7 +398,7 @@ run_once() {
         local front_n front_per
         front_n=$(rss_kib "$FRONT_PID")
         front_per=$(awk -v a="$front_n" -v b="$front_idle" -v n="$N" 'BEGIN { printf "%.2f", (a - b) / n }')
-        front=" front=haproxy front_rss_idle_kib=$front_idle front_rss_n_kib=$front_n front_rss_per_conn_kib=$front_per total_rss_per_conn_kib=$(awk -v a="$front_per" -v b="$per_conn" 'BEGIN { printf "%.2f", a + b }')"
+        front=" front_rss_idle_kib=$front_idle front_rss_n_kib=$front_n front_rss_per_conn_kib=$front_per total_rss_per_conn_kib=$(awk -v a="$front_per" -v b="$per_conn" 'BEGIN { printf "%.2f", a + b }')"
     fi
 
     local storm=
@@ -494,7 +494,7 @@ storm_cut() {
     local cpu=$(( $(cpu_ms "$DPID") - cpu0 ))
     local d_res=$(( $(metric 'wssignd_tls_handshakes_total{resumed="true"}') - d_res0 ))
     local d_full=$(( $(metric 'wssignd_tls_handshakes_total{resumed="false"}') - d_full0 ))
-    STORM_LINE=" storm=cut storm_ms=$((end_ms - cut_ms)) storm_failed_handshakes=$storm_err storm_resumed=$resumed storm_daemon_resumed=$d_res storm_daemon_full=$d_full storm_daemon_cpu_ms=$cpu"
+    STORM_LINE=" storm_ms=$((end_ms - cut_ms)) storm_failed_handshakes=$storm_err storm_resumed=$resumed storm_daemon_resumed=$d_res storm_daemon_full=$d_full storm_daemon_cpu_ms=$cpu"
     [ "$storm_err" = 0 ] || FAILED=1
     if [ "$SMOKE" = 1 ] && [ "$RESUME" = 1 ] && { [ "$resumed" != "$N" ] || [ "$d_res" -lt "$N" ]; }; then
         echo "run.sh: $resumed of $N signers (daemon: $d_res) resumed their TLS session" >&2
