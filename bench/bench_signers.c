@@ -4,7 +4,10 @@
  * challenge/proof exchange and answers every sign_request. A fraction of
  * requests can be left unanswered, rejected or answered with a corrupted
  * signature. Reconnects after a close, so a daemon restart turns into a
- * reconnect storm whose duration it reports. Stops by itself after
+ * reconnect storm whose duration it reports; SIGUSR1 cuts every introduced
+ * connection at once (shutdown(2), no TLS or WebSocket close) for a storm
+ * without a restart. With --resume (and --tls) each slot keeps its TLS
+ * session and offers it when it reconnects. Stops by itself after
  * --duration seconds, or on SIGINT/SIGTERM.
  *
  * Output (stdout, one line per event, key=value):
@@ -18,10 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <sodium.h>
 
 #include "bench_keys.h"
@@ -59,10 +64,12 @@ struct sconn {
     char *rx;
     size_t rx_len;
     struct frame *tx_head, *tx_tail;
-    struct sconn *retry_next; /* next in the same retry slot */
-    bool retrying;            /* in a retry slot */
-    uint64_t started_us;      /* when the current connection attempt began */
-    bool queued;              /* in the connect queue */
+    struct sconn *retry_next;      /* next in the same retry slot */
+    bool retrying;                 /* in a retry slot */
+    uint64_t started_us;           /* when the current connection attempt began */
+    bool queued;                   /* in the connect queue */
+    SSL_SESSION *session;          /* --resume: a copy of the last session with a ticket */
+    const SSL_SESSION *session_of; /* the connection's session it copies (compared only) */
 };
 
 /* Per process: the options, the slots and the counters. */
@@ -71,6 +78,7 @@ struct bench {
     const char *host;
     int port;
     bool tls;
+    bool resume; /* keep each slot's TLS session and offer it on reconnect */
     uint32_t first, count;
     unsigned inflight_max, inflight;
     double silent, reject, bad_sig;
@@ -105,13 +113,18 @@ struct bench {
 
     unsigned long long requests, signed_ok, rejected, silenced, corrupted, cancels, errors_rx;
     unsigned long long conn_errors, intro_failures, closes, connects, handshake_timeouts;
+    unsigned long long tls_full, tls_resumed, cut;
+    unsigned storm_resumed; /* resumed handshakes since lost_us */
 };
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, cut_signal;
 
 static void on_signal(int sig)
 {
-    stop_signal = sig;
+    if (sig == SIGUSR1)
+        cut_signal = 1;
+    else
+        stop_signal = sig;
 }
 
 static void queue_push(struct bench *b, struct sconn *c)
@@ -216,6 +229,9 @@ static void schedule_retry(struct sconn *c)
         lws_sul_schedule(b->ctx, 0, &b->retry_sul, on_retry_tick, RETRY_SLOT_US);
 }
 
+static const lws_retry_bo_t no_validity_checks = {.secs_since_valid_ping = 0,
+                                                  .secs_since_valid_hangup = 0};
+
 static void connect_one(struct bench *b, struct sconn *c)
 {
     struct lws_client_connect_info i;
@@ -235,6 +251,9 @@ static void connect_one(struct bench *b, struct sconn *c)
         i.ssl_connection =
             LCCSCF_USE_SSL | LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
     i.pwsi = &c->wsi;
+    /* No lws validity timer per connection (its default pings after 300 s): lws keeps
+     * them in one sorted list, and each connection established would walk all of them. */
+    i.retry_and_idle_policy = &no_validity_checks;
 
     c->state = S_CONNECTING;
     c->started_us = bench_now_us();
@@ -246,6 +265,57 @@ static void connect_one(struct bench *b, struct sconn *c)
         b->conn_errors++;
         schedule_retry(c);
     }
+}
+
+/* --resume: keeps a copy of the connection's session once it carries the daemon's
+ * ticket (the connection's own object is made unresumable by an abrupt close). */
+static void keep_session(struct sconn *c)
+{
+    SSL *ssl = c->wsi ? lws_get_ssl(c->wsi) : NULL;
+    SSL_SESSION *s = ssl ? SSL_get0_session(ssl) : NULL, *copy;
+
+    if (!s || s == c->session_of || !SSL_SESSION_is_resumable(s) || !(copy = SSL_SESSION_dup(s)))
+        return;
+    SSL_SESSION_free(c->session);
+    c->session = copy;
+    c->session_of = s;
+}
+
+/* The client SSL_CTX's info callback: as a handshake starts, offer the slot's session. */
+static void on_tls_info(const SSL *cssl, int where, int ret)
+{
+    SSL *ssl = (SSL *)cssl;
+    struct bench *b = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    struct lws *wsi;
+    struct sconn *c;
+    int fd = SSL_get_fd(ssl);
+
+    (void)ret;
+    if (!(where & SSL_CB_HANDSHAKE_START) || !b || fd < 0)
+        return;
+    /* lws's own lookup of a socket's connection (what its SSL info callback uses). */
+    wsi = wsi_from_fd(b->ctx, fd);
+    c = wsi && lws_get_ssl(wsi) == ssl ? lws_get_opaque_user_data(wsi) : NULL;
+    if (c && c->session)
+        SSL_set_session(ssl, c->session);
+}
+
+/* SIGUSR1: every introduced connection is cut as a dropped network path would be. */
+static void cut_all(struct bench *b)
+{
+    unsigned long long before = b->cut;
+
+    for (uint32_t k = 0; k < b->count; k++) {
+        struct sconn *c = &b->conns[k];
+
+        if (c->state == S_INTRODUCED && c->wsi) {
+            shutdown((int)lws_get_socket_fd(c->wsi), SHUT_RDWR);
+            b->cut++;
+        }
+    }
+    printf("event=cut n=%llu t_unix_ms=%llu\n", b->cut - before,
+           (unsigned long long)bench_unix_ms());
+    fflush(stdout);
 }
 
 /* Starts queued connections while fewer than inflight_max handshakes are open. */
@@ -361,11 +431,13 @@ static void report_introduced(struct bench *b)
                (now - b->start_us) / 1000.0, (unsigned long long)bench_unix_ms());
     } else if (b->lost_us) {
         printf("event=reintroduced n=%u ms=%.1f ms_since_lost=%.1f errors_while_up=%u "
-               "t_unix_ms=%llu\n",
+               "resumed=%u t_unix_ms=%llu\n",
                b->count, b->back_us ? (now - b->back_us) / 1000.0 : 0.0,
-               (now - b->lost_us) / 1000.0, b->storm_errors, (unsigned long long)bench_unix_ms());
+               (now - b->lost_us) / 1000.0, b->storm_errors, b->storm_resumed,
+               (unsigned long long)bench_unix_ms());
         b->lost_us = b->back_us = 0;
         b->storm_errors = 0;
+        b->storm_resumed = 0;
     }
     fflush(stdout);
 }
@@ -396,6 +468,8 @@ static void on_message(struct sconn *c)
             b->errors_rx++;
     } else if (!strcmp(type, "introduced")) {
         if (c->state == S_OPEN) {
+            if (b->resume)
+                keep_session(c);
             c->state = S_INTRODUCED;
             b->inflight--;
             if (++b->introduced == b->count)
@@ -460,10 +534,21 @@ static void reap_stuck(struct bench *b, uint64_t now)
 static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                            size_t len)
 {
-    struct sconn *c = lws_get_opaque_user_data(wsi);
-    struct bench *b = c ? c->b : NULL;
+    struct sconn *c;
+    struct bench *b;
     struct frame *f;
 
+    /* The client SSL_CTX, made with the context (a stand-in wsi: no slot). */
+    if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS) {
+        b = lws_context_user(lws_get_context(wsi));
+        if (b && b->resume && user) {
+            SSL_CTX_set_app_data((SSL_CTX *)user, b);
+            SSL_CTX_set_info_callback((SSL_CTX *)user, on_tls_info);
+        }
+        return 0;
+    }
+    c = lws_get_opaque_user_data(wsi);
+    b = c ? c->b : NULL;
     /* A detached (abandoned) connection: only let it go. */
     if (!c)
         return reason == LWS_CALLBACK_CLIENT_RECEIVE || reason == LWS_CALLBACK_CLIENT_WRITEABLE ||
@@ -480,7 +565,16 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
         c->state = S_OPEN;
         if (b->lost_us && !b->back_us)
             b->back_us = bench_now_us();
+        if (lws_get_ssl(wsi)) {
+            bool resumed = SSL_session_reused(lws_get_ssl(wsi)) == 1;
+
+            b->tls_resumed += resumed;
+            b->tls_full += !resumed;
+            if (b->lost_us)
+                b->storm_resumed += resumed;
+        }
         return 0;
+
     case LWS_CALLBACK_CLIENT_RECEIVE:
         if (c->rx_len + len > RX_MAX)
             return -1;
@@ -535,10 +629,11 @@ static void print_stats(const struct bench *b)
 {
     printf("event=stats first=%u count=%u introduced=%u connects=%llu conn_errors=%llu "
            "intro_failures=%llu handshake_timeouts=%llu closes=%llu requests=%llu signed=%llu "
-           "rejected=%llu silent=%llu bad_sig=%llu cancels=%llu rx_errors=%llu\n",
+           "rejected=%llu silent=%llu bad_sig=%llu cancels=%llu rx_errors=%llu tls_full=%llu "
+           "tls_resumed=%llu cut=%llu\n",
            b->first, b->count, b->introduced, b->connects, b->conn_errors, b->intro_failures,
            b->handshake_timeouts, b->closes, b->requests, b->signed_ok, b->rejected, b->silenced,
-           b->corrupted, b->cancels, b->errors_rx);
+           b->corrupted, b->cancels, b->errors_rx, b->tls_full, b->tls_resumed, b->cut);
     fflush(stdout);
 }
 
@@ -560,6 +655,10 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 
     if (stop_signal || bench_now_us() >= b->deadline_us)
         finish(b);
+    if (cut_signal) {
+        cut_signal = 0;
+        cut_all(b);
+    }
     reap_stuck(b, bench_now_us());
     start_some(b);
     lws_sul_schedule(b->ctx, 0, &b->tick, on_tick, TICK_US);
@@ -569,7 +668,7 @@ static void usage(const char *argv0)
 {
     fprintf(
         stderr,
-        "usage: %s --port PORT [--host 127.0.0.1] [--tls] [--first I] [--count N]\n"
+        "usage: %s --port PORT [--host 127.0.0.1] [--tls [--resume]] [--first I] [--count N]\n"
         "          [--inflight K] [--duration S] [--retry-ms MS]\n"
         "          [--silent F] [--reject F] [--bad-sig F] [--handshake-ms MS] [--lws-log MASK]\n"
         "Opens N signer connections with keys I..I+N-1 (seed SHA-256(\"%s\" || be32 index)).\n",
@@ -591,6 +690,7 @@ int main(int argc, char **argv)
                                          {"bad-sig", required_argument, NULL, 'b'},
                                          {"lws-log", required_argument, NULL, 'L'},
                                          {"handshake-ms", required_argument, NULL, 'T'},
+                                         {"resume", no_argument, NULL, 'R'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct bench b;
@@ -610,6 +710,7 @@ int main(int argc, char **argv)
         case 'H': b.host = optarg; break;
         case 'p': b.port = atoi(optarg); break;
         case 't': b.tls = true; break;
+        case 'R': b.resume = true; break;
         case 'f': b.first = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'n': b.count = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'k': b.inflight_max = (unsigned)strtoul(optarg, NULL, 10); break;
@@ -638,6 +739,7 @@ int main(int argc, char **argv)
     b.retry_slots = calloc(b.retry_nslots, sizeof *b.retry_slots);
     if (!b.conns || !b.queue || !b.retry_slots)
         return 1;
+
     for (uint32_t k = 0; k < b.count; k++) {
         struct sconn *c = &b.conns[k];
 
@@ -652,6 +754,7 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     lws_set_log_level(lws_log, NULL);
@@ -661,7 +764,10 @@ int main(int argc, char **argv)
     /* A fault must crash, not spin in lws's libuv SIGSEGV watcher. */
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
                    LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
-    info.fd_limit_per_thread = b.count + 64;
+    /* No fd_limit_per_thread: below the open-file limit, lws 4.1.6 would find a socket's
+     * connection by scanning its whole table on every event (wsi_from_fd), a third of
+     * this tool's CPU in a storm of 10 000. At the limit it indexes the table by fd. */
+    info.user = &b;
     b.ctx = lws_create_context(&info);
     if (!b.ctx) {
         fprintf(stderr, "bench_signers: cannot create the lws context\n");

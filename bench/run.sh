@@ -3,7 +3,8 @@
 # a line of medians when --runs > 1). Starts a daemon on free loopback ports
 # with the open-file limit raised, measures its idle RSS, introduces N signers
 # (bench_signers), measures its RSS again, optionally restarts it to time a
-# reconnect storm, then drives POST /v1/sign with C keep-alive connections for
+# reconnect storm (or, with --storm-cut, to cut every signer connection at
+# once after a SIGHUP), then drives POST /v1/sign with C keep-alive connections for
 # D seconds (bench_requester) while reading the daemon's CPU time from
 # /proc/PID/stat. Everything it starts is stopped on exit. See README.md.
 #
@@ -22,10 +23,11 @@
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-N=1000 C=64 D=10 WARMUP=1 RUNS=1 TLS=0 STORM=0 SMOKE=0
+N=1000 C=64 D=10 WARMUP=1 RUNS=1 TLS=0 STORM=0 SMOKE=0 STORM_CUT=0 RESUME=0 TLS_FRONT=0
 SILENT=0 REJECT=0 BAD_SIG=0 TIMEOUT_MS=0 MSG_BYTES=32 INFLIGHT=256 VERIFY_THREADS=
 PER_PROC=10000 KEEP= DAEMON= TOOLS= LOG_LEVEL=warn CLUSTER=0 REDIS_SERVER=redis-server
 LATENCY=0 JS=0 NODE=node BUN=
+HAPROXY=haproxy
 
 usage() {
     cat <<EOF
@@ -36,6 +38,14 @@ usage: $0 [options]
   --runs R         repeat the whole measurement R times and print medians
   --tls            signer listener over wss:// (self-signed certificate)
   --storm          restart the daemon once all are introduced; time the reconnect storm
+  --storm-cut      a storm without a restart: SIGHUP the daemon, then cut every signer
+                   connection at once (shutdown(2) in bench_signers); time the reconnects
+  --tls-front      TLS terminated by haproxy (TCP mode, on loopback) in front of a ws://
+                   signer listener; the signers connect over wss:// to haproxy, whose
+                   memory per connection is reported beside the daemon's
+  --haproxy PATH   haproxy binary for --tls-front (default: haproxy in PATH)
+  --resume         with --tls: signers keep their TLS session and offer it when they
+                   reconnect (resumed only after --storm-cut: a restart makes new ticket keys)
   --silent F, --reject F, --bad-sig F
                    fraction of sign requests the signers leave unanswered, reject,
                    or answer with a corrupted signature (default 0)
@@ -68,6 +78,10 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=$2; shift ;;
     --tls) TLS=1 ;;
     --storm) STORM=1 ;;
+    --storm-cut) STORM=1 STORM_CUT=1 ;;
+    --resume) RESUME=1 ;;
+    --tls-front) TLS=1 TLS_FRONT=1 ;;
+    --haproxy) HAPROXY=$2; shift ;;
     --silent) SILENT=$2; shift ;;
     --reject) REJECT=$2; shift ;;
     --bad-sig) BAD_SIG=$2; shift ;;
@@ -95,6 +109,14 @@ done
 # The load after the daemon's own (the I/O floor, open loop, JS): as long, but shorter with --smoke.
 # SETTLE: the pause before reading the RSS and before the load starts.
 AUX_D= AUX_WARMUP= SETTLE=1
+if [ "$TLS_FRONT" = 1 ] && ! command -v "$HAPROXY" >/dev/null; then
+    echo "run.sh: --tls-front needs $HAPROXY (apt-get install haproxy)" >&2
+    exit 2
+fi
+if [ "$RESUME" = 1 ] && [ "$TLS" = 0 ]; then
+    echo "run.sh: --resume needs --tls" >&2
+    exit 2
+fi
 if [ "$SMOKE" = 1 ]; then
     N=20 C=4 D=2 WARMUP=0.5 RUNS=1 AUX_D=0.5 AUX_WARMUP=0.2 SETTLE=0.2
     # With more steps in the run, the daemon's own load is as short.
@@ -281,7 +303,7 @@ write_config() {
             -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1 || die "openssl failed"
         chmod 600 "$WORK/key.pem"
     fi
-    if [ "$TLS" = 1 ]; then
+    if [ "$TLS" = 1 ] && [ "$TLS_FRONT" = 0 ]; then
         tls=$(printf ',\n  "tls": {"cert": "%s", "key": "%s"}' "$WORK/cert.pem" "$WORK/key.pem")
     fi
     local per_key=$(( (C / N) + 64 )) vt=
@@ -315,6 +337,7 @@ start_signers() {
     SIG_PROCS=$(( (N + PER_PROC - 1) / PER_PROC ))
     life=$(awk -v w="$WARMUP" -v d="$D" -v n="$N" 'BEGIN { print int(w + d + n / 200 + 120) }')
     [ "$TLS" = 1 ] && tls_flag=--tls
+    [ "$RESUME" = 1 ] && tls_flag="--tls --resume"
     SIG_PIDS=()
     for k in $(seq 0 $((SIG_PROCS - 1))); do
         first=$((k * PER_PROC))
@@ -448,6 +471,40 @@ js_run() {
     stop_wait "$pid" 10
 }
 
+# start_front LOG: haproxy terminating TLS on a free loopback port (FRONT_PORT) and passing
+# the bytes to the daemon's ws:// listener; one thread, TCP mode, TLS 1.2+. Sets FRONT_PID.
+start_front() {
+    local log=$1 i
+    FRONT_PORT=$(free_port) || die "no free port"
+    cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/front.pem"
+    chmod 600 "$WORK/front.pem"
+    cat >"$WORK/haproxy.cfg" <<EOF
+global
+    maxconn $((N + C + 100))
+    nbthread 1
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+frontend signers
+    bind 127.0.0.1:$FRONT_PORT ssl crt $WORK/front.pem alpn http/1.1
+    default_backend wssignd
+backend wssignd
+    server wssignd 127.0.0.1:$WS_PORT
+EOF
+    "$HAPROXY" -f "$WORK/haproxy.cfg" -db >"$log" 2>&1 &
+    FRONT_PID=$!
+    PIDS+=("$FRONT_PID")
+    for i in $(seq 1 200); do
+        kill -0 "$FRONT_PID" 2>/dev/null || die "haproxy exited: $(tail -5 "$log")"
+        (exec 3<>"/dev/tcp/127.0.0.1/$FRONT_PORT") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    die "haproxy did not listen: $(tail -5 "$log")"
+}
+
 # One measurement; prints its summary line and sets FAILED on functional errors.
 run_once() {
     local run=$1 k ms req_out
@@ -461,17 +518,32 @@ run_once() {
 
     start_daemon "$WORK/daemon.$run.log"
     sleep "$SETTLE"
-    local rss_idle
+    local rss_idle sig_port=$WS_PORT front_idle=0 front=
     rss_idle=$(rss_kib "$DPID")
+    if [ "$TLS_FRONT" = 1 ]; then
+        start_front "$WORK/haproxy.$run.log"
+        sig_port=$FRONT_PORT
+        sleep 0.5
+        front_idle=$(rss_kib "$FRONT_PID")
+    fi
 
-    start_signers "$run" "$WS_PORT"
+    start_signers "$run" "$sig_port"
     sleep "$SETTLE"
     local rss_n per_conn
     rss_n=$(rss_kib "$DPID")
     per_conn=$(awk -v a="$rss_n" -v b="$rss_idle" -v n="$N" 'BEGIN { printf "%.2f", (a - b) / n }')
+    if [ "$TLS_FRONT" = 1 ]; then
+        local front_n front_per
+        front_n=$(rss_kib "$FRONT_PID")
+        front_per=$(awk -v a="$front_n" -v b="$front_idle" -v n="$N" 'BEGIN { printf "%.2f", (a - b) / n }')
+        front=" front_rss_idle_kib=$front_idle front_rss_n_kib=$front_n front_rss_per_conn_kib=$front_per total_rss_per_conn_kib=$(awk -v a="$front_per" -v b="$per_conn" 'BEGIN { printf "%.2f", a + b }')"
+    fi
 
     local storm=
-    if [ "$STORM" = 1 ]; then
+    if [ "$STORM_CUT" = 1 ]; then
+        storm_cut "$run"
+        storm=$STORM_LINE
+    elif [ "$STORM" = 1 ]; then
         stop_daemon
         [ "$DRC" = 0 ] || { echo "run.sh: daemon exited $DRC on SIGTERM" >&2; FAILED=1; }
         start_daemon "$WORK/daemon.$run.restart.log"
@@ -504,7 +576,7 @@ run_once() {
     local tls_floor=
     if [ "$TLS" = 1 ]; then
         tls_floor=$("$TOOLS/tls_floor" -c "$WORK/cert.pem" -k "$WORK/key.pem") || die "tls_floor failed"
-        tls_floor=" tls_floor_kib=$(field "$tls_floor" tls_floor_kib)"
+        tls_floor=" tls_floor_kib=$(field "$tls_floor" tls_floor_kib)$front"
     fi
 
     # The I/O floor under the same load, right after.
@@ -544,6 +616,7 @@ run_once() {
         'BEGIN { printf "%.2f", (b + c > 0 ? a / (b + c) : 0) }')
     local transport=ws
     [ "$TLS" = 1 ] && transport=wss
+    [ "$TLS_FRONT" = 1 ] && transport=wss-haproxy
     printf 'summary run=%s transport=%s n=%s c=%s d=%s rps=%s requests=%s non200=%s p50_ms=%s p90_ms=%s p99_ms=%s cpu_us_per_sign=%s verify_floor_us=%s io_floor_us=%s cpu_ratio=%s cpu_vs_floors=%s io_floor_rps=%s io_floor_at_rate_us=%s cpu_vs_floors_at_rate=%s rss_idle_kib=%s rss_n_kib=%s rss_per_conn_kib=%s%s intro_ms=%s%s%s%s signer_rx_errors=%s intro_failures=%s\n' \
         "$run" "$transport" "$N" "$C" "$D" "$(field "$req_out" rps)" "$(field "$req_out" requests)" \
         "$(field "$req_out" non200)" "$(field "$req_out" p50_ms)" "$(field "$req_out" p90_ms)" \
@@ -563,6 +636,52 @@ run_once() {
         smoke_check "io floor: " "$IO_OUT" 0
         smoke_check "io floor at a rate: " "$IO_RATE_OUT" 0
         [ "$LATENCY" = 1 ] && for l in "${OPEN_LINES[@]}"; do smoke_check "open loop: " "$l" 0; done
+    fi
+}
+
+# metric NAME: one sample's value from the daemon's /metrics (0 if absent).
+metric() {
+    http_get "$CTL_PORT" /metrics | awk -v n="$1" '$1 == n { v = $2 } END { print v + 0 }'
+}
+
+# storm_cut RUN: SIGHUP (tickets must survive it), then every signer process cuts all its
+# connections at once and they reconnect. Sets STORM_LINE: the time from the first cut to
+# the last re-introduction, failed handshakes, resumed ones (as the signers and the daemon
+# count them) and the daemon's CPU time over the storm alone. With --smoke, sets FAILED
+# unless all reconnected without a failure and, with --resume, every one was resumed.
+storm_cut() {
+    local run=$1 k l cut_ms=0 t end_ms=0 storm_err=0 resumed=0 cpu0 d_res0 d_full0
+    local mark
+    mark=$(metric wssignd_config_last_reload_success_timestamp_seconds)
+    kill -HUP "$DPID"
+    for k in $(seq 1 100); do
+        [ "$(metric wssignd_config_last_reload_success_timestamp_seconds)" != "$mark" ] && break
+        sleep 0.05
+    done
+    [ "$(metric wssignd_config_last_reload_successful)" = 1 ] || die "the reload before the storm failed"
+    d_res0=$(metric 'wssignd_tls_handshakes_total{resumed="true"}')
+    d_full0=$(metric 'wssignd_tls_handshakes_total{resumed="false"}')
+    cpu0=$(cpu_ms "$DPID")
+    for k in "${SIG_PIDS[@]}"; do kill -USR1 "$k"; done
+    for k in $(seq 0 $((SIG_PROCS - 1))); do
+        wait_lines "$WORK/signers.$run.$k.out" 'event=reintroduced' 1 $((30 + N / 200)) ||
+            die "signers $k did not all reconnect"
+        t=$(field "$(grep event=cut "$WORK/signers.$run.$k.out" | tail -1)" t_unix_ms)
+        [ "$cut_ms" = 0 ] || [ "$t" -lt "$cut_ms" ] && cut_ms=$t
+        l=$(grep event=reintroduced "$WORK/signers.$run.$k.out" | tail -1)
+        t=$(field "$l" t_unix_ms)
+        [ "$t" -gt "$end_ms" ] && end_ms=$t
+        storm_err=$((storm_err + $(field "$l" errors_while_up)))
+        resumed=$((resumed + $(field "$l" resumed)))
+    done
+    local cpu=$(( $(cpu_ms "$DPID") - cpu0 ))
+    local d_res=$(( $(metric 'wssignd_tls_handshakes_total{resumed="true"}') - d_res0 ))
+    local d_full=$(( $(metric 'wssignd_tls_handshakes_total{resumed="false"}') - d_full0 ))
+    STORM_LINE=" storm_ms=$((end_ms - cut_ms)) storm_failed_handshakes=$storm_err storm_resumed=$resumed storm_daemon_resumed=$d_res storm_daemon_full=$d_full storm_daemon_cpu_ms=$cpu"
+    [ "$storm_err" = 0 ] || FAILED=1
+    if [ "$SMOKE" = 1 ] && [ "$RESUME" = 1 ] && { [ "$resumed" != "$N" ] || [ "$d_res" -lt "$N" ]; }; then
+        echo "run.sh: $resumed of $N signers (daemon: $d_res) resumed their TLS session" >&2
+        FAILED=1
     fi
 }
 

@@ -362,6 +362,13 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
         family(&o, "wssignd_tls_certificate_expiry_timestamp_seconds", "gauge",
                "Unix time at which the signer listener's certificate expires.");
         put(&o, "wssignd_tls_certificate_expiry_timestamp_seconds %.0f\n", m->tls_expiry);
+        family(&o, "wssignd_tls_handshakes_total", "counter",
+               "TLS handshakes completed on the signer listener: resumed from a session "
+               "ticket, or full.");
+        put(&o, "wssignd_tls_handshakes_total{resumed=\"false\"} %llu\n",
+            (unsigned long long)m->tls_handshakes[0]);
+        put(&o, "wssignd_tls_handshakes_total{resumed=\"true\"} %llu\n",
+            (unsigned long long)m->tls_handshakes[1]);
     }
     family(&o, "wssignd_http_requests_total", "counter",
            "Answers of the control listener, by HTTP status.");

@@ -57,7 +57,8 @@ struct metrics {
     uint64_t auth_failures;                            /* answers 401: a missing or unknown token */
     bool reload_ok;                                    /* the last reload (or start) succeeded */
     double reload_ok_time;                             /* unix seconds of the last success */
-    double tls_expiry; /* unix seconds the certificate expires; 0: no TLS */
+    double tls_expiry;          /* unix seconds the certificate expires; 0: no TLS */
+    uint64_t tls_handshakes[2]; /* signer listener's TLS handshakes: full, resumed */
     uint64_t rx_bytes, tx_bytes;
     const char *proto_codes[METRICS_PROTO_CODES_MAX];
     uint64_t proto_counts[METRICS_PROTO_CODES_MAX];

@@ -10,6 +10,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <time.h>
@@ -42,10 +43,44 @@ unsigned long tls_server_options(void)
     return SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_RENEGOTIATION;
 }
 
-void tls_tune_context(void *ctx)
+int tls_new_ticket_keys(unsigned char keys[TLS_TICKET_KEYS_BYTES])
 {
+    if (RAND_bytes(keys, TLS_TICKET_KEYS_BYTES) != 1) {
+        ERR_clear_error();
+        return WSS_ERR_IO;
+    }
+    return 0;
+}
+
+void tls_forget_ticket_keys(unsigned char keys[TLS_TICKET_KEYS_BYTES])
+{
+    OPENSSL_cleanse(keys, TLS_TICKET_KEYS_BYTES);
+}
+
+bool tls_session_reused(void *ssl)
+{
+    return ssl && SSL_session_reused((SSL *)ssl) == 1;
+}
+
+void tls_tune_context(void *ctx, const unsigned char keys[TLS_TICKET_KEYS_BYTES])
+{
+    SSL_CTX *c = ctx;
+
     /* Idle TLS connections give their read and write buffers back (about 34 KiB each). */
-    SSL_CTX_set_mode((SSL_CTX *)ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+    /* Tickets only: the session state travels with the client, so resumption costs the
+     * daemon no memory per session, and the 20480-entry cache OpenSSL would otherwise
+     * fill with TLS 1.2 sessions stays empty. */
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+    /* A client keeps one session and offers it on its next connection: one ticket is
+     * enough (OpenSSL sends two by default). */
+    SSL_CTX_set_num_tickets(c, 1);
+    /* Signers stay connected for days: OpenSSL's 2 hours would expire most tickets
+     * before the connection they came with ends. */
+    SSL_CTX_set_timeout(c, TLS_TICKET_LIFETIME_S);
+    /* Keys kept by the daemon for its lifetime, not the context's own random ones, so
+     * tickets stay valid whatever happens to the context; a restart makes new keys. */
+    SSL_CTX_set_tlsext_ticket_keys(c, (void *)keys, TLS_TICKET_KEYS_BYTES);
 }
 
 /*

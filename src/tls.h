@@ -7,6 +7,7 @@
 #ifndef WSSIGND_TLS_H
 #define WSSIGND_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* TLS 1.2 suites: ECDHE with AEAD only (TLS 1.3 suites keep OpenSSL's
@@ -19,9 +20,32 @@
 /* SSL_OP_* options every server context gets: no TLS 1.0/1.1, no renegotiation. */
 unsigned long tls_server_options(void);
 
-/* What a live server context is set up with beyond lws's defaults (idle
- * connections give their buffers back). ctx is an SSL_CTX *. */
-void tls_tune_context(void *ctx);
+/* Size of a listener's session ticket keys: 16 bytes of key name, 32 of
+ * HMAC key and 32 of AES key (SSL_CTX_set_tlsext_ticket_keys). */
+#define TLS_TICKET_KEYS_BYTES 80
+
+/* How long a session ticket stays valid: 7 days, the most TLS 1.3 allows. */
+#define TLS_TICKET_LIFETIME_S (7 * 24 * 3600)
+
+/* Fills keys with fresh random ticket keys. Returns 0, or WSS_ERR_IO if the
+ * random generator fails. */
+int tls_new_ticket_keys(unsigned char keys[TLS_TICKET_KEYS_BYTES]);
+
+/* Wipes keys (at shutdown). */
+void tls_forget_ticket_keys(unsigned char keys[TLS_TICKET_KEYS_BYTES]);
+
+/* True if the TLS connection ssl (an SSL *) resumed a session from a ticket. */
+bool tls_session_reused(void *ssl);
+
+/*
+ * What a live server context is set up with beyond lws's defaults: idle
+ * connections give their buffers back, resumption is by session tickets only
+ * (no server-side session cache), one TLS 1.3 ticket per handshake, and the
+ * tickets are sealed with keys (copied into the context): a client that
+ * offers a ticket from any earlier connection to a context with the same keys
+ * resumes without a full handshake. ctx is an SSL_CTX *.
+ */
+void tls_tune_context(void *ctx, const unsigned char keys[TLS_TICKET_KEYS_BYTES]);
 
 /*
  * Checks a certificate chain and key without installing them: regular files

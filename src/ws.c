@@ -202,7 +202,11 @@ static int callback_signer(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
         /* The wss vhost's SSL_CTX, kept so a reload can change its certificate. */
         ws_of(wsi)->signer_tls = user;
-        tls_tune_context(user);
+        tls_tune_context(user, ws_of(wsi)->signer_ticket_keys);
+        return 0;
+    case LWS_CALLBACK_SSL_INFO:
+        /* Only SSL_CB_HANDSHAKE_DONE is asked for (ws_listen_signer). */
+        svc->metrics.tls_handshakes[tls_session_reused(lws_get_ssl(wsi)) ? 1 : 0]++;
         return 0;
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         return admit(ws_of(wsi), &ws_of(wsi)->signer_admission, user);
@@ -278,7 +282,7 @@ static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, v
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
         /* With control.tls: the control vhost's SSL_CTX, kept for reloads. */
         ws_of(wsi)->control_tls = user;
-        tls_tune_context(user);
+        tls_tune_context(user, ws_of(wsi)->control_ticket_keys);
         return 0;
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         return admit(ws_of(wsi), &ws_of(wsi)->control_admission, user);
@@ -306,6 +310,11 @@ int ws_create_context(struct ws *ws, void *uv_loop, struct wss_service *svc, cha
 
     memset(ws, 0, sizeof *ws);
     ws->svc = svc;
+    if (tls_new_ticket_keys(ws->signer_ticket_keys) != 0 ||
+        tls_new_ticket_keys(ws->control_ticket_keys) != 0) {
+        snprintf(err, errlen, "cannot make TLS session ticket keys (no randomness)");
+        return WSS_ERR_IO;
+    }
     admission_init(&ws->signer_admission, "signer", &svc->metrics.connections_refused,
                    &svc->sockets);
     admission_init(&ws->control_admission, "control", &svc->metrics.connections_refused,
@@ -342,8 +351,20 @@ static void bind_exactly(struct lws_context_creation_info *info, const struct ad
         info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 }
 
+/*
+ * No lws validity timers on accepted connections: the daemon pings and times
+ * out its connections itself (session.c, one timing wheel). lws 4.1.6's default
+ * policy (ping after 300 s) would keep one entry per connection in its sorted
+ * timer list, and every connection established then walks the whole list: at
+ * 10 000 connections that insertion was two thirds of the daemon's CPU in a
+ * reconnect storm.
+ */
+static const lws_retry_bo_t no_validity_checks = {.secs_since_valid_ping = 0,
+                                                  .secs_since_valid_hangup = 0};
+
 static void common_vhost_info(struct lws_context_creation_info *info)
 {
+    info->retry_and_idle_policy = &no_validity_checks;
     info->alpn = "http/1.1";
     info->timeout_secs = 10;
     info->timeout_secs_ah_idle = 10;
@@ -417,6 +438,9 @@ int ws_listen_signer(struct ws *ws, const struct config *cfg, char *err, size_t 
     if (cfg->tls_cert &&
         tls_vhost_info(&info, cfg->tls_cert, cfg->tls_key, "tls", err, errlen) != 0)
         return WSS_ERR_CONFIG;
+    /* Each completed TLS handshake, full or resumed, for wssignd_tls_handshakes_total. */
+    if (cfg->tls_cert)
+        info.ssl_info_event_mask = SSL_CB_HANDSHAKE_DONE;
     if (addr_probe_bind(&cfg->listen, err, errlen) != 0)
         return WSS_ERR_IO;
     ws->signer = lws_create_vhost(ws->ctx, &info);
@@ -500,6 +524,8 @@ void ws_destroy(struct ws *ws)
     }
     ws->ctx = NULL;
     ws->signer_tls = ws->control_tls = NULL;
+    tls_forget_ticket_keys(ws->signer_ticket_keys);
+    tls_forget_ticket_keys(ws->control_ticket_keys);
 }
 
 void ws_finish_destroy(struct ws *ws)

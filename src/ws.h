@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "peers.h"
+#include "tls.h"
 
 struct wss_service;
 struct http_server;
@@ -31,6 +32,10 @@ struct ws {
     char *signer_iface, *control_iface; /* owned copies: lws keeps the pointers */
     void *signer_tls;                   /* the wss vhost's SSL_CTX (owned by lws) */
     void *control_tls;                  /* the control vhost's, with control.tls */
+    /* Session ticket keys of each listener, made once at start and installed in its
+     * SSL_CTX: tickets survive reloads and die with the process. */
+    unsigned char signer_ticket_keys[TLS_TICKET_KEYS_BYTES];
+    unsigned char control_ticket_keys[TLS_TICKET_KEYS_BYTES];
     struct admission signer_admission;  /* sockets per client address and caps, each */
     struct admission control_admission; /* listener (peers.c) */
 };

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <libwebsockets.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -73,6 +74,10 @@ struct agent_conn {
     int closing_code;         /* close decided: the code to send, 0 if none */
     const char *closing_text; /* and its reason text */
     char tls_error[160];      /* certificate check failure of this attempt, "" if none */
+    /* wss://: the daemon's last session ticket, offered on the next connection so the
+     * daemon resumes the session instead of a full handshake; NULL before the first. */
+    SSL_SESSION *tls_session;
+    const SSL_SESSION *tls_seen; /* the connection's session tls_session copies */
     bool stopping;
     uint64_t stop_deadline_ms;
     bool done;
@@ -135,6 +140,52 @@ static void close_connection(struct agent_conn *c, int code, const char *text, c
     }
 }
 
+/* ---- TLS session resumption ---- */
+
+/*
+ * Keeps a copy of the connection's TLS session once the daemon has sent a
+ * ticket for it (TLS 1.3 tickets come after the handshake: by the WebSocket
+ * upgrade's answer they have arrived from wssignd, and the introduction looks
+ * again). A copy, because OpenSSL marks the connection's own session object
+ * not resumable when the connection ends without a TLS close (a dropped
+ * network path, a killed daemon), which since TLS 1.1 need not stop a
+ * resumption and is exactly when reconnecting quickly matters.
+ */
+static void keep_session(struct agent_conn *c, struct lws *wsi)
+{
+    SSL *ssl = lws_get_ssl(wsi);
+    SSL_SESSION *s = ssl ? SSL_get0_session(ssl) : NULL, *copy;
+
+    if (!s || s == c->tls_seen || !SSL_SESSION_is_resumable(s))
+        return;
+    if (!(copy = SSL_SESSION_dup(s))) {
+        ERR_clear_error();
+        return;
+    }
+    SSL_SESSION_free(c->tls_session);
+    c->tls_session = copy;
+    c->tls_seen = s; /* compared only, never dereferenced */
+}
+
+/*
+ * The client SSL_CTX's info callback: as a connection's handshake starts,
+ * before its ClientHello is made, offer the kept session. lws 4.1.6 has no
+ * hook between creating a connection's SSL and SSL_connect, and its own
+ * LWS_CALLBACK_SSL_INFO cannot be used on a client connection (it reads the
+ * client SSL_CTX's lws data as a context).
+ */
+static void on_tls_info(const SSL *cssl, int where, int ret)
+{
+    SSL *ssl = (SSL *)cssl; /* the connection's own SSL, given const by OpenSSL */
+    struct agent_conn *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+
+    (void)ret;
+    if (!(where & SSL_CB_HANDSHAKE_START) || !c || !c->tls_session)
+        return;
+    if (SSL_set_session(ssl, c->tls_session) != 1)
+        ERR_clear_error(); /* a full handshake then */
+}
+
 size_t agent_conn_headroom(void)
 {
     return LWS_PRE;
@@ -170,6 +221,8 @@ void agent_conn_send(struct agent_conn *c, char *buf, size_t len)
 
 void agent_conn_introduced(struct agent_conn *c)
 {
+    if (c->wsi)
+        keep_session(c, c->wsi);
     c->introduced = true;
     lws_sul_cancel(&c->sul_handshake);
     backoff_reset(&c->backoff);
@@ -318,6 +371,7 @@ void agent_conn_start(struct agent_conn *c)
 static void reset_connection(struct agent_conn *c)
 {
     c->wsi = NULL;
+    c->tls_seen = NULL;
     c->established = false;
     rx_clear(c);
     tx_clear(c);
@@ -347,9 +401,17 @@ static void on_connection_error(struct agent_conn *c, const char *why)
 
 static void on_established(struct agent_conn *c, struct lws *wsi)
 {
+    SSL *ssl = lws_get_ssl(wsi);
+
     c->wsi = wsi;
     c->established = true;
-    log_info("event=connected url=%s", c->cfg.url_text);
+    if (ssl) {
+        log_info("event=connected url=%s tls=%s resumed=%s", c->cfg.url_text, SSL_get_version(ssl),
+                 SSL_session_reused(ssl) == 1 ? "yes" : "no");
+        keep_session(c, wsi);
+    } else {
+        log_info("event=connected url=%s", c->cfg.url_text);
+    }
     c->hooks.on_open(c->user);
 }
 
@@ -517,9 +579,14 @@ static int callback_agent(struct lws *wsi, enum lws_callback_reasons reason, voi
 
     switch (reason) {
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
-        /* Without a CA file, trust the system's CA store. */
+        /* The client SSL_CTX, made once per agent. Without a CA file, trust the
+         * system's CA store. Each handshake offers the session kept from the last. */
         if (c && !c->cfg.ca && user)
             SSL_CTX_set_default_verify_paths((SSL_CTX *)user);
+        if (c && user) {
+            SSL_CTX_set_app_data((SSL_CTX *)user, c);
+            SSL_CTX_set_info_callback((SSL_CTX *)user, on_tls_info);
+        }
         return 0;
     case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
         /* user: the X509_STORE_CTX, len: OpenSSL's verdict. Only recorded;
@@ -604,6 +671,7 @@ void agent_conn_free(struct agent_conn *c)
     /* Connections that lws_context_destroy closes must not schedule a reconnect. */
     c->stopping = true;
     lws_context_destroy(c->ctx);
+    SSL_SESSION_free(c->tls_session);
     tx_clear(c);
     free(c->rx);
     free(c);
