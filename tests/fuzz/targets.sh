@@ -13,7 +13,7 @@ fuzz_sources() {
     case "$1" in
     proto) echo "src/common/wire.c src/common/codec.c src/common/crypto.c src/common/util.c" ;;
     http_api_parse) echo "src/controllers/http_api_parse.c src/common/util.c" ;;
-    config) echo "src/config.c src/opts.c src/common/addr.c src/common/files.c src/common/log.c src/common/util.c" ;;
+    config) echo "src/config.c src/opts.c src/keyset.c src/wss_util.c src/common/addr.c src/common/files.c src/common/log.c src/common/util.c src/common/crypto.c" ;;
     b64) echo "src/common/crypto.c src/common/util.c" ;;
     server_frames) echo "src/common/wire.c src/common/codec.c src/common/crypto.c src/common/util.c" ;;
     url) echo "src/wssign/url.c src/common/addr.c src/common/util.c" ;;
