@@ -3,7 +3,7 @@
 # build and the tests need, builds wssignd into ./build, then runs
 #   1. ctest: unit, codec cases, end-to-end, hostile input, faults, the
 #      browser signer in headless Chromium, the bench smoke run;
-#   2. every fuzz target for WSSIGND_FUZZ_SECONDS (default 30) each;
+#   2. every fuzz target for WSSIGND_FUZZ_SECONDS (default 20) each;
 #   3. the unit and end-to-end tests against an ASan+UBSan build;
 #   4. the unit tests and an end-to-end subset with the daemon under valgrind.
 # Any failure fails the run.
@@ -32,7 +32,7 @@ if [ $# -gt 0 ] || [ -n "${WSSIGND_QUICK:-}" ]; then
 fi
 
 step "fuzz"
-tests/fuzz/run.sh "${WSSIGND_FUZZ_SECONDS:-30}"
+tests/fuzz/run.sh "${WSSIGND_FUZZ_SECONDS:-20}"
 
 step "asan"
 tests/run-checked.sh asan
