@@ -34,6 +34,16 @@ exit 0
 """
 
 
+def confirm_recorder():
+    """The confirm program and the file it records its WSSIGN_ environment in."""
+    tmp = T.current_tmpdir()
+    script = os.path.join(tmp, "confirm.sh")
+    with open(script, "w") as f:
+        f.write(CONFIRM_SCRIPT)
+    os.chmod(script, 0o755)
+    return script, os.path.join(tmp, "env")
+
+
 def read_env(path):
     with open(path, encoding="utf-8") as f:
         return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
@@ -101,12 +111,7 @@ async def test_bad_labels_refused():
 
 
 def test_label_reaches_the_confirm_program():
-    tmp = T.current_tmpdir()
-    script = os.path.join(tmp, "confirm.sh")
-    with open(script, "w") as f:
-        f.write(CONFIRM_SCRIPT)
-    os.chmod(script, 0o755)
-    rec = os.path.join(tmp, "env")
+    script, rec = confirm_recorder()
     with Daemon() as d:
         key, pk = keygen()
         # A WSSIGN_LABEL in the agent's own environment must not pass for the requester's.
@@ -162,12 +167,7 @@ async def test_requester_is_the_token_name():
 
 
 def test_requester_reaches_the_confirm_program():
-    tmp = T.current_tmpdir()
-    script = os.path.join(tmp, "confirm.sh")
-    with open(script, "w") as f:
-        f.write(CONFIRM_SCRIPT)
-    os.chmod(script, 0o755)
-    rec = os.path.join(tmp, "env")
+    script, rec = confirm_recorder()
     token_file = write_lines("billing.token", [SIGN_TOKEN])
     with Daemon(token_config()) as d:
         key, pk = keygen()
