@@ -23,6 +23,9 @@
 #define NO_HEAP_IDX SIZE_MAX
 /* The heap array never shrinks below this many slots. */
 #define HEAP_MIN_CAP 16
+/* Key nodes kept for reuse once their last entry has left (a key with one request in
+ * flight at a time would otherwise allocate and free one per request). */
+#define KEY_SPARES_MAX 64
 
 /* Per key with entries in the table: freed when its last entry leaves. */
 struct key_node {
@@ -30,6 +33,7 @@ struct key_node {
     struct pending_req *head, *tail; /* oldest first, via key_next/key_prev */
     size_t count;
     UT_hash_handle hh;
+    struct key_node *next_spare; /* in pending.spare_keys, while unused */
 };
 
 /*
@@ -49,6 +53,8 @@ struct pending {
     struct heap_node *heap;    /* min-heap on (deadline_ms, seq); entries know their heap_idx */
     size_t heap_len, heap_cap;
     uint64_t next_seq;
+    struct key_node *spare_keys; /* unused key nodes, at most KEY_SPARES_MAX */
+    size_t n_spare_keys;
 };
 
 /* ---- deadline heap ---- */
@@ -147,7 +153,13 @@ static void key_append(struct pending *p, struct pending_req *r)
     struct key_node *n = key_lookup(p, r->key);
 
     if (!n) {
-        n = xcalloc(1, sizeof(*n));
+        if ((n = p->spare_keys) != NULL) {
+            p->spare_keys = n->next_spare;
+            p->n_spare_keys--;
+            memset(n, 0, sizeof(*n));
+        } else {
+            n = xcalloc(1, sizeof(*n));
+        }
         memcpy(n->key, r->key, WSS_PUBLIC_KEY_BYTES);
         HASH_ADD(hh, p->by_key, key, WSS_PUBLIC_KEY_BYTES, n);
     }
@@ -159,6 +171,18 @@ static void key_append(struct pending *p, struct pending_req *r)
         n->head = r;
     n->tail = r;
     n->count++;
+}
+
+/* Takes n (out of by_key) back: kept for reuse up to the bound, else freed. */
+static void key_release(struct pending *p, struct key_node *n)
+{
+    if (p->n_spare_keys >= KEY_SPARES_MAX) {
+        free(n);
+        return;
+    }
+    n->next_spare = p->spare_keys;
+    p->spare_keys = n;
+    p->n_spare_keys++;
 }
 
 static void key_unlink(struct pending *p, struct pending_req *r)
@@ -176,7 +200,7 @@ static void key_unlink(struct pending *p, struct pending_req *r)
     r->key_prev = r->key_next = NULL;
     if (--n->count == 0) {
         HASH_DEL(p->by_key, n);
-        free(n);
+        key_release(p, n);
     }
 }
 
@@ -199,6 +223,7 @@ struct pending *pending_new(void)
 void pending_free(struct pending *p)
 {
     struct pending_req *r, *next;
+    struct key_node *n;
 
     if (!p)
         return;
@@ -206,23 +231,35 @@ void pending_free(struct pending *p)
         next = r->next;
         pending_req_free(r);
     }
+    while ((n = p->spare_keys) != NULL) {
+        p->spare_keys = n->next_spare;
+        free(n);
+    }
     free(p->heap);
     free(p);
 }
 
 struct pending_req *pending_req_new(const char *id, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
-                                    const uint8_t *message, size_t message_len, uint64_t created_ms,
-                                    uint64_t deadline_ms)
+                                    const uint8_t *message, size_t message_len, const char *label,
+                                    uint64_t created_ms, uint64_t deadline_ms)
 {
-    struct pending_req *r = xcalloc(1, sizeof(*r));
+    size_t label_size = label && *label ? strlen(label) + 1 : 0;
+    struct pending_req *r = xmalloc(sizeof(*r) + message_len + label_size);
     size_t id_len = strnlen(id, sizeof(r->id) - 1);
 
+    memset(r, 0, sizeof(*r));
     /* An over-long id is cut to fit; well-formed ids (UUID text) always fit. */
     memcpy(r->id, id, id_len);
     r->id[id_len] = '\0';
     memcpy(r->key, key, WSS_PUBLIC_KEY_BYTES);
-    r->message = xmemdup(message, message_len);
+    r->message = r->data;
+    if (message_len)
+        memcpy(r->data, message, message_len);
     r->message_len = message_len;
+    if (label_size) {
+        r->label = (char *)r->data + message_len;
+        memcpy(r->label, label, label_size);
+    }
     r->created_ms = created_ms;
     r->deadline_ms = deadline_ms;
     r->heap_idx = NO_HEAP_IDX;
@@ -231,10 +268,6 @@ struct pending_req *pending_req_new(const char *id, const uint8_t key[WSS_PUBLIC
 
 void pending_req_free(struct pending_req *req)
 {
-    if (!req)
-        return;
-    free(req->message);
-    free(req->label);
     free(req);
 }
 
@@ -302,7 +335,7 @@ struct pending_req *pending_take_key(struct pending *p, const uint8_t key[WSS_PU
         r->next = next;
     }
     HASH_DEL(p->by_key, n);
-    free(n);
+    key_release(p, n);
     return list;
 }
 
@@ -360,4 +393,9 @@ size_t pending_count_key(const struct pending *p, const uint8_t key[WSS_PUBLIC_K
     struct key_node *n = key_lookup(p, key);
 
     return n ? n->count : 0;
+}
+
+size_t pending_spare_keys(const struct pending *p)
+{
+    return p->n_spare_keys;
 }
