@@ -7,9 +7,19 @@
  */
 #include "util.h"
 
-/* uthash's internal tables follow the project's abort-on-OOM rule. */
-#define uthash_malloc(sz) xmalloc(sz)
-#define uthash_free(ptr, sz) free(ptr)
+/*
+ * uthash's internal tables follow the project's abort-on-OOM rule, and are
+ * kept for reuse: a hash that empties frees its table and bucket array, and
+ * its next insertion makes them again, which with one request in flight at a
+ * time was four allocations per request. The macros reach the table through
+ * the variable p (struct pending *) that every function here that changes an
+ * index has in scope.
+ */
+struct pending;
+static void *table_alloc(struct pending *p, size_t size);
+static void table_free(struct pending *p, void *ptr, size_t size);
+#define uthash_malloc(sz) table_alloc(p, sz)
+#define uthash_free(ptr, sz) table_free(p, ptr, sz)
 
 #include "pending.h"
 
@@ -26,6 +36,9 @@
 /* Key nodes kept for reuse once their last entry has left (a key with one request in
  * flight at a time would otherwise allocate and free one per request). */
 #define KEY_SPARES_MAX 64
+/* uthash blocks kept: a table and a first bucket array for each of the two hashes. */
+#define TABLE_SPARES 2
+#define TABLE_BUCKETS_BYTES (HASH_INITIAL_NUM_BUCKETS * sizeof(UT_hash_bucket))
 
 /* Per key with entries in the table: freed when its last entry leaves. */
 struct key_node {
@@ -55,7 +68,31 @@ struct pending {
     uint64_t next_seq;
     struct key_node *spare_keys; /* unused key nodes, at most KEY_SPARES_MAX */
     size_t n_spare_keys;
+    /* uthash's tables and first bucket arrays given back by the two hashes, for reuse. */
+    void *spare_tables[TABLE_SPARES], *spare_buckets[TABLE_SPARES];
+    size_t n_spare_tables, n_spare_buckets;
 };
+
+/* A block of uthash's of a size kept for reuse: from the spares if any, else allocated. */
+static void *table_alloc(struct pending *p, size_t size)
+{
+    if (size == sizeof(UT_hash_table) && p->n_spare_tables)
+        return p->spare_tables[--p->n_spare_tables];
+    if (size == TABLE_BUCKETS_BYTES && p->n_spare_buckets)
+        return p->spare_buckets[--p->n_spare_buckets];
+    return xmalloc(size);
+}
+
+/* Keeps a block of a size table_alloc reuses, up to TABLE_SPARES of each; frees the rest. */
+static void table_free(struct pending *p, void *ptr, size_t size)
+{
+    if (size == sizeof(UT_hash_table) && p->n_spare_tables < TABLE_SPARES)
+        p->spare_tables[p->n_spare_tables++] = ptr;
+    else if (size == TABLE_BUCKETS_BYTES && p->n_spare_buckets < TABLE_SPARES)
+        p->spare_buckets[p->n_spare_buckets++] = ptr;
+    else
+        free(ptr);
+}
 
 /* ---- deadline heap ---- */
 
@@ -235,6 +272,10 @@ void pending_free(struct pending *p)
         p->spare_keys = n->next_spare;
         free(n);
     }
+    while (p->n_spare_tables)
+        free(p->spare_tables[--p->n_spare_tables]);
+    while (p->n_spare_buckets)
+        free(p->spare_buckets[--p->n_spare_buckets]);
     free(p->heap);
     free(p);
 }

@@ -329,6 +329,37 @@ static void key_nodes_reused_with_bound(void **state)
     pending_free(p);
 }
 
+/* A table that empties and fills again, over and over (its hashes' tables are reused). */
+static void empty_and_refill(void **state)
+{
+    struct pending *p = pending_new();
+
+    for (uint64_t round = 0; round < 1000; round++) {
+        uint64_t base = round * 10, want[2] = {base + 1, base + 2};
+        unsigned k = (unsigned)(round % 7);
+
+        insert_ok(p, base + 1, k, 100);
+        insert_ok(p, base + 2, k, 50);
+        insert_ok(p, base + 3, k + 7, 75);
+        assert_int_equal(pending_count(p), 3);
+        expect_key_list(p, k, want, 2);
+        assert_non_null(find_id(p, base + 3));
+        pending_req_free(take_id(p, base + 1));
+        assert_null(find_id(p, base + 1));
+        assert_int_equal(pending_next_deadline(p), 50);
+        if (round % 2) {
+            free_list(pending_take_all(p));
+        } else {
+            pending_req_free(take_id(p, base + 2));
+            pending_req_free(take_id(p, base + 3));
+        }
+        assert_int_equal(pending_count(p), 0);
+        assert_null(find_id(p, base + 2));
+        assert_int_equal(pending_count_key(p, (const uint8_t[KEY_BYTES]){0}), 0);
+    }
+    pending_free(p);
+}
+
 static void key_list_order_and_unlink(void **state)
 {
     struct pending *p = pending_new();
@@ -958,6 +989,7 @@ int main(void)
         cmocka_unit_test(req_new_edge_cases),
         cmocka_unit_test(req_new_label),
         cmocka_unit_test(key_nodes_reused_with_bound),
+        cmocka_unit_test(empty_and_refill),
         cmocka_unit_test(key_list_order_and_unlink),
         cmocka_unit_test(take_key_only_that_key),
         cmocka_unit_test(expire_controlled_clock),
