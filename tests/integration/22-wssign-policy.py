@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wssd_test as T  # noqa: E402
 from wssd_test import Daemon, check, check_eq, run_tests, verify  # noqa: E402
-from wssign_util import Agent, keygen, request  # noqa: E402
+from wssign_util import Agent, keygen, read_env, request, write_script  # noqa: E402
 
 
 def ws_url(d):
@@ -114,18 +114,9 @@ esac
 """
 
 
-def read_env(path):
-    with open(path) as f:
-        return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
-
-
 def test_confirm_approves_and_declines():
-    tmp = T.current_tmpdir()
-    script = os.path.join(tmp, "confirm.sh")
-    with open(script, "w") as f:
-        f.write(CONFIRM_SCRIPT)
-    os.chmod(script, 0o755)
-    rec = os.path.join(tmp, "rec")
+    script = write_script(CONFIRM_SCRIPT)
+    rec = os.path.join(T.current_tmpdir(), "rec")
     with Daemon({"requests": {"max_message_bytes": 65536}}) as d:
         agent, pk = start(d, "--confirm", "%s %s" % (script, rec))
 

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wssd_test as T  # noqa: E402
 from wssd_test import (Daemon, b64, check, check_eq, check_error_body, run_tests,  # noqa: E402
                        write_lines)
-from wssign_util import Agent, keygen, request  # noqa: E402
+from wssign_util import Agent, keygen, read_env, request, write_script  # noqa: E402
 
 SIGN_TOKEN = "billing-token-0f1e2d3c4b5a6978"
 BARE_TOKEN = "bare-token-fedcba9876543210"
@@ -36,17 +36,7 @@ exit 0
 
 def confirm_recorder():
     """The confirm program and the file it records its WSSIGN_ environment in."""
-    tmp = T.current_tmpdir()
-    script = os.path.join(tmp, "confirm.sh")
-    with open(script, "w") as f:
-        f.write(CONFIRM_SCRIPT)
-    os.chmod(script, 0o755)
-    return script, os.path.join(tmp, "env")
-
-
-def read_env(path):
-    with open(path, encoding="utf-8") as f:
-        return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+    return write_script(CONFIRM_SCRIPT), os.path.join(T.current_tmpdir(), "env")
 
 
 async def test_label_in_the_frame_and_the_audit_line():

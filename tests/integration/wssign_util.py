@@ -80,6 +80,21 @@ def openssl_genpkey(path):
     return path
 
 
+def write_script(text, name="confirm.sh") -> str:
+    """An executable script (a --confirm program) in the test's temporary directory."""
+    path = os.path.join(T.current_tmpdir(), name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+    return path
+
+
+def read_env(path) -> dict:
+    """NAME=VALUE lines (as `env` prints them) as a dict."""
+    with open(path, encoding="utf-8") as f:
+        return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+
+
 def control_url(d) -> str:
     return "http://127.0.0.1:%d" % d.control_port
 
