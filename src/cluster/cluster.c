@@ -63,7 +63,7 @@ struct proxy {
     uint64_t idle_since_ms;        /* 0: busy */
 };
 
-/* Per request sent through a proxy and not acknowledged yet. */
+/* Per request sent through a proxy and not answered yet. */
 struct outreq {
     UT_hash_handle hh; /* by id */
     char id[WSS_REQUEST_ID_BYTES];
@@ -72,6 +72,9 @@ struct outreq {
     long long receivers; /* from PUBLISH; -1 until known */
     unsigned gones;
     bool acked;
+    /* The node that acknowledged it: when that node goes, so does the request,
+     * even if the key's later requests went to another node meanwhile. */
+    char owner[CMSG_NODE_MAX + 1];
 };
 
 /* Per request of another node forwarded to a key held here. */
@@ -540,6 +543,7 @@ static void proxy_send(struct session *s, char *buf, size_t len)
         o->receivers = -1;
         o->gones = 0;
         o->acked = false;
+        o->owner[0] = '\0';
         p->idle_since_ms = 0;
         m.type = CMSG_REQ;
         m.exp = exp;
@@ -1353,8 +1357,10 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
         break;
     case CMSG_FWD: on_fwd(c, &m); break;
     case CMSG_ACK:
-        if ((o = find_outreq(c, m.id)) != NULL)
+        if ((o = find_outreq(c, m.id)) != NULL) {
             o->acked = true;
+            snprintf(o->owner, sizeof o->owner, "%s", m.from);
+        }
         if ((p = find_proxy(c, m.key)) != NULL)
             snprintf(p->owner, sizeof p->owner, "%s", m.from);
         break;
@@ -1411,6 +1417,38 @@ static void on_message(void *arg, const char *channel, size_t chlen, const char 
 
 /* ---- liveness and housekeeping ---- */
 
+/*
+ * Ends connection_closed every request that node acknowledged. Collected
+ * first: an outcome's callback may start or cancel other requests.
+ */
+static void end_taken_by(struct cluster *c, const char *node)
+{
+    struct taken {
+        char id[WSS_REQUEST_ID_BYTES];
+        uint8_t key[WSS_PUBLIC_KEY_BYTES];
+    } *t = NULL;
+    struct outreq *o, *otmp;
+    size_t n = 0, i = 0;
+
+    HASH_ITER (hh, c->outreqs, o, otmp) {
+        if (o->acked && !strcmp(o->owner, node))
+            n++;
+    }
+    if (!n)
+        return;
+    t = xcalloc(n, sizeof *t);
+    HASH_ITER (hh, c->outreqs, o, otmp) {
+        if (o->acked && !strcmp(o->owner, node) && i < n) {
+            memcpy(t[i].id, o->id, sizeof t[i].id);
+            memcpy(t[i].key, o->key, sizeof t[i].key);
+            i++;
+        }
+    }
+    for (i = 0; i < n; i++)
+        end_request(c, t[i].key, t[i].id, WSS_ERR_CONN_CLOSED);
+    free(t);
+}
+
 /* Node n went (silent, said bye, or restarted: why). */
 static void node_gone(struct cluster *c, struct node *n, const char *why)
 {
@@ -1419,7 +1457,9 @@ static void node_gone(struct cluster *c, struct node *n, const char *why)
 
     log_warn("event=cluster_node_down node=%s peer=%s reason=%s", c->set.node_id, n->id, why);
     n->alive = false;
-    /* Its keys' connections went with it: their requests end now, not at their deadline. */
+    /* Its keys' connections went with it: their requests end now, not at their deadline.
+     * Each request it took, first: its key may have moved on to another node since. */
+    end_taken_by(c, n->id);
     HASH_ITER (hh, c->proxies, p, ptmp) {
         if (!strcmp(p->owner, n->id))
             close_proxy(c, p);

@@ -129,6 +129,43 @@ async def test_node_killed_and_restarted_at_once():
 
 
 
+async def test_key_moves_before_the_kill_is_noticed():
+    # node1 holds a key and has acknowledged node3's request for it; node1 is
+    # killed, the key's signer comes back on node2 at once, and node3's next
+    # request for the key is acknowledged by node2 before node3 notices node1's
+    # silence. The request that node1 took must still end connection_closed
+    # once node1 is noticed gone (within 3 s), not at its deadline; the one
+    # that node2 took is not ended by node1's going.
+    async with Cluster(3) as c:
+        s1 = await c.connect(1, policy="silent")
+        since = len(c.watch.messages)
+        first = asyncio.ensure_future(c.sign(3, s1.pk, b"in flight via node1",
+                                             timeout_ms=DEADLINE_MS))
+        await s1.wait_request(0, timeout=scaled(3))
+        await c.watch.wait(3, since=since, t="ack", from_=c.node_id(1))
+
+        t_kill = time.monotonic()
+        c.kill(1)
+        s2 = await c.connect(2, seed=s1.seed, policy="silent")
+        since = len(c.watch.messages)
+        second = asyncio.ensure_future(c.sign(3, s1.pk, b"in flight via node2",
+                                              timeout_ms=DEADLINE_MS))
+        await s2.wait_request(0, timeout=scaled(3))
+        await c.watch.wait(3, since=since, t="ack", from_=c.node_id(2))
+        # The case under test: node2 took the key's next request before node3
+        # could have noticed node1's silence (1.5 s).
+        check(time.monotonic() - t_kill < 1.4,
+              "node2 acknowledged %.2f s after the kill: too late for this case"
+              % (time.monotonic() - t_kill))
+
+        await ends_with(first, 502, "connection_closed", t_kill, 3.0,
+                        "request node1 took before it was killed, asked on node3")
+        await asyncio.sleep(0.5)
+        check(not second.done(), "the request node2 took ended when node1 went: %r"
+              % (second.result() if second.done() else None,))
+        second.cancel()
+
+
 async def test_node_frozen_then_resumes():
     # node1 stops answering (SIGSTOP) with requests for its key on their way:
     # they end connection_closed within 3 s at node2. When node1 resumes, it
