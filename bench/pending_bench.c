@@ -53,7 +53,7 @@ static void insert_one(struct pending *p, uint64_t k, uint64_t now, uint64_t dea
 
     make_id(id, k);
     make_key(key, k);
-    if (pending_insert_take(p, pending_req_new(id, key, msg, sizeof msg, now, deadline))) {
+    if (pending_insert_take(p, pending_req_new(id, key, msg, sizeof msg, NULL, now, deadline))) {
         fprintf(stderr, "pending_bench: duplicate id\n");
         exit(1);
     }

@@ -26,6 +26,7 @@
 #include "cluster/cluster.h"
 #include "util.h"
 #include "verifier.h"
+#include "uvpoll.h"
 #include "version.h"
 #include "ws.h"
 
@@ -46,6 +47,7 @@ struct wssd {
     void *load_arg;
     uv_loop_t loop;
     bool loop_ready;
+    struct uvpoll poll_shim; /* fewer epoll_ctl calls for lws's connections */
     struct ws ws;
     struct wss_service svc;
     struct http_server *http; /* the controllers' routes on the control listener */
@@ -95,6 +97,7 @@ static const char *status_line(struct wssd *d, char *buf, size_t len)
 static void finish(struct wssd *d)
 {
     ws_destroy(&d->ws);
+    uvpoll_disable(&d->poll_shim);
     http_server_stop(d->http);
     cluster_free(d->cluster);
     d->cluster = NULL;
@@ -445,6 +448,7 @@ struct wssd *daemon_new_take(struct config *cfg, daemon_load_fn load, void *load
         goto fail;
     }
     d->loop_ready = true;
+    uvpoll_enable(&d->poll_shim, &d->loop); /* without it the loop works as before */
     if (timers_init(&d->timers, &d->loop) != 0) {
         snprintf(err, errlen, "cannot create the loop's timer");
         goto fail;

@@ -23,10 +23,7 @@
 #include "util.h"
 #include "wsio.h"
 
-/* Room kept in front of an answer's body for LWS_PRE and the headers, so
- * that headers and body leave in one write. */
-#define HTTP_HEADERS_MAX 384
-#define HTTP_RESP_HEAD (LWS_PRE + HTTP_HEADERS_MAX)
+#define HTTP_RESP_HEAD HTTP_RESP_HEAD_BYTES
 /* The longest Retry-After a controller may ask for: a day. */
 #define HTTP_RETRY_AFTER_MAX 86400u
 /* Repeats of BODY_COMPLETION after which lws is taken to be looping inside one call (see
@@ -52,7 +49,9 @@ struct http_server {
     uv_prepare_t turn; /* counts the loop's turns (see "When an answer is written") */
     uint64_t turns;
     bool has_loop;
-    struct wss_http_request *live; /* every request handed to a controller, until answered */
+    struct wss_http_request *live;  /* every request handed to a controller, until answered */
+    struct wss_http_request *spare; /* answered records kept for reuse (->next) */
+    size_t n_spare;                 /* at most HTTP_SPARE_REQUESTS_MAX */
     /* Lines a client can cause at will are written at most once a second. */
     struct log_limit timeout_log, pipeline_log;
 };
@@ -68,8 +67,8 @@ struct wss_http_request {
     bool in_handler;
     wss_http_body_cb body_cb; /* set while the body is read, until cb has run */
     size_t body_max;
-    char *body;
-    size_t body_len;
+    char *body; /* owned; kept with the record for reuse up to HTTP_BODY_KEEP_MAX */
+    size_t body_len, body_cap;
     wss_http_abort_cb abort_cb;
     void *abort_user;
     unsigned retry_after;                 /* wss_http_retry_after; 0: none */
@@ -230,6 +229,46 @@ void http_server_stop(struct http_server *srv)
     srv->has_loop = false;
 }
 
+/* A zeroed request record: a spare one (with its body buffer) if any. */
+static struct wss_http_request *request_new(struct http_server *srv)
+{
+    struct wss_http_request *req = srv->spare;
+    char *body;
+    size_t body_cap;
+
+    if (!req)
+        return xcalloc(1, sizeof *req);
+    srv->spare = req->next;
+    srv->n_spare--;
+    body = req->body;
+    body_cap = req->body_cap;
+    memset(req, 0, sizeof *req);
+    req->body = body;
+    req->body_cap = body_cap;
+    return req;
+}
+
+/* Keeps req (in no list) for reuse, up to the bound, or frees it. */
+static void request_recycle(struct http_server *srv, struct wss_http_request *req)
+{
+    if (srv->n_spare >= HTTP_SPARE_REQUESTS_MAX) {
+        free(req->body);
+        free(req);
+        return;
+    }
+    /* A large body's buffer goes: a spare record keeps little memory. */
+    if (req->body_cap > HTTP_BODY_KEEP_MAX) {
+        free(req->body);
+        req->body = NULL;
+        req->body_cap = 0;
+    }
+    req->prev = NULL;
+    req->next = srv->spare;
+    srv->spare = req;
+    srv->n_spare++;
+}
+
+/* Ends req: out of the live list, then recycled. */
 static void request_free(struct wss_http_request *req)
 {
     struct http_server *srv = req->srv;
@@ -240,12 +279,23 @@ static void request_free(struct wss_http_request *req)
         srv->live = req->next;
     if (req->next)
         req->next->prev = req->prev;
-    free(req->body);
-    free(req);
+    request_recycle(srv, req);
+}
+
+size_t http_server_spare_requests(const struct http_server *srv, size_t *body_bytes)
+{
+    size_t bytes = 0;
+
+    for (const struct wss_http_request *r = srv->spare; r; r = r->next)
+        bytes += r->body_cap;
+    if (body_bytes)
+        *body_bytes = bytes;
+    return srv->n_spare;
 }
 
 void http_server_free(struct http_server *srv)
 {
+    struct wss_http_request *req;
     size_t leaked = 0;
 
     if (!srv)
@@ -253,6 +303,11 @@ void http_server_free(struct http_server *srv)
     while (srv->live) {
         leaked++;
         request_free(srv->live);
+    }
+    while ((req = srv->spare) != NULL) {
+        srv->spare = req->next;
+        free(req->body);
+        free(req);
     }
     if (leaked)
         log_warn("event=http_requests_unanswered count=%zu", leaked);
@@ -263,11 +318,18 @@ void http_server_free(struct http_server *srv)
 
 /* ---- answers ---- */
 
+/* Gives back the answer's buffer (an allocated one is freed). */
+static void resp_release(struct http_txn *txn)
+{
+    if (txn->resp != txn->resp_inline)
+        free(txn->resp);
+    txn->resp = NULL;
+}
+
 /* Frees the transaction's answer and flags, keeping srv, wsi, remote and req. */
 static void txn_reset(struct http_txn *txn)
 {
-    free(txn->resp);
-    txn->resp = NULL;
+    resp_release(txn);
     txn->resp_len = 0;
     txn->answered = false;
     txn->retry_after = 0;
@@ -366,6 +428,15 @@ static void answer_ready(struct http_txn *txn)
     }
 }
 
+/* Room for an answer of len bytes after HTTP_RESP_HEAD: the transaction's own
+ * storage when it fits, else allocated (txn_reset gives it back). */
+static char *resp_alloc(struct http_txn *txn, size_t len)
+{
+    resp_release(txn);
+    txn->resp = len <= HTTP_RESP_INLINE_MAX ? txn->resp_inline : xmalloc(HTTP_RESP_HEAD + len);
+    return txn->resp;
+}
+
 /* An answer of the plumbing's own: {"error":{"code":...,"message":...}}. */
 static void answer_error(struct http_txn *txn, unsigned status, const char *code,
                          const char *message)
@@ -374,9 +445,7 @@ static void answer_error(struct http_txn *txn, unsigned status, const char *code
     int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
                      message);
 
-    free(txn->resp);
-    txn->resp = xmalloc(HTTP_RESP_HEAD + (size_t)n);
-    memcpy(txn->resp + HTTP_RESP_HEAD, body, (size_t)n);
+    memcpy(resp_alloc(txn, (size_t)n) + HTTP_RESP_HEAD, body, (size_t)n);
     txn->resp_len = (size_t)n;
     txn->status = status;
     snprintf(txn->ctype, sizeof txn->ctype, "application/json");
@@ -398,8 +467,7 @@ void wss_http_respond(struct wss_http_request *req, unsigned status, const char 
     txn->req = NULL;
     if (txn->srv->svc->timers)
         timers_disarm(txn->srv->svc->timers, &txn->body_deadline);
-    free(txn->resp);
-    txn->resp = xmalloc(HTTP_RESP_HEAD + (len ? len : 1));
+    resp_alloc(txn, len);
     if (len)
         memcpy(txn->resp + HTTP_RESP_HEAD, body, len);
     txn->resp_len = len;
@@ -548,7 +616,8 @@ const char *wss_http_body(const struct wss_http_request *req, size_t *len)
 {
     if (len)
         *len = req->body_len;
-    return req->body;
+    /* A reused record's buffer holds nothing before this request's body arrives. */
+    return req->body_len ? req->body : NULL;
 }
 
 /* Runs the body callback once: the body is whole (0) or refused (an error). */
@@ -639,17 +708,17 @@ int http_on_request(struct http_server *srv, struct http_txn *txn, struct lws *w
         txn->in_callback = false;
         return 0;
     }
-    req = xcalloc(1, sizeof *req);
+    req = request_new(srv);
+    req->srv = srv;
     memcpy(req->path, uri, (size_t)uri_len);
     req->path[uri_len] = '\0';
     route = http_route_match(srv->prefixes, srv->n_routes, req->path);
     if (route < 0) {
-        free(req);
+        request_recycle(srv, req); /* not in the live list yet */
         answer_error(txn, 404, "not_found", "no such endpoint");
         txn->in_callback = false;
         return 0;
     }
-    req->srv = srv;
     req->txn = txn;
     req->route = &srv->routes[route];
     req->method = http_method_name(method);
@@ -680,7 +749,7 @@ int http_on_body(struct http_txn *txn, const void *in, size_t len)
         txn->body_too_big = true;
         body_end(req, WSS_ERR_PAYLOAD_TOO_LARGE);
     } else {
-        req->body = xrealloc(req->body, req->body_len + len + 1);
+        util_reserve(&req->body, &req->body_cap, req->body_len + len + 1, 256, req->body_max + 1);
         memcpy(req->body + req->body_len, in, len);
         req->body_len += len;
         req->body[req->body_len] = '\0';

@@ -31,6 +31,17 @@ struct http_server;
 #define HTTP_CTYPE_MAX 96
 /* A body must arrive whole within this long of wss_http_read_body. */
 #define HTTP_BODY_DEADLINE_MS 10000
+/* Room in front of an answer's body for LWS_PRE and the headers, so that headers and
+ * body leave in one write. */
+#define HTTP_HEADERS_MAX 384
+#define HTTP_RESP_HEAD_BYTES (LWS_PRE + HTTP_HEADERS_MAX)
+/* The longest answer body written from the transaction's own storage; a longer one
+ * is allocated. A signature's answer with a message of up to about 400 bytes fits. */
+#define HTTP_RESP_INLINE_MAX 1024
+/* Request records (struct wss_http_request) kept for reuse once answered, and the
+ * largest body buffer such a record keeps. */
+#define HTTP_SPARE_REQUESTS_MAX 32
+#define HTTP_BODY_KEEP_MAX 2048
 
 /*
  * Per HTTP transaction: lws's per-session data of the control protocol.
@@ -56,10 +67,13 @@ struct http_txn {
     unsigned status;
     char ctype[HTTP_CTYPE_MAX];
     unsigned retry_after; /* seconds for a Retry-After header; 0: none */
-    char *resp;           /* HTTP_RESP_HEAD bytes of headroom, then resp_len bytes */
+    char *resp; /* HTTP_RESP_HEAD bytes of headroom, then resp_len bytes: resp_inline or owned */
     size_t resp_len;
     bool close_after; /* close instead of keeping the connection alive */
     bool closing;     /* the last answer is out; lws is to close the connection */
+    /* An answer up to HTTP_RESP_INLINE_MAX bytes of body is kept here: lws allocates
+     * this struct for each request anyway, and frees it between requests. */
+    char resp_inline[HTTP_RESP_HEAD_BYTES + HTTP_RESP_INLINE_MAX];
 };
 
 /*
@@ -81,6 +95,10 @@ int http_server_add_route(struct http_server *srv, const char *prefix, wss_http_
 /* Number of routes, and the prefix of route i, for the listener's mounts. */
 size_t http_server_route_count(const struct http_server *srv);
 const char *http_server_route_prefix(const struct http_server *srv, size_t i);
+
+/* Answered request records kept for reuse (at most HTTP_SPARE_REQUESTS_MAX), and
+ * in *body_bytes (may be NULL) the body buffer bytes they keep. */
+size_t http_server_spare_requests(const struct http_server *srv, size_t *body_bytes);
 
 /* Stops counting loop turns (the loop is ending; its handle is closed). */
 void http_server_stop(struct http_server *srv);

@@ -7,9 +7,19 @@
  */
 #include "util.h"
 
-/* uthash's internal tables follow the project's abort-on-OOM rule. */
-#define uthash_malloc(sz) xmalloc(sz)
-#define uthash_free(ptr, sz) free(ptr)
+/*
+ * uthash's internal tables follow the project's abort-on-OOM rule, and are
+ * kept for reuse: a hash that empties frees its table and bucket array, and
+ * its next insertion makes them again, which with one request in flight at a
+ * time was four allocations per request. The macros reach the table through
+ * the variable p (struct pending *) that every function here that changes an
+ * index has in scope.
+ */
+struct pending;
+static void *table_alloc(struct pending *p, size_t size);
+static void table_free(struct pending *p, void *ptr, size_t size);
+#define uthash_malloc(sz) table_alloc(p, sz)
+#define uthash_free(ptr, sz) table_free(p, ptr, sz)
 
 #include "pending.h"
 
@@ -23,6 +33,12 @@
 #define NO_HEAP_IDX SIZE_MAX
 /* The heap array never shrinks below this many slots. */
 #define HEAP_MIN_CAP 16
+/* Key nodes kept for reuse once their last entry has left (a key with one request in
+ * flight at a time would otherwise allocate and free one per request). */
+#define KEY_SPARES_MAX 64
+/* uthash blocks kept: a table and a first bucket array for each of the two hashes. */
+#define TABLE_SPARES 2
+#define TABLE_BUCKETS_BYTES (HASH_INITIAL_NUM_BUCKETS * sizeof(UT_hash_bucket))
 
 /* Per key with entries in the table: freed when its last entry leaves. */
 struct key_node {
@@ -30,6 +46,7 @@ struct key_node {
     struct pending_req *head, *tail; /* oldest first, via key_next/key_prev */
     size_t count;
     UT_hash_handle hh;
+    struct key_node *next_spare; /* in pending.spare_keys, while unused */
 };
 
 /*
@@ -49,7 +66,33 @@ struct pending {
     struct heap_node *heap;    /* min-heap on (deadline_ms, seq); entries know their heap_idx */
     size_t heap_len, heap_cap;
     uint64_t next_seq;
+    struct key_node *spare_keys; /* unused key nodes, at most KEY_SPARES_MAX */
+    size_t n_spare_keys;
+    /* uthash's tables and first bucket arrays given back by the two hashes, for reuse. */
+    void *spare_tables[TABLE_SPARES], *spare_buckets[TABLE_SPARES];
+    size_t n_spare_tables, n_spare_buckets;
 };
+
+/* A block of uthash's of a size kept for reuse: from the spares if any, else allocated. */
+static void *table_alloc(struct pending *p, size_t size)
+{
+    if (size == sizeof(UT_hash_table) && p->n_spare_tables)
+        return p->spare_tables[--p->n_spare_tables];
+    if (size == TABLE_BUCKETS_BYTES && p->n_spare_buckets)
+        return p->spare_buckets[--p->n_spare_buckets];
+    return xmalloc(size);
+}
+
+/* Keeps a block of a size table_alloc reuses, up to TABLE_SPARES of each; frees the rest. */
+static void table_free(struct pending *p, void *ptr, size_t size)
+{
+    if (size == sizeof(UT_hash_table) && p->n_spare_tables < TABLE_SPARES)
+        p->spare_tables[p->n_spare_tables++] = ptr;
+    else if (size == TABLE_BUCKETS_BYTES && p->n_spare_buckets < TABLE_SPARES)
+        p->spare_buckets[p->n_spare_buckets++] = ptr;
+    else
+        free(ptr);
+}
 
 /* ---- deadline heap ---- */
 
@@ -147,7 +190,13 @@ static void key_append(struct pending *p, struct pending_req *r)
     struct key_node *n = key_lookup(p, r->key);
 
     if (!n) {
-        n = xcalloc(1, sizeof(*n));
+        if ((n = p->spare_keys) != NULL) {
+            p->spare_keys = n->next_spare;
+            p->n_spare_keys--;
+            memset(n, 0, sizeof(*n));
+        } else {
+            n = xcalloc(1, sizeof(*n));
+        }
         memcpy(n->key, r->key, WSS_PUBLIC_KEY_BYTES);
         HASH_ADD(hh, p->by_key, key, WSS_PUBLIC_KEY_BYTES, n);
     }
@@ -159,6 +208,18 @@ static void key_append(struct pending *p, struct pending_req *r)
         n->head = r;
     n->tail = r;
     n->count++;
+}
+
+/* Takes n (out of by_key) back: kept for reuse up to the bound, else freed. */
+static void key_release(struct pending *p, struct key_node *n)
+{
+    if (p->n_spare_keys >= KEY_SPARES_MAX) {
+        free(n);
+        return;
+    }
+    n->next_spare = p->spare_keys;
+    p->spare_keys = n;
+    p->n_spare_keys++;
 }
 
 static void key_unlink(struct pending *p, struct pending_req *r)
@@ -176,7 +237,7 @@ static void key_unlink(struct pending *p, struct pending_req *r)
     r->key_prev = r->key_next = NULL;
     if (--n->count == 0) {
         HASH_DEL(p->by_key, n);
-        free(n);
+        key_release(p, n);
     }
 }
 
@@ -199,6 +260,7 @@ struct pending *pending_new(void)
 void pending_free(struct pending *p)
 {
     struct pending_req *r, *next;
+    struct key_node *n;
 
     if (!p)
         return;
@@ -206,23 +268,39 @@ void pending_free(struct pending *p)
         next = r->next;
         pending_req_free(r);
     }
+    while ((n = p->spare_keys) != NULL) {
+        p->spare_keys = n->next_spare;
+        free(n);
+    }
+    while (p->n_spare_tables)
+        free(p->spare_tables[--p->n_spare_tables]);
+    while (p->n_spare_buckets)
+        free(p->spare_buckets[--p->n_spare_buckets]);
     free(p->heap);
     free(p);
 }
 
 struct pending_req *pending_req_new(const char *id, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
-                                    const uint8_t *message, size_t message_len, uint64_t created_ms,
-                                    uint64_t deadline_ms)
+                                    const uint8_t *message, size_t message_len, const char *label,
+                                    uint64_t created_ms, uint64_t deadline_ms)
 {
-    struct pending_req *r = xcalloc(1, sizeof(*r));
+    size_t label_size = label && *label ? strlen(label) + 1 : 0;
+    struct pending_req *r = xmalloc(sizeof(*r) + message_len + label_size);
     size_t id_len = strnlen(id, sizeof(r->id) - 1);
 
+    memset(r, 0, sizeof(*r));
     /* An over-long id is cut to fit; well-formed ids (UUID text) always fit. */
     memcpy(r->id, id, id_len);
     r->id[id_len] = '\0';
     memcpy(r->key, key, WSS_PUBLIC_KEY_BYTES);
-    r->message = xmemdup(message, message_len);
+    r->message = r->data;
+    if (message_len)
+        memcpy(r->data, message, message_len);
     r->message_len = message_len;
+    if (label_size) {
+        r->label = (char *)r->data + message_len;
+        memcpy(r->label, label, label_size);
+    }
     r->created_ms = created_ms;
     r->deadline_ms = deadline_ms;
     r->heap_idx = NO_HEAP_IDX;
@@ -231,10 +309,6 @@ struct pending_req *pending_req_new(const char *id, const uint8_t key[WSS_PUBLIC
 
 void pending_req_free(struct pending_req *req)
 {
-    if (!req)
-        return;
-    free(req->message);
-    free(req->label);
     free(req);
 }
 
@@ -302,7 +376,7 @@ struct pending_req *pending_take_key(struct pending *p, const uint8_t key[WSS_PU
         r->next = next;
     }
     HASH_DEL(p->by_key, n);
-    free(n);
+    key_release(p, n);
     return list;
 }
 
@@ -360,4 +434,9 @@ size_t pending_count_key(const struct pending *p, const uint8_t key[WSS_PUBLIC_K
     struct key_node *n = key_lookup(p, key);
 
     return n ? n->count : 0;
+}
+
+size_t pending_spare_keys(const struct pending *p)
+{
+    return p->n_spare_keys;
 }

@@ -27,7 +27,7 @@ struct pending_req {
     UT_hash_handle hh;
     char id[WSS_REQUEST_ID_BYTES];     /* UUID text */
     uint8_t key[WSS_PUBLIC_KEY_BYTES]; /* the signer's key */
-    uint8_t *message;                  /* owned */
+    uint8_t *message;                  /* in this entry's own allocation */
     size_t message_len;
     uint64_t created_ms;         /* monotonic */
     uint64_t deadline_ms;        /* monotonic */
@@ -37,7 +37,7 @@ struct pending_req {
     void *user;
     char requester[96];      /* for the audit log */
     unsigned requester_slot; /* its requester's metrics slot; 0: none */
-    char *label;             /* owned; NULL: none (what the signer is shown) */
+    char *label;             /* in this entry's allocation; NULL: none (what the signer is shown) */
     char requester_name[WSS_REQUESTER_NAME_MAX + 1]; /* "" : none */
     uint64_t wait_until_ms;                 /* may wait for its key until then; 0: may not */
     bool waiting;                           /* waiting for its key: sent nowhere */
@@ -51,6 +51,9 @@ struct pending_req {
     struct pending_req *next; /* list returned by take_key/expire */
     struct pending_req *key_prev, *key_next;
     size_t heap_idx;
+
+    /* The message, then the label with its NUL: one allocation per entry. */
+    uint8_t data[];
 };
 
 /* Creates an empty table. Never NULL. */
@@ -64,13 +67,14 @@ struct pending *pending_new(void);
 void pending_free(struct pending *p);
 
 /*
- * Allocates an entry: copies key and message (message_len may be 0), sets id,
- * created_ms and deadline_ms. Never NULL. Free with pending_req_free, or hand
- * it to pending_insert.
+ * Allocates an entry: copies key, message (message_len may be 0) and label
+ * (NULL or "": none) into one allocation, sets id, created_ms and
+ * deadline_ms. Never NULL. Free with pending_req_free, or hand it to
+ * pending_insert.
  */
 struct pending_req *pending_req_new(const char *id, const uint8_t key[WSS_PUBLIC_KEY_BYTES],
-                                    const uint8_t *message, size_t message_len, uint64_t created_ms,
-                                    uint64_t deadline_ms);
+                                    const uint8_t *message, size_t message_len, const char *label,
+                                    uint64_t created_ms, uint64_t deadline_ms);
 /* Frees an entry that is not in a table. NULL is a no-op. */
 void pending_req_free(struct pending_req *req);
 
@@ -110,5 +114,8 @@ uint64_t pending_next_deadline(const struct pending *p);
 /* Number of entries, in all and for one key. O(1). */
 size_t pending_count(const struct pending *p);
 size_t pending_count_key(const struct pending *p, const uint8_t key[WSS_PUBLIC_KEY_BYTES]);
+
+/* Per-key nodes kept for reuse after their key's last entry left (a bounded number). */
+size_t pending_spare_keys(const struct pending *p);
 
 #endif

@@ -646,14 +646,13 @@ int wss_send_to_sign(struct wss_service *svc, const uint8_t public_key[WSS_PUBLI
 
     util_uuid(id);
     now = util_now_ms();
-    req = pending_req_new(id, public_key, message, message_len, now, now + timeout);
+    req = pending_req_new(id, public_key, message, message_len, opts ? opts->label : NULL, now,
+                          now + timeout);
     req->expires_at_unix_ms = util_unix_ms() + timeout;
     req->cb = cb;
     req->user = user;
     if (opts && opts->requester)
         snprintf(req->requester, sizeof req->requester, "%s", opts->requester);
-    if (opts && opts->label && *opts->label)
-        req->label = xstrdup(opts->label);
     if (opts && opts->requester_name)
         snprintf(req->requester_name, sizeof req->requester_name, "%s", opts->requester_name);
     req->requester_slot = slot;

@@ -100,32 +100,6 @@ static void put_lit(struct out *o, const char *s)
     put(o, s, strlen(s));
 }
 
-/* Length of the UTF-8 sequence at s (n bytes left), or 0 if it is not valid
- * UTF-8 (overlong, a surrogate, above U+10FFFF, or cut short). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len, i;
-    uint32_t cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] < 0xc2 || s[0] > 0xf4)
-        return 0;
-    len = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
-    if (n < len)
-        return 0;
-    cp = s[0] & (0x7f >> len);
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
-}
-
 /* A JSON string as jansson's compact dump writes it: '"', '\\' and control
  * characters escaped, the rest as is. Text that is not valid UTF-8 aborts,
  * as jansson's refusal of it did: every string here is the daemon's own or
@@ -145,7 +119,7 @@ static void put_str(struct out *o, const char *s, size_t n)
         if ((i = run) == n)
             break;
         if (u[i] >= 0x80) {
-            if (!(k = utf8_len(u + i, n - i)))
+            if (!(k = util_utf8_len(u + i, n - i)))
                 abort();
             put(o, s + i, k);
             i += k;

@@ -83,17 +83,11 @@ int codec_get_string(json_t *obj, const char *name, bool required, const char **
     return 0;
 }
 
-int codec_get_fixed_b64(json_t *obj, const char *name, bool required, uint8_t *out, size_t n,
-                        bool *present, struct wire_error *err)
+int codec_check_fixed_b64(const char *name, const char *s, size_t len, uint8_t *out, size_t n,
+                          struct wire_error *err)
 {
-    const char *s;
-    size_t len, want, outlen;
-    int rc;
+    size_t want, outlen;
 
-    if (present)
-        *present = false;
-    if ((rc = codec_get_string(obj, name, required, &s, &len, err)) != 0 || !s)
-        return rc;
     /* Sizes come from the text length before anything is decoded. */
     want = crypto_b64_decoded_len(s, len);
     if (want == SIZE_MAX)
@@ -102,21 +96,33 @@ int codec_get_fixed_b64(json_t *obj, const char *name, bool required, uint8_t *o
         return codec_fail(err, "bad_field", "field '%s' must decode to %zu bytes", name, n);
     if (crypto_b64_decode(out, n, &outlen, s, len) != 0 || outlen != n)
         return codec_fail(err, "bad_field", "field '%s' is not valid base64", name);
+    return 0;
+}
+
+int codec_get_fixed_b64(json_t *obj, const char *name, bool required, uint8_t *out, size_t n,
+                        bool *present, struct wire_error *err)
+{
+    const char *s;
+    size_t len;
+    int rc;
+
+    if (present)
+        *present = false;
+    if ((rc = codec_get_string(obj, name, required, &s, &len, err)) != 0 || !s)
+        return rc;
+    if ((rc = codec_check_fixed_b64(name, s, len, out, n, err)) != 0)
+        return rc;
     if (present)
         *present = true;
     return 0;
 }
 
-int codec_get_var_b64(json_t *obj, const char *name, size_t max, uint8_t **out, size_t *outlen,
-                      struct wire_error *err)
+int codec_check_var_b64(const char *name, const char *s, size_t len, size_t max, uint8_t **out,
+                        size_t *outlen, struct wire_error *err)
 {
-    const char *s;
-    size_t len, want;
+    size_t want;
     uint8_t *buf;
-    int rc;
 
-    if ((rc = codec_get_string(obj, name, true, &s, &len, err)) != 0)
-        return rc;
     /* Nothing is allocated for text that is too large or cannot be padded base64. */
     want = crypto_b64_decoded_len(s, len);
     if (want == SIZE_MAX)
@@ -132,6 +138,18 @@ int codec_get_var_b64(json_t *obj, const char *name, size_t max, uint8_t **out, 
     }
     *out = buf;
     return 0;
+}
+
+int codec_get_var_b64(json_t *obj, const char *name, size_t max, uint8_t **out, size_t *outlen,
+                      struct wire_error *err)
+{
+    const char *s;
+    size_t len;
+    int rc;
+
+    if ((rc = codec_get_string(obj, name, true, &s, &len, err)) != 0)
+        return rc;
+    return codec_check_var_b64(name, s, len, max, out, outlen, err);
 }
 
 int codec_get_request_id(json_t *obj, bool required, char out[WIRE_REQUEST_ID_MAX + 1],

@@ -52,6 +52,13 @@ int codec_get_fixed_b64(json_t *obj, const char *name, bool required, uint8_t *o
 int codec_get_var_b64(json_t *obj, const char *name, size_t max, uint8_t **out, size_t *outlen,
                       struct wire_error *err);
 
+/* The base64 rules of the two getters above, on a string's len bytes at s
+ * fetched by any reader; name is only quoted in err. Same returns. */
+int codec_check_fixed_b64(const char *name, const char *s, size_t len, uint8_t *out, size_t n,
+                          struct wire_error *err);
+int codec_check_var_b64(const char *name, const char *s, size_t len, size_t max, uint8_t **out,
+                        size_t *outlen, struct wire_error *err);
+
 /* "request_id": a lowercase 8-4-4-4-12 UUID (wire_is_request_id) copied into
  * out; out is "" when an optional one is absent. */
 int codec_get_request_id(json_t *obj, bool required, char out[WIRE_REQUEST_ID_MAX + 1],

@@ -47,6 +47,10 @@ void util_uuid(char out[37]);
  */
 bool util_label_valid(const char *s, size_t len);
 
+/* Length of the UTF-8 sequence at s (n >= 1 bytes left), or 0 if it is not
+ * valid UTF-8: overlong, a surrogate, above U+10FFFF, or cut short. */
+size_t util_utf8_len(const unsigned char *s, size_t n);
+
 /* Longest part of a peer- or file-supplied string echoed into error text. */
 #define UTIL_PRINTABLE_MAX 64
 

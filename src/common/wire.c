@@ -1,8 +1,9 @@
 /*
  * The wssign.v1 codec: frames are parsed with jansson and copied into struct
- * wire_msg; frames are built as jansson objects and dumped into a buffer with
- * transport headroom, except sign_request, written directly (codec.h). No
- * jansson value outlives a call here. Owns no state; does no I/O.
+ * wire_msg, except a sign_response as signers write it, read by the flat
+ * reader (jsonflat.h); frames are built as jansson objects and dumped into a
+ * buffer with transport headroom, except sign_request, written directly
+ * (codec.h). No jansson value outlives a call here. Owns no state; no I/O.
  */
 #include "wire.h"
 
@@ -13,6 +14,7 @@
 #include <wssignd/errors.h>
 
 #include "codec.h"
+#include "jsonflat.h"
 #include "util.h"
 
 /* Longest field or type name quoted back in an error message. */
@@ -282,8 +284,61 @@ static int decode_fields(json_t *obj, const struct frame_spec *spec, size_t max_
     return codec_fail(err, "unknown_type", "unknown frame type");
 }
 
+/*
+ * The answer every signature brings back, read without jansson: when the
+ * flat reader is sure of the text and the frame is a good sign_response of
+ * exactly its four fields, out and err are filled as decode_sign_response
+ * and wire_decode_json fill them (the same checks, from codec.c). Anything
+ * else returns false with out zeroed, and jansson's reading decides.
+ */
+static bool decode_fast(enum wire_from from, const char *buf, size_t len, size_t max_message,
+                        struct wire_msg *out, struct wire_error *err)
+{
+    const struct jsonflat_member *id, *msg, *sig;
+    struct jsonflat obj;
+    bool ok;
+
+    if (from == WIRE_FROM_SERVER || !jsonflat_read(&obj, buf, len, 0))
+        return false;
+    id = jsonflat_get(&obj, "request_id");
+    msg = jsonflat_get(&obj, "message");
+    sig = jsonflat_get(&obj, "signature");
+    /* Four distinct members, these four: no unknown field. */
+    ok = obj.n == 4 && jsonflat_is_text(jsonflat_get(&obj, "type"), "sign_response") && id &&
+         id->kind == JSONFLAT_STRING && wire_is_request_id(id->str, id->len) && msg &&
+         msg->kind == JSONFLAT_STRING && sig && sig->kind == JSONFLAT_STRING &&
+         codec_check_var_b64("message", msg->str, msg->len, max_message, &out->message,
+                             &out->message_len, NULL) == 0 &&
+         codec_check_fixed_b64("signature", sig->str, sig->len, out->signature,
+                               sizeof out->signature, NULL) == 0;
+    if (ok) {
+        out->type = WIRE_SIGN_RESPONSE;
+        /* Both were zeroed: the ids end with a NUL. */
+        memcpy(out->request_id, id->str, WIRE_REQUEST_ID_MAX);
+        memcpy(err->request_id, id->str, WIRE_REQUEST_ID_MAX);
+    } else {
+        wire_msg_cleanup(out);
+    }
+    jsonflat_cleanup(&obj);
+    return ok;
+}
+
 int wire_decode(enum wire_from from, const char *buf, size_t len, size_t max_message,
                 struct wire_msg *out, struct wire_error *err)
+{
+    struct wire_error scratch;
+
+    if (!err)
+        err = &scratch;
+    memset(err, 0, sizeof *err);
+    memset(out, 0, sizeof *out);
+    if (decode_fast(from, buf, len, max_message, out, err))
+        return 0;
+    return wire_decode_json(from, buf, len, max_message, out, err);
+}
+
+int wire_decode_json(enum wire_from from, const char *buf, size_t len, size_t max_message,
+                     struct wire_msg *out, struct wire_error *err)
 {
     struct wire_error scratch;
     const struct frame_spec *spec;

@@ -1,6 +1,7 @@
 /*
  * The wssign.v1 wire codec, both directions: JSON text frames <-> plain C
- * structs, via jansson. The daemon decodes what clients send and encodes what
+ * structs, via jansson (and, for the sign_response read with every
+ * signature, a flat reader that leaves every other text to jansson). The daemon decodes what clients send and encodes what
  * servers send; wssign does the opposite. No I/O, no lws; jansson values
  * never leave wire.c. docs/PROTOCOL.md describes every frame.
  *
@@ -137,6 +138,11 @@ bool wire_is_request_id(const char *s, size_t len);
  */
 int wire_decode(enum wire_from from, const char *buf, size_t len, size_t max_message,
                 struct wire_msg *out, struct wire_error *err);
+
+/* wire_decode with the frame always read by jansson: the same outcome for
+ * every input (the reference the tests compare the fast reading with). */
+int wire_decode_json(enum wire_from from, const char *buf, size_t len, size_t max_message,
+                     struct wire_msg *out, struct wire_error *err);
 
 /* Frees what wire_decode put in msg and zeroes it. NULL is a no-op. */
 void wire_msg_cleanup(struct wire_msg *msg);

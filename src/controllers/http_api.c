@@ -31,6 +31,11 @@
 #define LIST_DEFAULT 100
 /* A query argument's text: "after=" and a cursor, with room to spare. */
 #define QUERY_ARG_MAX 128
+/* A signature's answer up to this size is built on the stack (a message of up to
+ * about 500 bytes); a larger one is allocated. */
+#define SIGNED_ANSWER_STACK_BYTES 1024
+/* Ended sign_wait records kept for the next sign requests. */
+#define SPARE_WAITS_MAX 64
 
 /* Per configuration: what the controller's section and its token file say;
  * made by init and by each reload. */
@@ -40,18 +45,21 @@ struct api_settings {
     struct http_api_tokens tokens; /* handed to the checker when installed */
 };
 
-/* Per controller instance: made by init, freed by cleanup. */
-struct api {
-    struct wss_service *svc;
-    size_t body_max;
-    struct http_api_auth *auth;
-};
-
 /* Per sign request in flight: from wss_send_to_sign to its callback. */
 struct sign_wait {
     struct api *api;
     struct wss_http_request *r;
     char request_id[WSS_REQUEST_ID_BYTES];
+    struct sign_wait *next_spare; /* in api.spare_waits, while unused */
+};
+
+/* Per controller instance: made by init, freed by cleanup. */
+struct api {
+    struct wss_service *svc;
+    size_t body_max;
+    struct http_api_auth *auth;
+    struct sign_wait *spare_waits; /* ended sign_waits kept for reuse */
+    size_t n_spare_waits;          /* at most SPARE_WAITS_MAX */
 };
 
 /* Per presence lookup or disconnection in flight. */
@@ -224,7 +232,7 @@ static int respond_signed(struct wss_http_request *r, const struct wss_sign_resu
 {
     static const char head[] = "{\"request_id\":\"";
     size_t idlen = strlen(res->request_id), cap;
-    char *buf, *p;
+    char small[SIGNED_ANSWER_STACK_BYTES], *buf, *p;
 
     if (strspn(res->request_id, "0123456789abcdef-") != idlen)
         return -1;
@@ -232,7 +240,7 @@ static int respond_signed(struct wss_http_request *r, const struct wss_sign_resu
      * longest), four quotes, a colon and the comma or closing brace after it. */
     cap = sizeof head + idlen + 2 + 3 * 16 + WSS_BASE64_BYTES(WSS_PUBLIC_KEY_BYTES) +
           WSS_BASE64_BYTES(res->message_len) + WSS_BASE64_BYTES(WSS_SIGNATURE_BYTES);
-    buf = wss_malloc(cap);
+    buf = cap <= sizeof small ? small : wss_malloc(cap);
     p = put(buf, head, sizeof head - 1);
     p = put(p, res->request_id, idlen);
     p = put(p, "\",", 2);
@@ -243,8 +251,34 @@ static int respond_signed(struct wss_http_request *r, const struct wss_sign_resu
     p = put_b64_field(p, "signature", res->signature, WSS_SIGNATURE_BYTES);
     p = put(p, "}", 1);
     wss_http_respond(r, 200, "application/json", buf, (size_t)(p - buf));
-    free(buf);
+    if (buf != small)
+        free(buf);
     return 0;
+}
+
+/* A zeroed sign_wait for api: a spare one if any. */
+static struct sign_wait *wait_new(struct api *api)
+{
+    struct sign_wait *w = api->spare_waits;
+
+    if (!w)
+        return wss_calloc(1, sizeof *w);
+    api->spare_waits = w->next_spare;
+    api->n_spare_waits--;
+    memset(w, 0, sizeof *w);
+    return w;
+}
+
+/* Keeps w for reuse, up to the bound, or frees it. */
+static void wait_free(struct api *api, struct sign_wait *w)
+{
+    if (api->n_spare_waits >= SPARE_WAITS_MAX) {
+        free(w);
+        return;
+    }
+    w->next_spare = api->spare_waits;
+    api->spare_waits = w;
+    api->n_spare_waits++;
 }
 
 /* Runs once per accepted sign request, never inside wss_send_to_sign. */
@@ -253,7 +287,7 @@ static void on_sign_result(const struct wss_sign_result *res, void *user)
     struct sign_wait *w = user;
     struct wss_http_request *r = w->r;
 
-    free(w);
+    wait_free(w->api, w);
     if (wss_http_gone(r)) {
         /* The requester left (on_requester_gone cancelled it): nothing to say. */
         wss_http_respond(r, 499, NULL, NULL, 0);
@@ -319,7 +353,7 @@ static void start_sign(struct api *api, struct wss_http_request *r)
     opts.timeout_ms = req.timeout_ms;
     opts.wait_ms = req.wait_ms;
     opts.label = req.has_label ? req.label : NULL;
-    w = wss_calloc(1, sizeof *w);
+    w = wait_new(api);
     w->api = api;
     w->r = r;
     /* A refusal here is audited by the service itself. */
@@ -327,7 +361,7 @@ static void start_sign(struct api *api, struct wss_http_request *r)
                           w->request_id);
     free(req.msg);
     if (rc != 0) {
-        free(w);
+        wait_free(api, w);
         respond_wss_error(r, rc,
                           rc == WSS_ERR_INVAL && req.wait_ms
                               ? "wait_ms must not exceed the request's timeout"
@@ -745,9 +779,14 @@ static void api_reload_commit(void *state, void *next, bool install_it)
 static void api_cleanup(void *state)
 {
     struct api *api = state;
+    struct sign_wait *w;
 
     if (!api)
         return;
+    while ((w = api->spare_waits) != NULL) {
+        api->spare_waits = w->next_spare;
+        free(w);
+    }
     http_api_auth_free(api->auth);
     free(api);
 }

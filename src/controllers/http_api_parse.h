@@ -49,6 +49,11 @@ struct http_api_sign_req {
 int http_api_parse_sign(const char *body, size_t len, size_t max_message,
                         struct http_api_sign_req *req, const char **errmsg);
 
+/* http_api_parse_sign with the body always read by jansson: the same outcome
+ * for every input (the reference the tests compare the fast reading with). */
+int http_api_parse_sign_json(const char *body, size_t len, size_t max_message,
+                             struct http_api_sign_req *req, const char **errmsg);
+
 /*
  * Parses the {key} of GET /v1/keys/{key}: len characters of URL-safe base64,
  * padded or not, of WSS_PUBLIC_KEY_BYTES bytes. Returns 0 and fills key, or

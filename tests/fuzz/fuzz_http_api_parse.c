@@ -4,8 +4,11 @@
  * also, as text, the {key} of GET /v1/keys/{key}. It checks the header's
  * contract: the statuses and messages a refused body gets, the bounds on an
  * accepted one, that accepted base64 was the one strict encoding of its bytes,
- * that max_message is an inclusive limit, and that a body rebuilt from the
- * parsed values (label and wait_ms too) parses to the same values.
+ * that max_message is an inclusive limit, that a body rebuilt from the
+ * parsed values (label and wait_ms too) parses to the same values, and that
+ * every body has the same outcome read by jansson alone
+ * (http_api_parse_sign_json), so the flat reader (jsonflat.c) never decides
+ * otherwise.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -114,6 +117,25 @@ static void check_refused(int rc, const struct http_api_sign_req *req, const cha
     CHECK(known);
 }
 
+/* The fast reading and jansson's agree: the same status, message and values. */
+static void check_both_ways(const char *body, size_t len, size_t max_message, int rc,
+                            const struct http_api_sign_req *req, const char *why)
+{
+    struct http_api_sign_req ref;
+    const char *rwhy = (const char *)1;
+    int rrc;
+
+    memset(&ref, 0x5a, sizeof ref);
+    rrc = http_api_parse_sign_json(body, len, max_message, &ref, &rwhy);
+    CHECK(rrc == rc);
+    CHECK((why == NULL) == (rwhy == NULL) && (!why || strcmp(why, rwhy) == 0));
+    if (rc == 0)
+        CHECK(same_req(req, &ref));
+    else
+        CHECK(all_zero(&ref, sizeof ref));
+    free(ref.msg);
+}
+
 /* Parses body; on success checks the bounds, then returns the outputs. */
 static int parse(const char *body, size_t len, size_t max_message, struct http_api_sign_req *req)
 {
@@ -122,6 +144,7 @@ static int parse(const char *body, size_t len, size_t max_message, struct http_a
 
     memset(req, 0xa5, sizeof *req);
     rc = http_api_parse_sign(body, len, max_message, req, &why);
+    check_both_ways(body, len, max_message, rc, req, why);
     if (rc != 0) {
         check_refused(rc, req, why);
         return rc;

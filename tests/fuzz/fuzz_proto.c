@@ -7,6 +7,8 @@
  * and that the server encoders carry decoded values through unchanged. The
  * same input is decoded as from a minimal client too (introduction.proof
  * "none"), which must differ only in introductions: type and public_key.
+ * Both decodings are compared with jansson's alone (wire_decode_json): the
+ * flat reader (jsonflat.c) that reads sign_response frames must agree.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -193,6 +195,30 @@ static void check_minimal_mode(const uint8_t *data, size_t size)
     wire_msg_cleanup(&b);
 }
 
+/*
+ * wire_decode against wire_decode_json (jansson alone) from both kinds of
+ * client: the same code, message, echoed id and values, so the flat reading
+ * of sign_response frames never decides otherwise.
+ */
+static void check_both_ways(const uint8_t *data, size_t size)
+{
+    static const enum wire_from froms[] = {WIRE_FROM_CLIENT, WIRE_FROM_MINIMAL_CLIENT};
+
+    for (size_t i = 0; i < 2; i++) {
+        struct wire_msg a, b;
+        struct wire_error ea, eb;
+        int ra = wire_decode(froms[i], (const char *)data, size, MAX_MESSAGE, &a, &ea);
+        int rb = wire_decode_json(froms[i], (const char *)data, size, MAX_MESSAGE, &b, &eb);
+
+        CHECK(ra == rb);
+        CHECK((ea.code == NULL) == (eb.code == NULL) && (!ea.code || !strcmp(ea.code, eb.code)));
+        CHECK(!strcmp(ea.message, eb.message) && !strcmp(ea.request_id, eb.request_id));
+        CHECK(ra != 0 || same_msg(&a, &b));
+        wire_msg_cleanup(&a);
+        wire_msg_cleanup(&b);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct wire_msg m;
@@ -202,6 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *obj;
     int rc;
 
+    check_both_ways(data, size);
     check_minimal_mode(data, size);
     rc = decode((const char *)data, size, MAX_MESSAGE, &m, &e);
     if (rc != 0) {

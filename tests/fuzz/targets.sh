@@ -11,11 +11,11 @@ FUZZ_TARGETS=${FUZZ_TARGETS:-"proto http_api_parse config b64 server_frames url 
 # src/ files linked into each target (relative to the source tree).
 fuzz_sources() {
     case "$1" in
-    proto) echo "src/common/wire.c src/common/codec.c src/common/crypto.c src/common/util.c" ;;
-    http_api_parse) echo "src/controllers/http_api_parse.c src/common/util.c" ;;
+    proto) echo "src/common/wire.c src/common/codec.c src/common/jsonflat.c src/common/crypto.c src/common/util.c" ;;
+    http_api_parse) echo "src/controllers/http_api_parse.c src/common/jsonflat.c src/common/util.c" ;;
     config) echo "src/config.c src/opts.c src/keyset.c src/wss_util.c src/common/addr.c src/common/files.c src/common/log.c src/common/util.c src/common/crypto.c" ;;
     b64) echo "src/common/crypto.c src/common/util.c" ;;
-    server_frames) echo "src/common/wire.c src/common/codec.c src/common/crypto.c src/common/util.c" ;;
+    server_frames) echo "src/common/wire.c src/common/codec.c src/common/jsonflat.c src/common/crypto.c src/common/util.c" ;;
     url) echo "src/wssign/url.c src/common/addr.c src/common/util.c" ;;
     httpc) echo "src/wssign/httpc_parse.c" ;;
     cluster_msg) echo "src/cluster/msg.c src/common/util.c" ;;

@@ -67,7 +67,8 @@ static struct pending_req *mk(uint64_t n, unsigned k, uint64_t deadline)
     make_id(id, n);
     make_key(key, k);
     memcpy(msg, &n, sizeof(msg));
-    r = pending_req_new(id, key, msg, sizeof(msg), deadline > 10 ? deadline - 10 : 0, deadline);
+    r = pending_req_new(id, key, msg, sizeof(msg), NULL, deadline > 10 ? deadline - 10 : 0,
+                        deadline);
     r->conn_id = n;
     return r;
 }
@@ -160,7 +161,8 @@ static void insert_find_take(void **state)
     struct pending_req *r, *got;
 
     make_key(key, 3);
-    r = pending_req_new("6f1c2a3e-0d4b-4c5a-9e8f-7a6b5c4d3e2f", key, msg, sizeof(msg), 100, 5100);
+    r = pending_req_new("6f1c2a3e-0d4b-4c5a-9e8f-7a6b5c4d3e2f", key, msg, sizeof(msg), NULL, 100,
+                        5100);
     assert_string_equal(r->id, "6f1c2a3e-0d4b-4c5a-9e8f-7a6b5c4d3e2f");
     assert_memory_equal(r->key, key, KEY_BYTES);
     assert_int_equal(r->message_len, sizeof(msg));
@@ -236,7 +238,7 @@ static void req_new_edge_cases(void **state)
     char long_id[100];
     struct pending_req *r;
 
-    r = pending_req_new("x", key, NULL, 0, 1, 2);
+    r = pending_req_new("x", key, NULL, 0, NULL, 1, 2);
     assert_int_equal(r->message_len, 0);
     assert_string_equal(r->id, "x");
     assert_int_equal(r->conn_id, 0);
@@ -247,12 +249,115 @@ static void req_new_edge_cases(void **state)
 
     memset(long_id, 'a', sizeof(long_id) - 1);
     long_id[sizeof(long_id) - 1] = '\0';
-    r = pending_req_new(long_id, key, (const uint8_t *)"m", 1, 1, 2);
+    r = pending_req_new(long_id, key, (const uint8_t *)"m", 1, NULL, 1, 2);
     assert_int_equal(strlen(r->id), WSS_REQUEST_ID_BYTES - 1);
     pending_req_free(r);
 
     pending_req_free(NULL);
     pending_free(NULL);
+}
+
+/* Message and label live in the entry's one allocation; "" is no label. */
+static void req_new_label(void **state)
+{
+    uint8_t key[KEY_BYTES] = {0};
+    char label[] = "Pay 12.50 EUR to ACME";
+    uint8_t msg[] = {9, 8, 7};
+    struct pending_req *r;
+
+    r = pending_req_new("l", key, msg, sizeof(msg), label, 1, 2);
+    assert_non_null(r->label);
+    assert_string_equal(r->label, "Pay 12.50 EUR to ACME");
+    assert_ptr_not_equal(r->label, label);
+    assert_memory_equal(r->message, msg, sizeof(msg));
+    /* Copies: the caller's buffers may change or go. */
+    label[0] = 'X';
+    msg[0] = 0;
+    assert_string_equal(r->label, "Pay 12.50 EUR to ACME");
+    assert_int_equal(r->message[0], 9);
+    pending_req_free(r);
+
+    r = pending_req_new("e", key, msg, sizeof(msg), "", 1, 2);
+    assert_null(r->label);
+    pending_req_free(r);
+    r = pending_req_new("n", key, NULL, 0, "only a label", 1, 2);
+    assert_int_equal(r->message_len, 0);
+    assert_string_equal(r->label, "only a label");
+    pending_req_free(r);
+}
+
+/* A key whose last entry leaves keeps its node for the next key, up to a bound. */
+static void key_nodes_reused_with_bound(void **state)
+{
+    struct pending *p = pending_new();
+    uint64_t two[] = {2}, many[] = {3, 4}, last[] = {405};
+    uint8_t key1[KEY_BYTES];
+    struct pending_req *list;
+
+    assert_int_equal(pending_spare_keys(p), 0);
+    insert_ok(p, 1, 1, 100);
+    pending_req_free(take_id(p, 1));
+    assert_int_equal(pending_spare_keys(p), 1);
+    expect_key_list(p, 1, NULL, 0);
+    /* Another key takes the spare node, and starts empty. */
+    insert_ok(p, 2, 2, 100);
+    assert_int_equal(pending_spare_keys(p), 0);
+    expect_key_list(p, 2, two, 1);
+    expect_key_list(p, 1, NULL, 0);
+    insert_ok(p, 3, 1, 100);
+    insert_ok(p, 4, 1, 100);
+    expect_key_list(p, 1, many, 2);
+    make_key(key1, 1);
+    list = pending_take_key(p, key1);
+    assert_int_equal(list_len(list), 2);
+    free_list(list);
+    assert_int_equal(pending_spare_keys(p), 1);
+    pending_req_free(take_id(p, 2));
+    assert_int_equal(pending_spare_keys(p), 2);
+
+    /* 200 keys at once: 64 nodes are kept when they all leave, the rest freed. */
+    for (uint64_t n = 0; n < 200; n++)
+        insert_ok(p, 100 + n, (unsigned)(100 + n), 100 + n);
+    free_list(pending_expire(p, 1000));
+    assert_int_equal(pending_count(p), 0);
+    assert_int_equal(pending_spare_keys(p), 64);
+    /* The spares serve new keys; ASan and valgrind check that pending_free frees them. */
+    for (uint64_t n = 0; n < 10; n++)
+        insert_ok(p, 400 + n, (unsigned)(400 + n), 5000);
+    assert_int_equal(pending_spare_keys(p), 54);
+    expect_key_list(p, 405, last, 1);
+    pending_free(p);
+}
+
+/* A table that empties and fills again, over and over (its hashes' tables are reused). */
+static void empty_and_refill(void **state)
+{
+    struct pending *p = pending_new();
+
+    for (uint64_t round = 0; round < 1000; round++) {
+        uint64_t base = round * 10, want[2] = {base + 1, base + 2};
+        unsigned k = (unsigned)(round % 7);
+
+        insert_ok(p, base + 1, k, 100);
+        insert_ok(p, base + 2, k, 50);
+        insert_ok(p, base + 3, k + 7, 75);
+        assert_int_equal(pending_count(p), 3);
+        expect_key_list(p, k, want, 2);
+        assert_non_null(find_id(p, base + 3));
+        pending_req_free(take_id(p, base + 1));
+        assert_null(find_id(p, base + 1));
+        assert_int_equal(pending_next_deadline(p), 50);
+        if (round % 2) {
+            free_list(pending_take_all(p));
+        } else {
+            pending_req_free(take_id(p, base + 2));
+            pending_req_free(take_id(p, base + 3));
+        }
+        assert_int_equal(pending_count(p), 0);
+        assert_null(find_id(p, base + 2));
+        assert_int_equal(pending_count_key(p, (const uint8_t[KEY_BYTES]){0}), 0);
+    }
+    pending_free(p);
 }
 
 static void key_list_order_and_unlink(void **state)
@@ -562,8 +667,8 @@ static void free_with_entries_left(void **state)
     make_key(key, 200);
     for (uint64_t n = 0; n < 500; n++)
         insert_ok(p, n, (unsigned)(n % 13), 1000 + n % 17);
-    assert_int_equal(pending_insert_take(p, pending_req_new("big", key, big, sizeof(big), 0, 5)),
-                     0);
+    assert_int_equal(
+        pending_insert_take(p, pending_req_new("big", key, big, sizeof(big), NULL, 0, 5)), 0);
     pending_req_free(take_id(p, 250));
     /* Valgrind checks that the entries, their messages, the per-key nodes
      * and the heap are all released here. */
@@ -882,6 +987,9 @@ int main(void)
         cmocka_unit_test(insert_find_take),
         cmocka_unit_test(duplicate_id_rejected),
         cmocka_unit_test(req_new_edge_cases),
+        cmocka_unit_test(req_new_label),
+        cmocka_unit_test(key_nodes_reused_with_bound),
+        cmocka_unit_test(empty_and_refill),
         cmocka_unit_test(key_list_order_and_unlink),
         cmocka_unit_test(take_key_only_that_key),
         cmocka_unit_test(expire_controlled_clock),
