@@ -175,7 +175,6 @@ static void pass_on(struct uvpoll *p, size_t i)
 static void run_held(struct uvpoll *p, size_t i, short revents)
 {
     uv_poll_t *h = p->held[i].h;
-    int ev = UV_WRITABLE;
 
     /* libuv itself stops a handle whose socket reported an error. */
     if (!uv_is_active((uv_handle_t *)h)) {
@@ -183,16 +182,17 @@ static void run_held(struct uvpoll *p, size_t i, short revents)
         return;
     }
     /* Not writable, or an error or hang-up: libuv reports it as it would have. */
-    if ((revents & ~POLLIN) != POLLOUT) {
+    if (revents != POLLOUT) {
         pass_on(p, i);
         return;
     }
     p->stats.writable++;
-    if ((revents & POLLIN) && (p->held[i].events & UV_READABLE))
-        ev |= UV_READABLE;
-    /* The entry stays while the callback runs: dropping UV_WRITABLE (as lws
-     * does once it has written) makes it a hole, asking again keeps it. */
-    h->poll_cb(h, 0, ev);
+    /* Only what was held is answered here. Input waiting on the socket is
+     * reported by libuv's poll, as before: lws reads in the poll phase only,
+     * which the control listener's loop-turn count relies on (http.c). The
+     * entry stays while the callback runs: dropping UV_WRITABLE (as lws does
+     * once it has written) makes it a hole, asking again keeps it. */
+    h->poll_cb(h, 0, UV_WRITABLE);
     /* Still wanted (lws keeps POLLOUT after a pong, or a partial write): as
      * with level-triggered epoll it must be reported again, so libuv takes it. */
     if (p->held[i].h == h)
@@ -227,7 +227,7 @@ static void on_prepare(uv_prepare_t *ph)
                 continue;
             }
             fds[k].fd = fd;
-            fds[k].events = POLLOUT | POLLIN;
+            fds[k].events = POLLOUT;
             fds[k].revents = 0;
             idx[k++] = i;
         }

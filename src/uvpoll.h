@@ -20,7 +20,8 @@
  *    held back; just before the loop next polls (a prepare handle) one
  *    poll(2) with a zero timeout asks all such sockets at once whether they
  *    are writable, and the callback of each writable one runs with
- *    UV_WRITABLE as libuv would have run it. If the callback drops
+ *    UV_WRITABLE (only: input is left to libuv's poll, so lws reads in the
+ *    poll phase as before) as libuv would have run it. If the callback drops
  *    UV_WRITABLE again, as lws does, epoll never saw the change. A socket
  *    that is not writable, has an error or a hang-up pending, gets its
  *    UV_WRITABLE registered with libuv after all, which then reports it.
