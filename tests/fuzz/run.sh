@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Builds the fuzz targets, replays tests/fuzz/regressions/<target>/, then
 # fuzzes each target for SECONDS (default 60) on a copy of its committed
 # corpus, which is never modified here. Prints executions and coverage per
@@ -25,16 +25,26 @@ build=$(cd "$build" && pwd)
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
-status=0
+# Targets run FUZZ_JOBS at a time (default: the number of CPUs, at most 2),
+# each on its own for the whole time given; the summary keeps the targets' order.
+jobs=${FUZZ_JOBS:-$(nproc)}
+[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
+[ "$jobs" -le 2 ] || [ -n "${FUZZ_JOBS:-}" ] || jobs=2
+
 mkdir -p "$build/run"
 summary=$build/run/summary.txt
 : >"$summary"
-for t in $FUZZ_TARGETS; do
+
+# One target: its findings go to stdout, its summary line to $build/run/<t>.line,
+# and it returns non-zero on a finding.
+fuzz_one() {
+    local t=$1 bin out result rc execs line cov ft corp dict opts
     bin=$build/fuzz_$t
     out=$build/run/$t
     if [ ! -x "$bin" ]; then
-        printf '%-16s %-8s (not built; see the build.sh output)\n' "$t" SKIPPED >>"$summary"
-        continue
+        printf '%-16s %-8s (not built; see the build.sh output)\n' "$t" SKIPPED \
+            >"$build/run/$t.line"
+        return 0
     fi
     rm -rf "$out"
     mkdir -p "$out/corpus" "$out/artifacts"
@@ -65,8 +75,6 @@ for t in $FUZZ_TARGETS; do
         grep -aE "ERROR|check failed|runtime error|SUMMARY|Test unit written" "$out/fuzz.log" |
             head -8
     fi
-    [ "$result" = ok ] || status=1
-
     execs=$(grep -a '^stat::number_of_executed_units:' "$out/fuzz.log" | tail -n 1 | tr -dc 0-9)
     # The last status line: "#N DONE cov: C ft: F corp: ..." (or the last one before a crash).
     line=$(grep -aE '^#[0-9]+.* cov: ' "$out/fuzz.log" | tail -n 1)
@@ -75,7 +83,32 @@ for t in $FUZZ_TARGETS; do
     corp=$(echo "$line" | sed -n 's/.* corp: \([0-9]*\).*/\1/p')
     [ -n "$execs" ] || execs=$(echo "$line" | sed -n 's/^#\([0-9]*\).*/\1/p')
     printf '%-16s %-8s execs=%-10s cov=%-6s ft=%-6s corpus=%s\n' \
-        "$t" "$result" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" >>"$summary"
+        "$t" "$result" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" >"$build/run/$t.line"
+    [ "$result" = ok ]
+}
+
+status=0
+running=0
+for t in $FUZZ_TARGETS; do
+    rm -f "$build/run/$t.line"
+    fuzz_one "$t" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n || status=1
+        running=$((running - 1))
+    fi
+done
+while [ "$running" -gt 0 ]; do
+    wait -n || status=1
+    running=$((running - 1))
+done
+for t in $FUZZ_TARGETS; do
+    if [ -f "$build/run/$t.line" ]; then
+        cat "$build/run/$t.line" >>"$summary"
+    else
+        printf '%-16s %-8s (no result)\n' "$t" FAILED >>"$summary"
+        status=1
+    fi
 done
 
 echo
