@@ -1426,25 +1426,21 @@ static void end_taken_by(struct cluster *c, const char *node)
     struct taken {
         char id[WSS_REQUEST_ID_BYTES];
         uint8_t key[WSS_PUBLIC_KEY_BYTES];
-    } *t = NULL;
+    } *t;
     struct outreq *o, *otmp;
-    size_t n = 0, i = 0;
+    size_t n = 0;
 
-    HASH_ITER (hh, c->outreqs, o, otmp) {
-        if (o->acked && !strcmp(o->owner, node))
-            n++;
-    }
-    if (!n)
+    if (!c->outreqs)
         return;
-    t = xcalloc(n, sizeof *t);
+    t = xcalloc(HASH_COUNT(c->outreqs), sizeof *t);
     HASH_ITER (hh, c->outreqs, o, otmp) {
-        if (o->acked && !strcmp(o->owner, node) && i < n) {
-            memcpy(t[i].id, o->id, sizeof t[i].id);
-            memcpy(t[i].key, o->key, sizeof t[i].key);
-            i++;
+        if (o->acked && !strcmp(o->owner, node)) {
+            memcpy(t[n].id, o->id, sizeof t[n].id);
+            memcpy(t[n].key, o->key, sizeof t[n].key);
+            n++;
         }
     }
-    for (i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++)
         end_request(c, t[i].key, t[i].id, WSS_ERR_CONN_CLOSED);
     free(t);
 }
