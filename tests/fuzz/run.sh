@@ -27,9 +27,13 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 # Targets run FUZZ_JOBS at a time (default: the number of CPUs, at most 2),
 # each on its own for the whole time given; the summary keeps the targets' order.
-jobs=${FUZZ_JOBS:-$(nproc)}
+if [ -n "${FUZZ_JOBS:-}" ]; then
+    jobs=$FUZZ_JOBS
+else
+    jobs=$(nproc)
+    [ "$jobs" -le 2 ] || jobs=2
+fi
 [ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
-[ "$jobs" -le 2 ] || [ -n "${FUZZ_JOBS:-}" ] || jobs=2
 
 mkdir -p "$build/run"
 summary=$build/run/summary.txt
